@@ -1,0 +1,157 @@
+"""Helpers shared by the three scripts: the Batch client, id checks, redaction,
+and `run()`, the one place that turns errors into a message and an exit code.
+
+Exit codes of every script:
+    0    done
+    1    the service refused or failed (the message says why and what to do)
+    2    usage or configuration error, found before any network call
+    130  interrupted (Ctrl-C)
+
+The azure packages are imported inside functions so that `--help` stays fast.
+"""
+
+import logging
+import re
+import sys
+from typing import Callable, Optional
+
+from config_resources import ConfigError, Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Pool, job and task ids: letters, digits, hyphens and underscores, at most 64 characters.
+MAX_ID_LENGTH = 64
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
+_SAS_SIGNATURE = re.compile(r"(sig=)[^&\s'\"]+", re.IGNORECASE)
+
+# Service error codes with what the user should do about them.
+SERVICE_ADVICE = {
+    "AuthenticationFailed": "Batch rejected the credentials: check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY "
+                            "(az batch account keys list --name ACCOUNT --resource-group GROUP).",
+    "AccountIsDisabled": "the Batch account is disabled: enable it in the Azure portal.",
+    "InsufficientAccountPermissions": "the credentials may not do this: use the account's shared key.",
+    "PoolQuotaReached": "the account's pool quota is reached: delete an unused pool or ask for a higher quota.",
+    "ActiveJobAndScheduleQuotaReached": "the account's job quota is reached: delete finished jobs or ask for a higher quota.",
+    "AccountCoreQuotaReached": "the account's core quota is reached: use fewer or smaller nodes, or ask for a higher quota.",
+    "PoolBeingDeleted": "the pool is being deleted: wait until it is gone, or use another --pool_id.",
+    "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py.",
+    "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
+}
+
+
+# create_pool_job.py records the pool's node cap here; send_task.py reads it back.
+MAX_NODES_METADATA = "mpi-toolkit-max-nodes"
+
+
+class ToolkitError(Exception):
+    """A failure with a one-line message for the user and the exit code to return."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def check_id(option: str, value: str) -> str:
+    """Check a pool, job or task id against the service's rules before any request."""
+    if not value:
+        raise ToolkitError(f"{option} is empty; give an id of 1 to {MAX_ID_LENGTH} characters.", EXIT_USAGE)
+    if len(value) > MAX_ID_LENGTH:
+        raise ToolkitError(f"{option} is {len(value)} characters long; ids have at most {MAX_ID_LENGTH}.", EXIT_USAGE)
+    bad = sorted({c for c in value if not _ID_CHARACTERS.match(c)})
+    if bad:
+        raise ToolkitError(f"{option} {value!r} contains {''.join(bad)!r}; ids use only letters, digits, '-' and '_'.",
+                           EXIT_USAGE)
+    return value
+
+
+def redact(text: str) -> str:
+    """Hide SAS signatures in text that may hold a URL."""
+    return _SAS_SIGNATURE.sub(r"\1REDACTED", text)
+
+
+def error_code(err: Exception) -> Optional[str]:
+    """The service's error code (e.g. 'PoolExists') of an azure-core exception, if any."""
+    return getattr(getattr(err, "error", None), "code", None)
+
+
+def mpi_problem(pool) -> Optional[str]:
+    """Why a pool cannot run multi-instance (MPI) tasks, or None when it can.
+
+    The service accepts such a task on any pool but never schedules it without
+    inter-node communication and one task slot per node.
+    """
+    if not pool.enable_inter_node_communication:
+        return "inter-node communication is off"
+    if (pool.task_slots_per_node or 1) != 1:
+        return f"it has {pool.task_slots_per_node} task slots per node (MPI tasks need exactly 1)"
+    return None
+
+
+def pool_max_nodes(pool) -> Optional[int]:
+    """The most nodes a pool can have: its recorded cap, or its target size when fixed; None when unknown."""
+    for item in pool.metadata or []:
+        if item.name == MAX_NODES_METADATA and item.value.isdigit():
+            return int(item.value)
+    if not pool.enable_auto_scale:
+        return (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0)
+    return None
+
+
+def make_batch_client(settings: Settings):
+    """A BatchClient for the configured account, with retries bounded so failures surface in seconds."""
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    logging.getLogger("azure").setLevel(logging.ERROR)  # the SDK logs tracebacks for answers it then raises
+    credential = AzureNamedKeyCredential(settings.batch["name"], settings.batch["key"])
+    return BatchClient(endpoint=settings.batch["url"], credential=credential,
+                       retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=8,
+                       connection_timeout=10, read_timeout=60)
+
+
+def make_container_client(settings: Settings):
+    """A ContainerClient for the configured blob container, authorised by its SAS."""
+    from azure.storage.blob import ContainerClient
+
+    logging.getLogger("azure").setLevel(logging.ERROR)
+    return ContainerClient.from_container_url(container_sas_url(settings),
+                                              retry_total=3, connection_timeout=10, read_timeout=60)
+
+
+def container_sas_url(settings: Settings) -> str:
+    return f"{settings.blob_container['url']}?{settings.blob_container['sas_token']}"
+
+
+def service_message(err: Exception) -> str:
+    """One line describing an error answered by the service."""
+    code = error_code(err)
+    if code in SERVICE_ADVICE:
+        return f"{code}: {SERVICE_ADVICE[code]}"
+    message = getattr(getattr(err, "error", None), "message", None) or getattr(err, "message", None) or str(err)
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(err).__name__
+    return f"{code}: {first_line}" if code else first_line
+
+
+def run(body: Callable[[], int]) -> int:
+    """Run a script's body and turn every expected failure into one line on stderr and an exit code."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    try:
+        return body()
+    except ConfigError as err:
+        return _fail(f"Configuration error: {err}", EXIT_USAGE)
+    except ToolkitError as err:
+        return _fail(str(err), err.exit_code)
+    except (ServiceRequestError, ServiceResponseError) as err:
+        return _fail(f"Cannot reach the service ({type(err).__name__}): check AZURE_BATCH_ENDPOINT, "
+                     f"BLOB_CONTAINER_URL and the network. Detail: {str(err).splitlines()[0] if str(err) else ''}",
+                     EXIT_FAILED)
+    except HttpResponseError as err:
+        return _fail(f"The service refused the request: {service_message(err)}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("Interrupted.", EXIT_INTERRUPTED)
+
+
+def _fail(message: str, exit_code: int) -> int:
+    print(f"Error: {redact(message)}", file=sys.stderr)
+    return exit_code

@@ -1,0 +1,281 @@
+"""Settings shared by create_pool_job.py, send_task.py and check_task.py.
+
+The names are the tutorial's (resource_gpe_name, batch, blob_container,
+repository, cmd_prep_task, nb_processes, coordination_command, start_command)
+plus the pool settings. Values come from the environment and from a `.env`
+file next to this module; the real environment wins over `.env`. Set
+BATCH_TOOLKIT_ENV_FILE to read another file instead (the local demo uses a
+throwaway one), or to an empty string to read no file at all.
+
+Importing this module never fails, so `--help` and the tests work without any
+configuration. A script asks `read_settings()` for the values and calls
+`require(settings, ...)` for the variables it needs: a missing or malformed
+one raises ConfigError with one line naming the variable and how to fix it.
+Every variable is documented in `.env.example` and in the README.
+"""
+
+import base64
+import binascii
+import datetime
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+from urllib.parse import parse_qs, urlsplit
+
+from dotenv import dotenv_values
+
+ENV_FILE_VARIABLE = "BATCH_TOOLKIT_ENV_FILE"
+DEFAULT_ENV_FILE = Path(__file__).resolve().with_name(".env")
+
+# Inter-node communication caps a pool's size; 100 is the documented limit for such pools.
+INTER_NODE_POOL_CAP = 100
+# The service accepts autoscale evaluation intervals from 5 minutes to 168 hours.
+MIN_EVALUATION_MINUTES, MAX_EVALUATION_MINUTES = 5, 168 * 60
+
+DEFAULTS = {
+    "NB_NODES": "2",
+    "NB_PROCESSES": "4",
+    "MAX_NODES": "5",
+    # A current general-purpose size that runs the Gen2 Ubuntu 24.04 image.
+    "VM_SIZE": "standard_d2s_v5",
+    # Ubuntu 18.04 and 20.04 are retired on Batch; 24.04 LTS is current.
+    "IMAGE_PUBLISHER": "canonical",
+    "IMAGE_OFFER": "ubuntu-24_04-lts",
+    "IMAGE_SKU": "server",
+    "IMAGE_VERSION": "latest",
+    "NODE_AGENT_SKU_ID": "batch.node.ubuntu 24.04",
+    "AUTOSCALE_EVALUATION_MINUTES": "5",
+    "TASK_MAX_WALL_CLOCK_MINUTES": "60",
+}
+
+# What to tell the user for each variable when it is missing or wrong.
+HOW_TO_SET = {
+    "AZURE_BATCH_ACCOUNT": "the Batch account name, e.g. mybatchaccount (az batch account list)",
+    "AZURE_BATCH_ACCESS_KEY": "the account's primary key (az batch account keys list --name ACCOUNT --resource-group GROUP)",
+    "AZURE_BATCH_ENDPOINT": "the account URL with its scheme, e.g. https://mybatchaccount.westeurope.batch.azure.com",
+    "BLOB_CONTAINER_URL": "the container URL, e.g. https://mystorage.blob.core.windows.net/outputs, with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_SAS_TOKEN": "a container SAS (az storage container generate-sas ... --permissions racwl --expiry DATE)",
+    "REPOSITORY_URL": "the git URL or local path of the repository the nodes clone (it holds demo_azure_batch/)",
+    "NB_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
+    "NB_PROCESSES": "a whole number of MPI processes, 1 or more",
+    "MAX_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
+    "AUTOSCALE_EVALUATION_MINUTES": f"a whole number of minutes from {MIN_EVALUATION_MINUTES} to {MAX_EVALUATION_MINUTES}",
+    "TASK_MAX_WALL_CLOCK_MINUTES": "a whole number of minutes, 1 or more",
+}
+
+# Every variable the toolkit reads; each is documented in .env.example and the README.
+VARIABLES = ("AZURE_RESOURCE_GROUP", "AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT",
+             "BLOB_CONTAINER_URL", "AZURE_STORAGE_SAS_TOKEN", "REPOSITORY_URL", "CMD_PREP_TASK",
+             "COORDINATION_COMMAND", "START_COMMAND", *DEFAULTS, ENV_FILE_VARIABLE)
+
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+_LOOPBACK_HOSTS = {"localhost", "::1"}
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting; its message is one line for the user."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable} {problem}. Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment.")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    resource_gpe_name: str
+    batch: Mapping[str, str]            # name, key, url
+    blob_container: Mapping[str, str]   # url (without query), sas_token (without '?')
+    repository: str
+    cmd_prep_task: str
+    nb_nodes: Optional[int]
+    nb_processes: Optional[int]
+    coordination_command: str
+    start_command: str
+    vm_size: str
+    max_nodes: Optional[int]
+    image_reference: Mapping[str, str]  # publisher, offer, sku, version
+    node_agent_sku_id: str
+    autoscale_evaluation_minutes: Optional[int]
+    task_max_wall_clock_minutes: Optional[int]
+    problems: Mapping[str, str]         # variable -> what is wrong with its value
+
+
+def default_cmd_prep_task(repository: str) -> str:
+    """The tutorial's preparation: clone the repository, enter demo_azure_batch, run install.sh.
+
+    It clones into `repo` under the job preparation task's working directory
+    (replacing an earlier clone, so a re-run after a node reboot works).
+    """
+    return ("/bin/bash -c 'set -e; rm -rf repo; "
+            f'git clone --quiet "{repository}" repo; '
+            "cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh'")
+
+
+def default_coordination_command() -> str:
+    """Runs on every node of the MPI task before mpirun starts: fails early if MPI is missing."""
+    return "/bin/bash -c 'command -v mpirun >/dev/null && echo \"Node $AZ_BATCH_NODE_ID ready for MPI\"'"
+
+
+def default_start_command(nb_processes: int) -> str:
+    """mpirun of demo_azure_batch/script.py over the task's nodes, from the preparation task's clone.
+
+    The OMPI_* variables let Open MPI (on the Ubuntu nodes) run as the admin
+    auto-user and put several processes per node; MPICH ignores them.
+    """
+    return ("/bin/bash -c 'export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+            "OMPI_MCA_rmaps_base_oversubscribe=1; "
+            'cd "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo" && '
+            f"mpirun -np {nb_processes} --host $AZ_BATCH_HOST_LIST python3 demo_azure_batch/script.py'")
+
+
+def _load_environment(environ: Mapping[str, str]) -> dict:
+    """The env file's values overlaid by the real environment (which wins)."""
+    env_file = environ.get(ENV_FILE_VARIABLE)
+    path = DEFAULT_ENV_FILE if env_file is None else (Path(env_file) if env_file else None)
+    values = {}
+    if path is not None and path.is_file():
+        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    values.update(environ)
+    return values
+
+
+def _positive_int(values, name, problems, low=1, high=None):
+    raw = values.get(name, DEFAULTS.get(name, "")).strip()
+    try:
+        number = int(raw)
+    except ValueError:
+        problems[name] = f"is {raw!r}, not a whole number"
+        return None
+    if number < low or (high is not None and number > high):
+        problems[name] = f"is {number}, outside {low}..{high}" if high else f"is {number}, below {low}"
+        return None
+    return number
+
+
+def _check_endpoint(url: str, problems: dict) -> None:
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems["AZURE_BATCH_ENDPOINT"] = f"is {url!r}, not a URL with a scheme (https://...)"
+    elif parts.scheme == "http" and not _is_loopback(parts.hostname):
+        problems["AZURE_BATCH_ENDPOINT"] = "uses http:// for a remote host; Azure Batch needs https://"
+
+
+def _is_loopback(host: str) -> bool:
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _check_key(key: str, problems: dict) -> None:
+    if not key:
+        return
+    try:
+        if not base64.b64decode(key, validate=True):
+            raise binascii.Error("empty")
+    except (binascii.Error, ValueError):
+        problems["AZURE_BATCH_ACCESS_KEY"] = "is not a base64 account key"
+
+
+def _split_container(url: str, token: str, problems: dict) -> dict:
+    """The container URL without its query, and the SAS from the query or from the token variable."""
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") == ""):
+        problems["BLOB_CONTAINER_URL"] = "is not a container URL (https://ACCOUNT.blob.core.windows.net/CONTAINER)"
+    sas = parts.query or token.lstrip("?")
+    if url and sas and "sig" not in parse_qs(sas):
+        variable = "BLOB_CONTAINER_URL" if parts.query else "AZURE_STORAGE_SAS_TOKEN"
+        problems.setdefault(variable, "holds a SAS without a signature (sig=...)")
+    return {"url": parts._replace(query="", fragment="").geturl() if url else "", "sas_token": sas}
+
+
+def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read every setting; never raises. Malformed values are listed in `problems`."""
+    values = _load_environment(os.environ if environ is None else environ)
+    get = lambda name: values.get(name, DEFAULTS.get(name, "")).strip()  # noqa: E731
+    problems: dict = {}
+
+    batch = {"name": get("AZURE_BATCH_ACCOUNT"), "key": get("AZURE_BATCH_ACCESS_KEY"),
+             "url": get("AZURE_BATCH_ENDPOINT").rstrip("/")}
+    if batch["name"] and not _ACCOUNT_NAME.match(batch["name"]):
+        problems["AZURE_BATCH_ACCOUNT"] = f"is {batch['name']!r}; account names are 3-24 lowercase letters and digits"
+    _check_key(batch["key"], problems)
+    _check_endpoint(batch["url"], problems)
+    blob_container = _split_container(get("BLOB_CONTAINER_URL"), get("AZURE_STORAGE_SAS_TOKEN"), problems)
+
+    repository = get("REPOSITORY_URL")
+    if any(c in repository for c in "\"'`$\\ \t\n"):
+        problems["REPOSITORY_URL"] = "contains quotes, spaces, '$' or backslashes"
+    nb_processes = _positive_int(values, "NB_PROCESSES", problems)
+
+    return Settings(
+        resource_gpe_name=get("AZURE_RESOURCE_GROUP"),
+        batch=batch,
+        blob_container=blob_container,
+        repository=repository,
+        cmd_prep_task=get("CMD_PREP_TASK") or (default_cmd_prep_task(repository) if repository else ""),
+        nb_nodes=_positive_int(values, "NB_NODES", problems, high=INTER_NODE_POOL_CAP),
+        nb_processes=nb_processes,
+        coordination_command=get("COORDINATION_COMMAND") or default_coordination_command(),
+        start_command=get("START_COMMAND") or (default_start_command(nb_processes) if nb_processes else ""),
+        vm_size=get("VM_SIZE"),
+        max_nodes=_positive_int(values, "MAX_NODES", problems, high=INTER_NODE_POOL_CAP),
+        image_reference={key: get(f"IMAGE_{key.upper()}") for key in ("publisher", "offer", "sku", "version")},
+        node_agent_sku_id=get("NODE_AGENT_SKU_ID"),
+        autoscale_evaluation_minutes=_positive_int(values, "AUTOSCALE_EVALUATION_MINUTES", problems,
+                                                   low=MIN_EVALUATION_MINUTES, high=MAX_EVALUATION_MINUTES),
+        task_max_wall_clock_minutes=_positive_int(values, "TASK_MAX_WALL_CLOCK_MINUTES", problems),
+        problems=problems,
+    )
+
+
+# Where each variable's value lives in Settings, to tell "missing" apart from "set".
+_VALUE_OF = {
+    "AZURE_BATCH_ACCOUNT": lambda s: s.batch["name"],
+    "AZURE_BATCH_ACCESS_KEY": lambda s: s.batch["key"],
+    "AZURE_BATCH_ENDPOINT": lambda s: s.batch["url"],
+    "BLOB_CONTAINER_URL": lambda s: s.blob_container["url"],
+    "AZURE_STORAGE_SAS_TOKEN": lambda s: s.blob_container["sas_token"],
+    "REPOSITORY_URL": lambda s: s.cmd_prep_task,  # CMD_PREP_TASK may replace the repository
+}
+
+BATCH_VARIABLES = ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT")
+
+
+def require(settings: Settings, *variables: str) -> None:
+    """Raise ConfigError for the first of `variables` that is missing or malformed."""
+    for variable in variables:
+        if variable in settings.problems:
+            raise ConfigError(variable, settings.problems[variable])
+        value_of = _VALUE_OF.get(variable)
+        if value_of is not None and not value_of(settings):
+            raise ConfigError(variable, "is not set")
+        if variable == "BLOB_CONTAINER_URL" and not settings.blob_container["sas_token"]:
+            raise ConfigError("AZURE_STORAGE_SAS_TOKEN", "is not set and BLOB_CONTAINER_URL has no SAS in its query")
+
+
+def sas_expiry(settings: Settings) -> Optional[datetime.datetime]:
+    """When the container SAS expires (its `se` field), or None when it does not say."""
+    expiry = parse_qs(settings.blob_container["sas_token"]).get("se", [""])[0]
+    try:
+        return datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def sas_permissions(settings: Settings) -> str:
+    """The container SAS's permission letters (its `sp` field), e.g. 'racwl'."""
+    return parse_qs(settings.blob_container["sas_token"]).get("sp", [""])[0]
+
+
+# The tutorial's module-level names, for readers of the tutorial and interactive use.
+settings = read_settings()
+resource_gpe_name = settings.resource_gpe_name
+batch = settings.batch
+blob_container = settings.blob_container
+repository = settings.repository
+cmd_prep_task = settings.cmd_prep_task
+nb_processes = settings.nb_processes
+coordination_command = settings.coordination_command
+start_command = settings.start_command
