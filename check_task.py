@@ -1,0 +1,200 @@
+"""Check the tasks of each job and download their outputs once they have all finished.
+
+    python3 check_task.py [--job_id JOB_ID] [--output_dir outputs] [--wait [--poll_seconds 15]]
+
+1. Logs in to the Batch account from config_resources.py.
+2. Prints, for every job of the account (or --job_id only), one line of task
+   counts: active, running, completed, succeeded, failed (one request per job).
+3. When every task of a job has completed, downloads each task's stdout.txt and
+   stderr.txt to OUTPUT_DIR/JOB_ID/TASK_ID/: from the blob container where
+   send_task.py had them uploaded, else from the node through the task file API.
+   Downloads run in parallel, go to a temporary file renamed when complete,
+   and skip files already downloaded whole.
+
+With --wait it polls until every task has completed, then downloads.
+
+Exit codes: 0 done (whatever the tasks' own results), 1 the service refused or
+--wait stopped because a job's preparation task failed, 2 bad option or
+configuration, 130 interrupted.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from batch_helpers import EXIT_OK, EXIT_USAGE, ToolkitError, check_id, make_batch_client, make_container_client, run
+from config_resources import BATCH_VARIABLES, read_settings, require
+
+STD_FILES = ("stdout.txt", "stderr.txt")
+PARALLEL_REQUESTS = 8
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Summarise task states per job; download outputs of finished jobs.")
+    parser.add_argument("--job_id", help="check this job only (default: every job of the account)")
+    parser.add_argument("--output_dir", default="outputs", help="where outputs go (default: outputs)")
+    parser.add_argument("--wait", action="store_true", help="poll until every task has completed, then download")
+    parser.add_argument("--poll_seconds", type=float, default=15.0, help="seconds between polls with --wait")
+    return parser
+
+
+def task_counts(client, job_ids: list) -> dict:
+    """Task counts of each job, one request per job, in parallel."""
+    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+        return dict(zip(job_ids, pool.map(lambda job_id: client.get_job_task_counts(job_id).task_counts, job_ids)))
+
+
+def describe(job_id: str, counts) -> str:
+    return (f"Job [{job_id}]: active {counts.active}, running {counts.running}, completed {counts.completed} "
+            f"(succeeded {counts.succeeded}, failed {counts.failed})")
+
+
+def completed_tasks(client, job_id: str):
+    """The job's tasks when every one has completed (counts can lag, so this confirms), else None."""
+    tasks = list(client.list_tasks(job_id, select=["id", "state", "executionInfo"]))
+    if any(str(task.state).lower() != "completed" for task in tasks):
+        return None
+    return tasks
+
+
+def task_result(task) -> str:
+    info = task.execution_info
+    if info is None or str(info.result).lower() == "success":
+        return f"succeeded (exit code {info.exit_code if info else '?'})"
+    failure = info.failure_info
+    reason = f": {failure.code} - {failure.message}" if failure else ""
+    return f"FAILED (exit code {info.exit_code}){reason}"
+
+
+def preparation_failures(client, job_id: str) -> list:
+    """Nodes where the job preparation task failed: the usual reason an MPI task stays active."""
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        statuses = client.list_job_preparation_and_release_task_status(job_id)
+        return [(status.node_id, status.job_preparation_task_execution_info) for status in statuses
+                if status.job_preparation_task_execution_info is not None
+                and str(status.job_preparation_task_execution_info.result).lower() == "failure"]
+    except ResourceExistsError:  # 409 JobPreparationTaskNotSpecified: the job has none
+        return []
+
+
+def write_atomically(target: Path, write) -> None:
+    """Write through `write(file)` into a temporary file beside target, renamed only when complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.replace(partial, target)
+    except BaseException:
+        os.unlink(partial)
+        raise
+
+
+def download_file(client, container, job_id: str, task_id: str, name: str, target: Path) -> str:
+    """Download one output file; returns where it came from, or why not."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    if container is not None:
+        blob = container.get_blob_client(f"{job_id}/{task_id}/{name}")
+        try:
+            if target.exists() and target.stat().st_size == blob.get_blob_properties().size:
+                return "already downloaded"
+            write_atomically(target, lambda file: blob.download_blob().readinto(file))
+            return "from the blob container"
+        except ResourceNotFoundError:
+            pass  # not uploaded (yet, or the upload failed): the node may still have it
+    try:
+        size = client.get_task_file_properties(job_id, task_id, name).content_length
+        if target.exists() and target.stat().st_size == size:
+            return "already downloaded"
+        write_atomically(target, lambda file: [file.write(chunk) for chunk in client.download_task_file(job_id, task_id, name)])
+        return "from the node"
+    except ResourceNotFoundError:
+        return "not available (not in the container, and the node no longer has it)"
+
+
+def download_outputs(client, container, job_id: str, tasks, output_dir: Path) -> None:
+    jobs_files = [(task.id, name) for task in tasks for name in STD_FILES]
+    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+        results = pool.map(lambda item: download_file(client, container, job_id, item[0], item[1],
+                                                      output_dir / job_id / item[0] / item[1]), jobs_files)
+        for (task_id, name), result in zip(jobs_files, results):
+            print(f"  {output_dir / job_id / task_id / name}: {result}")
+
+
+def check_jobs(client, container, job_ids: list, output_dir: Path, done: set, wait: bool) -> bool:
+    """One round: print counts, download what finished; True when no job has work left."""
+    all_finished = True
+    for job_id, counts in task_counts(client, job_ids).items():
+        print(describe(job_id, counts))
+        if counts.active or counts.running:
+            all_finished = False
+            if counts.active and not counts.running:
+                explain_stuck_tasks(client, job_id, stop=wait)
+            continue
+        if job_id in done or not counts.completed:
+            continue
+        tasks = completed_tasks(client, job_id)
+        if tasks is None:
+            all_finished = False
+            continue
+        for task in tasks:
+            print(f"  task [{task.id}]: {task_result(task)}")
+        download_outputs(client, container, job_id, tasks, output_dir)
+        done.add(job_id)
+    return all_finished
+
+
+def explain_stuck_tasks(client, job_id: str, stop: bool) -> None:
+    """Say why tasks wait when the job preparation task failed; with --wait, stop waiting."""
+    failures = preparation_failures(client, job_id)
+    if not failures:
+        return
+    node_id, info = failures[0]
+    message = (f"Job [{job_id}]: the job preparation task failed on {len(failures)} node(s), e.g. {node_id} "
+               f"(exit code {info.exit_code}), so tasks cannot start there. Read its stderr.txt: "
+               f"az batch node file download --pool-id POOL_ID --node-id {node_id} "
+               f"--file-path {info.task_root_directory}/stderr.txt --destination prep-stderr.txt")
+    if stop:
+        raise ToolkitError(message)
+    print(f"  {message}")
+
+
+def check(args) -> int:
+    if args.job_id is not None:
+        check_id("--job_id", args.job_id)
+    if args.poll_seconds <= 0:
+        raise ToolkitError("--poll_seconds must be more than 0.", EXIT_USAGE)
+    settings = read_settings()
+    require(settings, *BATCH_VARIABLES)
+    if settings.blob_container["url"]:
+        require(settings, "BLOB_CONTAINER_URL")
+    client = make_batch_client(settings)
+    container = make_container_client(settings) if settings.blob_container["url"] else None
+
+    if args.job_id:
+        job_ids = [args.job_id]
+    else:
+        job_ids = [job.id for job in client.list_jobs(select=["id"])]
+        if not job_ids:
+            print("No jobs in this Batch account.")
+            return EXIT_OK
+    done: set = set()
+    while not check_jobs(client, container, job_ids, Path(args.output_dir), done, args.wait) and args.wait:
+        time.sleep(args.poll_seconds)
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(lambda: check(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

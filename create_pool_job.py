@@ -1,0 +1,201 @@
+"""Create a pool of compute nodes and a job (future tasks sent to the job run on the pool).
+
+    python3 create_pool_job.py --pool_id POOL_ID --job_id JOB_ID [--vm_size SIZE] [--max_nodes N]
+
+1. Logs in to the Batch account from config_resources.py.
+2. Creates the pool (Ubuntu 24.04 LTS): inter-node communication on, one task
+   slot per node, and an autoscale formula that grows the pool with pending
+   tasks (every MPI instance counts) up to --max_nodes and shrinks it to zero
+   when idle. An existing pool that can run MPI tasks is reused.
+3. Creates the job, whose preparation task clones REPOSITORY_URL and runs
+   demo_azure_batch/install.sh on each node before its first task there.
+   An existing job on the same pool is reused.
+
+Exit codes: 0 done, 1 the service refused, 2 bad option or configuration, 130 interrupted.
+"""
+
+import argparse
+import datetime
+import sys
+
+from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, ToolkitError, check_id, error_code,
+                           make_batch_client, mpi_problem, run)
+from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings, read_settings, require
+
+# Warn when the image's end of support on Batch is this close.
+EOL_WARNING = datetime.timedelta(days=90)
+POOL_FIELDS = ["id", "state", "enableInterNodeCommunication", "taskSlotsPerNode", "enableAutoScale",
+               "targetDedicatedNodes", "targetLowPriorityNodes", "metadata"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Create (or reuse) an autoscaled MPI pool and a job on it.")
+    parser.add_argument("--pool_id", required=True, help="id of the pool to create or reuse")
+    parser.add_argument("--job_id", required=True, help="id of the job to create or reuse")
+    parser.add_argument("--vm_size", help="VM size of the nodes (default: VM_SIZE, standard_d2s_v5)")
+    parser.add_argument("--max_nodes", type=int, help="most nodes autoscale may start (default: MAX_NODES, 5)")
+    return parser
+
+
+def autoscale_formula(max_nodes: int) -> str:
+    """Follow pending tasks ($PendingTasks counts every instance of an MPI task), capped at max_nodes.
+
+    Grows as soon as work is pending; shrinks to zero only after three minutes
+    with nothing pending, and removes a node only once its task has completed.
+    """
+    return (
+        "pendingNow = max($PendingTasks.GetSample(1));\n"
+        "recentPercent = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 3);\n"
+        "pendingRecent = recentPercent < 70 ? pendingNow : max($PendingTasks.GetSample(TimeInterval_Minute * 3));\n"
+        f"$TargetDedicatedNodes = min({max_nodes}, max(pendingNow, pendingRecent));\n"
+        "$TargetLowPriorityNodes = 0;\n"
+        "$NodeDeallocationOption = taskcompletion;"
+    )
+
+
+def build_pool(settings: Settings, pool_id: str, vm_size: str, max_nodes: int):
+    from azure.batch import models
+
+    image = settings.image_reference
+    return models.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size=vm_size,
+        virtual_machine_configuration=models.VirtualMachineConfiguration(
+            image_reference=models.BatchVmImageReference(
+                publisher=image["publisher"], offer=image["offer"], sku=image["sku"], version=image["version"]),
+            node_agent_sku_id=settings.node_agent_sku_id),
+        enable_inter_node_communication=True,
+        task_slots_per_node=1,  # multi-instance tasks are never scheduled otherwise
+        enable_auto_scale=True,
+        auto_scale_formula=autoscale_formula(max_nodes),
+        auto_scale_evaluation_interval=datetime.timedelta(minutes=settings.autoscale_evaluation_minutes),
+        metadata=[models.BatchMetadataItem(name=MAX_NODES_METADATA, value=str(max_nodes))],
+    )
+
+
+def build_job(settings: Settings, job_id: str, pool_id: str):
+    from azure.batch import models
+
+    admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
+        scope=models.AutoUserScope.POOL, elevation_level=models.ElevationLevel.ADMIN))  # install.sh installs packages
+    return models.BatchJobCreateOptions(
+        id=job_id,
+        pool_info=models.BatchPoolInfo(pool_id=pool_id),
+        job_preparation_task=models.BatchJobPreparationTask(
+            command_line=settings.cmd_prep_task,
+            wait_for_success=True,
+            rerun_on_node_reboot_after_success=True,
+            user_identity=admin),
+    )
+
+
+def get_or_none(getter, resource_id: str, fields: list):
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return getter(resource_id, select=fields)
+    except ResourceNotFoundError:
+        return None
+
+
+def check_image(client, settings: Settings) -> None:
+    """Refuse an image and node agent pair the account does not support, or whose support has ended."""
+    wanted = {key: settings.image_reference[key].lower() for key in ("publisher", "offer", "sku")}
+    agent = settings.node_agent_sku_id.lower()
+    for image in client.list_supported_images(filter="osType eq 'linux'"):
+        reference = image.image_reference
+        found = {"publisher": (reference.publisher or "").lower(), "offer": (reference.offer or "").lower(),
+                 "sku": (reference.sku or "").lower()}
+        if found == wanted and image.node_agent_sku_id.lower() == agent:
+            break
+    else:
+        raise ToolkitError(
+            f"Image {'/'.join(wanted.values())} with node agent '{settings.node_agent_sku_id}' is not supported by "
+            "this Batch account. Set IMAGE_PUBLISHER, IMAGE_OFFER, IMAGE_SKU and NODE_AGENT_SKU_ID to a supported "
+            "pair (az batch pool supported-images list).", EXIT_USAGE)
+    end_of_life = image.batch_support_end_of_life
+    if isinstance(end_of_life, datetime.datetime):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if end_of_life <= now:
+            raise ToolkitError(f"Image {'/'.join(wanted.values())} reached its end of support on Batch on "
+                               f"{end_of_life:%Y-%m-%d}. Choose a current image (default: Ubuntu 24.04 LTS).",
+                               EXIT_USAGE)
+        if end_of_life - now < EOL_WARNING:
+            print(f"Warning: image {'/'.join(wanted.values())} leaves Batch support on {end_of_life:%Y-%m-%d}.")
+
+
+def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_nodes: int) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    pool = get_or_none(client.get_pool, pool_id, POOL_FIELDS)
+    if pool is None:
+        check_image(client, settings)
+        print(f"Creating pool [{pool_id}]...")
+        try:
+            client.create_pool(build_pool(settings, pool_id, vm_size, max_nodes))
+            print(f"Pool [{pool_id}] created: {vm_size} nodes, autoscale from 0 to {max_nodes} nodes.")
+            return
+        except ResourceExistsError as err:
+            if error_code(err) != "PoolExists":
+                raise
+            pool = client.get_pool(pool_id, select=POOL_FIELDS)  # created meanwhile, e.g. by a concurrent run
+    if str(pool.state).lower() == "deleting":
+        raise ToolkitError(f"Pool [{pool_id}] is being deleted; wait until it is gone or use another --pool_id.")
+    problem = mpi_problem(pool)
+    if problem:
+        raise ToolkitError(f"Pool [{pool_id}] already exists but cannot run MPI tasks: {problem}. "
+                           f"Use another --pool_id, or delete it (az batch pool delete --pool-id {pool_id}).")
+    print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
+
+
+def ensure_job(client, settings: Settings, job_id: str, pool_id: str) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    job = get_or_none(client.get_job, job_id, ["id", "state", "poolInfo"])
+    if job is None:
+        print(f"Creating job [{job_id}]...")
+        try:
+            client.create_job(build_job(settings, job_id, pool_id))
+            print(f"Job [{job_id}] created on pool [{pool_id}]; its preparation task clones {settings.repository or 'the repository'} "
+                  "and runs demo_azure_batch/install.sh on each node.")
+            return
+        except ResourceExistsError as err:
+            if error_code(err) not in ("JobExists", "JobWithSameIdExists"):
+                raise
+            job = client.get_job(job_id, select=["id", "state", "poolInfo"])
+    job_pool = job.pool_info.pool_id if job.pool_info else None
+    if (job_pool or "").lower() != pool_id.lower():
+        raise ToolkitError(f"Job [{job_id}] already exists on pool [{job_pool}], not [{pool_id}]. "
+                           "Use another --job_id, or the job's own pool.")
+    if str(job.state).lower() != "active":
+        raise ToolkitError(f"Job [{job_id}] already exists and is {job.state}: it takes no new tasks. "
+                           f"Use another --job_id, or delete it (az batch job delete --job-id {job_id}).")
+    print(f"Job [{job_id}] already exists on pool [{pool_id}]; reusing it.")
+
+
+def create_pool_and_job(args) -> int:
+    check_id("--pool_id", args.pool_id)
+    check_id("--job_id", args.job_id)
+    settings = read_settings()
+    require(settings, *BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES")
+    max_nodes = settings.max_nodes if args.max_nodes is None else args.max_nodes
+    if not 1 <= max_nodes <= INTER_NODE_POOL_CAP:
+        raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "
+                           "(pools with inter-node communication are capped).", EXIT_USAGE)
+    vm_size = args.vm_size or settings.vm_size
+
+    client = make_batch_client(settings)
+    ensure_pool(client, settings, args.pool_id, vm_size, max_nodes)
+    ensure_job(client, settings, args.job_id, args.pool_id)
+    print(f"Next: python3 send_task.py --job_id {args.job_id} --task_id TASK_ID")
+    print(f"The pool shrinks to 0 nodes when idle. Delete it when you are done: az batch pool delete --pool-id {args.pool_id}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(lambda: create_pool_and_job(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Send an MPI task to a job.
+
+    python3 send_task.py --job_id JOB_ID --task_id TASK_ID [--nodes N]
+
+The task is a multi-instance task: the coordination command (COORDINATION_COMMAND)
+runs on each of its nodes, then the primary node runs the start command
+(START_COMMAND; by default `mpirun` of demo_azure_batch/script.py with
+NB_PROCESSES processes over $AZ_BATCH_HOST_LIST). When the task completes, its
+stdout.txt and stderr.txt are uploaded to the blob container under
+JOB_ID/TASK_ID/.
+
+Before adding the task it checks what can be checked: the ids, the settings and
+the container SAS (allows writing, lasts longer than the task may run), that
+the job exists and is active, that its pool can run MPI tasks and can have as
+many nodes as asked.
+
+Exit codes: 0 task added, 1 the service refused, 2 bad option or configuration, 130 interrupted.
+"""
+
+import argparse
+import datetime
+import sys
+
+from batch_helpers import (EXIT_USAGE, ToolkitError, check_id, container_sas_url, error_code,
+                           make_batch_client, mpi_problem, pool_max_nodes, run)
+from config_resources import (BATCH_VARIABLES, Settings, read_settings, require, sas_expiry,
+                              sas_permissions)
+
+# Uploading stdout/stderr after the task ends takes a little while; the SAS must outlive that too.
+UPLOAD_MARGIN = datetime.timedelta(minutes=15)
+STD_FILES_PATTERN = "../std*.txt"  # stdout.txt and stderr.txt sit one level above the working directory
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Send an MPI (multi-instance) task to a job.")
+    parser.add_argument("--job_id", required=True, help="id of the job (created by create_pool_job.py)")
+    parser.add_argument("--task_id", required=True, help="id of the new task, unique in the job")
+    parser.add_argument("--nodes", type=int, help="number of nodes the MPI task runs on (default: NB_NODES, 2)")
+    return parser
+
+
+def build_task(settings: Settings, job_id: str, task_id: str, nodes: int):
+    from azure.batch import models
+
+    admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
+        scope=models.AutoUserScope.POOL, elevation_level=models.ElevationLevel.ADMIN))  # same account on every node
+    upload_std_files = models.OutputFile(
+        file_pattern=STD_FILES_PATTERN,
+        destination=models.OutputFileDestination(container=models.OutputFileBlobContainerDestination(
+            container_url=container_sas_url(settings), path=f"{job_id}/{task_id}")),
+        upload_options=models.OutputFileUploadConfiguration(
+            upload_condition=models.OutputFileUploadCondition.TASK_COMPLETION))
+    return models.BatchTaskCreateOptions(
+        id=task_id,
+        command_line=settings.start_command,
+        multi_instance_settings=models.MultiInstanceSettings(
+            number_of_instances=nodes, coordination_command_line=settings.coordination_command),
+        user_identity=admin,
+        constraints=models.BatchTaskConstraints(
+            max_wall_clock_time=datetime.timedelta(minutes=settings.task_max_wall_clock_minutes),
+            max_task_retry_count=0),
+        output_files=[upload_std_files],
+    )
+
+
+def check_sas_for_upload(settings: Settings) -> None:
+    """The container SAS must allow writing and must not expire before the task's outputs are uploaded."""
+    permissions = sas_permissions(settings)
+    if permissions and "w" not in permissions:
+        raise ToolkitError(f"The container SAS allows '{permissions}' but the task's uploads need write (w): "
+                           "make a SAS with permissions racwl.", EXIT_USAGE)
+    expiry = sas_expiry(settings)
+    if expiry is None:
+        return
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if expiry <= now:
+        raise ToolkitError(f"The container SAS expired on {expiry:%Y-%m-%d %H:%M} UTC: make a new one "
+                           "(az storage container generate-sas ... --expiry DATE).", EXIT_USAGE)
+    needed = now + datetime.timedelta(minutes=settings.task_max_wall_clock_minutes) + UPLOAD_MARGIN
+    if expiry < needed:
+        print(f"Warning: the container SAS expires at {expiry:%Y-%m-%d %H:%M} UTC, before the task's time limit "
+              f"({settings.task_max_wall_clock_minutes} min) is over: its outputs may fail to upload.")
+
+
+def check_job_and_pool(client, job_id: str, nodes: int) -> str:
+    """Check the job exists and is active and its pool can run this MPI task; return the pool id."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        job = client.get_job(job_id, select=["id", "state", "poolInfo"])
+    except ResourceNotFoundError:
+        raise ToolkitError(f"Job [{job_id}] does not exist: create it with "
+                           f"python3 create_pool_job.py --pool_id POOL_ID --job_id {job_id}") from None
+    if str(job.state).lower() != "active":
+        raise ToolkitError(f"Job [{job_id}] is {job.state}, so it takes no new tasks: "
+                           "create another job with create_pool_job.py.")
+    pool_id = job.pool_info.pool_id if job.pool_info else None
+    try:
+        pool = client.get_pool(pool_id, select=["id", "state", "enableInterNodeCommunication", "taskSlotsPerNode",
+                                                "enableAutoScale", "targetDedicatedNodes",
+                                                "targetLowPriorityNodes", "metadata"])
+    except ResourceNotFoundError:
+        raise ToolkitError(f"Job [{job_id}] runs on pool [{pool_id}], which does not exist: create it with "
+                           f"python3 create_pool_job.py --pool_id {pool_id} --job_id {job_id}") from None
+    problem = mpi_problem(pool)
+    if problem:
+        raise ToolkitError(f"Pool [{pool_id}] cannot run MPI tasks: {problem}. The task would wait forever; "
+                           "use a pool made by create_pool_job.py.")
+    max_nodes = pool_max_nodes(pool)
+    if max_nodes is not None and nodes > max_nodes:
+        raise ToolkitError(f"--nodes {nodes} is more than pool [{pool_id}] can ever have ({max_nodes}): the task "
+                           f"would wait forever. Use --nodes {max_nodes} or fewer, or a pool with a larger "
+                           "--max_nodes.", EXIT_USAGE)
+    return pool_id
+
+
+def send_task(args) -> int:
+    check_id("--job_id", args.job_id)
+    check_id("--task_id", args.task_id)
+    settings = read_settings()
+    require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES",
+            "TASK_MAX_WALL_CLOCK_MINUTES")
+    nodes = settings.nb_nodes if args.nodes is None else args.nodes
+    if nodes < 1:
+        raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", EXIT_USAGE)
+    check_sas_for_upload(settings)
+
+    client = make_batch_client(settings)
+    pool_id = check_job_and_pool(client, args.job_id, nodes)
+    print(f"Adding MPI task [{args.task_id}] to job [{args.job_id}] on {nodes} node(s) of pool [{pool_id}]...")
+    from azure.core.exceptions import ResourceExistsError
+    try:
+        client.create_task(args.job_id, build_task(settings, args.job_id, args.task_id, nodes))
+    except ResourceExistsError as err:
+        if error_code(err) == "TaskExists":
+            raise ToolkitError(f"Task [{args.task_id}] already exists in job [{args.job_id}]: "
+                               "choose another --task_id.") from None
+        if error_code(err) == "TaskIdSameAsJobPreparationTask":
+            raise ToolkitError(f"Task id [{args.task_id}] is the job preparation task's id: "
+                               "choose another --task_id.", EXIT_USAGE) from None
+        raise
+    print(f"Task [{args.task_id}] added. When it completes, its stdout.txt and stderr.txt go to "
+          f"{settings.blob_container['url']}/{args.job_id}/{args.task_id}/")
+    print(f"Follow it with: python3 check_task.py --job_id {args.job_id}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(lambda: send_task(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
