@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what script.py needs on a node: Open MPI and the Python packages of
+# requirements_node.txt. Run by the job preparation task (admin auto-user) on
+# each Ubuntu 24.04 node before its first task; safe to run again (after a
+# reboot, or on a machine that already has everything: then it installs nothing).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+requirements="$here/requirements_node.txt"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+# True when python3 already has every pinned package at its pinned version.
+requirements_met() {
+  python3 - "$requirements" <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for line in open(sys.argv[1]):
+    name, _, wanted = line.split("#")[0].strip().partition("==")
+    if not name:
+        continue
+    try:
+        if version(name.strip()) != wanted.strip():
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+}
+
+if command -v mpirun >/dev/null 2>&1 && requirements_met; then
+  echo "MPI and the Python packages are already installed: nothing to do."
+  exit 0
+fi
+
+if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then
+  echo "Installing Open MPI..."
+  # A new node may still be running its own apt jobs: wait for the lock rather than fail.
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+    --no-install-recommends openmpi-bin libopenmpi-dev python3-pip python3-dev build-essential
+fi
+
+echo "Installing Python packages from requirements_node.txt..."
+# mpirun starts `python3` on every node, so the packages go to that Python.
+# Ubuntu marks it externally managed; a Batch node is a throwaway VM that only
+# runs this job, so installing there is what we want. mpi4py is built from
+# source so that it uses the node's Open MPI.
+$sudo env PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --no-binary mpi4py -r "$requirements"
+
+requirements_met || { echo "install.sh: packages still missing after install" >&2; exit 1; }
+echo "MPI $(mpirun --version 2>/dev/null | head -n 1) and Python packages ready."
