@@ -1,0 +1,93 @@
+"""The three scripts' command lines: help, missing configuration, bad ids and options (no network)."""
+
+import datetime
+import subprocess
+import sys
+
+import pytest
+
+import check_task
+import create_pool_job
+import send_task
+from config_resources import ENV_FILE_VARIABLE, read_settings
+from conftest import REPO_ROOT, VALID_ENV
+
+SCRIPTS = {"create_pool_job.py": ["--pool_id", "--job_id", "--vm_size", "--max_nodes"],
+           "send_task.py": ["--job_id", "--task_id", "--nodes"],
+           "check_task.py": ["--job_id", "--output_dir", "--wait"]}
+
+
+def run_script(script, *args, env=None):
+    return subprocess.run([sys.executable, str(REPO_ROOT / script), *args], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=REPO_ROOT)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_lists_the_options(script):
+    result = run_script(script, "--help", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0
+    for option in SCRIPTS[script]:
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize("script, args", [("create_pool_job.py", ["--pool_id", "p", "--job_id", "j"]),
+                                          ("send_task.py", ["--job_id", "j", "--task_id", "t"]),
+                                          ("check_task.py", [])])
+def test_without_configuration_one_line_and_exit_2(script, args):
+    result = run_script(script, *args, env={"PATH": "/usr/bin:/bin", ENV_FILE_VARIABLE: ""})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "AZURE_BATCH_ACCOUNT is not set" in result.stderr
+
+
+@pytest.mark.parametrize("main, args, words", [
+    (create_pool_job.main, ["--pool_id", "my pool", "--job_id", "j"], "--pool_id 'my pool' contains ' '"),
+    (create_pool_job.main, ["--pool_id", "p" * 65, "--job_id", "j"], "65 characters long; ids have at most 64"),
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", "j/1"], "--job_id 'j/1' contains '/'"),
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", ""], "--job_id is empty"),
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--max_nodes", "0"], "--max_nodes is 0"),
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--max_nodes", "101"], "--max_nodes is 101"),
+    (send_task.main, ["--job_id", "j", "--task_id", "t.1"], "--task_id 't.1' contains '.'"),
+    (send_task.main, ["--job_id", "j", "--task_id", "t", "--nodes", "0"], "--nodes is 0"),
+    (check_task.main, ["--job_id", "a;b"], "--job_id 'a;b' contains ';'"),
+    (check_task.main, ["--poll_seconds", "0"], "--poll_seconds must be more than 0"),
+])
+def test_bad_option_is_refused_before_any_request(valid_env, capsys, main, args, words):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def sas_env(permissions, expiry):
+    url = ("https://mystorage.blob.core.windows.net/outputs?sv=2025-01-05&sr=c"
+           f"&se={expiry:%Y-%m-%dT%H:%M:%SZ}&sp={permissions}&sig=SECRETSIGNATURE")
+    return read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV, "BLOB_CONTAINER_URL": url})
+
+
+def test_read_only_sas_is_refused_for_uploads():
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    with pytest.raises(send_task.ToolkitError, match="allows 'rl' but the task's uploads need write") as caught:
+        send_task.check_sas_for_upload(sas_env("rl", later))
+    assert caught.value.exit_code == 2
+
+
+def test_expired_sas_is_refused():
+    earlier = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+    with pytest.raises(send_task.ToolkitError, match="The container SAS expired") as caught:
+        send_task.check_sas_for_upload(sas_env("racwl", earlier))
+    assert caught.value.exit_code == 2
+
+
+def test_sas_expiring_before_the_task_limit_warns(capsys):
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=30)
+    send_task.check_sas_for_upload(sas_env("racwl", soon))
+    out = capsys.readouterr().out
+    assert "Warning: the container SAS expires" in out and "SECRETSIGNATURE" not in out
+
+
+def test_send_task_refuses_expired_sas_without_printing_it(toolkit_env, capsys):
+    toolkit_env(**{**VALID_ENV, "BLOB_CONTAINER_URL": VALID_ENV["BLOB_CONTAINER_URL"].replace("2099", "2001")})
+    assert send_task.main(["--job_id", "j", "--task_id", "t"]) == 2
+    captured = capsys.readouterr()
+    assert "expired" in captured.err and "SECRETSIGNATURE" not in captured.err + captured.out

@@ -1,0 +1,130 @@
+"""config_resources: .env versus environment, defaults, and every malformed value."""
+
+import subprocess
+import sys
+
+import pytest
+
+import config_resources
+from config_resources import ConfigError, read_settings, require
+from conftest import REPO_ROOT, VALID_ENV
+
+
+def settings_from(**values):
+    return read_settings({config_resources.ENV_FILE_VARIABLE: "", **values})
+
+
+def test_defaults_follow_the_tutorial_on_current_azure():
+    settings = settings_from(**VALID_ENV)
+    assert settings.problems == {}
+    assert settings.max_nodes == 5 and settings.nb_nodes == 2 and settings.nb_processes == 4
+    assert settings.image_reference == {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
+                                        "version": "latest"}
+    assert settings.node_agent_sku_id == "batch.node.ubuntu 24.04"
+    assert settings.autoscale_evaluation_minutes == 5
+    assert settings.vm_size == "standard_d2s_v5"
+    # The tutorial's preparation: clone the repository, enter demo_azure_batch, chmod +x install.sh, run it.
+    assert 'git clone --quiet "https://example.org/me/mpi-demo.git" repo' in settings.cmd_prep_task
+    assert "cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh" in settings.cmd_prep_task
+    assert "mpirun -np 4 --host $AZ_BATCH_HOST_LIST python3 demo_azure_batch/script.py" in settings.start_command
+    assert "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo" in settings.start_command
+
+
+def test_tutorial_names_exist_at_module_level():
+    for name in ("resource_gpe_name", "batch", "blob_container", "repository", "cmd_prep_task", "nb_processes",
+                 "coordination_command", "start_command"):
+        assert hasattr(config_resources, name)
+    assert set(config_resources.batch) == {"name", "key", "url"}
+    assert set(config_resources.blob_container) == {"url", "sas_token"}
+
+
+def test_environment_wins_over_env_file(tmp_path):
+    env_file = tmp_path / "my.env"
+    env_file.write_text("AZURE_BATCH_ACCOUNT=fromfile\nNB_PROCESSES=8\nMAX_NODES=3\n")
+    settings = read_settings({config_resources.ENV_FILE_VARIABLE: str(env_file), "AZURE_BATCH_ACCOUNT": "fromenv"})
+    assert settings.batch["name"] == "fromenv"
+    assert settings.nb_processes == 8 and settings.max_nodes == 3
+    assert "mpirun -np 8 " in settings.start_command
+
+
+def test_empty_env_file_variable_reads_no_file(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("AZURE_BATCH_ACCOUNT=fromdefaultfile\n")
+    monkeypatch.setattr(config_resources, "DEFAULT_ENV_FILE", tmp_path / ".env")
+    assert read_settings({}).batch["name"] == "fromdefaultfile"
+    assert read_settings({config_resources.ENV_FILE_VARIABLE: ""}).batch["name"] == ""
+
+
+def test_sas_from_token_variable_or_url_query():
+    url = "https://s.blob.core.windows.net/c"
+    from_token = settings_from(BLOB_CONTAINER_URL=url, AZURE_STORAGE_SAS_TOKEN="?sp=w&sig=abc")
+    assert from_token.blob_container == {"url": url, "sas_token": "sp=w&sig=abc"}
+    from_query = settings_from(BLOB_CONTAINER_URL=url + "?sp=r&sig=xyz", AZURE_STORAGE_SAS_TOKEN="sp=w&sig=abc")
+    assert from_query.blob_container == {"url": url, "sas_token": "sp=r&sig=xyz"}
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("AZURE_BATCH_ACCOUNT", "My_Account", "lowercase letters and digits"),
+    ("AZURE_BATCH_ACCESS_KEY", "not base64!", "not a base64 account key"),
+    ("AZURE_BATCH_ENDPOINT", "mybatch.westeurope.batch.azure.com", "not a URL with a scheme"),
+    ("AZURE_BATCH_ENDPOINT", "http://mybatch.westeurope.batch.azure.com", "needs https://"),
+    ("BLOB_CONTAINER_URL", "mystorage/outputs?sig=x", "not a container URL"),
+    ("BLOB_CONTAINER_URL", "https://s.blob.core.windows.net/c?sv=1&sp=w", "without a signature"),
+    ("NB_PROCESSES", "four", "not a whole number"),
+    ("NB_PROCESSES", "0", "below 1"),
+    ("NB_NODES", "-2", "outside 1..100"),
+    ("MAX_NODES", "0", "outside 1..100"),
+    ("MAX_NODES", "101", "outside 1..100"),
+    ("AUTOSCALE_EVALUATION_MINUTES", "2", "outside 5..10080"),
+    ("TASK_MAX_WALL_CLOCK_MINUTES", "1.5", "not a whole number"),
+    ("REPOSITORY_URL", "https://x/it's.git", "contains quotes"),
+])
+def test_malformed_value_names_the_variable(variable, value, words):
+    settings = settings_from(**{**VALID_ENV, variable: value})
+    with pytest.raises(ConfigError) as caught:
+        require(settings, *config_resources.BATCH_VARIABLES, "BLOB_CONTAINER_URL", "REPOSITORY_URL", "NB_NODES",
+                "NB_PROCESSES", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES", "TASK_MAX_WALL_CLOCK_MINUTES")
+    message = str(caught.value)
+    assert message.startswith(variable) and words in message and "\n" not in message
+    assert caught.value.variable == variable
+
+
+@pytest.mark.parametrize("missing", ["AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT",
+                                     "BLOB_CONTAINER_URL", "REPOSITORY_URL"])
+def test_missing_value_names_the_variable(missing):
+    values = {k: v for k, v in VALID_ENV.items() if k != missing}
+    with pytest.raises(ConfigError, match=f"^{missing} is not set"):
+        require(settings_from(**values), *config_resources.BATCH_VARIABLES, "BLOB_CONTAINER_URL", "REPOSITORY_URL")
+
+
+def test_container_without_any_sas_asks_for_the_token():
+    settings = settings_from(**{**VALID_ENV, "BLOB_CONTAINER_URL": "https://s.blob.core.windows.net/c"})
+    with pytest.raises(ConfigError, match="^AZURE_STORAGE_SAS_TOKEN is not set"):
+        require(settings, "BLOB_CONTAINER_URL")
+
+
+def test_custom_prep_command_replaces_the_repository():
+    values = {k: v for k, v in VALID_ENV.items() if k != "REPOSITORY_URL"}
+    settings = settings_from(**values, CMD_PREP_TASK="/bin/bash -c 'echo ready'")
+    require(settings, "REPOSITORY_URL")
+    assert settings.cmd_prep_task == "/bin/bash -c 'echo ready'"
+
+
+def test_loopback_endpoint_may_use_http():
+    assert settings_from(**{**VALID_ENV, "AZURE_BATCH_ENDPOINT": "http://127.0.0.1:8080"}).problems == {}
+
+
+def test_import_never_fails_on_bad_values():
+    env = {"PATH": "/usr/bin:/bin", config_resources.ENV_FILE_VARIABLE: "", "NB_PROCESSES": "x",
+           "AZURE_BATCH_ACCESS_KEY": "%%%", "MAX_NODES": "-1", "AZURE_BATCH_ENDPOINT": "nope"}
+    result = subprocess.run([sys.executable, "-c", "import config_resources as c; print(sorted(c.settings.problems))"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "AZURE_BATCH_ACCESS_KEY" in result.stdout and "NB_PROCESSES" in result.stdout
+
+
+def test_every_variable_is_documented():
+    example = (REPO_ROOT / ".env.example").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    for variable in config_resources.VARIABLES:
+        assert f"{variable}=" in example or f"# {variable}" in example, variable
+        assert f"`{variable}`" in readme, variable

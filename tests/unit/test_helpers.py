@@ -1,0 +1,62 @@
+"""batch_helpers: id rules, redaction, MPI checks on pools, and the exit-code mapping of run()."""
+
+import pytest
+from azure.batch import models
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+import batch_helpers
+from batch_helpers import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, redact, run
+from config_resources import ConfigError
+
+
+def test_check_id_accepts_the_service_alphabet():
+    assert check_id("--pool_id", "Pool_1-a" + "x" * 56) == "Pool_1-a" + "x" * 56
+
+
+def test_redact_hides_sas_signatures():
+    text = "https://s.blob.core.windows.net/c?sv=1&sig=abc%2Bdef&sp=w and sig=zzz"
+    assert redact(text) == "https://s.blob.core.windows.net/c?sv=1&sig=REDACTED&sp=w and sig=REDACTED"
+
+
+def pool(**fields):
+    return models.BatchPool(**fields)
+
+
+def test_mpi_problem_names_what_is_wrong():
+    assert batch_helpers.mpi_problem(pool(enable_inter_node_communication=True, task_slots_per_node=1)) is None
+    assert "inter-node communication is off" in batch_helpers.mpi_problem(pool(enable_inter_node_communication=False))
+    assert "4 task slots per node" in batch_helpers.mpi_problem(
+        pool(enable_inter_node_communication=True, task_slots_per_node=4))
+
+
+def test_pool_max_nodes_from_metadata_or_fixed_size():
+    recorded = pool(enable_auto_scale=True,
+                    metadata=[models.BatchMetadataItem(name=batch_helpers.MAX_NODES_METADATA, value="5")])
+    assert batch_helpers.pool_max_nodes(recorded) == 5
+    assert batch_helpers.pool_max_nodes(pool(enable_auto_scale=False, target_dedicated_nodes=3)) == 3
+    assert batch_helpers.pool_max_nodes(pool(enable_auto_scale=True)) is None
+
+
+def failing(exception):
+    def body():
+        raise exception
+    return body
+
+
+@pytest.mark.parametrize("exception, code, words", [
+    (ConfigError("NB_NODES", "is 'x', not a whole number"), EXIT_USAGE, "Configuration error: NB_NODES is 'x'"),
+    (ToolkitError("Job [j] is completed"), EXIT_FAILED, "Job [j] is completed"),
+    (ToolkitError("bad option", EXIT_USAGE), EXIT_USAGE, "bad option"),
+    (KeyboardInterrupt(), EXIT_INTERRUPTED, "Interrupted."),
+    (ServiceRequestError("connection refused https://x/c?sig=abc"), EXIT_FAILED, "Cannot reach the service"),
+    (HttpResponseError("Operation returned an invalid status 'Forbidden'"), EXIT_FAILED,
+     "The service refused the request"),
+])
+def test_run_maps_exceptions_to_one_line_and_exit_code(capsys, exception, code, words):
+    assert run(failing(exception)) == code
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "sig=abc" not in err
+
+
+def test_run_passes_the_body_result_through():
+    assert run(lambda: 0) == 0

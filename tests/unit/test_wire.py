@@ -1,0 +1,80 @@
+"""What the scripts send, as JSON, through the SDK's own serialisation (what goes on the wire)."""
+
+import json
+
+import pytest
+from azure.batch._utils.model_base import SdkJSONEncoder
+
+import create_pool_job
+import send_task
+from batch_helpers import MAX_NODES_METADATA
+from config_resources import ENV_FILE_VARIABLE, read_settings
+from conftest import VALID_ENV
+
+
+def wire(model) -> dict:
+    return json.loads(json.dumps(model, cls=SdkJSONEncoder, exclude_readonly=True))
+
+
+@pytest.fixture
+def settings():
+    return read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV})
+
+
+def test_pool_is_an_autoscaled_mpi_pool_on_ubuntu_24_04(settings):
+    body = wire(create_pool_job.build_pool(settings, "p1", "standard_d2s_v5", 5))
+    assert body["id"] == "p1" and body["vmSize"] == "standard_d2s_v5"
+    assert body["virtualMachineConfiguration"] == {
+        "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
+                           "version": "latest"},
+        "nodeAgentSKUId": "batch.node.ubuntu 24.04"}
+    assert body["enableInterNodeCommunication"] is True
+    assert body["taskSlotsPerNode"] == 1
+    assert body["enableAutoScale"] is True
+    assert body["autoScaleEvaluationInterval"] == "PT05M00S"
+    assert "targetDedicatedNodes" not in body and "targetLowPriorityNodes" not in body
+    assert body["metadata"] == [{"name": MAX_NODES_METADATA, "value": "5"}]
+    formula = body["autoScaleFormula"]
+    assert "$PendingTasks" in formula
+    assert "$TargetDedicatedNodes = min(5," in formula
+    assert "$NodeDeallocationOption = taskcompletion;" in formula
+
+
+def test_pool_options_change_size_and_cap(settings):
+    body = wire(create_pool_job.build_pool(settings, "p1", "standard_d4s_v5", 3))
+    assert body["vmSize"] == "standard_d4s_v5"
+    assert "min(3," in body["autoScaleFormula"]
+    assert body["metadata"][0]["value"] == "3"
+
+
+def test_job_prepares_each_node_with_the_repository(settings):
+    body = wire(create_pool_job.build_job(settings, "j1", "p1"))
+    assert body["id"] == "j1" and body["poolInfo"] == {"poolId": "p1"}
+    prep = body["jobPreparationTask"]
+    assert prep["commandLine"] == settings.cmd_prep_task
+    assert prep["waitForSuccess"] is True
+    assert prep["rerunOnNodeRebootAfterSuccess"] is True
+    assert prep["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
+
+
+def test_task_is_multi_instance_with_uploaded_outputs(settings):
+    body = wire(send_task.build_task(settings, "j1", "t1", 3))
+    assert body["id"] == "t1"
+    assert body["commandLine"] == settings.start_command
+    assert body["multiInstanceSettings"] == {"numberOfInstances": 3,
+                                             "coordinationCommandLine": settings.coordination_command}
+    assert body["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
+    assert body["constraints"] == {"maxWallClockTime": "PT01H00M00S", "maxTaskRetryCount": 0}
+    assert "requiredSlots" not in body or body["requiredSlots"] == 1
+    [output] = body["outputFiles"]
+    assert output["filePattern"] == "../std*.txt"
+    assert output["uploadOptions"] == {"uploadCondition": "taskcompletion"}
+    container = output["destination"]["container"]
+    assert container["path"] == "j1/t1"
+    assert container["containerUrl"] == VALID_ENV["BLOB_CONTAINER_URL"]
+
+
+def test_task_wall_clock_follows_settings():
+    settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV, "TASK_MAX_WALL_CLOCK_MINUTES": "90"})
+    body = wire(send_task.build_task(settings, "j1", "t1", 2))
+    assert body["constraints"]["maxWallClockTime"] == "PT01H30M00S"
