@@ -1,0 +1,299 @@
+"""A local stand-in for Azure: Azurite (blob only) and the Batch emulator.
+
+    with start_stack(workdir) as stack:
+        subprocess.run([sys.executable, "create_pool_job.py", ...], env=script_environment(stack))
+
+`start_stack` starts both services on free loopback ports, creates the blob
+container, signs a container SAS, writes the toolkit's settings to a throwaway
+env file (`<workdir>/toolkit.env`) and returns a `LocalStack`. On leaving the
+`with` block, normally, on an exception or on Ctrl-C, it stops both services
+and every process they started.
+
+Nothing here prints a key or a SAS signature: the fields that hold them are
+left out of `repr()`, and errors quote the services' logs, not their settings.
+Everything listens on 127.0.0.1 only.
+"""
+
+import contextlib
+import dataclasses
+import datetime
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterator, Mapping, Optional, Union
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AZURITE_DIR = REPO_ROOT / "tools" / "azurite"
+AZURITE_BLOB = AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob"
+SETUP_HINT = "run: make setup"
+
+HOST = "127.0.0.1"
+# Azurite's well-known development account and key, published in its documentation.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+CONTAINER = "mpi-outputs"
+# What the toolkit's SAS allows: read, add, create, write, list.
+TOOLKIT_SAS_PERMISSION = "racwl"
+TOOLKIT_SAS_LIFETIME = datetime.timedelta(hours=4)
+NB_NODES, NB_PROCESSES = 2, 4
+ENV_FILE_VARIABLE = "BATCH_TOOLKIT_ENV_FILE"
+
+# Azurite's flags: blob only, loopback, a port the system picks (Azurite prints it),
+# nothing on disk, no telemetry, any API version the SDK sends, no access log.
+# Not --loose: SAS signatures, permissions and expiry are really checked.
+AZURITE_FLAGS = ("--blobHost", HOST, "--blobPort", "0", "--inMemoryPersistence",
+                 "--extentMemoryLimit", "512", "--disableTelemetry", "--skipApiVersionCheck", "--silent")
+AZURITE_READY = re.compile(r"Azurite Blob service successfully listens on (http://\S+?):(\d+)")
+EMULATOR_READY = re.compile(r"Batch emulator listening on (http://\S+) \(account ([^)\s]+)\)")
+START_TIMEOUT = 60.0
+STOP_GRACE = 10.0
+
+_SAS_SIGNATURE = re.compile(r"(sig=)[^&\s'\"]+", re.IGNORECASE)
+
+
+class LocalStackError(Exception):
+    """The local stack could not start; the message is one line telling what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalStack:
+    workdir: Path
+    blob_endpoint: str          # http://127.0.0.1:PORT/devstoreaccount1
+    container: str
+    batch_endpoint: str         # http://127.0.0.1:PORT
+    batch_account: str
+    batch_key: str = dataclasses.field(repr=False)
+    storage_account: str = AZURITE_ACCOUNT
+    storage_key: str = dataclasses.field(default=AZURITE_KEY, repr=False)
+    # The toolkit's variables (with BATCH_TOOLKIT_ENV_FILE): holds the Batch key and the SAS.
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def container_url(self) -> str:
+        """The container's URL without a SAS."""
+        return f"{self.blob_endpoint}/{self.container}"
+
+    @property
+    def env_file(self) -> Path:
+        return self.workdir / "toolkit.env"
+
+
+def redact(text: str) -> str:
+    """`text` with every SAS signature replaced by '***'."""
+    return _SAS_SIGNATURE.sub(r"\1***", text)
+
+
+def container_sas_url(stack: LocalStack, permission: str = TOOLKIT_SAS_PERMISSION,
+                      expiry: Union[datetime.datetime, datetime.timedelta] = TOOLKIT_SAS_LIFETIME) -> str:
+    """The container URL with a SAS allowing `permission` (letters of 'racwdl') until `expiry`.
+
+    `expiry` is a time or a delay from now; a negative delay gives an already-expired SAS.
+    """
+    from azure.storage.blob import generate_container_sas
+
+    if isinstance(expiry, datetime.timedelta):
+        expiry = datetime.datetime.now(datetime.timezone.utc) + expiry
+    sas = generate_container_sas(stack.storage_account, stack.container, account_key=stack.storage_key,
+                                 permission=permission, expiry=expiry)
+    return f"{stack.container_url}?{sas}"
+
+
+def toolkit_environment(stack: LocalStack, blob_container_url: str) -> dict:
+    """The variables create_pool_job.py, send_task.py and check_task.py read, for this stack."""
+    return {
+        "AZURE_BATCH_ACCOUNT": stack.batch_account,
+        "AZURE_BATCH_ACCESS_KEY": stack.batch_key,
+        "AZURE_BATCH_ENDPOINT": stack.batch_endpoint,
+        "BLOB_CONTAINER_URL": blob_container_url,
+        "REPOSITORY_URL": str(REPO_ROOT),
+        "NB_NODES": str(NB_NODES),
+        "NB_PROCESSES": str(NB_PROCESSES),
+    }
+
+
+def write_env_file(path: Path, variables: Mapping[str, str]) -> None:
+    """Write `variables` as a dotenv file readable only by the user (it holds secrets)."""
+    lines = []
+    for name, value in variables.items():
+        if "'" in value or "\n" in value:
+            raise ValueError(f"{name} holds a quote or a newline; it cannot go into an env file")
+        lines.append(f"{name}='{value}'\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Written by tools/local_stack.py for one run of the local stack; safe to delete.\n")
+        out.writelines(lines)
+
+
+def script_environment(stack: LocalStack, **overrides: Optional[str]) -> dict:
+    """A minimal environment for running the toolkit's scripts against the stack.
+
+    Only PATH, HOME and LANG come from the user's environment, so their own
+    AZURE_* variables and proxies never reach the scripts. An override of None
+    removes that variable.
+    """
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.update(stack.env)
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+# --- processes ---------------------------------------------------------------
+
+def _spawn(argv, log_path: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen:
+    """Start `argv` in its own process group, its output going to `log_path`."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _last_line(log_path: Path) -> str:
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return redact(lines[-1]) if lines else ""
+
+
+def wait_for_line(proc: subprocess.Popen, name: str, log_path: Path, pattern: re.Pattern,
+                  timeout: float = START_TIMEOUT) -> re.Match:
+    """Wait until `pattern` shows in the process's log; fail if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = pattern.search(log_path.read_text(errors="replace"))
+        if match:
+            return match
+        if proc.poll() is not None:
+            raise LocalStackError(f"{name} exited during start (exit {proc.returncode}): "
+                                  f"{_last_line(log_path) or 'no output'} (log: {log_path}; {SETUP_HINT} if the install is incomplete)")
+        if time.monotonic() > deadline:
+            raise LocalStackError(f"{name} did not get ready within {timeout:.0f} s (log: {log_path})")
+        time.sleep(0.05)
+
+
+def wait_until_answering(url: str, name: str, timeout: float = START_TIMEOUT) -> None:
+    """Wait until `url` answers HTTP at all (any status; an error status still means it is up)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            opener.open(url, timeout=5).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise LocalStackError(f"{name} does not answer at {url}: {error}") from None
+            time.sleep(0.1)
+
+
+def stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL whatever is left of its process group."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(grace)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # a second Ctrl-C skips the grace period
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the process if still there, and any child it left behind
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def start_azurite(workdir: Path, stack: contextlib.ExitStack) -> str:
+    """Start Azurite's blob service; returns its account endpoint. `stack` stops it later."""
+    if not AZURITE_BLOB.exists():
+        raise LocalStackError(f"Azurite is not installed in {AZURITE_DIR}; {SETUP_HINT}")
+    if shutil.which("node") is None:
+        raise LocalStackError(f"node is not on PATH: install Node.js 20 or newer, then {SETUP_HINT}")
+    location = workdir / "azurite"
+    location.mkdir(parents=True, exist_ok=True)
+    env = {name: value for name, value in os.environ.items() if name != "AZURITE_ACCOUNTS"}  # only the dev account
+    log_path = workdir / "azurite.log"
+    proc = _spawn([str(AZURITE_BLOB), *AZURITE_FLAGS], log_path, location, env)  # its cwd: nothing lands in the repo
+    stack.callback(stop_process, proc)
+    match = wait_for_line(proc, "Azurite", log_path, AZURITE_READY)
+    endpoint = f"http://{HOST}:{match.group(2)}/{AZURITE_ACCOUNT}"
+    wait_until_answering(endpoint, "Azurite")
+    return endpoint
+
+
+def _emulator_key(account: str) -> str:
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    try:
+        from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+    except ImportError as error:
+        raise LocalStackError(f"cannot import the Batch emulator from {REPO_ROOT} ({error})") from None
+    if account != DEFAULT_ACCOUNT_NAME:
+        raise LocalStackError(f"the Batch emulator runs account {account!r}, not {DEFAULT_ACCOUNT_NAME!r}")
+    return DEFAULT_ACCOUNT_KEY
+
+
+def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack) -> tuple:
+    """Start the Batch emulator with its nodes under `<workdir>/nodes`; returns (endpoint, account, key)."""
+    nodes = workdir / "nodes"
+    shutil.rmtree(nodes, ignore_errors=True)  # a fresh emulator, not the leftovers of an earlier run
+    nodes.mkdir(parents=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The nodes run `python3` and `mpirun`: those of this interpreter's environment (the venv).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    log_path = workdir / "batch_emulator.log"
+    argv = [sys.executable, "-m", "batch_emulator", "--host", HOST, "--port", "0", "--root", str(nodes)]
+    proc = _spawn(argv, log_path, REPO_ROOT, env)
+    stack.callback(stop_process, proc)
+    match = wait_for_line(proc, "The Batch emulator", log_path, EMULATOR_READY)
+    endpoint, account = match.group(1).rstrip("/"), match.group(2)
+    wait_until_answering(endpoint, "The Batch emulator")
+    return endpoint, account, _emulator_key(account)
+
+
+def create_container(blob_endpoint: str, container: str = CONTAINER) -> None:
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient(blob_endpoint, credential={"account_name": AZURITE_ACCOUNT,
+                                                           "account_key": AZURITE_KEY})
+    with service:
+        try:
+            service.create_container(container)
+        except ResourceExistsError:
+            pass
+
+
+@contextlib.contextmanager
+def start_stack(workdir: Optional[Union[str, Path]] = None) -> Iterator[LocalStack]:
+    """Run Azurite and the Batch emulator for the `with` block; see the module's docstring.
+
+    `workdir` keeps the services' logs, the emulator's nodes and toolkit.env;
+    without one, a temporary directory is used and removed afterwards.
+    """
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mpi-batch-local-"))
+        workdir = Path(workdir).resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        blob_endpoint = start_azurite(workdir, stack)
+        create_container(blob_endpoint)
+        batch_endpoint, batch_account, batch_key = start_batch_emulator(workdir, stack)
+        local = LocalStack(workdir=workdir, blob_endpoint=blob_endpoint, container=CONTAINER,
+                           batch_endpoint=batch_endpoint, batch_account=batch_account, batch_key=batch_key)
+        variables = toolkit_environment(local, container_sas_url(local))
+        write_env_file(local.env_file, variables)
+        variables[ENV_FILE_VARIABLE] = str(local.env_file)
+        yield dataclasses.replace(local, env=MappingProxyType(variables))
