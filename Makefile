@@ -1,0 +1,41 @@
+# make demo   the three scripts end to end against Azurite and the local Batch emulator
+# make test   the whole test suite (what CI runs)
+# make setup  .venv (requirements-dev.txt) and Azurite (tools/azurite); each is
+#             redone only when its requirements or lockfile changed
+# make clean  removes .local, outputs and Azurite's node_modules; distclean: .venv too
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.requirements-installed
+AZURITE_DIR := tools/azurite
+AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.lockfile-installed
+PYTEST_FLAGS ?= -q -ra --durations=5
+
+.PHONY: setup demo test clean distclean
+
+setup: $(VENV_STAMP) $(AZURITE_STAMP)
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	@test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(AZURITE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer (it comes with npm), then run: make setup" >&2; exit 2; }
+	npm ci --prefix $(AZURITE_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(VENV_PYTHON) tools/demo.py
+
+# pytest exits 5 when it collects no test: that fails the target like any other failure.
+test: setup
+	@$(VENV_PYTHON) -m pytest tests $(PYTEST_FLAGS) || { status=$$?; \
+		if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$status; }
+
+clean:
+	rm -rf .local outputs $(AZURITE_DIR)/node_modules .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)

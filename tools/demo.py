@@ -1,0 +1,106 @@
+"""`make demo`: the toolkit's three scripts end to end, on this machine only.
+
+Starts Azurite and the Batch emulator (tools/local_stack.py), then runs, from
+the repository root and with only PATH, HOME, LANG and the stack's settings in
+the environment (never your .env or your AZURE_* variables):
+
+    create_pool_job.py --pool_id demo-pool --job_id demo-job
+    send_task.py --job_id demo-job --task_id mpi-task-1
+    check_task.py --job_id demo-job --wait
+
+prints the MPI program's output from outputs/demo-job/mpi-task-1/stdout.txt
+and stops everything. Exit codes: 0 done, 1 a step failed, 130 interrupted.
+Its working files (services' logs, the emulator's nodes) go to .local/demo.
+"""
+
+import argparse
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_stack import REPO_ROOT, LocalStackError, redact, script_environment, start_stack  # noqa: E402
+
+POOL_ID, JOB_ID, TASK_ID = "demo-pool", "demo-job", "mpi-task-1"
+WORKDIR = REPO_ROOT / ".local" / "demo"
+OUTPUT_DIR = REPO_ROOT / "outputs"
+STEPS = [
+    ("create the pool and the job", ["create_pool_job.py", "--pool_id", POOL_ID, "--job_id", JOB_ID], 120),
+    ("send the MPI task", ["send_task.py", "--job_id", JOB_ID, "--task_id", TASK_ID], 60),
+    ("wait for the task and download its output", ["check_task.py", "--job_id", JOB_ID, "--wait"], 300),
+]
+
+
+class StepFailed(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_step(number: int, title: str, argv: list, timeout: float, env: dict, verbose: bool) -> None:
+    command = " ".join(argv)
+    say(f"[{number}/{len(STEPS)}] {title}: {command}")
+    started = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, *argv], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        show(_text(expired.stdout) + _text(expired.stderr))
+        raise StepFailed(f"{argv[0]} did not finish within {timeout:.0f} s") from None
+    if verbose or result.returncode != 0:
+        show(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise StepFailed(f"{argv[0]} failed (exit {result.returncode}); its output is above")
+    say(f"      ok ({time.monotonic() - started:.1f} s)")
+
+
+def _text(output) -> str:
+    """What a timed-out step printed (bytes or text, or None)."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else (output or "")
+
+
+def show(output: str) -> None:
+    for line in redact(output).rstrip().splitlines():
+        say(f"      | {line}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--verbose", action="store_true", help="show every step's output, not only a failed one's")
+    args = parser.parse_args(argv)
+    # `kill` of the demo stops the services too: SIGTERM unwinds like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    started = time.monotonic()
+    try:
+        shutil.rmtree(OUTPUT_DIR / JOB_ID, ignore_errors=True)  # an earlier demo's download
+        say("Starting Azurite and the Batch emulator on 127.0.0.1 ...")
+        with start_stack(WORKDIR) as stack:
+            say(f"      Azurite blob service: {stack.blob_endpoint} (container {stack.container})")
+            say(f"      Batch emulator:       {stack.batch_endpoint} (account {stack.batch_account})")
+            env = script_environment(stack)
+            for number, (title, step_argv, timeout) in enumerate(STEPS, start=1):
+                run_step(number, title, step_argv, timeout, env, args.verbose)
+            say("Stopping Azurite and the Batch emulator ...")
+        stdout_file = OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt"
+        if not stdout_file.is_file():
+            raise StepFailed(f"check_task.py did not download {stdout_file.relative_to(REPO_ROOT)}")
+        say(f"\nThe MPI program's output ({stdout_file.relative_to(REPO_ROOT)}):")
+        say(stdout_file.read_text(errors="replace").rstrip())
+        say(f"\nDemo done in {time.monotonic() - started:.0f} s; outputs are in {OUTPUT_DIR.relative_to(REPO_ROOT)}/{JOB_ID}/")
+        return 0
+    except (LocalStackError, StepFailed) as error:
+        print(f"demo failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("demo interrupted; Azurite and the Batch emulator are stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
