@@ -1,0 +1,72 @@
+"""Fixtures of the end-to-end tests: the scripts as subprocesses against Azurite and the Batch emulator.
+
+- `local_stack` (session): one Azurite + Batch emulator for the whole session
+  (tools/local_stack.py). If it cannot start, the tests fail with a line
+  saying what to run (`make setup`): nothing is skipped.
+- `run_script`: runs create_pool_job.py, send_task.py or check_task.py with
+  the stack's settings and a minimal environment, in the test's own temporary
+  directory (so check_task.py's `outputs/` lands there).
+- `ids`: pool, job and task ids unique to the test, so tests on the shared
+  stack never see each other's pools and jobs.
+"""
+
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+
+import local_stack as stack_module  # noqa: E402
+
+SCRIPTS = ("create_pool_job.py", "send_task.py", "check_task.py")
+SCRIPT_TIMEOUT = 120
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    try:
+        with stack_module.start_stack(tmp_path_factory.mktemp("local-stack")) as stack:
+            yield stack
+    except stack_module.LocalStackError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+class ScriptRunner:
+    """run_script("send_task.py", "--job_id", job, env={"NB_NODES": "1"}) -> CompletedProcess (text).
+
+    `env` overrides the stack's variables for this run (None removes one);
+    `cwd` is the test's temporary directory unless given.
+    """
+
+    def __init__(self, stack, cwd: Path):
+        self.stack = stack
+        self.cwd = cwd
+
+    def __call__(self, script: str, *args: str, env=None, cwd=None, timeout: float = SCRIPT_TIMEOUT):
+        if not script.endswith(".py"):
+            script += ".py"
+        if script not in SCRIPTS:
+            raise ValueError(f"run_script runs one of {', '.join(SCRIPTS)}, not {script!r}")
+        return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+                              cwd=cwd or self.cwd, env=stack_module.script_environment(self.stack, **(env or {})),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def run_script(local_stack, tmp_path):
+    return ScriptRunner(local_stack, tmp_path)
+
+
+@pytest.fixture
+def ids(request):
+    """pool_id, job_id and task_id made of the test's name and a random suffix (at most 64 characters)."""
+    name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-").lower()[:40] or "test"
+    suffix = uuid.uuid4().hex[:8]
+    return SimpleNamespace(pool_id=f"pool-{name}-{suffix}", job_id=f"job-{name}-{suffix}",
+                           task_id=f"task-{name}-{suffix}")
