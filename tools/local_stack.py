@@ -178,7 +178,8 @@ def wait_for_line(proc: subprocess.Popen, name: str, log_path: Path, pattern: re
             return match
         if proc.poll() is not None:
             raise LocalStackError(f"{name} exited during start (exit {proc.returncode}): "
-                                  f"{_last_line(log_path) or 'no output'} (log: {log_path}; {SETUP_HINT} if the install is incomplete)")
+                                  f"{_last_line(log_path) or 'no output'} "
+                                  f"(log: {log_path}; {SETUP_HINT} if the install is incomplete)")
         if time.monotonic() > deadline:
             raise LocalStackError(f"{name} did not get ready within {timeout:.0f} s (log: {log_path})")
         time.sleep(0.05)
