@@ -1,16 +1,28 @@
-"""The local stack itself: Azurite checks SAS tokens like Azure does, and the
-Batch emulator answers the real SDK. If these fail, every other e2e test would
-fail for a reason that is not the toolkit's."""
+"""The local stack (tools/local_stack.py) itself.
+
+With the services: Azurite checks SAS tokens like Azure does, and the Batch
+emulator answers the real SDK; if these fail, every other e2e test would fail
+for a reason that is not the toolkit's. Without them: the env file, the SAS,
+the error messages and the cleanup of processes.
+"""
 
 import datetime
 import os
+import re
 import stat
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
+from dotenv import dotenv_values
 
-import local_stack as stack_module
+import local_stack as stack_module  # tools/ is on sys.path (conftest.py); the fixture is `local_stack`
+
+# --- with Azurite and the Batch emulator -------------------------------------
 
 
 def container(url):
@@ -71,3 +83,119 @@ def test_toolkit_reads_the_stack_from_its_env_file(local_stack):
 def test_stack_repr_shows_no_secret(local_stack):
     shown = repr(local_stack)
     assert local_stack.batch_key not in shown and local_stack.storage_key not in shown and "sig=" not in shown
+
+
+# --- without them ---------------------------------------------------------------
+def a_stack(tmp_path, **env):
+    return stack_module.LocalStack(workdir=tmp_path, blob_endpoint="http://127.0.0.1:1/devstoreaccount1",
+                                  container="mpi-outputs", batch_endpoint="http://127.0.0.1:2",
+                                  batch_account="devbatchaccount1", batch_key="c2VjcmV0LWtleQ==", env=env)
+
+
+def sas_fields(url):
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def test_container_sas_url_signs_the_toolkit_permissions_for_hours(tmp_path):
+    url = stack_module.container_sas_url(a_stack(tmp_path))
+    fields = sas_fields(url)
+
+    assert url.startswith("http://127.0.0.1:1/devstoreaccount1/mpi-outputs?")
+    assert fields["sp"] == "racwl" and fields["sr"] == "c" and fields["sig"]
+    expiry = datetime.datetime.fromisoformat(fields["se"].replace("Z", "+00:00"))
+    assert expiry > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+
+
+def test_container_sas_url_can_be_read_only_or_expired(tmp_path):
+    fields = sas_fields(stack_module.container_sas_url(a_stack(tmp_path), permission="rl",
+                                                      expiry=datetime.timedelta(minutes=-5)))
+
+    assert fields["sp"] == "rl"
+    assert datetime.datetime.fromisoformat(fields["se"].replace("Z", "+00:00")) < datetime.datetime.now(datetime.timezone.utc)
+
+
+def test_env_file_round_trips_through_dotenv_and_is_private(tmp_path):
+    stack = a_stack(tmp_path)
+    variables = stack_module.toolkit_environment(stack, stack_module.container_sas_url(stack))
+    stack_module.write_env_file(stack.env_file, variables)
+
+    assert dotenv_values(stack.env_file) == variables
+    assert stat.S_IMODE(os.stat(stack.env_file).st_mode) == 0o600
+    assert variables["NB_NODES"] == "2" and variables["NB_PROCESSES"] == "4"
+    assert variables["REPOSITORY_URL"] == str(stack_module.REPO_ROOT)
+
+
+def test_script_environment_keeps_the_users_azure_variables_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("AZURE_BATCH_ACCESS_KEY", "the-users-real-key")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    stack = a_stack(tmp_path, AZURE_BATCH_ENDPOINT="http://127.0.0.1:2", NB_NODES="2")
+
+    env = stack_module.script_environment(stack, NB_NODES="1", AZURE_BATCH_ENDPOINT=None)
+
+    assert "AZURE_BATCH_ACCESS_KEY" not in env and "HTTPS_PROXY" not in env and "AZURE_BATCH_ENDPOINT" not in env
+    assert env["NB_NODES"] == "1" and env["PATH"]
+
+
+def test_repr_and_redact_hide_secrets(tmp_path):
+    stack = a_stack(tmp_path, BLOB_CONTAINER_URL="http://127.0.0.1:1/x?sp=r&sig=abc%2Bdef")
+
+    assert "c2VjcmV0LWtleQ==" not in repr(stack) and stack_module.AZURITE_KEY not in repr(stack)
+    assert stack_module.redact("url ...?sp=r&sig=abc%2Bdef&se=1") == "url ...?sp=r&sig=***&se=1"
+
+
+def test_ready_lines_are_parsed():
+    azurite = stack_module.AZURITE_READY.search("Azurite Blob service successfully listens on http://127.0.0.1:41234\n")
+    emulator = stack_module.EMULATOR_READY.search(
+        "Batch emulator listening on http://127.0.0.1:38555 (account devbatchaccount1)\n")
+
+    assert azurite.group(2) == "41234"
+    assert emulator.groups() == ("http://127.0.0.1:38555", "devbatchaccount1")
+
+
+def test_missing_azurite_says_make_setup(tmp_path, monkeypatch):
+    monkeypatch.setattr(stack_module, "AZURITE_BLOB", tmp_path / "no" / "azurite-blob")
+
+    with pytest.raises(stack_module.LocalStackError, match="run: make setup"):
+        with stack_module.start_stack(tmp_path):
+            pass
+
+
+def test_a_process_dying_at_start_gives_its_last_line(tmp_path):
+    log_path = tmp_path / "service.log"
+    proc = stack_module._spawn([sys.executable, "-c", "print('starting'); print('port in use'); raise SystemExit(3)"],
+                              log_path, tmp_path, os.environ)
+
+    with pytest.raises(stack_module.LocalStackError, match=r"Service exited during start \(exit 3\): port in use"):
+        stack_module.wait_for_line(proc, "Service", log_path, stack_module.EMULATOR_READY, timeout=30)
+    stack_module.stop_process(proc)
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(") ")[-1].startswith("Z"))
+
+
+def test_stop_process_kills_a_stubborn_process_and_its_children(tmp_path):
+    program = ("import signal, subprocess, time\n"
+               "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+               "child = subprocess.Popen(['sleep', '300'])\n"
+               "print('child', child.pid, flush=True)\n"
+               "time.sleep(300)\n")
+    log_path = tmp_path / "stubborn.log"
+    proc = stack_module._spawn([sys.executable, "-c", program], log_path, tmp_path, os.environ)
+    child_pid = int(stack_module.wait_for_line(proc, "stubborn", log_path, re.compile(r"child (\d+)"), 30).group(1))
+
+    started = time.monotonic()
+    stack_module.stop_process(proc, grace=0.5)
+
+    assert time.monotonic() - started < 10
+    assert proc.returncode is not None
+    deadline = time.monotonic() + 5
+    while alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child_pid)
