@@ -1,0 +1,97 @@
+"""The one place that builds the Batch service's error responses.
+
+Wire shape (top level, never wrapped in "odata.error", or the SDK's
+``err.error.code`` reads None):
+    {"odata.metadata": ".../$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+     "code": "PoolNotFound",
+     "message": {"lang": "en-US", "value": "The specified pool does not exist.\\nRequestId:...\\nTime:..."},
+     "values": [{"key": "Reason", "value": "..."}]}
+"""
+
+from datetime import datetime, timezone
+
+# Default messages, worded as the real service words them where known.
+MESSAGES = {
+    "AuthenticationFailed": "Server failed to authenticate the request. Make sure the value of "
+    "Authorization header is formed correctly including the signature.",
+    "PoolExists": "The specified pool already exists.",
+    "JobExists": "The specified job already exists.",
+    "TaskExists": "The specified task already exists.",
+    "PoolNotFound": "The specified pool does not exist.",
+    "JobNotFound": "The specified job does not exist.",
+    "TaskNotFound": "The specified task does not exist.",
+    "NodeNotFound": "The specified node does not exist.",
+    "FileNotFound": "The specified file does not exist.",
+    "ResourceNotFound": "The specified resource does not exist.",
+    "PoolBeingDeleted": "The specified pool has been marked for deletion and is being reclaimed.",
+    "JobBeingDeleted": "The specified job has been marked for deletion and is being garbage collected.",
+    "JobBeingTerminated": "The specified job is being terminated.",
+    "JobCompleted": "The specified job is already in a completed state.",
+    "JobNotActive": "The specified job is not in an active state.",
+    "TaskCompleted": "The specified task is already in a completed state.",
+    "TaskIdSameAsJobPreparationTask": "The specified task id is the same as the job preparation task id.",
+    "TaskIdSameAsJobReleaseTask": "The specified task id is the same as the job release task id.",
+    "JobPreparationTaskNotSpecified": "The specified job does not have a job preparation task.",
+    "OperationInvalidForCurrentState": "The specified operation is not valid for the current state of the resource.",
+    "InvalidPropertyValue": "The value provided for one of the properties in the request body is invalid.",
+    "MissingRequiredProperty": "A required property was not specified in the request body.",
+    "InvalidRequestBody": "The specified Request Body is not syntactically valid.",
+    "MissingRequiredQueryParameter": "A query parameter that's mandatory for this request is not specified.",
+    "InvalidQueryParameterValue": "Value for one of the query parameters specified in the request URI is invalid.",
+    "OutOfRangeQueryParameterValue": "One of the query parameters specified in the request URI is outside the permissible range.",
+    "UnsupportedQueryParameter": "One of the query parameters specified in the request URI is not supported.",
+    "InvalidUri": "The requested URI does not represent any resource on the server.",
+    "UnsupportedHttpVerb": "The resource doesn't support the specified HTTP verb.",
+    "InvalidAutoScalingSettings": "The auto scaling settings of the pool are invalid.",
+    "AutoScaleFormulaTooLong": "The specified autoscale formula is too long.",
+    "TaskDependenciesNotSpecifiedOnJob": "The specified job does not have task dependencies enabled.",
+    "RequestBodyTooLarge": "The request body is too large and exceeds the maximum permissible limit.",
+    "InvalidRange": "The range specified is invalid for the current size of the resource.",
+    "InternalError": "Server encountered an internal error. Please try again after some time.",
+}
+
+
+class BatchServiceError(Exception):
+    """A request the service refuses: carries status, code, message and key/value details."""
+
+    def __init__(self, status, code, message=None, values=None):
+        self.status = status
+        self.code = code
+        self.message = message or MESSAGES.get(code, code)
+        self.values = list(values or [])
+        super().__init__(f"{status} {code}: {self.message}")
+
+
+def service_error(status, code, message=None, **values):
+    """Build the error; keyword arguments become the "values" list in the given order."""
+    return BatchServiceError(status, code, message, [(k, str(v)) for k, v in values.items()])
+
+
+def error_body(err, base_url, request_id, now=None):
+    """The JSON object the service sends for ``err`` (RequestId/Time appended as the service does)."""
+    now = now or datetime.now(timezone.utc)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    body = {
+        "odata.metadata": f"{base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+        "code": err.code,
+        "message": {"lang": "en-US", "value": f"{err.message}\nRequestId:{request_id}\nTime:{stamp}"},
+    }
+    if err.values:
+        body["values"] = [{"key": k, "value": v} for k, v in err.values]
+    return body
+
+
+def invalid_property(name, value, reason):
+    return service_error(400, "InvalidPropertyValue", PropertyName=name, PropertyValue=value, Reason=reason)
+
+
+def missing_property(name):
+    return service_error(400, "MissingRequiredProperty", PropertyName=name)
+
+
+def not_found(code):
+    return service_error(404, code)
+
+
+def conflict(code, reason=None):
+    return service_error(409, code, **({"Reason": reason} if reason else {}))
