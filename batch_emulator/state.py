@@ -1,0 +1,284 @@
+"""In-memory state of one emulated Batch account: pools, nodes, jobs, tasks. No I/O here.
+
+Every read or write of these objects happens under ``Account.lock``; worker threads
+(executor.py) take it only for short state updates, never while a process runs.
+Ids are case-preserving and case-insensitive (dict keys are lowercased ids).
+"""
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .errors import conflict, not_found
+
+_etag_counter = itertools.count(1)
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def new_etag():
+    # Real ETags look like 0x8DD3F2A1B2C3D4E; a counter keeps ours unique and monotonic.
+    return "0x8D" + format(time.time_ns() // 1000 * 16 + next(_etag_counter) % 16, "013X")[-13:]
+
+
+@dataclass
+class Node:
+    id: str
+    pool_id: str
+    ip: str
+    dedicated: bool
+    root: str
+    state: str = "creating"
+    state_time: datetime = field(default_factory=utcnow)
+    allocation_time: datetime = field(default_factory=utcnow)
+    running: dict = field(default_factory=dict)      # (job_key, task_key, subtask_id) -> slots used
+    total_run: int = 0
+    total_succeeded: int = 0
+    prep_succeeded: set = field(default_factory=set)  # job keys whose prep task exited 0 here
+    prep_failed: set = field(default_factory=set)     # job keys this node will never run again
+    start_task_info: dict = None
+    idle_since: float = None                          # time.monotonic() when it last became idle
+    leaving_since: float = None                       # time.monotonic() when it began to leave the pool
+    recent_tasks: list = field(default_factory=list)
+
+    def set_state(self, state):
+        if state != self.state:
+            self.state, self.state_time = state, utcnow()
+        if state == "idle" and self.idle_since is None:
+            self.idle_since = time.monotonic()
+        elif state != "idle":
+            self.idle_since = None
+
+    def slots_used(self):
+        return sum(self.running.values())
+
+    def usable(self):
+        return self.state in ("idle", "running")
+
+
+@dataclass
+class Pool:
+    id: str
+    spec: dict                        # the validated create body (sizing lives in the fields below)
+    enable_auto_scale: bool = False
+    auto_scale_formula: str = None
+    auto_scale_interval: str = None   # ISO-8601 duration as the client sent it
+    target_dedicated: int = 0
+    target_low_priority: int = 0
+    resize_timeout: str = "PT15M"
+    auto_scale_run: dict = None
+    state: str = "active"
+    allocation_state: str = "steady"
+    creation_time: datetime = field(default_factory=utcnow)
+    state_time: datetime = field(default_factory=utcnow)
+    allocation_state_time: datetime = field(default_factory=utcnow)
+    last_modified: datetime = field(default_factory=utcnow)
+    etag: str = field(default_factory=new_etag)
+    nodes: dict = field(default_factory=dict)         # node id -> Node, in allocation order
+
+    def touch(self):
+        self.last_modified, self.etag = utcnow(), new_etag()
+
+    def set_allocation_state(self, state):
+        if state != self.allocation_state:
+            self.allocation_state, self.allocation_state_time = state, utcnow()
+
+
+@dataclass
+class Task:
+    id: str
+    job_key: str
+    spec: dict
+    state: str = "active"
+    previous_state: str = None
+    previous_state_time: datetime = None
+    creation_time: datetime = field(default_factory=utcnow)
+    state_time: datetime = field(default_factory=utcnow)
+    last_modified: datetime = field(default_factory=utcnow)
+    etag: str = field(default_factory=new_etag)
+    execution: dict = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
+    node_info: dict = None
+    node_ids: list = field(default_factory=list)      # assigned nodes, primary first
+    subtasks: list = field(default_factory=list)      # wire dicts of subtasks 1..N-1
+    stop_reason: str = None   # why running work must stop: terminate | requeue | delete | walltime
+    busy: bool = False        # a worker thread owns the run
+    deleted: bool = False
+
+    def set_state(self, state):
+        if state != self.state:
+            self.previous_state, self.previous_state_time = self.state, self.state_time
+            self.state, self.state_time = state, utcnow()
+        self.touch()
+
+    def touch(self):
+        self.last_modified, self.etag = utcnow(), new_etag()
+
+    def instances(self):
+        return int((self.spec.get("multiInstanceSettings") or {}).get("numberOfInstances") or 1)
+
+
+@dataclass
+class Job:
+    id: str
+    spec: dict
+    state: str = "active"
+    previous_state: str = None
+    previous_state_time: datetime = None
+    creation_time: datetime = field(default_factory=utcnow)
+    state_time: datetime = field(default_factory=utcnow)
+    last_modified: datetime = field(default_factory=utcnow)
+    etag: str = field(default_factory=new_etag)
+    end_time: datetime = None
+    terminate_reason: str = None
+    tasks: dict = field(default_factory=dict)         # task key -> Task, in creation order
+    prep_runs: dict = field(default_factory=dict)     # node id -> {"poolId","nodeId","info":{...}}
+
+    def set_state(self, state):
+        if state != self.state:
+            self.previous_state, self.previous_state_time = self.state, self.state_time
+            self.state, self.state_time = state, utcnow()
+        self.touch()
+
+    def touch(self):
+        self.last_modified, self.etag = utcnow(), new_etag()
+
+    def pool_key(self):
+        return (self.spec.get("poolInfo") or {}).get("poolId", "").lower()
+
+    def prep_task(self):
+        return self.spec.get("jobPreparationTask")
+
+    def prep_task_id(self):
+        return (self.prep_task() or {}).get("id") or "jobpreparation"
+
+
+@dataclass
+class Account:
+    name: str
+    root: str                 # where node directories live
+    max_nodes: int = 8
+    url: str = "http://127.0.0.1"   # set once the server listens; used in URLs and AZ_BATCH_ACCOUNT_URL
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    pools: dict = field(default_factory=dict)         # pool key -> Pool
+    jobs: dict = field(default_factory=dict)          # job key -> Job
+    next_ip: int = 2          # nodes get 127.0.0.2, 127.0.0.3, ...
+    changed: threading.Condition = None
+
+    def __post_init__(self):
+        self.changed = threading.Condition(self.lock)
+
+    def wake(self):
+        """Tell the scheduler something changed, so it need not wait for its next tick."""
+        with self.changed:
+            self.changed.notify_all()
+
+    def allocate_ip(self):
+        # Walk 127.0.0.2 .. 127.255.255.254, skipping .0/.255 host parts; loopback answers on all of /8.
+        while True:
+            n, self.next_ip = self.next_ip, self.next_ip + 1
+            a, b, c = (n >> 16) & 255, (n >> 8) & 255, n & 255
+            if c not in (0, 255):
+                return f"127.{a}.{b}.{c}"
+
+    def node_dir(self, node_id):
+        return os.path.join(self.root, "nodes", node_id)
+
+
+# ---- lookups (raise the service's 404/409 errors) ----
+
+def get_pool(account, pool_id, allow_deleting=True):
+    pool = account.pools.get(pool_id.lower())
+    if pool is None:
+        raise not_found("PoolNotFound")
+    if not allow_deleting and pool.state == "deleting":
+        raise conflict("PoolBeingDeleted")
+    return pool
+
+
+def get_job(account, job_id):
+    job = account.jobs.get(job_id.lower())
+    if job is None:
+        raise not_found("JobNotFound")
+    return job
+
+
+def get_task(account, job_id, task_id):
+    task = get_job(account, job_id).tasks.get(task_id.lower())
+    if task is None:
+        raise not_found("TaskNotFound")
+    return task
+
+
+def get_node(account, pool_id, node_id):
+    node = get_pool(account, pool_id).nodes.get(node_id)
+    if node is None:
+        raise not_found("NodeNotFound")
+    return node
+
+
+def find_node(account, node_id):
+    for pool in account.pools.values():
+        if node_id in pool.nodes:
+            return pool.nodes[node_id]
+    return None
+
+
+def require_job_writable(job, for_new_tasks=False):
+    """Refuse changes to jobs that are going away or finished, with the service's codes."""
+    if job.state == "deleting":
+        raise conflict("JobBeingDeleted")
+    if job.state == "terminating":
+        raise conflict("JobBeingTerminated")
+    if job.state == "completed":
+        raise conflict("JobCompleted")
+    if for_new_tasks and job.state != "active":
+        raise conflict("JobNotActive")
+
+
+# ---- queries the scheduler and the wire layer share ----
+
+def pending_instances(account, pool):
+    """Instances the pool's work needs now: active (runnable) + preparing + running tasks, as $PendingTasks counts."""
+    total = 0
+    for job in account.jobs.values():
+        if job.pool_key() != pool.id.lower() or job.state not in ("active", "terminating"):
+            continue
+        for task in job.tasks.values():
+            if task.state in ("preparing", "running") or (
+                    task.state == "active" and job.state == "active" and dependencies_met(job, task)):
+                total += task.instances()
+    return total
+
+
+def dependencies_met(job, task):
+    depends = task.spec.get("dependsOn")
+    if not depends:
+        return True
+    wanted = [t.lower() for t in depends.get("taskIds") or []]
+    for rng in depends.get("taskIdRanges") or []:
+        wanted += [str(i) for i in range(int(rng["start"]), int(rng["end"]) + 1)]
+    for key in wanted:
+        other = job.tasks.get(key)
+        if other is None or other.state != "completed" or other.execution.get("result") != "success":
+            return False
+    return True
+
+
+def task_counts(job):
+    counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
+    slots = dict(counts)
+    for task in job.tasks.values():
+        state = "running" if task.state == "preparing" else task.state
+        weight = int(task.spec.get("requiredSlots") or 1)
+        keys = [state]
+        if task.state == "completed":
+            keys.append("succeeded" if task.execution.get("result") == "success" else "failed")
+        for key in keys:
+            counts[key] += 1
+            slots[key] += weight
+    return counts, slots

@@ -1,0 +1,273 @@
+"""Checks on request bodies, with the service's 400/409 codes. Pure functions, no state changes.
+
+Where the real code is not documented we use 400 InvalidPropertyValue with
+PropertyName/PropertyValue/Reason values (fact sheet section 3 [inferred]).
+"""
+
+import posixpath
+import re
+from datetime import timedelta
+
+import isodate
+
+from .errors import conflict, invalid_property, missing_property, service_error
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_FORMULA_CHARS = 8192
+UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
+
+
+def require_object(body, what="request body"):
+    if not isinstance(body, dict):
+        raise service_error(400, "InvalidRequestBody", Reason=f"The {what} must be a JSON object.")
+    return body
+
+
+def check_id(value, name="id"):
+    if value is None or value == "":
+        raise missing_property(name)
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise invalid_property(name, value, "The id can contain any combination of alphanumeric characters "
+                                            "including hyphens and underscores, and cannot contain more than 64 characters.")
+    return value
+
+
+def parse_duration(value, name):
+    """Durations arrive as ISO-8601 (the SDK writes PT05M00S style); isodate reads all forms."""
+    try:
+        parsed = isodate.parse_duration(value)
+    except (isodate.ISO8601Error, TypeError, ValueError, AttributeError):
+        raise invalid_property(name, value, "The value is not a valid ISO-8601 duration.") from None
+    if not isinstance(parsed, timedelta):   # years/months have no fixed length
+        raise invalid_property(name, value, "Durations with years or months are not supported.")
+    if parsed < timedelta(0):
+        raise invalid_property(name, value, "The duration must not be negative.")
+    return parsed
+
+
+def _check_int(body, name, low=None, high=None, code="InvalidPropertyValue"):
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_property(name, value, "The value must be an integer.")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise service_error(400, code, PropertyName=name, PropertyValue=value,
+                            Reason=f"The value must be between {low} and {high}.")
+    return value
+
+
+def _check_enum(body, name, allowed):
+    value = body.get(name)
+    if value is not None and str(value).lower() not in allowed:
+        raise invalid_property(name, value, f"Allowed values are: {', '.join(allowed)}.")
+
+
+def _check_name_values(items, name):
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise invalid_property(name, items, "The value must be a list of name/value pairs.")
+    for item in items:
+        if not isinstance(item, dict) or not item.get("name"):
+            raise missing_property(f"{name}.name")
+
+
+def check_resource_files(files, name="resourceFiles"):
+    for rf in files or []:
+        require_object(rf, name)
+        sources = [k for k in ("httpUrl", "storageContainerUrl", "autoStorageContainerName") if rf.get(k)]
+        if len(sources) != 1:
+            raise invalid_property(name, str(rf), "Exactly one of httpUrl, storageContainerUrl or "
+                                                  "autoStorageContainerName must be specified.")
+        if rf.get("httpUrl") and not rf.get("filePath"):
+            raise missing_property(f"{name}.filePath")
+        path = rf.get("filePath")
+        # Refuse paths that would write outside the working directory of the task.
+        if path and (path.startswith("/") or posixpath.normpath(path).startswith("..")):
+            raise invalid_property(f"{name}.filePath", path, "The path must be relative and stay inside "
+                                                             "the task working directory.")
+
+
+def check_output_files(files):
+    for of in files or []:
+        require_object(of, "outputFiles")
+        if not of.get("filePattern"):
+            raise missing_property("outputFiles.filePattern")
+        container = ((of.get("destination") or {}).get("container")) or {}
+        if not container.get("containerUrl"):
+            raise missing_property("outputFiles.destination.container.containerUrl")
+        condition = (of.get("uploadOptions") or {}).get("uploadCondition")
+        if condition is None:
+            raise missing_property("outputFiles.uploadOptions.uploadCondition")
+        if str(condition).lower() not in UPLOAD_CONDITIONS:
+            raise invalid_property("uploadCondition", condition, f"Allowed: {', '.join(UPLOAD_CONDITIONS)}.")
+
+
+def check_constraints(constraints, name="constraints"):
+    if constraints is None:
+        return
+    require_object(constraints, name)
+    for key in ("maxWallClockTime", "retentionTime"):
+        if constraints.get(key) is not None:
+            parse_duration(constraints[key], f"{name}.{key}")
+    _check_int(constraints, "maxTaskRetryCount", -1, 2**31 - 1)
+
+
+def check_command_task(spec, name):
+    """Fields every runnable task kind shares (task, job preparation, start task)."""
+    require_object(spec, name)
+    if not spec.get("commandLine"):
+        raise missing_property(f"{name}.commandLine")
+    check_resource_files(spec.get("resourceFiles"))
+    _check_name_values(spec.get("environmentSettings"), "environmentSettings")
+    check_constraints(spec.get("constraints"))
+
+
+def validate_pool(body):
+    require_object(body)
+    check_id(body.get("id"))
+    if not body.get("vmSize"):
+        raise missing_property("vmSize")
+    vm = body.get("virtualMachineConfiguration")
+    if not vm:
+        raise missing_property("virtualMachineConfiguration")
+    if not vm.get("imageReference"):
+        raise missing_property("virtualMachineConfiguration.imageReference")
+    if not vm.get("nodeAgentSKUId"):
+        raise missing_property("virtualMachineConfiguration.nodeAgentSKUId")
+    check_sizing(body, creating=True)
+    if body.get("resizeTimeout") is not None and \
+            parse_duration(body["resizeTimeout"], "resizeTimeout") < timedelta(minutes=5):
+        raise invalid_property("resizeTimeout", body["resizeTimeout"], "The minimum resize timeout is 5 minutes.")
+    _check_int(body, "taskSlotsPerNode", 1, 256)
+    _check_name_values(body.get("metadata"), "metadata")
+    if body.get("startTask") is not None:
+        check_command_task(body["startTask"], "startTask")
+    policy = body.get("taskSchedulingPolicy") or {}
+    _check_enum(policy, "nodeFillType", ("spread", "pack"))
+    return body
+
+
+def check_sizing(body, creating):
+    """Sizing rules of fact sheet section 5: autoscale needs a formula and forbids fixed targets."""
+    auto = bool(body.get("enableAutoScale"))
+    has_target = body.get("targetDedicatedNodes") is not None or body.get("targetLowPriorityNodes") is not None
+    if auto:
+        if not body.get("autoScaleFormula"):
+            raise missing_property("autoScaleFormula")
+        if has_target:
+            name = "targetDedicatedNodes" if body.get("targetDedicatedNodes") is not None else "targetLowPriorityNodes"
+            raise invalid_property(name, body.get(name), "Target node counts cannot be specified when "
+                                                         "enableAutoScale is true.")
+        check_autoscale(body)
+    else:
+        if body.get("autoScaleFormula"):
+            raise invalid_property("autoScaleFormula", body["autoScaleFormula"],
+                                   "autoScaleFormula can only be specified when enableAutoScale is true.")
+        if creating and not has_target:
+            raise missing_property("targetDedicatedNodes")
+        _check_int(body, "targetDedicatedNodes", 0, 10000)
+        _check_int(body, "targetLowPriorityNodes", 0, 10000)
+
+
+def check_autoscale(body):
+    formula = body.get("autoScaleFormula")
+    if formula is not None and len(formula) > MAX_FORMULA_CHARS:
+        raise service_error(400, "AutoScaleFormulaTooLong", PropertyName="autoScaleFormula",
+                            Reason=f"The formula must be at most {MAX_FORMULA_CHARS} characters.")
+    interval = body.get("autoScaleEvaluationInterval")
+    if interval is not None:
+        value = parse_duration(interval, "autoScaleEvaluationInterval")
+        if not timedelta(minutes=5) <= value <= timedelta(hours=168):
+            raise invalid_property("autoScaleEvaluationInterval", interval,
+                                   "The interval must be between 5 minutes and 168 hours.")
+
+
+def validate_resize(body):
+    require_object(body)
+    if body.get("targetDedicatedNodes") is None and body.get("targetLowPriorityNodes") is None:
+        raise missing_property("targetDedicatedNodes")
+    _check_int(body, "targetDedicatedNodes", 0, 10000)
+    _check_int(body, "targetLowPriorityNodes", 0, 10000)
+    _check_enum(body, "nodeDeallocationOption", ("requeue", "terminate", "taskcompletion", "retaineddata"))
+    if body.get("resizeTimeout") is not None and \
+            parse_duration(body["resizeTimeout"], "resizeTimeout") < timedelta(minutes=5):
+        raise invalid_property("resizeTimeout", body["resizeTimeout"], "The minimum resize timeout is 5 minutes.")
+    return body
+
+
+def validate_job(body):
+    require_object(body)
+    check_id(body.get("id"))
+    pool_info = body.get("poolInfo")
+    if not pool_info:
+        raise missing_property("poolInfo")
+    if pool_info.get("autoPoolSpecification"):
+        raise invalid_property("poolInfo.autoPoolSpecification", "...",
+                               "Auto pools are not supported by the emulator; create a pool and use poolId.")
+    check_id(pool_info.get("poolId"), "poolInfo.poolId")
+    _check_int(body, "priority", -1000, 1000, code="OutOfRangePriority")
+    max_parallel = _check_int(body, "maxParallelTasks", -1, 2**31 - 1)
+    if max_parallel == 0:
+        raise invalid_property("maxParallelTasks", 0, "The value must be -1 or greater than 0.")
+    _check_enum(body, "onAllTasksComplete", ("noaction", "terminatejob"))
+    _check_enum(body, "onTaskFailure", ("noaction", "performexitoptionsjobaction"))
+    check_constraints(body.get("constraints"))
+    _check_name_values(body.get("commonEnvironmentSettings"), "commonEnvironmentSettings")
+    _check_name_values(body.get("metadata"), "metadata")
+    if body.get("jobManagerTask"):
+        raise invalid_property("jobManagerTask", "...", "Job manager tasks are not supported by the emulator.")
+    prep = body.get("jobPreparationTask")
+    if prep is not None:
+        check_command_task(prep, "jobPreparationTask")
+        if prep.get("id") is not None:
+            check_id(prep["id"], "jobPreparationTask.id")
+    release = body.get("jobReleaseTask")
+    if release is not None:
+        if prep is None:
+            raise invalid_property("jobReleaseTask", "...", "A job release task requires a job preparation task.")
+        check_command_task(release, "jobReleaseTask")
+    return body
+
+
+def validate_job_patch(body, job):
+    require_object(body)
+    new_mode = body.get("onAllTasksComplete")
+    _check_enum(body, "onAllTasksComplete", ("noaction", "terminatejob"))
+    if new_mode is not None and str(new_mode).lower() == "noaction" and \
+            str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob":
+        raise invalid_property("onAllTasksComplete", new_mode, "onAllTasksComplete cannot be changed from "
+                                                               "terminatejob to noaction.")
+    _check_enum(body, "onTaskFailure", ("noaction", "performexitoptionsjobaction"))
+    _check_int(body, "priority", -1000, 1000, code="OutOfRangePriority")
+    _check_int(body, "maxParallelTasks", -1, 2**31 - 1)
+    check_constraints(body.get("constraints"))
+    _check_name_values(body.get("metadata"), "metadata")
+    if body.get("poolInfo") is not None:
+        check_id((body["poolInfo"] or {}).get("poolId"), "poolInfo.poolId")
+    return body
+
+
+def validate_task(body, job):
+    """Validate one task of ``job``; raises like the single-task create would."""
+    require_object(body)
+    check_id(body.get("id"))
+    if job.prep_task() is not None and body["id"].lower() == job.prep_task_id().lower():
+        raise conflict("TaskIdSameAsJobPreparationTask")
+    release = job.spec.get("jobReleaseTask")
+    if release is not None and body["id"].lower() == (release.get("id") or "jobrelease").lower():
+        raise conflict("TaskIdSameAsJobReleaseTask")
+    check_command_task(body, "task")
+    check_output_files(body.get("outputFiles"))
+    slots = _check_int(body, "requiredSlots", 1, 256)
+    multi = body.get("multiInstanceSettings")
+    if multi is not None:
+        require_object(multi, "multiInstanceSettings")
+        _check_int(multi, "numberOfInstances", 1, 100)
+        check_resource_files(multi.get("commonResourceFiles"), "commonResourceFiles")
+        if slots not in (None, 1):
+            raise invalid_property("requiredSlots", slots, "Multi-instance tasks must have requiredSlots 1.")
+    if body.get("dependsOn") and not job.spec.get("usesTaskDependencies"):
+        raise service_error(400, "TaskDependenciesNotSpecifiedOnJob")
+    return body

@@ -1,0 +1,207 @@
+"""Render state objects as the JSON the service returns, with the defaults a real GET fills in."""
+
+import copy
+from email.utils import format_datetime
+
+import isodate
+
+from .state import task_counts
+
+MAX_DURATION = "P10675199DT2H48M5.4775807S"   # .NET TimeSpan.MaxValue: the service's "unlimited"
+NODE_AGENT_VERSION = "1.12.20"
+
+# GET /supportedimages. Ubuntu 20.04 is left out: Batch retired it on 2025-04-23 and, as with
+# earlier retirements (Azure/Batch#61), retired SKUs stop being listed. 24.04 has no announced
+# Batch end of life, so batchSupportEndOfLife is absent (the service returned null, Azure/Batch#178).
+SUPPORTED_IMAGES = [
+    {"nodeAgentSKUId": "batch.node.ubuntu 24.04",
+     "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
+     "osType": "linux", "capabilities": ["Generation2VMImage"], "verificationType": "verified"},
+    {"nodeAgentSKUId": "batch.node.ubuntu 24.04",
+     "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server-gen1", "version": "latest"},
+     "osType": "linux", "verificationType": "verified"},
+    {"nodeAgentSKUId": "batch.node.ubuntu 22.04",
+     "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts",
+                        "version": "latest"},
+     "osType": "linux", "batchSupportEndOfLife": "2027-06-30T00:00:00Z", "verificationType": "verified"},
+    {"nodeAgentSKUId": "batch.node.ubuntu 22.04",
+     "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2",
+                        "version": "latest"},
+     "osType": "linux", "capabilities": ["Generation2VMImage"], "batchSupportEndOfLife": "2027-06-30T00:00:00Z",
+     "verificationType": "verified"},
+]
+
+NODE_STATES = ("creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting",
+               "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
+               "deallocating", "upgradingOS")
+DEFAULT_USER = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
+
+
+def iso(dt):
+    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def rfc1123(dt):
+    return format_datetime(dt, usegmt=True)
+
+
+def norm_duration(text):
+    """Echo durations the way the service does (PT05M00S -> PT5M); keep the 'unlimited' value as is."""
+    if text is None or text == MAX_DURATION:
+        return text
+    try:
+        return isodate.duration_isoformat(isodate.parse_duration(text))
+    except (isodate.ISO8601Error, ValueError):
+        return text
+
+
+def _drop_none(d):
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def pool_to_wire(pool, base):
+    out = copy.deepcopy(pool.spec)
+    for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "enableAutoScale", "autoScaleFormula",
+                "autoScaleEvaluationInterval", "resizeTimeout"):
+        out.pop(key, None)
+    vm = out.get("virtualMachineConfiguration") or {}
+    image = vm.get("imageReference") or {}
+    image.setdefault("version", "latest")
+    if "virtualMachineImageId" not in image:
+        image.setdefault("exactVersion", "24.04.202501010" if "24_04" in str(image.get("offer")) else "1.0.0")
+    nodes = [n for n in pool.nodes.values()]
+    out.update({
+        "url": f"{base}/pools/{pool.id}", "eTag": pool.etag, "lastModified": iso(pool.last_modified),
+        "creationTime": iso(pool.creation_time), "state": pool.state, "stateTransitionTime": iso(pool.state_time),
+        "allocationState": pool.allocation_state,
+        "allocationStateTransitionTime": iso(pool.allocation_state_time),
+        "currentDedicatedNodes": sum(1 for n in nodes if n.dedicated),
+        "currentLowPriorityNodes": sum(1 for n in nodes if not n.dedicated),
+        "targetDedicatedNodes": pool.target_dedicated, "targetLowPriorityNodes": pool.target_low_priority,
+        "enableAutoScale": pool.enable_auto_scale,
+        "enableInterNodeCommunication": bool(out.get("enableInterNodeCommunication", False)),
+        "taskSlotsPerNode": int(out.get("taskSlotsPerNode") or 1),
+    })
+    out.setdefault("taskSchedulingPolicy", {"nodeFillType": "spread"})
+    out["taskSchedulingPolicy"].setdefault("nodeFillType", "spread")
+    if pool.enable_auto_scale:
+        out["autoScaleFormula"] = pool.auto_scale_formula
+        out["autoScaleEvaluationInterval"] = norm_duration(pool.auto_scale_interval or "PT15M")
+        if pool.auto_scale_run:
+            out["autoScaleRun"] = pool.auto_scale_run
+    else:
+        out["resizeTimeout"] = norm_duration(pool.resize_timeout)
+    if out.get("startTask"):
+        start = out["startTask"]
+        start.setdefault("waitForSuccess", True)
+        start.setdefault("maxTaskRetryCount", 0)
+        start.setdefault("userIdentity", copy.deepcopy(DEFAULT_USER))
+    return out
+
+
+def node_to_wire(node, pool, base):
+    image = ((pool.spec.get("virtualMachineConfiguration") or {}).get("imageReference")) or {}
+    running = len({(j, t) for (j, t, _s) in node.running})
+    out = {
+        "id": node.id, "url": f"{base}/pools/{pool.id}/nodes/{node.id}", "state": node.state,
+        "schedulingState": "enabled", "stateTransitionTime": iso(node.state_time),
+        "lastBootTime": iso(node.allocation_time), "allocationTime": iso(node.allocation_time),
+        "ipAddress": node.ip, "affinityId": f"TVM:{node.id}", "vmSize": pool.spec.get("vmSize"),
+        "totalTasksRun": node.total_run, "runningTasksCount": running,
+        "runningTaskSlotsCount": node.slots_used(), "totalTasksSucceeded": node.total_succeeded,
+        "isDedicated": node.dedicated, "recentTasks": list(node.recent_tasks[-10:]),
+        "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
+        "virtualMachineInfo": {"imageReference": copy.deepcopy(image)},
+    }
+    if pool.spec.get("startTask"):
+        out["startTask"] = copy.deepcopy(pool.spec["startTask"])
+    if node.start_task_info:
+        out["startTaskInfo"] = copy.deepcopy(node.start_task_info)
+    return out
+
+
+def node_counts_to_wire(pool):
+    def counts(dedicated):
+        c = {name: 0 for name in NODE_STATES}
+        for node in pool.nodes.values():
+            if node.dedicated == dedicated:
+                key = {"starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool",
+                       "waitingforstarttask": "waitingForStartTask", "upgradingos": "upgradingOS"}.get(node.state,
+                                                                                                   node.state)
+                c[key] = c.get(key, 0) + 1
+        c["total"] = sum(c.values())
+        return c
+    return {"poolId": pool.id, "dedicated": counts(True), "lowPriority": counts(False)}
+
+
+def _task_defaults(spec, default_retries):
+    constraints = spec.setdefault("constraints", {})
+    constraints["maxWallClockTime"] = norm_duration(constraints.get("maxWallClockTime")) or MAX_DURATION
+    constraints["retentionTime"] = norm_duration(constraints.get("retentionTime")) or "P7D"
+    constraints.setdefault("maxTaskRetryCount", default_retries)
+    spec.setdefault("userIdentity", copy.deepcopy(DEFAULT_USER))
+    return spec
+
+
+def job_to_wire(job, base):
+    out = copy.deepcopy(job.spec)
+    constraints = out.setdefault("constraints", {})
+    constraints["maxWallClockTime"] = norm_duration(constraints.get("maxWallClockTime")) or MAX_DURATION
+    constraints.setdefault("maxTaskRetryCount", 0)
+    for key, default in (("priority", 0), ("maxParallelTasks", -1), ("allowTaskPreemption", False),
+                         ("usesTaskDependencies", False), ("onAllTasksComplete", "noaction"),
+                         ("onTaskFailure", "noaction")):
+        out.setdefault(key, default)
+    out["onAllTasksComplete"] = str(out["onAllTasksComplete"]).lower()
+    out["onTaskFailure"] = str(out["onTaskFailure"]).lower()
+    prep = out.get("jobPreparationTask")
+    if prep is not None:
+        prep.setdefault("id", "jobpreparation")
+        prep.setdefault("waitForSuccess", True)
+        prep.setdefault("rerunOnNodeRebootAfterSuccess", True)
+        _task_defaults(prep, 0)
+    if out.get("jobReleaseTask") is not None:
+        out["jobReleaseTask"].setdefault("id", "jobrelease")
+    out.update(_drop_none({
+        "url": f"{base}/jobs/{job.id}", "eTag": job.etag, "lastModified": iso(job.last_modified),
+        "creationTime": iso(job.creation_time), "state": job.state, "stateTransitionTime": iso(job.state_time),
+        "previousState": job.previous_state, "previousStateTransitionTime": iso(job.previous_state_time),
+    }))
+    out["executionInfo"] = _drop_none({
+        "startTime": iso(job.creation_time), "endTime": iso(job.end_time),
+        "poolId": (job.spec.get("poolInfo") or {}).get("poolId"), "terminateReason": job.terminate_reason,
+    })
+    return out
+
+
+def task_to_wire(task, job, base):
+    out = _task_defaults(copy.deepcopy(task.spec), (job.spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
+    out.setdefault("requiredSlots", 1)
+    if out.get("multiInstanceSettings") is not None:
+        out["multiInstanceSettings"].setdefault("numberOfInstances", 1)
+    out.update(_drop_none({
+        "url": f"{base}/jobs/{job.id}/tasks/{task.id}", "eTag": task.etag, "lastModified": iso(task.last_modified),
+        "creationTime": iso(task.creation_time), "state": task.state, "stateTransitionTime": iso(task.state_time),
+        "previousState": task.previous_state, "previousStateTransitionTime": iso(task.previous_state_time),
+    }))
+    out["executionInfo"] = copy.deepcopy(task.execution)
+    if task.node_info:
+        out["nodeInfo"] = copy.deepcopy(task.node_info)
+    return out
+
+
+def task_counts_to_wire(job):
+    counts, slots = task_counts(job)
+    return {"taskCounts": counts, "taskSlotCounts": slots}
+
+
+def prep_status_to_wire(record, base):
+    return {"poolId": record["poolId"], "nodeId": record["nodeId"],
+            "nodeUrl": f"{base}/pools/{record['poolId']}/nodes/{record['nodeId']}",
+            "jobPreparationTaskExecutionInfo": copy.deepcopy(record["info"])}
+
+
+def node_info(base, pool_id, node_id, task_root):
+    return {"affinityId": f"TVM:{node_id}", "nodeUrl": f"{base}/pools/{pool_id}/nodes/{node_id}",
+            "poolId": pool_id, "nodeId": node_id, "taskRootDirectory": task_root,
+            "taskRootDirectoryUrl": f"{base}/pools/{pool_id}/nodes/{node_id}/files/{task_root}"}
