@@ -1,0 +1,197 @@
+"""Decisions the service makes on its own: pool sizes, node lifecycle, job ends, task placement.
+
+``tick(account)`` runs under the account lock every ~0.1 s (and when a request wakes it).
+It changes state and returns work for the executor to start; it never does I/O itself.
+"""
+
+import secrets
+import time
+
+from . import wire
+from .state import Node, dependencies_met, pending_instances, utcnow
+
+IDLE_GRACE_SECONDS = 1.0    # an idle autoscale node lingers this long, so back-to-back tasks reuse it
+LEAVING_SECONDS = 0.2       # nodes show "leavingpool" this long before they disappear
+
+
+def autoscale_target(pool, pending, max_nodes):
+    """Dedicated node count for an autoscale pool: one node per pending task instance, capped.
+
+    The formula is NOT interpreted yet; this is the single place a formula evaluator replaces.
+    """
+    return max(0, min(pending, max_nodes))
+
+
+def autoscale_results(dedicated):
+    return f"$TargetDedicatedNodes={dedicated};$TargetLowPriorityNodes=0;$NodeDeallocationOption=taskcompletion"
+
+
+def tick(account):
+    """Advance everything one step; returns a list of (action, *args) for the executor."""
+    actions = []
+    now = time.monotonic()
+    for key, pool in list(account.pools.items()):
+        actions += _size_pool(account, key, pool, now)
+    for key, job in list(account.jobs.items()):
+        actions += _advance_job(account, key, job)
+    actions += _assign_tasks(account)
+    return actions
+
+
+def _new_node(account, pool, dedicated):
+    node_id = f"tvmps_{secrets.token_hex(32)}_{'d' if dedicated else 'p'}"
+    node = Node(id=node_id, pool_id=pool.id, ip=account.allocate_ip(), dedicated=dedicated,
+                root=account.node_dir(node_id))
+    pool.nodes[node_id] = node
+    return node
+
+
+def _stop_work_on(account, node, reason):
+    for (job_key, task_key, _sub) in list(node.running):
+        task = account.jobs.get(job_key) and account.jobs[job_key].tasks.get(task_key)
+        if task is not None and task.stop_reason is None:
+            task.stop_reason = reason
+
+
+def _size_pool(account, key, pool, now):
+    actions = []
+    for node in list(pool.nodes.values()):   # finish departures first
+        if node.state == "leavingpool" and now - node.leaving_since >= LEAVING_SECONDS and not node.running:
+            del pool.nodes[node.id]
+    if pool.state == "deleting":
+        for node in pool.nodes.values():
+            _stop_work_on(account, node, "requeue")   # the service requeues running tasks of a deleted pool
+            _leave(node, now)
+        if not pool.nodes:
+            del account.pools[key]
+        return actions
+    if pool.enable_auto_scale:
+        dedicated = autoscale_target(pool, pending_instances(account, pool), account.max_nodes)
+        if dedicated != pool.target_dedicated or pool.auto_scale_run is None:
+            pool.target_dedicated, pool.target_low_priority = dedicated, 0
+            pool.auto_scale_run = {"timestamp": wire.iso(utcnow()), "results": autoscale_results(dedicated)}
+    for dedicated, target in ((True, pool.target_dedicated), (False, pool.target_low_priority)):
+        members = [n for n in pool.nodes.values() if n.dedicated == dedicated and n.state != "leavingpool"]
+        for _ in range(target - len(members)):
+            actions.append(("provision", pool, _new_node(account, pool, dedicated)))
+        surplus = len(members) - target
+        # Remove nodes that do no work: broken ones first, then idle ones (taskcompletion semantics:
+        # a busy node leaves only once its tasks end).
+        for node in sorted(members, key=lambda n: (n.state != "starttaskfailed", n.state != "creating")):
+            if surplus <= 0:
+                break
+            idle_long_enough = node.state == "idle" and (
+                not pool.enable_auto_scale or now - (node.idle_since or now) >= IDLE_GRACE_SECONDS)
+            if not node.running and (idle_long_enough or node.state in ("starttaskfailed", "creating")):
+                _leave(node, now)
+                surplus -= 1
+    settled = all(n.state in ("idle", "running", "starttaskfailed") for n in pool.nodes.values())
+    counts_match = sum(1 for n in pool.nodes.values() if n.dedicated) == pool.target_dedicated and \
+        sum(1 for n in pool.nodes.values() if not n.dedicated) == pool.target_low_priority
+    pool.set_allocation_state("steady" if settled and counts_match else "resizing")
+    return actions
+
+
+def _leave(node, now):
+    if node.state != "leavingpool":
+        node.set_state("leavingpool")
+        node.leaving_since = now
+
+
+def _advance_job(account, key, job):
+    actions = []
+    limit = (job.spec.get("constraints") or {}).get("maxWallClockTime")
+    if job.state == "active":
+        if limit and (utcnow() - job.creation_time) > limit_delta(limit):
+            begin_terminate(job, "MaxWallClockTimeExpiry")
+        elif str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob" and \
+                all(t.state == "completed" for t in job.tasks.values()):
+            begin_terminate(job, "AllTasksComplete")
+    if job.state in ("terminating", "deleting"):
+        reason = "jobterminate" if job.state == "terminating" else "delete"
+        for task in job.tasks.values():
+            if task.busy and task.stop_reason is None:
+                task.stop_reason = reason
+        if not any(t.busy for t in job.tasks.values()):
+            if job.state == "terminating":
+                job.end_time = utcnow()
+                job.set_state("completed")
+            else:
+                del account.jobs[key]
+                actions.append(("remove_job_files", job))
+    return actions
+
+
+def limit_delta(text):
+    from .validation import parse_duration   # local import: validation imports nothing from here
+    return parse_duration(text, "constraints.maxWallClockTime")
+
+
+def begin_terminate(job, reason):
+    job.terminate_reason = reason
+    job.set_state("terminating")
+
+
+def _eligible_nodes(pool, job_key, slots, whole_node):
+    per_node = int(pool.spec.get("taskSlotsPerNode") or 1)
+    nodes = [n for n in pool.nodes.values() if n.usable() and job_key not in n.prep_failed
+             and (n.slots_used() == 0 if whole_node else per_node - n.slots_used() >= slots)]
+    pack = ((pool.spec.get("taskSchedulingPolicy") or {}).get("nodeFillType") or "spread").lower() == "pack"
+    return sorted(nodes, key=lambda n: -n.slots_used() if pack else n.slots_used())
+
+
+def _assign_tasks(account):
+    actions = []
+    jobs = sorted((j for j in account.jobs.values() if j.state == "active"),
+                  key=lambda j: (-int(j.spec.get("priority") or 0), j.creation_time))
+    for job in jobs:
+        pool = account.pools.get(job.pool_key())
+        if pool is None or pool.state != "active":
+            continue     # the service accepts jobs on missing pools; their tasks just wait
+        limit = int(job.spec.get("maxParallelTasks") or -1)
+        busy = sum(1 for t in job.tasks.values() if t.state in ("preparing", "running"))
+        for task in job.tasks.values():
+            if limit != -1 and busy >= limit:
+                break
+            if task.state != "active" or task.busy or not dependencies_met(job, task):
+                continue
+            multi = task.spec.get("multiInstanceSettings") is not None
+            if multi and (not pool.spec.get("enableInterNodeCommunication")
+                          or int(pool.spec.get("taskSlotsPerNode") or 1) != 1):
+                continue   # accepted but never scheduled, as on the service (fact sheet 16.17)
+            slots = int(task.spec.get("requiredSlots") or 1)
+            nodes = _eligible_nodes(pool, job.id.lower(), slots, whole_node=multi)[:task.instances()]
+            if len(nodes) < task.instances():
+                continue
+            actions.append(("run_task", job, task, nodes))
+            _place(account, job, task, pool, nodes, slots)
+            busy += 1
+    return actions
+
+
+def _place(account, job, task, pool, nodes, slots):
+    for index, node in enumerate(nodes):
+        node.running[(job.id.lower(), task.id.lower(), index)] = slots
+        node.set_state("running")
+    task.busy, task.stop_reason = True, None
+    task.node_ids = [n.id for n in nodes]
+    task.node_info = wire.node_info(account.url, pool.id, nodes[0].id, f"workitems/{job.id}/job-1/{task.id}")
+    prep = job.prep_task()
+    waits = prep is not None and prep.get("waitForSuccess", True) is not False
+    if waits and any(job.id.lower() not in n.prep_succeeded for n in nodes):
+        task.set_state("preparing")
+    else:
+        task.set_state("running")
+        task.execution["startTime"] = wire.iso(utcnow())
+
+
+def release_nodes(account, job_key, task):
+    """Free the task's slots; nodes with nothing left to run go back to idle."""
+    task_key = task.id.lower()
+    for pool in account.pools.values():
+        for node in pool.nodes.values():
+            for key in [k for k in node.running if k[0] == job_key and k[1] == task_key]:
+                del node.running[key]
+            if not node.running and node.state == "running":
+                node.set_state("idle")
+    task.busy = False
