@@ -1,0 +1,270 @@
+"""Runs what the scheduler decides: node start-up, job preparation, tasks (single and multi-instance).
+
+One scheduler thread ticks every TICK_SECONDS; each node start-up and each task run gets
+its own worker thread. Workers hold the account lock only to update state, never while
+a process runs or a file moves, so HTTP handlers are never blocked by work on nodes.
+"""
+
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+
+from . import blobio, scheduler, wire
+from .processes import ENDED_EXIT_CODE, Launcher
+from .state import utcnow
+from .validation import parse_duration
+
+TICK_SECONDS = 0.1
+EXIT_CODE_FAILURE = {"category": "usererror", "code": "FailureExitCode",
+                     "message": "The task exited with an exit code representing a failure",
+                     "details": [{"name": "Message", "value": "The task exited with an exit code representing a failure"}]}
+# maxWallClockTime: the docs say the task completes with exit code 0xC000013A and
+# failure {category ServerError, code TaskEnded}; a user terminate gives TaskEnded as a user error.
+ENDED = {
+    "walltime": {"category": "servererror", "code": "TaskEnded",
+                 "message": "The task was ended because it exceeded its maximum wall clock time"},
+    "terminate": {"category": "usererror", "code": "TaskEnded", "message": "Task Was Ended by User Request"},
+    "jobterminate": {"category": "usererror", "code": "TaskEnded",
+                     "message": "The task was ended because its job was terminated"},
+}
+
+
+def _seconds(duration_text):
+    return parse_duration(duration_text, "maxWallClockTime").total_seconds() if duration_text else None
+
+
+class Executor:
+    def __init__(self, account, verbose=False):
+        self.account = account
+        self.launcher = Launcher()
+        self.verbose = verbose
+        self.stopping = threading.Event()
+        self.threads = set()
+        self.prep_locks = {}
+        self.scheduler_thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
+
+    # ---- lifecycle ----
+
+    def start(self):
+        self.scheduler_thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        self.account.wake()
+        self.launcher.shutdown()
+        deadline = time.monotonic() + 5
+        for thread in list(self.threads) + [self.scheduler_thread]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _loop(self):
+        while not self.stopping.is_set():
+            try:
+                with self.account.changed:
+                    actions = scheduler.tick(self.account)
+                for action in actions:
+                    self._dispatch(*action)
+                with self.account.changed:
+                    self.account.changed.wait(TICK_SECONDS)
+            except Exception:   # keep scheduling whatever one bad object does
+                traceback.print_exc(file=sys.stderr)
+                time.sleep(TICK_SECONDS)
+
+    def _dispatch(self, kind, *args):
+        target = {"provision": self._provision_node, "run_task": self._run_task_guarded,
+                  "remove_job_files": self._remove_job_files}[kind]
+        self.spawn(target, *args)
+
+    def spawn(self, target, *args):
+        def run():
+            try:
+                target(*args)
+            finally:
+                self.threads.discard(threading.current_thread())
+        thread = threading.Thread(target=run, daemon=True)
+        self.threads.add(thread)
+        thread.start()
+
+    def discard_files(self, paths):
+        """Delete task/job directories in the background (HTTP handlers call this)."""
+        self.spawn(lambda: [shutil.rmtree(p, ignore_errors=True) for p in paths])
+
+    def _remove_job_files(self, job):
+        nodes_dir = os.path.join(self.account.root, "nodes")
+        for node_id in os.listdir(nodes_dir) if os.path.isdir(nodes_dir) else []:
+            shutil.rmtree(os.path.join(nodes_dir, node_id, "workitems", job.id), ignore_errors=True)
+
+    # ---- environment ----
+
+    def node_env(self, pool_id, node):
+        root = node.root
+        return {"AZ_BATCH_NODE_ROOT_DIR": root, "AZ_BATCH_NODE_SHARED_DIR": os.path.join(root, "shared"),
+                "AZ_BATCH_NODE_STARTUP_DIR": os.path.join(root, "startup"),
+                "AZ_BATCH_NODE_MOUNTS_DIR": os.path.join(root, "fsmounts"),
+                "AZ_BATCH_POOL_ID": pool_id, "AZ_BATCH_NODE_ID": node.id,
+                "AZ_BATCH_NODE_IS_DEDICATED": "true" if node.dedicated else "false",
+                "AZ_BATCH_ACCOUNT_NAME": self.account.name, "AZ_BATCH_ACCOUNT_URL": self.account.url}
+
+    @staticmethod
+    def _apply_settings(env, *setting_lists):
+        for settings in setting_lists:
+            for item in settings or []:
+                env[item["name"]] = item.get("value", "")
+        return env
+
+    def _task_env(self, job, task, node, task_dir, wd, nodes, shared_dir):
+        env = self.node_env(node.pool_id, node)
+        env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": task.id, "AZ_BATCH_TASK_DIR": task_dir,
+                    "AZ_BATCH_TASK_WORKING_DIR": wd, "AZ_BATCH_CERTIFICATES_DIR": os.path.join(task_dir, "certs")})
+        if job.prep_task() is not None:
+            prep_dir = os.path.join(node.root, "workitems", job.id, "job-1", job.prep_task_id())
+            env.update({"AZ_BATCH_JOB_PREP_DIR": prep_dir,
+                        "AZ_BATCH_JOB_PREP_WORKING_DIR": os.path.join(prep_dir, "wd")})
+        if task.spec.get("multiInstanceSettings") is not None:
+            ips = [n.ip for n in nodes]
+            env.update({"AZ_BATCH_HOST_LIST": ",".join(ips), "AZ_BATCH_NODE_LIST": ";".join(ips),
+                        "AZ_BATCH_MASTER_NODE": f"{ips[0]}:6000",
+                        "AZ_BATCH_IS_CURRENT_NODE_MASTER": "true" if node is nodes[0] else "false",
+                        "AZ_BATCH_TASK_SHARED_DIR": shared_dir,
+                        "CCP_NODES": " ".join([str(len(ips))] + [f"{ip} 1" for ip in ips])})
+        return self._apply_settings(env, job.spec.get("commonEnvironmentSettings"),
+                                    task.spec.get("environmentSettings"))
+
+    # ---- nodes ----
+
+    def _provision_node(self, pool, node):
+        for sub in ("workitems", "shared", "startup", "fsmounts"):
+            os.makedirs(os.path.join(node.root, sub), exist_ok=True)
+        start = pool.spec.get("startTask")
+        with self.account.lock:
+            if node.state == "leavingpool":
+                return
+            if not start:
+                node.set_state("idle")
+                return
+            wait = start.get("waitForSuccess", True) is not False
+            node.set_state("waitingforstarttask" if wait else "idle")
+            node.start_task_info = {"state": "running", "startTime": wire.iso(utcnow()), "retryCount": 0}
+        task_dir = os.path.join(node.root, "startup")
+        env = self._apply_settings(dict(self.node_env(pool.id, node), AZ_BATCH_TASK_DIR=task_dir,
+                                        AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
+                                   start.get("environmentSettings"))
+        retries = int(start.get("maxTaskRetryCount") or 0)
+        exit_code, failure = self._run_simple(start, task_dir, env, retries, None,
+                                              lambda: "removed" if node.state == "leavingpool" else None,
+                                              lambda count: node.start_task_info.update(
+                                                  retryCount=count, lastRetryTime=wire.iso(utcnow())))
+        with self.account.lock:
+            info = node.start_task_info
+            info.update(state="completed", endTime=wire.iso(utcnow()), result="failure" if failure else "success")
+            if exit_code is not None:
+                info["exitCode"] = exit_code
+            if failure:
+                info["failureInfo"] = failure
+            if node.state == "waitingforstarttask":
+                node.set_state("starttaskfailed" if failure else "idle")
+        self.account.wake()
+
+    def _run_simple(self, spec, task_dir, env, retries, deadline_seconds, should_stop, on_retry):
+        """Run a start or job preparation task with retries; returns (exit code or None, failureInfo or None)."""
+        wd = os.path.join(task_dir, "wd")
+        os.makedirs(wd, exist_ok=True)
+        try:
+            blobio.download_resource_files(spec.get("resourceFiles"), wd)
+        except blobio.TaskFailure as failure:
+            return None, failure.info
+        attempt = 0
+        while True:
+            deadline = time.monotonic() + deadline_seconds if deadline_seconds else None
+            try:
+                proc = self.launcher.start(spec["commandLine"], wd, env, os.path.join(task_dir, "stdout.txt"),
+                                           os.path.join(task_dir, "stderr.txt"))
+            except (OSError, ValueError) as exc:
+                return None, launch_failure(exc)
+            codes, reason = self.launcher.wait([proc], deadline, should_stop)
+            if reason:
+                return ENDED_EXIT_CODE, ENDED.get(reason, ENDED["terminate"])
+            if codes[0] == 0:
+                return 0, None
+            if retries != -1 and attempt >= retries:
+                return codes[0], dict(EXIT_CODE_FAILURE)
+            attempt += 1
+            with self.account.lock:
+                on_retry(attempt)
+
+    # ---- job preparation ----
+
+    def _ensure_prep(self, job, node):
+        """Run the job's preparation task on ``node`` unless done; False if the task must not run here."""
+        job_key, prep = job.id.lower(), job.prep_task()
+        wait = prep.get("waitForSuccess", True) is not False
+        with self.account.lock:
+            lock = self.prep_locks.setdefault((node.id, job_key), threading.Lock())
+        with lock:
+            with self.account.lock:
+                if job_key in node.prep_succeeded:
+                    return True
+                if job_key in node.prep_failed:
+                    return not wait
+                root = f"workitems/{job.id}/job-1/{job.prep_task_id()}"
+                info = {"state": "running", "startTime": wire.iso(utcnow()), "taskRootDirectory": root,
+                        "taskRootDirectoryUrl": f"{self.account.url}/pools/{node.pool_id}/nodes/{node.id}/files/{root}",
+                        "retryCount": 0}
+                job.prep_runs[node.id] = {"poolId": node.pool_id, "nodeId": node.id, "info": info}
+            task_dir = os.path.join(node.root, root)
+            env = self.node_env(node.pool_id, node)
+            env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": job.prep_task_id(),
+                        "AZ_BATCH_TASK_DIR": task_dir, "AZ_BATCH_TASK_WORKING_DIR": os.path.join(task_dir, "wd")})
+            self._apply_settings(env, job.spec.get("commonEnvironmentSettings"), prep.get("environmentSettings"))
+            constraints = prep.get("constraints") or {}
+            exit_code, failure = self._run_simple(
+                prep, task_dir, env, int(constraints.get("maxTaskRetryCount") or 0),
+                _seconds(constraints.get("maxWallClockTime")),
+                lambda: "delete" if job.state == "deleting" else None,
+                lambda count: info.update(retryCount=count, lastRetryTime=wire.iso(utcnow())))
+            with self.account.lock:
+                info.update(state="completed", endTime=wire.iso(utcnow()), result="failure" if failure else "success")
+                if exit_code is not None:
+                    info["exitCode"] = exit_code
+                if failure:
+                    info["failureInfo"] = failure
+                (node.prep_failed if failure else node.prep_succeeded).add(job_key)
+            return failure is None or not wait
+
+    # ---- tasks ----
+
+    def _run_task_guarded(self, job, task, nodes):
+        from . import taskrun   # taskrun imports this module's helpers
+        try:
+            taskrun.run_task(self, job, task, nodes)
+        except Exception:   # an emulator bug must not leave the task running forever
+            traceback.print_exc(file=sys.stderr)
+            with self.account.lock:
+                failure = {"category": "servererror", "code": "InternalError",
+                           "message": "The emulator failed while running the task; see its stderr."}
+                taskrun.complete(self, job, task, None, failure, [])
+            self.account.wake()
+
+
+def launch_failure(exc):
+    if isinstance(exc, FileNotFoundError):
+        return {"category": "usererror", "code": "CommandProgramNotFound",
+                "message": "The specified command program is not found",
+                "details": [{"name": "Message", "value": str(exc)}]}
+    return {"category": "usererror", "code": "CommandLaunchFailed",
+            "message": "The command line failed to launch", "details": [{"name": "Message", "value": str(exc)}]}
+
+
+def max_retries(job, task):
+    constraints = task.spec.get("constraints") or {}
+    if constraints.get("maxTaskRetryCount") is not None:
+        return int(constraints["maxTaskRetryCount"])
+    return int((job.spec.get("constraints") or {}).get("maxTaskRetryCount") or 0)
+
+
+def deadline_for(task):
+    seconds = _seconds((task.spec.get("constraints") or {}).get("maxWallClockTime"))
+    return time.monotonic() + seconds if seconds is not None else None
+

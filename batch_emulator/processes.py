@@ -1,0 +1,143 @@
+"""Start, watch and kill the processes of emulated nodes.
+
+Every process gets its own session (start_new_session=True) and two marker variables
+in its environment. MPICH's Hydra proxies call setsid() for every rank, so killing the
+session alone would leave ranks behind; the markers, which children inherit, let us
+find every descendant through /proc (Linux) however it detached.
+"""
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+INSTANCE_MARKER = "BATCH_EMULATOR_INSTANCE"   # same for all processes of one emulator
+RUN_MARKER = "BATCH_EMULATOR_RUN"             # one per started command line
+POLL_SECONDS = 0.05
+
+# Variables we do not pass on to task processes: anything that looks like a credential.
+_SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|TOKEN|SAS|CONNECTION_STRING|CREDENTIAL)", re.I)
+
+# Exit code the service reports for a task it ended (maxWallClockTime, terminate): 0xC000013A as a
+# signed 32-bit int. The Batch error-handling docs state this value; on Linux nodes it may differ,
+# but no Linux-specific value is documented, so we follow the docs.
+ENDED_EXIT_CODE = -1073741510
+
+
+class Launcher:
+    """Owns every process the emulator started, so shutdown can kill them all."""
+
+    def __init__(self):
+        self.instance_id = uuid.uuid4().hex
+        self.lock = threading.Lock()
+        self.live = {}            # run id -> Popen
+        self.closing = False
+        env = {k: v for k, v in os.environ.items()
+               if not (k.startswith(("AZURE_", "AZ_BATCH_")) or _SECRET_NAME.search(k))}
+        # The venv of the emulator comes first, so python3 and mpirun are its mpi4py + MPICH.
+        bindir = os.path.dirname(sys.executable)
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+        # Hydra would ssh to the node IPs in AZ_BATCH_HOST_LIST; fork runs every rank locally.
+        env["HYDRA_LAUNCHER"] = "fork"
+        env[INSTANCE_MARKER] = self.instance_id
+        self.base_env = env
+
+    def start(self, command_line, cwd, env, stdout_path, stderr_path, append=False):
+        """exec the command line without a shell, as the service does. Raises OSError if it cannot start."""
+        argv = shlex.split(command_line)
+        if not argv:
+            raise FileNotFoundError("empty command line")
+        run_id = uuid.uuid4().hex
+        full_env = dict(self.base_env)
+        full_env.update(env)
+        full_env[RUN_MARKER] = run_id
+        mode = "ab" if append else "wb"
+        with open(stdout_path, mode) as out, open(stderr_path, mode) as err:
+            with self.lock:
+                if self.closing:
+                    raise OSError("the emulator is shutting down")
+                proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=out, stderr=err,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                proc.run_id = run_id
+                self.live[run_id] = proc
+        return proc
+
+    def wait(self, procs, deadline=None, should_stop=lambda: None):
+        """Wait for all ``procs``; returns (exit codes, stop reason or None).
+
+        ``deadline`` is a time.monotonic() value (maxWallClockTime); ``should_stop`` returns a
+        reason string when the work must end early. On either, every process tree is killed.
+        """
+        reason = None
+        while any(p.poll() is None for p in procs):
+            reason = should_stop() or ("walltime" if deadline is not None and time.monotonic() >= deadline else None)
+            if reason or self.closing:
+                reason = reason or "shutdown"
+                for p in procs:
+                    self.kill(p)
+                break
+            time.sleep(POLL_SECONDS)
+        codes = []
+        for p in procs:
+            code = p.wait()
+            with self.lock:
+                self.live.pop(p.run_id, None)
+            codes.append(code if code >= 0 else 128 - code)   # killed by signal N -> 128+N, as a shell reports
+        return codes, reason
+
+    def kill(self, proc):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in pids_with_marker(RUN_MARKER, proc.run_id):
+            _kill_pid(pid)
+
+    def shutdown(self):
+        """Kill every process this emulator started, including detached MPI ranks."""
+        with self.lock:
+            self.closing = True
+            procs = list(self.live.values())
+        for proc in procs:
+            self.kill(proc)
+        for pid in pids_with_marker(INSTANCE_MARKER, self.instance_id):
+            _kill_pid(pid)
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _kill_pid(pid):
+    if pid == os.getpid():
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def pids_with_marker(name, value):
+    """Pids whose environment holds name=value (empty where /proc is absent, e.g. macOS)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
