@@ -1,0 +1,216 @@
+"""HTTP front end: parse the request, check SharedKey and api-version, dispatch, write the wire response.
+
+Responses go out in one write with TCP_NODELAY set: a status line, headers and body sent
+separately on a keep-alive connection meet Nagle + delayed ACK and cost ~40 ms each
+(fact sheet section 19).
+"""
+
+import json
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from . import auth, odata
+from .blobio import redact
+from .errors import BatchServiceError, error_body, service_error
+from .state import utcnow
+from .wire import rfc1123
+
+JSON_TYPE = "application/json;odata=minimalmetadata"
+
+
+@dataclass
+class Request:
+    method: str
+    raw_target: str
+    segments: list          # decoded path segments
+    query: dict             # first value of each parameter, decoded
+    headers: dict           # lowercased names
+    body: bytes
+    base: str               # http://host:port as the client reached us
+    params: dict = field(default_factory=dict)
+
+    def json(self):
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise service_error(400, "InvalidRequestBody", Reason=f"The body is not valid JSON: {exc}") from None
+
+    def flag(self, name):
+        return str(self.query.get(name, "")).lower() == "true"
+
+
+@dataclass
+class Response:
+    status: int
+    body: object = None     # dict -> JSON, bytes -> raw, None -> empty
+    headers: dict = field(default_factory=dict)
+    content_type: str = JSON_TYPE
+
+
+def entity(obj, etag=None, last_modified=None, metadata=None, base=None):
+    body = dict(obj)
+    if metadata and base:
+        body = {"odata.metadata": f"{base}/$metadata#{metadata}", **body}
+    headers = {}
+    if etag:
+        headers["ETag"] = etag
+    if last_modified:
+        headers["Last-Modified"] = rfc1123(last_modified)
+    return Response(200, body, headers)
+
+
+def written(status, req, path, etag=None, last_modified=None, body=None):
+    """Response of a create/update: DataServiceId names the resource, as on the service."""
+    headers = {"DataServiceId": f"{req.base}{path}"}
+    if etag:
+        headers["ETag"] = etag
+    headers["Last-Modified"] = rfc1123(last_modified or utcnow())
+    return Response(status, body, headers)
+
+
+def listing(req, items, metadata, filter_props):
+    """Filter, $select and page a list the way the service does."""
+    predicate = odata.compile_filter(req.query.get("$filter"), filter_props)
+    chosen = [odata.select_properties(i, req.query.get("$select")) for i in items if predicate(i)]
+    page, token = odata.page(chosen, req.query)
+    body = {"odata.metadata": f"{req.base}/$metadata#{metadata}", "value": page}
+    if token:
+        keep = {k: req.query[k] for k in ("$filter", "$select", "$expand", "recursive") if req.query.get(k)}
+        keep.update({"maxresults": odata.parse_maxresults(req.query), "$skiptoken": token})
+        path = "/" + "/".join(quote(s, safe="") for s in req.segments)
+        body["odata.nextLink"] = f"{req.base}{path}?{urlencode(keep, quote_via=quote)}"
+    return Response(200, body)
+
+
+# ---- routing ----
+
+ROUTES = []   # (method, pattern segments, handler); "{name}" matches one segment, "{name*}" the rest
+
+
+def route(method, pattern):
+    def register(func):
+        ROUTES.append((method, pattern.strip("/").split("/"), func))
+        return func
+    return register
+
+
+def _match(pattern, segments):
+    params = {}
+    for i, part in enumerate(pattern):
+        if part.endswith("*}"):
+            if i >= len(segments):
+                return None
+            params[part[1:-2]] = "/".join(segments[i:])
+            return params
+        if i >= len(segments):
+            return None
+        if part.startswith("{"):
+            params[part[1:-1]] = segments[i]
+        elif part != segments[i].lower():
+            return None
+    return params if len(pattern) == len(segments) else None
+
+
+def dispatch(server, req):
+    auth.verify_request(req.method, req.raw_target, req.headers, server.account.name, server.account_key)
+    if not req.query.get("api-version"):
+        raise service_error(400, "MissingRequiredQueryParameter", QueryParameterName="api-version")
+    known_path = False
+    for method, pattern, handler in ROUTES:
+        params = _match(pattern, req.segments)
+        if params is None:
+            continue
+        known_path = True
+        if method == req.method:
+            req.params = params
+            return handler(server, req)
+    if known_path:
+        raise service_error(405, "UnsupportedHttpVerb", Verb=req.method)
+    raise service_error(400, "InvalidUri", Reason=f"No resource at /{'/'.join(req.segments)}")
+
+
+class BatchHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, account, account_key, executor, verbose=False):
+        self.account, self.account_key, self.executor, self.verbose = account, account_key, executor, verbose
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "BatchEmulator/1.0"
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):   # the default logs every request; we log only with --verbose
+        pass
+
+    def _handle(self):
+        started = time.monotonic()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        parts = urlsplit(self.path)
+        host = headers.get("host") or "%s:%s" % self.server.server_address[:2]
+        req = Request(self.command, self.path, [unquote(s) for s in parts.path.strip("/").split("/") if s],
+                      {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
+                      headers, body, f"http://{host}")
+        request_id = str(uuid.uuid4())
+        try:
+            response = dispatch(self.server, req)
+        except BatchServiceError as err:
+            response = Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id))
+        except Exception as exc:   # a bug; still answer with the service's error shape
+            print(f"batch_emulator: internal error on {self.command} {redact(self.path)}: {exc!r}", file=sys.stderr)
+            import traceback
+            traceback.print_exc(file=sys.stderr)
+            err = service_error(500, "InternalError")
+            response = Response(500, error_body(err, req.base, request_id))
+        self._send(response, request_id, headers.get("client-request-id"))
+        if self.server.verbose:
+            print(f"{self.command} {redact(self.path)} -> {response.status} "
+                  f"({(time.monotonic() - started) * 1000:.1f} ms)", file=sys.stderr, flush=True)
+
+    def _send(self, response, request_id, client_request_id):
+        body = response.body
+        if isinstance(body, dict):
+            payload, content_type = json.dumps(body).encode(), response.content_type
+        elif isinstance(body, (bytes, bytearray)):
+            payload, content_type = bytes(body), response.content_type
+        else:
+            payload, content_type = b"", None
+        if response.status == 204:
+            payload = b""
+        reason = self.responses.get(response.status, ("",))[0]
+        lines = [f"HTTP/1.1 {response.status} {reason}",
+                 f"Date: {rfc1123(utcnow())}", f"Server: {self.server_version}",
+                 f"request-id: {request_id}", "DataServiceVersion: 3.0"]
+        if client_request_id:
+            lines.append(f"client-request-id: {client_request_id}")
+        if content_type and (payload or self.command == "HEAD"):
+            lines.append(f"Content-Type: {content_type}")
+        lines += [f"{k}: {v}" for k, v in response.headers.items() if k.lower() != "content-length"]
+        length = response.headers.get("Content-Length", len(payload)) if self.command == "HEAD" else len(payload)
+        if response.status != 204:
+            lines.append(f"Content-Length: {length}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        self.wfile.write(head + (b"" if self.command == "HEAD" else payload))
+        self.wfile.flush()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+def load_routes():
+    """Import the modules whose @route decorators fill ROUTES."""
+    from . import routes_files, routes_jobs, routes_pools  # noqa: F401

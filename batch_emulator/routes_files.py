@@ -1,0 +1,171 @@
+"""Task and node files: list (optionally recursive), properties (HEAD), download, delete.
+
+Task file paths are relative to the task directory (stdout.txt, wd/out.txt); node file
+paths are relative to the node root (workitems/..., shared/..., startup/...).
+Files stay readable after their node left the pool (a deviation: on the service they go
+with the node), so results can be inspected however quickly an emulated pool scales down.
+"""
+
+import os
+import shutil
+import stat
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from . import wire
+from .errors import conflict, not_found, service_error
+from .routes import Response, listing, route
+from .state import get_node, get_task
+
+OCTET = "application/octet-stream"
+
+
+def _task_base(server, req):
+    with server.account.lock:
+        task = get_task(server.account, req.params["jobId"], req.params["taskId"])
+        if not task.node_ids:
+            raise conflict("OperationInvalidForCurrentState",
+                           "The files of the specified task cannot be accessed as the task state is still active")
+        job_id = server.account.jobs[task.job_key].id
+        rel = os.path.join("workitems", job_id, "job-1", task.id)
+        root = server.account.node_dir(task.node_ids[0])
+    url = f"{req.base}/jobs/{quote(job_id, safe='')}/tasks/{quote(task.id, safe='')}/files"
+    return os.path.join(root, rel), url
+
+
+def _node_base(server, req):
+    with server.account.lock:
+        node = get_node(server.account, req.params["poolId"], req.params["nodeId"])
+        root = node.root
+    return root, f"{req.base}/pools/{req.params['poolId']}/nodes/{node.id}/files"
+
+
+def _resolve(base, relative):
+    """Absolute path of ``relative`` inside ``base``; 404 for anything outside or missing."""
+    path = os.path.normpath(os.path.join(base, relative.replace("\\", "/").lstrip("/")))
+    if path != base and not path.startswith(base.rstrip(os.sep) + os.sep):
+        raise not_found("FileNotFound")
+    if not os.path.lexists(path):
+        raise not_found("FileNotFound")
+    return path
+
+
+def _mtime(st):
+    return datetime.fromtimestamp(st.st_mtime, timezone.utc)
+
+
+def _entry(name, path, url_base):
+    st = os.stat(path)
+    item = {"name": name, "url": f"{url_base}/{quote(name, safe='')}", "isDirectory": stat.S_ISDIR(st.st_mode)}
+    if not item["isDirectory"]:
+        # contentLength is a string on the service; creationTime is not returned for Linux nodes.
+        item["properties"] = {"lastModified": wire.iso(_mtime(st)), "contentLength": str(st.st_size),
+                              "contentType": OCTET, "fileMode": format(st.st_mode, "o").zfill(7)}
+    return item
+
+
+def _list(req, base, url_base):
+    entries = []
+    if os.path.isdir(base):
+        if req.flag("recursive"):
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames.sort()
+                for name in dirnames + sorted(filenames):
+                    path = os.path.join(dirpath, name)
+                    entries.append(_entry(os.path.relpath(path, base).replace(os.sep, "/"), path, url_base))
+        else:
+            for name in sorted(os.listdir(base)):
+                entries.append(_entry(name, os.path.join(base, name), url_base))
+    return listing(req, entries, "files", ("name",))
+
+
+def _properties(req, base, url_base, with_body):
+    path = _resolve(base, req.params["filePath"])
+    st = os.stat(path)
+    is_dir = stat.S_ISDIR(st.st_mode)
+    headers = {"Last-Modified": wire.rfc1123(_mtime(st)),
+               "ocp-creation-time": wire.rfc1123(datetime.fromtimestamp(st.st_ctime, timezone.utc)),
+               "ocp-batch-file-isdirectory": "true" if is_dir else "false",
+               "ocp-batch-file-url": f"{url_base}/{quote(req.params['filePath'], safe='')}",
+               "ocp-batch-file-mode": format(st.st_mode, "o").zfill(7),
+               "ETag": f"0x{int(st.st_mtime_ns):X}"}
+    if not with_body:
+        headers["Content-Length"] = 0 if is_dir else st.st_size
+        return Response(200, None, headers, OCTET)
+    data = b""
+    if not is_dir:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        data = _apply_range(req.headers.get("ocp-range"), data)
+    return Response(200, data, headers, OCTET)
+
+
+def _apply_range(header, data):
+    """ocp-range 'bytes=a-b' answered with 200 and the slice (the SDK accepts only 200)."""
+    if not header:
+        return data
+    spec = header.strip().lower()
+    if not spec.startswith("bytes="):
+        raise service_error(400, "InvalidHeaderValue", HeaderName="ocp-range", HeaderValue=header)
+    first, _, last = spec[6:].partition("-")
+    try:
+        if first == "":
+            return data[-int(last):] if last else data
+        start = int(first)
+        end = int(last) if last else len(data) - 1
+    except ValueError:
+        raise service_error(400, "InvalidHeaderValue", HeaderName="ocp-range", HeaderValue=header) from None
+    if start > end or (start >= len(data) and data):
+        raise service_error(416, "InvalidRange")
+    return data[start:end + 1]
+
+
+def _delete(req, base):
+    path = _resolve(base, req.params["filePath"])
+    if os.path.isdir(path):
+        if not req.flag("recursive"):
+            raise conflict("OperationInvalidForCurrentState", "The directory is not empty; use recursive=true.")
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        os.unlink(path)
+    return Response(200)
+
+
+@route("GET", "jobs/{jobId}/tasks/{taskId}/files")
+def list_task_files(server, req):
+    return _list(req, *_task_base(server, req))
+
+
+@route("GET", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
+def download_task_file(server, req):
+    return _properties(req, *_task_base(server, req), with_body=True)
+
+
+@route("HEAD", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
+def task_file_properties(server, req):
+    return _properties(req, *_task_base(server, req), with_body=False)
+
+
+@route("DELETE", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
+def delete_task_file(server, req):
+    return _delete(req, _task_base(server, req)[0])
+
+
+@route("GET", "pools/{poolId}/nodes/{nodeId}/files")
+def list_node_files(server, req):
+    return _list(req, *_node_base(server, req))
+
+
+@route("GET", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
+def download_node_file(server, req):
+    return _properties(req, *_node_base(server, req), with_body=True)
+
+
+@route("HEAD", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
+def node_file_properties(server, req):
+    return _properties(req, *_node_base(server, req), with_body=False)
+
+
+@route("DELETE", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
+def delete_node_file(server, req):
+    return _delete(req, _node_base(server, req)[0])

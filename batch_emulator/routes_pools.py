@@ -1,0 +1,198 @@
+"""Pools, nodes, node counts and supported images."""
+
+import copy
+
+from . import scheduler, wire
+from .errors import conflict, missing_property
+from .odata import select_properties
+from .routes import Response, entity, listing, route, written
+from .state import Pool, get_node, get_pool, pending_instances, utcnow
+from .validation import check_autoscale, require_object, validate_pool, validate_resize
+
+POOL_FILTER = ("id", "displayName", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
+               "creationTime", "lastModified", "vmSize", "enableAutoScale", "enableInterNodeCommunication",
+               "currentDedicatedNodes", "currentLowPriorityNodes", "targetDedicatedNodes", "targetLowPriorityNodes",
+               "taskSlotsPerNode", "virtualMachineConfiguration/nodeAgentSKUId")
+NODE_FILTER = ("id", "state", "schedulingState", "stateTransitionTime", "lastBootTime", "allocationTime",
+               "isDedicated", "ipAddress", "vmSize", "startTaskInfo/state", "startTaskInfo/result",
+               "startTaskInfo/exitCode", "startTaskInfo/startTime", "startTaskInfo/endTime")
+IMAGE_FILTER = ("osType", "verificationType", "nodeAgentSKUId")
+
+
+@route("POST", "pools")
+def create_pool(server, req):
+    body = validate_pool(req.json())
+    account = server.account
+    with account.lock:
+        existing = account.pools.get(body["id"].lower())
+        if existing is not None:
+            raise conflict("PoolBeingDeleted" if existing.state == "deleting" else "PoolExists")
+        spec = copy.deepcopy(body)
+        pool = Pool(id=body["id"], spec=spec, enable_auto_scale=bool(body.get("enableAutoScale")),
+                    auto_scale_formula=body.get("autoScaleFormula"),
+                    auto_scale_interval=body.get("autoScaleEvaluationInterval"),
+                    target_dedicated=int(body.get("targetDedicatedNodes") or 0),
+                    target_low_priority=int(body.get("targetLowPriorityNodes") or 0),
+                    resize_timeout=body.get("resizeTimeout") or "PT15M")
+        account.pools[pool.id.lower()] = pool
+    account.wake()
+    return written(201, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+
+
+@route("GET", "pools")
+def list_pools(server, req):
+    with server.account.lock:
+        items = [wire.pool_to_wire(p, req.base) for p in server.account.pools.values()]
+    return listing(req, items, "pools", POOL_FILTER)
+
+
+@route("GET", "pools/{poolId}")
+def get_pool_route(server, req):
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"])
+        body = wire.pool_to_wire(pool, req.base)
+    return entity(_select(req, body), pool.etag, pool.last_modified, "pools/@Element", req.base)
+
+
+@route("HEAD", "pools/{poolId}")
+def pool_exists(server, req):
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"])
+        return Response(200, None, {"ETag": pool.etag, "Last-Modified": wire.rfc1123(pool.last_modified)})
+
+
+@route("DELETE", "pools/{poolId}")
+def delete_pool(server, req):
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        pool.state, pool.state_time = "deleting", utcnow()
+        pool.touch()
+    server.account.wake()
+    return Response(202)
+
+
+@route("PATCH", "pools/{poolId}")
+def patch_pool(server, req):
+    body = require_object(req.json())
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        for key in ("startTask", "metadata", "applicationPackageReferences", "targetNodeCommunicationMode",
+                    "displayName", "vmSize", "taskSlotsPerNode", "taskSchedulingPolicy"):
+            if key in body:
+                pool.spec[key] = copy.deepcopy(body[key])
+        pool.touch()
+        return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+
+
+@route("POST", "pools/{poolId}/enableautoscale")
+def enable_autoscale(server, req):
+    body = require_object(req.json())
+    check_autoscale(body)
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        if not pool.enable_auto_scale and not body.get("autoScaleFormula"):
+            raise missing_property("autoScaleFormula")
+        if not pool.enable_auto_scale and pool.allocation_state != "steady":
+            raise conflict("PoolBeingResized", "Autoscale cannot be enabled while the pool is resizing.")
+        pool.enable_auto_scale = True
+        pool.auto_scale_formula = body.get("autoScaleFormula") or pool.auto_scale_formula
+        pool.auto_scale_interval = body.get("autoScaleEvaluationInterval") or pool.auto_scale_interval
+        pool.auto_scale_run = None   # re-evaluated at the next scheduler tick
+        pool.touch()
+    server.account.wake()
+    return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+
+
+@route("POST", "pools/{poolId}/disableautoscale")
+def disable_autoscale(server, req):
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        pool.enable_auto_scale, pool.auto_scale_formula, pool.auto_scale_interval = False, None, None
+        pool.auto_scale_run = None
+        pool.touch()
+    return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+
+
+@route("POST", "pools/{poolId}/evaluateautoscale")
+def evaluate_autoscale(server, req):
+    body = require_object(req.json())
+    if not body.get("autoScaleFormula"):
+        raise missing_property("autoScaleFormula")
+    check_autoscale(body)
+    account = server.account
+    with account.lock:
+        pool = get_pool(account, req.params["poolId"])
+        if not pool.enable_auto_scale:
+            # The docs only say the pool must have autoscale enabled; the exact 409 code is not documented.
+            raise conflict("OperationInvalidForCurrentState",
+                           "The pool must have auto scaling enabled in order to evaluate a formula.")
+        # The formula is not interpreted yet: report the on-demand target the emulator applies.
+        target = scheduler.autoscale_target(pool, pending_instances(account, pool), account.max_nodes)
+        run = {"timestamp": wire.iso(utcnow()), "results": scheduler.autoscale_results(target)}
+    return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified, body=run)
+
+
+@route("POST", "pools/{poolId}/resize")
+def resize_pool(server, req):
+    body = validate_resize(req.json())
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        if pool.enable_auto_scale:
+            raise conflict("OperationInvalidForCurrentState", "An autoscale pool cannot be resized manually.")
+        if pool.allocation_state != "steady":
+            raise conflict("PoolBeingResized")
+        if body.get("targetDedicatedNodes") is not None:
+            pool.target_dedicated = body["targetDedicatedNodes"]
+        if body.get("targetLowPriorityNodes") is not None:
+            pool.target_low_priority = body["targetLowPriorityNodes"]
+        pool.resize_timeout = body.get("resizeTimeout") or pool.resize_timeout
+        pool.set_allocation_state("resizing")
+        pool.touch()
+    server.account.wake()
+    return written(202, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+
+
+@route("POST", "pools/{poolId}/stopresize")
+def stop_resize(server, req):
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        live = [n for n in pool.nodes.values() if n.state != "leavingpool"]
+        pool.target_dedicated = sum(1 for n in live if n.dedicated)
+        pool.target_low_priority = sum(1 for n in live if not n.dedicated)
+        pool.touch()
+    server.account.wake()
+    return written(202, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+
+
+@route("GET", "pools/{poolId}/nodes")
+def list_nodes(server, req):
+    with server.account.lock:
+        pool = get_pool(server.account, req.params["poolId"])
+        items = [wire.node_to_wire(n, pool, req.base) for n in pool.nodes.values()]
+    return listing(req, items, f"pools/{pool.id}/nodes", NODE_FILTER)
+
+
+@route("GET", "pools/{poolId}/nodes/{nodeId}")
+def get_node_route(server, req):
+    with server.account.lock:
+        node = get_node(server.account, req.params["poolId"], req.params["nodeId"])
+        pool = get_pool(server.account, req.params["poolId"])
+        body = wire.node_to_wire(node, pool, req.base)
+    return entity(_select(req, body), None, node.state_time, "nodes/@Element", req.base)
+
+
+@route("GET", "nodecounts")
+def node_counts(server, req):
+    with server.account.lock:
+        items = [wire.node_counts_to_wire(p) for p in server.account.pools.values()]
+    return listing(req, items, "nodecounts", ("poolId",))
+
+
+@route("GET", "supportedimages")
+def supported_images(server, req):
+    return listing(req, copy.deepcopy(wire.SUPPORTED_IMAGES), "supportedimages", IMAGE_FILTER)
+
+
+def _select(req, body):
+    return select_properties(body, req.query.get("$select"))
+
