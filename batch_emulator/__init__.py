@@ -1,0 +1,47 @@
+"""A local Azure Batch service emulator: the real azure-batch SDK talks to it as to Azure.
+
+Start it:
+
+    python -m batch_emulator                      # prints: Batch emulator listening on http://127.0.0.1:PORT (account devbatchaccount1)
+    python -m batch_emulator --port 8090 --root ./.local/batch --max-nodes 4 --verbose
+
+and point a client at it:
+
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+    client = BatchClient("http://127.0.0.1:PORT",
+                         AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
+
+It serves the Batch data-plane REST API over plain HTTP with SharedKey authentication,
+and really runs the tasks: every node is a directory under ROOT/nodes/<nodeId>/ with its
+own loopback address (127.0.0.2, 127.0.0.3, ...); command lines run as local processes
+with the standard AZ_BATCH_* variables, MPI command lines (mpirun --host
+$AZ_BATCH_HOST_LIST) run all ranks locally through HYDRA_LAUNCHER=fork; resource files are
+downloaded and output files uploaded with azure-storage-blob (e.g. to Azurite).
+
+LIMITATIONS
+- No isolation between nodes: all "nodes" are directories on this machine and every
+  process runs as the user who started the emulator (userIdentity and elevation are
+  ignored), with the emulator's environment minus credential-looking variables.
+- State is in memory only: stopping the emulator forgets every pool, job and task and
+  kills every process it started; with the default --root the node directories go too.
+- Autoscale formulas are stored but not interpreted yet: an autoscale pool gets one node
+  per pending task instance (active + running, multi-instance tasks count
+  numberOfInstances), capped by --max-nodes, and idle nodes leave after about a second.
+  evaluateautoscale reports that target. The evaluation interval is ignored.
+- Absent: job schedules, job manager tasks, auto pools, certificates, applications,
+  node users/remote login/reboot/reimage/remove nodes, job disable/enable, task
+  reactivate and update, usage metrics and statistics ($expand=stats), containers,
+  mounts, start-task/node errors other than start task failure, autoStorageContainerName.
+- Simplified: node allocation takes well under a second and never fails; resize timeouts
+  and nodeDeallocationOption are ignored (nodes leave only when idle, i.e. taskcompletion);
+  a job release task is accepted but never run; a job preparation task with
+  waitForSuccess=false still runs before the task (its failure does not block); the
+  15-minute clock-skew check of SharedKey is skipped; task retention times are ignored;
+  files of a task stay readable after its node left the pool; onTaskFailure jobAction
+  "disable" does nothing; TooManyEnableAutoScaleRequests is never returned.
+"""
+
+DEFAULT_ACCOUNT_NAME = "devbatchaccount1"
+# A fixed, public development key (like Azurite's devstoreaccount1 key). Never use it for anything real.
+DEFAULT_ACCOUNT_KEY = "JCdh/14YnBLlPP3/QtdQY4nwPZL2Dogd+tYZSeQSkADQEOncwCW+gipIPKWhS2zDAQvXMaOtoGuFliY6BQwqhg=="

@@ -1,0 +1,75 @@
+"""Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
+[--root DIR] [--max-nodes N] [--verbose]
+
+Prints exactly one line when ready: "Batch emulator listening on http://HOST:PORT (account NAME)".
+SIGINT/SIGTERM stop it cleanly: every process it started is killed, exit status 0.
+"""
+
+import argparse
+import base64
+import binascii
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+
+from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from .executor import Executor
+from .routes import BatchHTTPServer, load_routes
+from .state import Account
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m batch_emulator", description="Local Azure Batch service emulator.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one)")
+    parser.add_argument("--account-name", default=DEFAULT_ACCOUNT_NAME)
+    parser.add_argument("--account-key", default=DEFAULT_ACCOUNT_KEY, help="base64 SharedKey (default: the dev key)")
+    parser.add_argument("--root", help="directory for node directories (default: a temporary one, removed at exit)")
+    parser.add_argument("--max-nodes", type=int, default=8, help="node limit of autoscale pools (default 8)")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+    try:
+        base64.b64decode(args.account_key, validate=True)
+    except (binascii.Error, ValueError):
+        parser.error("--account-key must be base64")
+    if args.max_nodes < 0:
+        parser.error("--max-nodes must be >= 0")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    temporary = args.root is None
+    root = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-") if temporary else args.root)
+    os.makedirs(os.path.join(root, "nodes"), exist_ok=True)
+    account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes)
+    executor = Executor(account, verbose=args.verbose)
+    load_routes()
+    server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose)
+    host, port = server.server_address[:2]
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    account.url = f"http://{shown_host}:{port}"
+
+    def stop(_signum, _frame):
+        # shutdown() waits for serve_forever to return, so it must not run on the serving thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    executor.start()
+    print(f"Batch emulator listening on {account.url} (account {account.name})", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        executor.stop()
+        server.server_close()
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
