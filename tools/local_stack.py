@@ -247,15 +247,15 @@ def _emulator_key(account: str) -> str:
 
 
 def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack) -> tuple:
-    """Start the Batch emulator with its nodes under `<workdir>/nodes`; returns (endpoint, account, key)."""
-    nodes = workdir / "nodes"
-    shutil.rmtree(nodes, ignore_errors=True)  # a fresh emulator, not the leftovers of an earlier run
-    nodes.mkdir(parents=True)
+    """Start the Batch emulator with its nodes under `<workdir>/batch`; returns (endpoint, account, key)."""
+    root = workdir / "batch"
+    shutil.rmtree(root, ignore_errors=True)  # a fresh emulator, not the leftovers of an earlier run
+    root.mkdir(parents=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # The nodes run `python3` and `mpirun`: those of this interpreter's environment (the venv).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
     log_path = workdir / "batch_emulator.log"
-    argv = [sys.executable, "-m", "batch_emulator", "--host", HOST, "--port", "0", "--root", str(nodes)]
+    argv = [sys.executable, "-m", "batch_emulator", "--host", HOST, "--port", "0", "--root", str(root)]
     proc = _spawn(argv, log_path, REPO_ROOT, env)
     stack.callback(stop_process, proc)
     match = wait_for_line(proc, "The Batch emulator", log_path, EMULATOR_READY)

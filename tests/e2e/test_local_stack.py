@@ -63,8 +63,14 @@ def test_emulator_answers_the_batch_sdk(local_stack):
     from azure.core.credentials import AzureNamedKeyCredential
 
     credential = AzureNamedKeyCredential(local_stack.batch_account, local_stack.batch_key)
-    with BatchClient(local_stack.batch_endpoint, credential) as client:
+    with BatchClient(local_stack.batch_endpoint, credential, retry_total=0) as client:
         assert isinstance(list(client.list_pools()), list)
+
+    wrong_key = AzureNamedKeyCredential(local_stack.batch_account, "d3Jvbmcta2V5")
+    with BatchClient(local_stack.batch_endpoint, wrong_key, retry_total=0) as client:
+        with pytest.raises(HttpResponseError) as refused:
+            list(client.list_pools())
+    assert refused.value.status_code == 403
 
 
 def test_toolkit_reads_the_stack_from_its_env_file(local_stack):
