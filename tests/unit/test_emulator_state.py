@@ -1,0 +1,225 @@
+"""Validation rules, wire defaults and scheduling decisions of the Batch emulator (no server, no processes)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from batch_emulator import scheduler, wire  # noqa: E402
+from batch_emulator.errors import BatchServiceError, error_body, service_error  # noqa: E402
+from batch_emulator.state import Account, Job, Pool, Task, pending_instances  # noqa: E402
+from batch_emulator.validation import (validate_job, validate_job_patch, validate_pool,  # noqa: E402
+                                       validate_resize, validate_task)
+
+VM = {"imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"},
+      "nodeAgentSKUId": "batch.node.ubuntu 24.04"}
+
+
+def pool_body(**extra):
+    body = {"id": "p1", "vmSize": "standard_d2s_v3", "virtualMachineConfiguration": VM, "targetDedicatedNodes": 1}
+    body.update(extra)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def refused(func, *args):
+    with pytest.raises(BatchServiceError) as caught:
+        func(*args)
+    return caught.value
+
+
+def test_error_body_is_top_level_with_lang_and_values():
+    body = error_body(service_error(404, "PoolNotFound", Reason="x"), "http://h:1", "rid")
+    assert body["code"] == "PoolNotFound"
+    assert body["message"]["lang"] == "en-US"
+    assert body["message"]["value"].startswith("The specified pool does not exist.\nRequestId:rid\nTime:")
+    assert body["values"] == [{"key": "Reason", "value": "x"}]
+    assert body["odata.metadata"].startswith("http://h:1/$metadata#")
+
+
+@pytest.mark.parametrize("bad_id", ["", "a b", "x" * 65, "p/1", "é"])
+def test_invalid_pool_ids_give_invalid_property_value_with_details(bad_id):
+    err = refused(validate_pool, pool_body(id=bad_id))
+    assert err.status == 400 and err.code in ("InvalidPropertyValue", "MissingRequiredProperty")
+    if bad_id:
+        assert dict(err.values)["PropertyName"] == "id"
+        assert "Reason" in dict(err.values)
+
+
+@pytest.mark.parametrize("body,code", [
+    (pool_body(vmSize=None), "MissingRequiredProperty"),
+    (pool_body(virtualMachineConfiguration=None), "MissingRequiredProperty"),
+    (pool_body(targetDedicatedNodes=None), "MissingRequiredProperty"),   # fixed size needs a target
+    (pool_body(targetDedicatedNodes=None, enableAutoScale=True), "MissingRequiredProperty"),   # no formula
+    (pool_body(enableAutoScale=True, autoScaleFormula="$TargetDedicatedNodes=1;"), "InvalidPropertyValue"),
+    (pool_body(autoScaleFormula="$TargetDedicatedNodes=1;"), "InvalidPropertyValue"),
+    (pool_body(targetDedicatedNodes=None, enableAutoScale=True, autoScaleFormula="x",
+               autoScaleEvaluationInterval="PT4M"), "InvalidPropertyValue"),
+    (pool_body(targetDedicatedNodes=None, enableAutoScale=True, autoScaleFormula="x",
+               autoScaleEvaluationInterval="PT169H"), "InvalidPropertyValue"),
+    (pool_body(targetDedicatedNodes=None, enableAutoScale=True, autoScaleFormula="x" * 8193),
+     "AutoScaleFormulaTooLong"),
+    (pool_body(resizeTimeout="PT1M"), "InvalidPropertyValue"),
+    (pool_body(resizeTimeout="soon"), "InvalidPropertyValue"),
+    (pool_body(taskSlotsPerNode=0), "InvalidPropertyValue"),
+    (pool_body(targetDedicatedNodes=-1), "InvalidPropertyValue"),
+])
+def test_pool_sizing_and_shape_rules(body, code):
+    err = refused(validate_pool, body)
+    assert (err.status, err.code) == (400, code)
+
+
+def test_autoscale_pool_with_sdk_style_interval_is_valid():
+    validate_pool(pool_body(targetDedicatedNodes=None, enableAutoScale=True, autoScaleFormula="$TargetDedicatedNodes=1;",
+                            autoScaleEvaluationInterval="PT05M00S"))
+    validate_pool(pool_body(targetDedicatedNodes=0, targetLowPriorityNodes=2, resizeTimeout="PT15M"))
+
+
+def test_resize_needs_a_target():
+    assert refused(validate_resize, {}).code == "MissingRequiredProperty"
+    validate_resize({"targetDedicatedNodes": 3, "nodeDeallocationOption": "taskcompletion"})
+
+
+def job(**spec):
+    body = {"id": "j1", "poolInfo": {"poolId": "p1"}}
+    body.update(spec)
+    return Job(id="j1", spec=validate_job(body))
+
+
+def test_task_id_equal_to_the_prep_task_id_is_a_409():
+    with_prep = job(jobPreparationTask={"commandLine": "true"})
+    err = refused(validate_task, {"id": "JobPreparation", "commandLine": "true"}, with_prep)
+    assert (err.status, err.code) == (409, "TaskIdSameAsJobPreparationTask")
+    validate_task({"id": "jobpreparation", "commandLine": "true"}, job())
+
+
+@pytest.mark.parametrize("task,code", [
+    ({"id": "t"}, "MissingRequiredProperty"),
+    ({"id": "t", "commandLine": "x", "dependsOn": {"taskIds": ["a"]}}, "TaskDependenciesNotSpecifiedOnJob"),
+    ({"id": "t", "commandLine": "x", "requiredSlots": 2, "multiInstanceSettings": {"numberOfInstances": 2}},
+     "InvalidPropertyValue"),
+    ({"id": "t", "commandLine": "x", "constraints": {"maxWallClockTime": "forever"}}, "InvalidPropertyValue"),
+    ({"id": "t", "commandLine": "x", "resourceFiles": [{"httpUrl": "http://x/a"}]}, "MissingRequiredProperty"),
+    ({"id": "t", "commandLine": "x", "resourceFiles": [{"httpUrl": "http://x/a", "filePath": "../../etc/x"}]},
+     "InvalidPropertyValue"),
+    ({"id": "t", "commandLine": "x", "outputFiles": [{"filePattern": "*", "destination": {"container": {
+        "containerUrl": "http://x/c"}}}]}, "MissingRequiredProperty"),
+])
+def test_task_validation(task, code):
+    assert refused(validate_task, task, job()).code == code
+
+
+def test_job_rules():
+    assert refused(validate_job, {"id": "j"}).code == "MissingRequiredProperty"
+    assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "priority": 5000}).code == "OutOfRangePriority"
+    assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "onAllTasksComplete": "later"}).status == 400
+    terminating = job(onAllTasksComplete="terminatejob")
+    assert refused(validate_job_patch, {"onAllTasksComplete": "noaction"}, terminating).status == 400
+
+
+def test_job_and_task_wire_defaults():
+    j = job()
+    body = wire.job_to_wire(j, "http://h")
+    assert body["priority"] == 0 and body["maxParallelTasks"] == -1 and body["onAllTasksComplete"] == "noaction"
+    assert body["constraints"] == {"maxWallClockTime": wire.MAX_DURATION, "maxTaskRetryCount": 0}
+    assert "previousState" not in body
+    task = Task(id="t1", job_key="j1", spec={"id": "t1", "commandLine": "x",
+                                             "constraints": {"maxWallClockTime": "PT01H00M00S"}})
+    tbody = wire.task_to_wire(task, j, "http://h")
+    assert tbody["requiredSlots"] == 1 and tbody["executionInfo"] == {"retryCount": 0, "requeueCount": 0}
+    assert tbody["constraints"]["maxWallClockTime"] == "PT1H"
+    assert tbody["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
+
+
+def test_task_counts_count_preparing_as_running():
+    j = job()
+    for i, state in enumerate(["active", "preparing", "running", "completed", "completed"]):
+        t = Task(id=f"t{i}", job_key="j1", spec={"id": f"t{i}"}, state=state)
+        if state == "completed":
+            t.execution["result"] = "success" if i == 3 else "failure"
+        j.tasks[t.id] = t
+    counts = wire.task_counts_to_wire(j)
+    assert counts["taskCounts"] == {"active": 1, "running": 2, "completed": 2, "succeeded": 1, "failed": 1}
+    assert counts["taskSlotCounts"] == counts["taskCounts"]
+
+
+# ---- scheduler ----
+
+def account_with(pool_spec, **pool_fields):
+    account = Account(name="a", root="/nonexistent", max_nodes=3)
+    pool = Pool(id="p1", spec=pool_spec, **pool_fields)
+    account.pools["p1"] = pool
+    return account, pool
+
+
+def test_autoscale_target_is_pending_instances_capped_by_max_nodes():
+    assert scheduler.autoscale_target(None, 0, 8) == 0
+    assert scheduler.autoscale_target(None, 5, 8) == 5
+    assert scheduler.autoscale_target(None, 20, 8) == 8
+
+
+def test_autoscale_pool_grows_to_the_instances_a_multi_instance_task_needs():
+    account, pool = account_with({"enableInterNodeCommunication": True}, enable_auto_scale=True,
+                                 auto_scale_formula="x")
+    j = job()
+    j.tasks["mpi"] = Task(id="mpi", job_key="j1", spec={"id": "mpi", "multiInstanceSettings": {"numberOfInstances": 2}})
+    account.jobs["j1"] = j
+    assert pending_instances(account, pool) == 2
+    actions = scheduler.tick(account)
+    assert [a[0] for a in actions] == ["provision", "provision"]
+    assert pool.target_dedicated == 2 and pool.allocation_state == "resizing"
+    assert "$TargetDedicatedNodes=2;" in pool.auto_scale_run["results"]
+    ips = {n.ip for n in pool.nodes.values()}
+    assert ips == {"127.0.0.2", "127.0.0.3"}
+    for node in pool.nodes.values():
+        node.set_state("idle")
+    actions = scheduler.tick(account)
+    assert [a[0] for a in actions] == ["run_task"]
+    assert j.tasks["mpi"].state == "running" and len(j.tasks["mpi"].node_ids) == 2
+
+
+def test_multi_instance_task_is_never_placed_without_inter_node_communication():
+    account, pool = account_with({}, target_dedicated=2)
+    j = job()
+    j.tasks["mpi"] = Task(id="mpi", job_key="j1", spec={"id": "mpi", "multiInstanceSettings": {"numberOfInstances": 2}})
+    account.jobs["j1"] = j
+    scheduler.tick(account)
+    for node in pool.nodes.values():
+        node.set_state("idle")
+    assert [a for a in scheduler.tick(account) if a[0] == "run_task"] == []
+    assert j.tasks["mpi"].state == "active"
+
+
+def test_nodes_that_failed_the_job_preparation_are_not_used_for_that_job():
+    account, pool = account_with({}, target_dedicated=1)
+    j = job(jobPreparationTask={"commandLine": "false"})
+    j.tasks["t"] = Task(id="t", job_key="j1", spec={"id": "t"})
+    account.jobs["j1"] = j
+    scheduler.tick(account)
+    node = next(iter(pool.nodes.values()))
+    node.set_state("idle")
+    node.prep_failed.add("j1")
+    assert [a for a in scheduler.tick(account) if a[0] in ("run_task", "provision")] == []
+    node.prep_failed.clear()
+    actions = scheduler.tick(account)
+    assert [a[0] for a in actions] == ["run_task"] and j.tasks["t"].state == "preparing"
+
+
+def test_job_with_terminatejob_and_no_tasks_completes_at_once():
+    account = Account(name="a", root="/x")
+    account.jobs["j1"] = j = job(onAllTasksComplete="terminatejob")
+    scheduler.tick(account)
+    assert (j.state, j.terminate_reason) == ("completed", "AllTasksComplete")
+
+
+def test_deleted_pool_disappears_once_its_nodes_left():
+    account, pool = account_with({}, target_dedicated=2)
+    scheduler.tick(account)
+    pool.state = "deleting"
+    scheduler.tick(account)
+    assert all(n.state == "leavingpool" for n in pool.nodes.values())
+    for node in pool.nodes.values():
+        node.leaving_since -= 1
+    scheduler.tick(account)
+    assert "p1" not in account.pools
