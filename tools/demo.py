@@ -90,8 +90,13 @@ def main(argv=None) -> int:
         stdout_file = OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt"
         if not stdout_file.is_file():
             raise StepFailed(f"check_task.py did not download {stdout_file.relative_to(REPO_ROOT)}")
+        output = stdout_file.read_text(errors="replace")
         say(f"\nThe MPI program's output ({stdout_file.relative_to(REPO_ROOT)}):")
-        say(stdout_file.read_text(errors="replace").rstrip())
+        say(output.rstrip())
+        if "pi ~=" not in output:
+            show((stdout_file.parent / "stderr.txt").read_text(errors="replace")
+                 if (stdout_file.parent / "stderr.txt").is_file() else "")
+            raise StepFailed("the MPI program printed no 'pi ~=' line; its stderr.txt is above")
         say(f"\nDemo done in {time.monotonic() - started:.0f} s; outputs are in {OUTPUT_DIR.relative_to(REPO_ROOT)}/{JOB_ID}/")
         return 0
     except (LocalStackError, StepFailed) as error:
