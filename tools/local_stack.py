@@ -128,6 +128,7 @@ def write_env_file(path: Path, variables: Mapping[str, str]) -> None:
             raise ValueError(f"{name} holds a quote or a newline; it cannot go into an env file")
         lines.append(f"{name}='{value}'\n")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when an earlier run's file was there
     with os.fdopen(fd, "w") as out:
         out.write("# Written by tools/local_stack.py for one run of the local stack; safe to delete.\n")
         out.writelines(lines)
@@ -284,6 +285,12 @@ def start_stack(workdir: Optional[Union[str, Path]] = None) -> Iterator[LocalSta
     `workdir` keeps the services' logs, the emulator's nodes and toolkit.env;
     without one, a temporary directory is used and removed afterwards.
     """
+    try:
+        import azure.batch  # noqa: F401  (the emulator and the scripts need both)
+        import azure.storage.blob  # noqa: F401
+    except ImportError as error:
+        raise LocalStackError(f"{error.name} is missing from {sys.executable}: {SETUP_HINT}, "
+                              f"then use .venv/bin/python") from None
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mpi-batch-local-"))
