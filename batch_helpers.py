@@ -69,6 +69,11 @@ def redact(text: str) -> str:
     return _SAS_SIGNATURE.sub(r"\1REDACTED", text)
 
 
+def wire_value(value) -> str:
+    """An enum from the SDK as its lowercase wire value ('active'), robust to other casings from the service."""
+    return str(getattr(value, "value", value) or "").lower()
+
+
 def error_code(err: Exception) -> Optional[str]:
     """The service's error code (e.g. 'PoolExists') of an azure-core exception, if any."""
     return getattr(getattr(err, "error", None), "code", None)

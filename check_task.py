@@ -26,7 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from batch_helpers import EXIT_OK, EXIT_USAGE, ToolkitError, check_id, make_batch_client, make_container_client, run
+from batch_helpers import (EXIT_OK, EXIT_USAGE, ToolkitError, check_id, make_batch_client, make_container_client, run,
+                           wire_value)
 from config_resources import BATCH_VARIABLES, read_settings, require
 
 STD_FILES = ("stdout.txt", "stderr.txt")
@@ -56,14 +57,14 @@ def describe(job_id: str, counts) -> str:
 def completed_tasks(client, job_id: str):
     """The job's tasks when every one has completed (counts can lag, so this confirms), else None."""
     tasks = list(client.list_tasks(job_id, select=["id", "state", "executionInfo"]))
-    if any(str(task.state).lower() != "completed" for task in tasks):
+    if any(wire_value(task.state) != "completed" for task in tasks):
         return None
     return tasks
 
 
 def task_result(task) -> str:
     info = task.execution_info
-    if info is None or str(info.result).lower() == "success":
+    if info is None or wire_value(info.result) == "success":
         return f"succeeded (exit code {info.exit_code if info else '?'})"
     failure = info.failure_info
     reason = f": {failure.code} - {failure.message}" if failure else ""
@@ -78,7 +79,7 @@ def preparation_failures(client, job_id: str) -> list:
         statuses = client.list_job_preparation_and_release_task_status(job_id)
         return [(status.node_id, status.job_preparation_task_execution_info) for status in statuses
                 if status.job_preparation_task_execution_info is not None
-                and str(status.job_preparation_task_execution_info.result).lower() == "failure"]
+                and wire_value(status.job_preparation_task_execution_info.result) == "failure"]
     except ResourceExistsError:  # 409 JobPreparationTaskNotSpecified: the job has none
         return []
 

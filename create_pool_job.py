@@ -19,7 +19,7 @@ import datetime
 import sys
 
 from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, ToolkitError, check_id, error_code,
-                           make_batch_client, mpi_problem, run)
+                           make_batch_client, mpi_problem, run, wire_value)
 from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings, read_settings, require
 
 # Warn when the image's end of support on Batch is this close.
@@ -139,7 +139,7 @@ def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_node
             if error_code(err) != "PoolExists":
                 raise
             pool = client.get_pool(pool_id, select=POOL_FIELDS)  # created meanwhile, e.g. by a concurrent run
-    if str(pool.state).lower() == "deleting":
+    if wire_value(pool.state) == "deleting":
         raise ToolkitError(f"Pool [{pool_id}] is being deleted; wait until it is gone or use another --pool_id.")
     problem = mpi_problem(pool)
     if problem:
@@ -167,8 +167,8 @@ def ensure_job(client, settings: Settings, job_id: str, pool_id: str) -> None:
     if (job_pool or "").lower() != pool_id.lower():
         raise ToolkitError(f"Job [{job_id}] already exists on pool [{job_pool}], not [{pool_id}]. "
                            "Use another --job_id, or the job's own pool.")
-    if str(job.state).lower() != "active":
-        raise ToolkitError(f"Job [{job_id}] already exists and is {job.state}: it takes no new tasks. "
+    if wire_value(job.state) != "active":
+        raise ToolkitError(f"Job [{job_id}] already exists and is {wire_value(job.state)}: it takes no new tasks. "
                            f"Use another --job_id, or delete it (az batch job delete --job-id {job_id}).")
     print(f"Job [{job_id}] already exists on pool [{pool_id}]; reusing it.")
 

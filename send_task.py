@@ -22,7 +22,7 @@ import datetime
 import sys
 
 from batch_helpers import (EXIT_USAGE, ToolkitError, check_id, container_sas_url, error_code,
-                           make_batch_client, mpi_problem, pool_max_nodes, run)
+                           make_batch_client, mpi_problem, pool_max_nodes, run, wire_value)
 from config_resources import (BATCH_VARIABLES, Settings, read_settings, require, sas_expiry,
                               sas_permissions)
 
@@ -91,8 +91,8 @@ def check_job_and_pool(client, job_id: str, nodes: int) -> str:
     except ResourceNotFoundError:
         raise ToolkitError(f"Job [{job_id}] does not exist: create it with "
                            f"python3 create_pool_job.py --pool_id POOL_ID --job_id {job_id}") from None
-    if str(job.state).lower() != "active":
-        raise ToolkitError(f"Job [{job_id}] is {job.state}, so it takes no new tasks: "
+    if wire_value(job.state) != "active":
+        raise ToolkitError(f"Job [{job_id}] is {wire_value(job.state)}, so it takes no new tasks: "
                            "create another job with create_pool_job.py.")
     pool_id = job.pool_info.pool_id if job.pool_info else None
     try:

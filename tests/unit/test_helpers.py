@@ -60,3 +60,9 @@ def test_run_maps_exceptions_to_one_line_and_exit_code(capsys, exception, code, 
 
 def test_run_passes_the_body_result_through():
     assert run(lambda: 0) == 0
+
+
+def test_wire_value_reads_sdk_enums_and_other_casings():
+    assert batch_helpers.wire_value(models.BatchJobState.ACTIVE) == "active"
+    assert batch_helpers.wire_value("Completed") == "completed"
+    assert batch_helpers.wire_value(None) == ""
