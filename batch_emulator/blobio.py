@@ -39,9 +39,10 @@ def _status(exc):
 
 
 def _container(url):
-    # The storage SDK's default retry waits 15 s, 45 s, ...; keep failures quick on a laptop.
+    # The storage SDK's default retry waits 15 s, 45 s, ... (+-3 s jitter); keep failures quick on a laptop.
     return ContainerClient.from_container_url(
-        url, retry_policy=ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2),
+        url, retry_policy=ExponentialRetry(initial_backoff=0.3, increment_base=1, retry_total=1,
+                                           random_jitter_range=0.2),
         connection_timeout=10, read_timeout=DOWNLOAD_TIMEOUT)
 
 
@@ -209,6 +210,7 @@ def upload_output_files(output_files, wd, exit_code, env, log_dir):
             except (AzureError, OSError, ValueError) as exc:
                 err_lines.append(f"{_now()} Failed to upload {path} as {blob}: {redact(exc)}")
                 failure = failure or _upload_failure(exc, spec["filePattern"])
+                break   # the destination refuses; the task fails anyway, do not wait on every file
     _write_log(os.path.join(log_dir, "fileuploadout.txt"), out_lines)
     _write_log(os.path.join(log_dir, "fileuploaderr.txt"), err_lines)
     if failure:
