@@ -89,8 +89,7 @@ def pool_to_wire(pool, base):
         out["autoScaleEvaluationInterval"] = norm_duration(pool.auto_scale_interval or "PT15M")
         if pool.auto_scale_run:
             out["autoScaleRun"] = pool.auto_scale_run
-    else:
-        out["resizeTimeout"] = norm_duration(pool.resize_timeout)
+    out["resizeTimeout"] = norm_duration(pool.resize_timeout)
     if out.get("startTask"):
         start = out["startTask"]
         start.setdefault("waitForSuccess", True)
