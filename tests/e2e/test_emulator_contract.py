@@ -193,6 +193,19 @@ def test_resize_nodes_counts_and_images(client):
     assert eol["22_04-lts"].year == 2027 and eol["server"] is None
 
 
+def test_start_task_runs_on_every_node_before_it_is_idle(client):
+    fixed_pool(client, "started", nodes=1, start_task=m.BatchStartTask(
+        command_line="/bin/bash -c 'echo ready > $AZ_BATCH_NODE_SHARED_DIR/ready.txt'", wait_for_success=True))
+    fixed_pool(client, "broken", nodes=1, start_task=m.BatchStartTask(command_line="/bin/false", max_task_retry_count=1))
+    node = wait_for(lambda: [n for n in client.list_nodes("started") if n.state == "idle"], what="idle node")[0]
+    assert (node.start_task_info.state, node.start_task_info.exit_code) == ("completed", 0)
+    assert b"".join(client.download_node_file("started", node.id, "shared/ready.txt")) == b"ready\n"
+    broken = wait_for(lambda: [n for n in client.list_nodes("broken") if n.state == "starttaskfailed"],
+                      what="starttaskfailed")[0]
+    info = broken.start_task_info
+    assert (info.result, info.exit_code, info.retry_count, info.failure_info.code) == ("failure", 1, 1, "FailureExitCode")
+
+
 # ---- errors and authentication ----
 
 def test_conflicts_and_missing_resources_use_the_service_codes(client):
@@ -250,9 +263,11 @@ def test_task_collection_failure_counts_and_files(client):
         m.BatchTaskCreateOptions(id="ok", command_line="/bin/bash -c 'mkdir -p out; echo -n 0123456789 > out/x.txt'"),
         m.BatchTaskCreateOptions(id="fail", command_line="/bin/bash -c 'echo oops >&2; exit 3'"),
         m.BatchTaskCreateOptions(id="missing", command_line="/no/such/program"),
+        m.BatchTaskCreateOptions(id="retried", command_line="/bin/false",
+                                 constraints=m.BatchTaskConstraints(max_task_retry_count=2)),
         m.BatchTaskCreateOptions(id="exists", command_line="true")])
     assert {r.task_id: r.status for r in result.result_values} == {
-        "ok": "success", "fail": "success", "missing": "success", "exists": "clienterror"}
+        "ok": "success", "fail": "success", "missing": "success", "retried": "success", "exists": "clienterror"}
     ok = completed(client, "work", "ok")
     assert (ok.execution_info.result, ok.execution_info.exit_code, ok.node_info.pool_id) == ("success", 0, "work")
     fail = completed(client, "work", "fail")
@@ -263,6 +278,8 @@ def test_task_collection_failure_counts_and_files(client):
     missing = completed(client, "work", "missing")
     assert missing.execution_info.failure_info.code == "CommandProgramNotFound"
     assert missing.execution_info.exit_code is None
+    retried = completed(client, "work", "retried")
+    assert (retried.execution_info.retry_count, retried.execution_info.exit_code) == (2, 1)
     names = {f.name: f for f in client.list_task_files("work", "ok", recursive=True)}
     assert {"stdout.txt", "stderr.txt", "wd", "wd/out", "wd/out/x.txt"} <= set(names)
     assert names["wd"].is_directory and names["wd/out/x.txt"].properties.content_length == 10
@@ -272,10 +289,10 @@ def test_task_collection_failure_counts_and_files(client):
     props = client.get_task_file_properties("work", "ok", "wd/out/x.txt")
     assert props.content_length == 10 and props.is_directory is False
     counts = client.get_job_task_counts("work")
-    assert (counts.task_counts.completed, counts.task_counts.succeeded, counts.task_counts.failed) == (4, 2, 2)
-    assert counts.task_slot_counts.completed == 4
+    assert (counts.task_counts.completed, counts.task_counts.succeeded, counts.task_counts.failed) == (5, 2, 3)
+    assert counts.task_slot_counts.completed == 5
     failed = [t.id for t in client.list_tasks("work", filter="executionInfo/result eq 'failure'")]
-    assert sorted(failed) == ["fail", "missing"]
+    assert sorted(failed) == ["fail", "missing", "retried"]
     client.delete_task("work", "fail")
     assert error_of(client.get_task, "work", "fail").error.code == "TaskNotFound"
 
@@ -400,20 +417,29 @@ def test_output_and_resource_files_through_azurite(client, azurite):
                                      permission=permission, expiry=expiry)
         return f"{endpoint}/emulator?{sas}"
     write_url, read_url = sas_url("racwl"), sas_url("rl")
+
+    def blob_url(name):
+        return read_url.replace("/emulator?", f"/emulator/{name}?")
     fixed_pool(client, "blobs", nodes=1, task_slots_per_node=2)
     job_with(client, "blobs", "blobs", m.BatchTaskCreateOptions(
         id="t", command_line="/bin/bash -c 'cat in/a.txt; mkdir -p res/sub; echo r > res/sub/r.dat; cp in/a.txt one'",
-        resource_files=[m.ResourceFile(storage_container_url=read_url, blob_prefix="in/")],
+        resource_files=[m.ResourceFile(storage_container_url=read_url, blob_prefix="in/"),
+                        m.ResourceFile(http_url=blob_url("other/b.txt"), file_path="copies/b.txt")],
         output_files=[output("../std*.txt", write_url, "t-logs"), output("res/**/*.dat", write_url, "t-res"),
                       output("one", write_url, "exact/name.txt"),
                       output("../stdout.txt", write_url, "never", condition="taskfailure")]),
         m.BatchTaskCreateOptions(id="denied", command_line="/bin/bash -c 'echo x'",
-                                 output_files=[output("../stdout.txt", read_url, "denied.txt")]))
+                                 output_files=[output("../stdout.txt", read_url, "denied.txt")]),
+        m.BatchTaskCreateOptions(id="nosuchblob", command_line="/bin/true",
+                                 resource_files=[m.ResourceFile(http_url=blob_url("nope.txt"), file_path="x")]))
     task = completed(client, "blobs", "t")
     assert (task.execution_info.result, task.execution_info.exit_code) == ("success", 0), task.execution_info
     names = sorted(b.name for b in container.list_blobs())
     assert names == ["exact/name.txt", "in/a.txt", "other/b.txt", "t-logs/stderr.txt", "t-logs/stdout.txt",
                      "t-res/sub/r.dat"]
     assert container.download_blob("t-logs/stdout.txt").readall() == b"alpha"
+    assert b"".join(client.download_task_file("blobs", "t", "wd/copies/b.txt")) == b"beta"
     denied = completed(client, "blobs", "denied")
     assert (denied.execution_info.exit_code, denied.execution_info.failure_info.code) == (0, "FileUploadAccessDenied")
+    missing = completed(client, "blobs", "nosuchblob")
+    assert (missing.execution_info.exit_code, missing.execution_info.failure_info.code) == (None, "BlobNotFound")

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from batch_emulator import scheduler, wire  # noqa: E402
 from batch_emulator.errors import BatchServiceError, error_body, service_error  # noqa: E402
-from batch_emulator.state import Account, Job, Pool, Task, pending_instances  # noqa: E402
+from batch_emulator.state import Account, Job, Pool, Task, dependencies_met, pending_instances  # noqa: E402
 from batch_emulator.validation import (validate_job, validate_job_patch, validate_pool,  # noqa: E402
                                        validate_resize, validate_task)
 
@@ -223,3 +223,32 @@ def test_deleted_pool_disappears_once_its_nodes_left():
         node.leaving_since -= 1
     scheduler.tick(account)
     assert "p1" not in account.pools
+
+
+def test_autoscale_pool_whose_nodes_all_failed_prep_neither_grows_nor_churns():
+    account, pool = account_with({}, enable_auto_scale=True, auto_scale_formula="x")
+    j = job(jobPreparationTask={"commandLine": "false"})
+    j.tasks["t"] = Task(id="t", job_key="j1", spec={"id": "t"})
+    account.jobs["j1"] = j
+    scheduler.tick(account)
+    node = next(iter(pool.nodes.values()))
+    node.set_state("idle")
+    node.prep_failed.add("j1")
+    node.idle_since -= 60
+    for _ in range(5):
+        assert scheduler.tick(account) == []
+    assert list(pool.nodes) == [node.id] and node.state == "idle" and j.tasks["t"].state == "active"
+
+
+def test_dependent_tasks_wait_for_successful_dependencies():
+    j = job(usesTaskDependencies=True)
+    for task_id in ("1", "2", "a"):
+        j.tasks[task_id] = Task(id=task_id, job_key="j1", spec={"id": task_id})
+    later = Task(id="b", job_key="j1", spec={"id": "b", "dependsOn": {"taskIds": ["a"],
+                                                                      "taskIdRanges": [{"start": 1, "end": 2}]}})
+    assert not dependencies_met(j, later)
+    for task in j.tasks.values():
+        task.state, task.execution["result"] = "completed", "success"
+    assert dependencies_met(j, later)
+    j.tasks["2"].execution["result"] = "failure"
+    assert not dependencies_met(j, later)
