@@ -99,8 +99,9 @@ def write_atomically(target: Path, write) -> None:
 
 def download_file(client, container, job_id: str, task_id: str, name: str, target: Path) -> str:
     """Download one output file; returns where it came from, or why not."""
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+    refused = ""
     if container is not None:
         blob = container.get_blob_client(f"{job_id}/{task_id}/{name}")
         try:
@@ -109,15 +110,18 @@ def download_file(client, container, job_id: str, task_id: str, name: str, targe
             write_atomically(target, lambda file: blob.download_blob().readinto(file))
             return "from the blob container"
         except ResourceNotFoundError:
-            pass  # not uploaded (yet, or the upload failed): the node may still have it
+            pass  # not uploaded (the upload failed, or the task had none): the node may still have it
+        except HttpResponseError as err:  # e.g. a SAS Azure Storage rejects: say so, then try the node
+            code = getattr(err, "error_code", None) or err.status_code
+            refused = f" (the blob container refused the SAS: {code}; check BLOB_CONTAINER_URL's SAS)"
     try:
         size = client.get_task_file_properties(job_id, task_id, name).content_length
         if target.exists() and target.stat().st_size == size:
-            return "already downloaded"
-        write_atomically(target, lambda file: [file.write(chunk) for chunk in client.download_task_file(job_id, task_id, name)])
-        return "from the node"
+            return "already downloaded" + refused
+        write_atomically(target, lambda file: file.writelines(client.download_task_file(job_id, task_id, name)))
+        return "from the node" + refused
     except ResourceNotFoundError:
-        return "not available (not in the container, and the node no longer has it)"
+        return "not available: not in the blob container, and the node no longer has it" + refused
 
 
 def download_outputs(client, container, job_id: str, tasks, output_dir: Path) -> None:

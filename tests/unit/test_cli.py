@@ -10,7 +10,7 @@ import check_task
 import create_pool_job
 import send_task
 from config_resources import ENV_FILE_VARIABLE, read_settings
-from conftest import REPO_ROOT, VALID_ENV
+from tests.conftest import REPO_ROOT, VALID_ENV
 
 SCRIPTS = {"create_pool_job.py": ["--pool_id", "--job_id", "--vm_size", "--max_nodes"],
            "send_task.py": ["--job_id", "--task_id", "--nodes"],

@@ -7,7 +7,7 @@ import pytest
 
 import config_resources
 from config_resources import ConfigError, read_settings, require
-from conftest import REPO_ROOT, VALID_ENV
+from tests.conftest import REPO_ROOT, VALID_ENV
 
 
 def settings_from(**values):

@@ -9,7 +9,7 @@ import create_pool_job
 import send_task
 from batch_helpers import MAX_NODES_METADATA
 from config_resources import ENV_FILE_VARIABLE, read_settings
-from conftest import VALID_ENV
+from tests.conftest import VALID_ENV
 
 
 def wire(model) -> dict:

@@ -1,0 +1,195 @@
+"""The three scripts end to end, as subprocesses, against the Batch emulator and Azurite."""
+
+import datetime
+import re
+
+import pytest
+from azure.batch import BatchClient, models
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import ContainerClient
+
+import local_stack as stack_module
+
+POLL = ("--poll_seconds", "0.3")
+
+
+@pytest.fixture
+def batch(local_stack):
+    return BatchClient(local_stack.batch_endpoint,
+                       AzureNamedKeyCredential(local_stack.batch_account, local_stack.batch_key), retry_total=0)
+
+
+def secrets_of(stack) -> list:
+    """What must never be printed: the Batch key and every SAS signature in the settings."""
+    signatures = re.findall(r"sig=([^&\s]+)", " ".join(stack.env.values()))
+    return [stack.batch_key, *signatures]
+
+
+def assert_ok(result, stack):
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_clean(result, stack)
+
+
+def assert_clean(result, stack):
+    printed = result.stdout + result.stderr
+    assert "Traceback" not in printed
+    for secret in secrets_of(stack):
+        assert secret not in printed
+
+
+def run_flow(run_script, ids, **env):
+    """create_pool_job.py, send_task.py, then check_task.py --wait; returns check_task's result."""
+    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, env=env)
+    assert created.returncode == 0, created.stdout + created.stderr
+    sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, env=env)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    return run_script("check_task.py", "--job_id", ids.job_id, "--wait", *POLL, env=env)
+
+
+def test_mpi_task_runs_on_two_nodes_and_its_output_comes_back(run_script, ids, local_stack, batch, tmp_path):
+    checked = run_flow(run_script, ids)
+    assert_ok(checked, local_stack)
+    assert f"Job [{ids.job_id}]: active 0, running 0, completed 1 (succeeded 1, failed 0)" in checked.stdout
+    assert f"task [{ids.task_id}]: succeeded (exit code 0)" in checked.stdout
+    assert "stdout.txt: from the blob container" in checked.stdout
+
+    stdout = (tmp_path / "outputs" / ids.job_id / ids.task_id / "stdout.txt").read_text()
+    assert "MPI pi demo: 4 processes" in stdout
+    error = float(re.search(r"pi ~= 3\.14159\d+ error=(\S+)", stdout).group(1))
+    assert error < 1e-9
+    assert (tmp_path / "outputs" / ids.job_id / ids.task_id / "stderr.txt").exists()
+
+    # Two instances on two distinct nodes: the primary and one subtask.
+    task = batch.get_task(ids.job_id, ids.task_id)
+    [subtask] = list(batch.list_subtasks(ids.job_id, ids.task_id))
+    assert subtask.node_info.node_id != task.node_info.node_id
+    # The outputs went through Azurite, under JOB_ID/TASK_ID/.
+    container = ContainerClient.from_container_url(stack_module.container_sas_url(local_stack))
+    names = {blob.name for blob in container.list_blobs(name_starts_with=f"{ids.job_id}/")}
+    assert names == {f"{ids.job_id}/{ids.task_id}/stdout.txt", f"{ids.job_id}/{ids.task_id}/stderr.txt"}
+
+    again = run_script("check_task.py", "--job_id", ids.job_id)
+    assert_ok(again, local_stack)
+    assert again.stdout.count("already downloaded") == 2
+    assert not list((tmp_path / "outputs").rglob("*.partial"))
+
+
+def test_failed_program_is_reported_and_its_stderr_downloaded(run_script, ids, local_stack, tmp_path):
+    checked = run_flow(run_script, ids, START_COMMAND="/bin/bash -c 'echo the program broke >&2; exit 3'")
+    assert_ok(checked, local_stack)
+    assert "completed 1 (succeeded 0, failed 1)" in checked.stdout
+    assert "FAILED (exit code 3)" in checked.stdout
+    stderr = (tmp_path / "outputs" / ids.job_id / ids.task_id / "stderr.txt").read_text()
+    assert "the program broke" in stderr
+
+
+def test_failed_job_preparation_stops_the_wait_with_the_reason(run_script, ids, local_stack):
+    checked = run_flow(run_script, ids, CMD_PREP_TASK="/bin/bash -c 'echo no installer >&2; exit 7'")
+    assert checked.returncode == 1
+    assert_clean(checked, local_stack)
+    assert "the job preparation task failed" in checked.stderr and "exit code 7" in checked.stderr
+    assert checked.stderr.count("\n") == 1
+
+
+def test_upload_refused_by_storage_is_reported_and_stdout_read_from_the_node(run_script, ids, local_stack, tmp_path):
+    # The SAS looks right (write, not expired) but its signature is wrong: only Azurite can tell.
+    good = stack_module.container_sas_url(local_stack)
+    forged = re.sub(r"sig=[^&]+", "sig=Zm9yZ2VkIHNpZ25hdHVyZQ%3D%3D", good)
+    checked = run_flow(run_script, ids, BLOB_CONTAINER_URL=forged)
+    assert_ok(checked, local_stack)
+    assert "failed 1" in checked.stdout and "FileUpload" in checked.stdout
+    assert "stdout.txt: from the node (the blob container refused the SAS" in checked.stdout
+    assert "MPI pi demo" in (tmp_path / "outputs" / ids.job_id / ids.task_id / "stdout.txt").read_text()
+    assert "Zm9yZ2VkIHNpZ25hdHVyZQ" not in checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("permission, expiry, words", [
+    ("rl", datetime.timedelta(hours=1), "need write"),
+    ("racwl", datetime.timedelta(minutes=-5), "The container SAS expired"),
+])
+def test_unusable_sas_is_refused_before_sending(run_script, ids, local_stack, permission, expiry, words):
+    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    assert_ok(created, local_stack)
+    sas_url = stack_module.container_sas_url(local_stack, permission=permission, expiry=expiry)
+    sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id,
+                      env={"BLOB_CONTAINER_URL": sas_url})
+    assert sent.returncode == 2 and words in sent.stderr
+    assert sas_url.split("sig=")[1].split("&")[0] not in sent.stdout + sent.stderr
+
+
+def test_wrong_account_key_is_one_clear_line(run_script, ids, local_stack):
+    wrong_key = "A" * 86 + "=="
+    result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
+                        env={"AZURE_BATCH_ACCESS_KEY": wrong_key})
+    assert result.returncode == 1
+    assert "AuthenticationFailed" in result.stderr and "AZURE_BATCH_ACCESS_KEY" in result.stderr
+    assert result.stderr.count("\n") == 1 and wrong_key not in result.stderr
+    assert_clean(result, local_stack)
+
+
+def test_create_pool_job_twice_reuses_both(run_script, ids, local_stack):
+    first = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    assert_ok(first, local_stack)
+    assert f"Creating pool [{ids.pool_id}]..." in first.stdout
+    second = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    assert_ok(second, local_stack)
+    assert f"Pool [{ids.pool_id}] already exists and can run MPI tasks; reusing it." in second.stdout
+    assert f"Job [{ids.job_id}] already exists on pool [{ids.pool_id}]; reusing it." in second.stdout
+
+
+def test_job_on_another_pool_is_refused(run_script, ids, local_stack):
+    assert_ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id), local_stack)
+    other = run_script("create_pool_job.py", "--pool_id", ids.pool_id + "-b", "--job_id", ids.job_id)
+    assert other.returncode == 1 and f"already exists on pool [{ids.pool_id}]" in other.stderr
+
+
+def test_same_task_id_twice_is_refused(run_script, ids, local_stack):
+    assert_ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id), local_stack)
+    assert_ok(run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id), local_stack)
+    again = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
+    assert again.returncode == 1
+    assert f"Task [{ids.task_id}] already exists in job [{ids.job_id}]" in again.stderr
+
+
+def test_send_to_a_missing_job_says_how_to_create_it(run_script, ids, local_stack):
+    result = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
+    assert result.returncode == 1
+    assert f"Job [{ids.job_id}] does not exist: create it with python3 create_pool_job.py" in result.stderr
+
+
+def test_more_nodes_than_the_pool_can_have_is_refused(run_script, ids, local_stack):
+    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--max_nodes", "2")
+    assert_ok(created, local_stack)
+    sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--nodes", "3")
+    assert sent.returncode == 2 and "--nodes 3 is more than pool" in sent.stderr and "(2)" in sent.stderr
+
+
+def test_pool_that_cannot_run_mpi_is_refused(run_script, ids, local_stack, batch):
+    batch.create_pool(models.BatchPoolCreateOptions(
+        id=ids.pool_id, vm_size="standard_d2s_v5", target_dedicated_nodes=1,
+        virtual_machine_configuration=models.VirtualMachineConfiguration(
+            image_reference=models.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts",
+                                                         sku="server"),
+            node_agent_sku_id="batch.node.ubuntu 24.04")))
+    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    assert created.returncode == 1 and "cannot run MPI tasks: inter-node communication is off" in created.stderr
+    batch.create_job(models.BatchJobCreateOptions(id=ids.job_id, pool_info=models.BatchPoolInfo(pool_id=ids.pool_id)))
+    sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
+    assert sent.returncode == 1 and "cannot run MPI tasks" in sent.stderr
+
+
+@pytest.mark.parametrize("image", [
+    {"IMAGE_OFFER": "UbuntuServer", "IMAGE_SKU": "18.04-LTS", "NODE_AGENT_SKU_ID": "batch.node.ubuntu 18.04"},
+    {"NODE_AGENT_SKU_ID": "batch.node.ubuntu 22.04"},
+])
+def test_unsupported_image_is_refused_before_creating_the_pool(run_script, ids, local_stack, batch, image):
+    result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, env=image)
+    assert result.returncode == 2 and "is not supported by this Batch account" in result.stderr
+    assert ids.pool_id not in {pool.id for pool in batch.list_pools(select=["id"])}
+
+
+def test_check_task_lists_every_job_with_one_line_each(run_script, ids, local_stack):
+    assert_ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id), local_stack)
+    result = run_script("check_task.py")
+    assert_ok(result, local_stack)
+    assert f"Job [{ids.job_id}]: active 0, running 0, completed 0 (succeeded 0, failed 0)" in result.stdout
