@@ -10,8 +10,6 @@
   stack never see each other's pools and jobs.
 """
 
-import functools
-import importlib.util
 import re
 import subprocess
 import sys
@@ -25,29 +23,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 
 import local_stack as stack_module  # noqa: E402
-
-
-
-@functools.cache
-def _shared_conftest():
-    spec = importlib.util.spec_from_file_location("tests_shared_conftest", REPO_ROOT / "tests" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def __getattr__(name):
-    """Names of tests/conftest.py, for `from conftest import VALID_ENV` in tests/unit.
-
-    pytest registers every conftest.py without an __init__.py beside it as the
-    module `conftest`, the last one loaded winning, and that is this one when
-    tests/unit is collected after tests/e2e. Names this module lacks come from
-    tests/conftest.py.
-    """
-    if name.startswith("__"):
-        raise AttributeError(name)
-    return getattr(_shared_conftest(), name)
-
 
 SCRIPTS = ("create_pool_job.py", "send_task.py", "check_task.py")
 SCRIPT_TIMEOUT = 120
