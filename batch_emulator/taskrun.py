@@ -27,8 +27,13 @@ def run_task(ex, job, task, nodes):
                 account.wake()
                 return
     with account.lock:
-        if task.stop_reason:
-            return _stopped(ex, job, task, None, [])
+        reason = task.stop_reason   # stopped while its job preparation ran: it never started
+        if reason in ("requeue", "delete"):
+            return _stopped(ex, job, task, reason, [])
+        if reason:
+            complete(ex, job, task, None, dict(ENDED[reason]), [])
+            account.wake()
+            return
         if task.state == "preparing":
             task.set_state("running")
             task.execution["startTime"] = wire.iso(utcnow())
@@ -136,8 +141,6 @@ def complete(ex, job, task, exit_code, failure, sub_codes):
     if not task.deleted:
         execution = task.execution
         execution["endTime"] = now
-        if "startTime" not in execution:
-            execution["startTime"] = now
         if exit_code is not None:
             execution["exitCode"] = exit_code
         execution["result"] = "failure" if failure else "success"
