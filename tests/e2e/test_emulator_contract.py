@@ -309,6 +309,12 @@ def test_max_wall_clock_and_terminate_end_running_tasks(client):
     stopped = completed(client, "limits", "stopme", timeout=10)
     assert stopped.execution_info.failure_info.code == "TaskEnded"
     assert error_of(client.terminate_task, "limits", "stopme").error.code == "TaskCompleted"
+    job_with(client, "slowprep", "limits", m.BatchTaskCreateOptions(id="t", command_line="/bin/true"),
+             job_preparation_task=m.BatchJobPreparationTask(command_line="/bin/sleep 1"))
+    wait_for(lambda: client.get_task("slowprep", "t").state == "preparing", what="preparing")
+    client.terminate_task("slowprep", "t")
+    ended = completed(client, "slowprep", "t", timeout=10)
+    assert (ended.execution_info.exit_code, ended.execution_info.failure_info.code) == (None, "TaskEnded")
     from azure.batch.models._models import BatchJobTerminateOptions
     client.begin_terminate_job("limits", BatchJobTerminateOptions(termination_reason="Enough"),
                                polling_interval=0).result()
