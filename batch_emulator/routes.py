@@ -9,6 +9,7 @@ import json
 import socket
 import sys
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,7 +174,6 @@ class Handler(BaseHTTPRequestHandler):
             response = Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id))
         except Exception as exc:   # a bug; still answer with the service's error shape
             print(f"batch_emulator: internal error on {self.command} {redact(self.path)}: {exc!r}", file=sys.stderr)
-            import traceback
             traceback.print_exc(file=sys.stderr)
             err = service_error(500, "InternalError")
             response = Response(500, error_body(err, req.base, request_id))

@@ -9,6 +9,7 @@ import time
 
 from . import wire
 from .state import Node, dependencies_met, pending_instances, utcnow
+from .validation import parse_duration
 
 IDLE_GRACE_SECONDS = 1.0    # an idle autoscale node lingers this long, so back-to-back tasks reuse it
 LEAVING_SECONDS = 0.2       # nodes show "leavingpool" this long before they disappear
@@ -102,7 +103,7 @@ def _advance_job(account, key, job):
     actions = []
     limit = (job.spec.get("constraints") or {}).get("maxWallClockTime")
     if job.state == "active":
-        if limit and (utcnow() - job.creation_time) > limit_delta(limit):
+        if limit and (utcnow() - job.creation_time) > parse_duration(limit, "constraints.maxWallClockTime"):
             begin_terminate(job, "MaxWallClockTimeExpiry")
         elif str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob" and \
                 all(t.state == "completed" for t in job.tasks.values()):
@@ -120,11 +121,6 @@ def _advance_job(account, key, job):
                 del account.jobs[key]
                 actions.append(("remove_job_files", job))
     return actions
-
-
-def limit_delta(text):
-    from .validation import parse_duration   # local import: validation imports nothing from here
-    return parse_duration(text, "constraints.maxWallClockTime")
 
 
 def begin_terminate(job, reason):
