@@ -188,8 +188,8 @@ class Handler(BaseHTTPRequestHandler):
             payload, content_type = json.dumps(body).encode(), response.content_type
         elif isinstance(body, (bytes, bytearray)):
             payload, content_type = bytes(body), response.content_type
-        else:
-            payload, content_type = b"", None
+        else:   # HEAD of a file still names its type; other empty bodies have none
+            payload, content_type = b"", (response.content_type if response.status == 200 and response.headers else None)
         if response.status == 204:
             payload = b""
         reason = self.responses.get(response.status, ("",))[0]
