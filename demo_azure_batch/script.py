@@ -5,11 +5,12 @@
 pi = integral from 0 to 1 of 4 / (1 + x^2) dx, by the midpoint rule. Rank r sums
 the intervals r, r + size, r + 2*size, ...; the partial sums are added up with
 an MPI reduce, and rank 0 prints the result, its error, the number of processes
-and the hosts that took part.
+and the hosts that took part (and the task's Batch nodes, when run by Batch).
 """
 
 import argparse
 import math
+import os
 import socket
 import sys
 import time
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     if rank == 0:
         distinct = sorted(set(hosts))
         print(f"MPI pi demo: {size} processes on {len(distinct)} host(s): {', '.join(distinct)}")
+        if os.environ.get("AZ_BATCH_HOST_LIST"):
+            print(f"Batch nodes of this task: {os.environ['AZ_BATCH_HOST_LIST']}")
         print(f"pi ~= {pi:.15f} error={abs(pi - math.pi):.2e} intervals={args.intervals} seconds={elapsed:.3f}")
     return 0
 
