@@ -6,7 +6,7 @@ the environment (never your .env or your AZURE_* variables):
 
     create_pool_job.py --pool_id demo-pool --job_id demo-job
     send_task.py --job_id demo-job --task_id mpi-task-1
-    check_task.py --job_id demo-job --wait
+    check_task.py --job_id demo-job --wait --poll_seconds 1
 
 prints the MPI program's output from outputs/demo-job/mpi-task-1/stdout.txt
 and stops everything. Exit codes: 0 done, 1 a step failed, 130 interrupted.
@@ -30,7 +30,7 @@ OUTPUT_DIR = REPO_ROOT / "outputs"
 STEPS = [
     ("create the pool and the job", ["create_pool_job.py", "--pool_id", POOL_ID, "--job_id", JOB_ID], 120),
     ("send the MPI task", ["send_task.py", "--job_id", JOB_ID, "--task_id", TASK_ID], 60),
-    ("wait for the task and download its output", ["check_task.py", "--job_id", JOB_ID, "--wait"], 300),
+    ("wait for the task and download its output", ["check_task.py", "--job_id", JOB_ID, "--wait", "--poll_seconds", "1"], 300),
 ]
 
 
@@ -42,7 +42,7 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_step(number: int, title: str, argv: list, timeout: float, env: dict, verbose: bool) -> None:
+def run_step(number: int, title: str, argv: list, timeout: float, env: dict) -> None:
     command = " ".join(argv)
     say(f"[{number}/{len(STEPS)}] {title}: {command}")
     started = time.monotonic()
@@ -52,8 +52,7 @@ def run_step(number: int, title: str, argv: list, timeout: float, env: dict, ver
     except subprocess.TimeoutExpired as expired:
         show(_text(expired.stdout) + _text(expired.stderr))
         raise StepFailed(f"{argv[0]} did not finish within {timeout:.0f} s") from None
-    if verbose or result.returncode != 0:
-        show(result.stdout + result.stderr)
+    show(result.stdout + result.stderr)  # what the script prints is what a user of it would see
     if result.returncode != 0:
         raise StepFailed(f"{argv[0]} failed (exit {result.returncode}); its output is above")
     say(f"      ok ({time.monotonic() - started:.1f} s)")
@@ -71,8 +70,7 @@ def show(output: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--verbose", action="store_true", help="show every step's output, not only a failed one's")
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     # `kill` of the demo stops the services too: SIGTERM unwinds like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
@@ -85,7 +83,7 @@ def main(argv=None) -> int:
             say(f"      Batch emulator:       {stack.batch_endpoint} (account {stack.batch_account})")
             env = script_environment(stack)
             for number, (title, step_argv, timeout) in enumerate(STEPS, start=1):
-                run_step(number, title, step_argv, timeout, env, args.verbose)
+                run_step(number, title, step_argv, timeout, env)
             say("Stopping Azurite and the Batch emulator ...")
         stdout_file = OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt"
         if not stdout_file.is_file():
