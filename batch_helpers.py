@@ -11,11 +11,13 @@ The azure packages are imported inside functions so that `--help` stays fast.
 """
 
 import logging
+import os
 import re
+import stat
 import sys
 from typing import Callable, Optional
 
-from config_resources import ConfigError, Settings
+from config_resources import ConfigError, Settings, read_settings, require
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -77,6 +79,16 @@ def wire_value(value) -> str:
 def error_code(err: Exception) -> Optional[str]:
     """The service's error code (e.g. 'PoolExists') of an azure-core exception, if any."""
     return getattr(getattr(err, "error", None), "code", None)
+
+
+def load_settings(*variables: str) -> Settings:
+    """The settings, checked for the variables a script needs; warns when the env file is readable by others."""
+    settings = read_settings()
+    require(settings, *variables)
+    if settings.env_file and os.stat(settings.env_file).st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        print(f"Warning: {settings.env_file} holds secrets and other users can read it: chmod 600 {settings.env_file}",
+              file=sys.stderr)
+    return settings
 
 
 def mpi_problem(pool) -> Optional[str]:

@@ -26,9 +26,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from batch_helpers import (EXIT_OK, EXIT_USAGE, ToolkitError, check_id, make_batch_client, make_container_client, run,
-                           wire_value)
-from config_resources import BATCH_VARIABLES, read_settings, require
+from batch_helpers import (EXIT_OK, EXIT_USAGE, ToolkitError, check_id, load_settings, make_batch_client,
+                           make_container_client, run, wire_value)
+from config_resources import BATCH_VARIABLES, require
 
 STD_FILES = ("stdout.txt", "stderr.txt")
 PARALLEL_REQUESTS = 8
@@ -176,8 +176,7 @@ def check(args) -> int:
         check_id("--job_id", args.job_id)
     if args.poll_seconds <= 0:
         raise ToolkitError("--poll_seconds must be more than 0.", EXIT_USAGE)
-    settings = read_settings()
-    require(settings, *BATCH_VARIABLES)
+    settings = load_settings(*BATCH_VARIABLES)
     if settings.blob_container["url"]:
         require(settings, "BLOB_CONTAINER_URL")
     client = make_batch_client(settings)

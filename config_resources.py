@@ -100,6 +100,7 @@ class Settings:
     autoscale_evaluation_minutes: Optional[int]
     task_max_wall_clock_minutes: Optional[int]
     problems: Mapping[str, str]         # variable -> what is wrong with its value
+    env_file: Optional[str] = None      # the env file read, if any
 
 
 def default_cmd_prep_task(repository: str) -> str:
@@ -130,15 +131,15 @@ def default_start_command(nb_processes: int) -> str:
             f"mpirun -np {nb_processes} --host $AZ_BATCH_HOST_LIST python3 demo_azure_batch/script.py'")
 
 
-def _load_environment(environ: Mapping[str, str]) -> dict:
-    """The env file's values overlaid by the real environment (which wins)."""
+def _load_environment(environ: Mapping[str, str]) -> tuple:
+    """The env file's values overlaid by the real environment (which wins), and the file read, if any."""
     env_file = environ.get(ENV_FILE_VARIABLE)
     path = DEFAULT_ENV_FILE if env_file is None else (Path(env_file) if env_file else None)
-    values = {}
-    if path is not None and path.is_file():
-        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    if path is None or not path.is_file():
+        return dict(environ), None
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
     values.update(environ)
-    return values
+    return values, str(path)
 
 
 def _positive_int(values, name, problems, low=1, high=None):
@@ -192,7 +193,7 @@ def _split_container(url: str, token: str, problems: dict) -> dict:
 
 def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Read every setting; never raises. Malformed values are listed in `problems`."""
-    values = _load_environment(os.environ if environ is None else environ)
+    values, env_file = _load_environment(os.environ if environ is None else environ)
     get = lambda name: values.get(name, DEFAULTS.get(name, "")).strip()  # noqa: E731
     problems: dict = {}
 
@@ -227,6 +228,7 @@ def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
                                                    low=MIN_EVALUATION_MINUTES, high=MAX_EVALUATION_MINUTES),
         task_max_wall_clock_minutes=_positive_int(values, "TASK_MAX_WALL_CLOCK_MINUTES", problems),
         problems=problems,
+        env_file=env_file,
     )
 
 

@@ -19,8 +19,8 @@ import datetime
 import sys
 
 from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, ToolkitError, check_id, error_code,
-                           make_batch_client, mpi_problem, run, wire_value)
-from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings, read_settings, require
+                           load_settings, make_batch_client, mpi_problem, run, wire_value)
+from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings
 
 # Warn when the image's end of support on Batch is this close.
 EOL_WARNING = datetime.timedelta(days=90)
@@ -176,8 +176,7 @@ def ensure_job(client, settings: Settings, job_id: str, pool_id: str) -> None:
 def create_pool_and_job(args) -> int:
     check_id("--pool_id", args.pool_id)
     check_id("--job_id", args.job_id)
-    settings = read_settings()
-    require(settings, *BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES")
+    settings = load_settings(*BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES")
     max_nodes = settings.max_nodes if args.max_nodes is None else args.max_nodes
     if not 1 <= max_nodes <= INTER_NODE_POOL_CAP:
         raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "

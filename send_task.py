@@ -22,9 +22,8 @@ import datetime
 import sys
 
 from batch_helpers import (EXIT_USAGE, ToolkitError, check_id, container_sas_url, error_code,
-                           make_batch_client, mpi_problem, pool_max_nodes, run, wire_value)
-from config_resources import (BATCH_VARIABLES, Settings, read_settings, require, sas_expiry,
-                              sas_permissions)
+                           load_settings, make_batch_client, mpi_problem, pool_max_nodes, run, wire_value)
+from config_resources import BATCH_VARIABLES, Settings, sas_expiry, sas_permissions
 
 # Uploading stdout/stderr after the task ends takes a little while; the SAS must outlive that too.
 UPLOAD_MARGIN = datetime.timedelta(minutes=15)
@@ -117,8 +116,7 @@ def check_job_and_pool(client, job_id: str, nodes: int) -> str:
 def send_task(args) -> int:
     check_id("--job_id", args.job_id)
     check_id("--task_id", args.task_id)
-    settings = read_settings()
-    require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES",
+    settings = load_settings(*BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES",
             "TASK_MAX_WALL_CLOCK_MINUTES")
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
     if nodes < 1:

@@ -7,6 +7,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 import batch_helpers
 from batch_helpers import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, redact, run
 from config_resources import ConfigError
+from tests.conftest import VALID_ENV
 
 
 def test_check_id_accepts_the_service_alphabet():
@@ -66,3 +67,16 @@ def test_wire_value_reads_sdk_enums_and_other_casings():
     assert batch_helpers.wire_value(models.BatchJobState.ACTIVE) == "active"
     assert batch_helpers.wire_value("Completed") == "completed"
     assert batch_helpers.wire_value(None) == ""
+
+
+def test_env_file_readable_by_others_gets_a_warning(toolkit_env, tmp_path, capsys):
+    env_file = tmp_path / "toolkit.env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in VALID_ENV.items()))
+    toolkit_env(BATCH_TOOLKIT_ENV_FILE=str(env_file))
+    env_file.chmod(0o644)
+    settings = batch_helpers.load_settings("AZURE_BATCH_ACCOUNT")
+    assert settings.env_file == str(env_file)
+    assert f"other users can read it: chmod 600 {env_file}" in capsys.readouterr().err
+    env_file.chmod(0o600)
+    batch_helpers.load_settings("AZURE_BATCH_ACCOUNT")
+    assert capsys.readouterr().err == ""
