@@ -114,25 +114,35 @@ def pool_max_nodes(pool) -> Optional[int]:
     return None
 
 
+# Retries are bounded so that a dead endpoint or a service answering 503 to everything
+# surfaces in seconds, not after azure-core's defaults (10 tries, backoff up to 120 s).
+# Retry-After from the service is honoured. POSTs are retried only where the caller
+# can recognise its own resource if the first attempt did reach the service.
+CLIENT_OPTIONS = dict(retry_total=4, retry_connect=2, retry_read=2, retry_status=3,
+                      retry_backoff_factor=0.5, retry_backoff_max=8, timeout=90,
+                      connection_timeout=5, read_timeout=30)
+RETRY_POST = {"retry_on_methods": frozenset({"HEAD", "GET", "PUT", "DELETE", "POST"})}
+
+
 def make_batch_client(settings: Settings):
-    """A BatchClient for the configured account, with retries bounded so failures surface in seconds."""
+    """A BatchClient for the configured account, with bounded retries and timeouts."""
     from azure.batch import BatchClient
     from azure.core.credentials import AzureNamedKeyCredential
 
     logging.getLogger("azure").setLevel(logging.ERROR)  # the SDK logs tracebacks for answers it then raises
     credential = AzureNamedKeyCredential(settings.batch["name"], settings.batch["key"])
-    return BatchClient(endpoint=settings.batch["url"], credential=credential,
-                       retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=8,
-                       connection_timeout=10, read_timeout=60)
+    return BatchClient(endpoint=settings.batch["url"], credential=credential, **CLIENT_OPTIONS)
 
 
 def make_container_client(settings: Settings):
     """A ContainerClient for the configured blob container, authorised by its SAS."""
-    from azure.storage.blob import ContainerClient
+    from azure.storage.blob import ContainerClient, ExponentialRetry
 
     logging.getLogger("azure").setLevel(logging.ERROR)
-    return ContainerClient.from_container_url(container_sas_url(settings),
-                                              retry_total=3, connection_timeout=10, read_timeout=60)
+    # The storage SDK's own default waits 15 s before its first retry.
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
+    return ContainerClient.from_container_url(container_sas_url(settings), retry_policy=retry,
+                                              connection_timeout=5, read_timeout=30)
 
 
 def container_sas_url(settings: Settings) -> str:
@@ -165,6 +175,9 @@ def run(body: Callable[[], int]) -> int:
                      EXIT_FAILED)
     except HttpResponseError as err:
         return _fail(f"The service refused the request: {service_message(err)}", EXIT_FAILED)
+    except OSError as err:  # local files: a full disk, a read-only or missing output directory
+        return _fail(f"Cannot write {err.filename or 'a file'}: {err.strerror or err}. Free space or "
+                     "choose another --output_dir.", EXIT_FAILED)
     except KeyboardInterrupt:
         return _fail("Interrupted.", EXIT_INTERRUPTED)
 

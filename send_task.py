@@ -20,14 +20,18 @@ Exit codes: 0 task added, 1 the service refused, 2 bad option or configuration, 
 import argparse
 import datetime
 import sys
+import uuid
 
-from batch_helpers import (EXIT_USAGE, ToolkitError, check_id, container_sas_url, error_code,
+from batch_helpers import (EXIT_USAGE, RETRY_POST, ToolkitError, check_id, container_sas_url, error_code,
                            load_settings, make_batch_client, mpi_problem, pool_max_nodes, run, wire_value)
 from config_resources import BATCH_VARIABLES, Settings, sas_expiry, sas_permissions
 
 # Uploading stdout/stderr after the task ends takes a little while; the SAS must outlive that too.
 UPLOAD_MARGIN = datetime.timedelta(minutes=15)
 STD_FILES_PATTERN = "../std*.txt"  # stdout.txt and stderr.txt sit one level above the working directory
+# Marks the task with this run's id, so that when a retried request finds the task
+# already there (the first attempt reached the service), we know it is ours.
+SUBMISSION_VARIABLE = "MPI_TOOLKIT_SUBMISSION_ID"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_task(settings: Settings, job_id: str, task_id: str, nodes: int):
+def build_task(settings: Settings, job_id: str, task_id: str, nodes: int, submission_id: str = ""):
+    """The multi-instance task; submission_id marks this run's request (see add_task)."""
     from azure.batch import models
 
     admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
@@ -59,6 +64,7 @@ def build_task(settings: Settings, job_id: str, task_id: str, nodes: int):
             max_wall_clock_time=datetime.timedelta(minutes=settings.task_max_wall_clock_minutes),
             max_task_retry_count=0),
         output_files=[upload_std_files],
+        environment_settings=[models.EnvironmentSetting(name=SUBMISSION_VARIABLE, value=submission_id)],
     )
 
 
@@ -113,11 +119,29 @@ def check_job_and_pool(client, job_id: str, nodes: int) -> str:
     return pool_id
 
 
+def add_task(client, job_id: str, task, submission_id: str) -> None:
+    """Add the task, retrying safely: a TaskExists that carries our submission id is our own earlier attempt."""
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        client.create_task(job_id, task, **RETRY_POST)
+    except ResourceExistsError as err:
+        if error_code(err) == "TaskIdSameAsJobPreparationTask":
+            raise ToolkitError(f"Task id [{task.id}] is the job preparation task's id: choose another --task_id.",
+                               EXIT_USAGE) from None
+        if error_code(err) != "TaskExists":
+            raise
+        existing = client.get_task(job_id, task.id, select=["id", "environmentSettings"])
+        marks = {item.name: item.value for item in existing.environment_settings or []}
+        if marks.get(SUBMISSION_VARIABLE) != submission_id:
+            raise ToolkitError(f"Task [{task.id}] already exists in job [{job_id}]: choose another --task_id.") from None
+
+
 def send_task(args) -> int:
     check_id("--job_id", args.job_id)
     check_id("--task_id", args.task_id)
     settings = load_settings(*BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES",
-            "TASK_MAX_WALL_CLOCK_MINUTES")
+                             "TASK_MAX_WALL_CLOCK_MINUTES")
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
     if nodes < 1:
         raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", EXIT_USAGE)
@@ -126,17 +150,8 @@ def send_task(args) -> int:
     client = make_batch_client(settings)
     pool_id = check_job_and_pool(client, args.job_id, nodes)
     print(f"Adding MPI task [{args.task_id}] to job [{args.job_id}] on {nodes} node(s) of pool [{pool_id}]...")
-    from azure.core.exceptions import ResourceExistsError
-    try:
-        client.create_task(args.job_id, build_task(settings, args.job_id, args.task_id, nodes))
-    except ResourceExistsError as err:
-        if error_code(err) == "TaskExists":
-            raise ToolkitError(f"Task [{args.task_id}] already exists in job [{args.job_id}]: "
-                               "choose another --task_id.") from None
-        if error_code(err) == "TaskIdSameAsJobPreparationTask":
-            raise ToolkitError(f"Task id [{args.task_id}] is the job preparation task's id: "
-                               "choose another --task_id.", EXIT_USAGE) from None
-        raise
+    submission_id = uuid.uuid4().hex
+    add_task(client, args.job_id, build_task(settings, args.job_id, args.task_id, nodes, submission_id), submission_id)
     print(f"Task [{args.task_id}] added. When it completes, its stdout.txt and stderr.txt go to "
           f"{settings.blob_container['url']}/{args.job_id}/{args.task_id}/")
     print(f"Follow it with: python3 check_task.py --job_id {args.job_id}")

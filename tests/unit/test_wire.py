@@ -58,7 +58,7 @@ def test_job_prepares_each_node_with_the_repository(settings):
 
 
 def test_task_is_multi_instance_with_uploaded_outputs(settings):
-    body = wire(send_task.build_task(settings, "j1", "t1", 3))
+    body = wire(send_task.build_task(settings, "j1", "t1", 3, "run-42"))
     assert body["id"] == "t1"
     assert body["commandLine"] == settings.start_command
     assert body["multiInstanceSettings"] == {"numberOfInstances": 3,
@@ -72,6 +72,8 @@ def test_task_is_multi_instance_with_uploaded_outputs(settings):
     container = output["destination"]["container"]
     assert container["path"] == "j1/t1"
     assert container["containerUrl"] == VALID_ENV["BLOB_CONTAINER_URL"]
+    # Marks this run's request, so a retried POST recognises its own task.
+    assert body["environmentSettings"] == [{"name": send_task.SUBMISSION_VARIABLE, "value": "run-42"}]
 
 
 def test_task_wall_clock_follows_settings():
