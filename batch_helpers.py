@@ -10,14 +10,16 @@ Exit codes of every script:
 The azure packages are imported inside functions so that `--help` stays fast.
 """
 
+import datetime
 import logging
 import os
 import re
 import stat
 import sys
 from typing import Callable, Optional
+from urllib.parse import urlsplit
 
-from config_resources import ConfigError, Settings, read_settings, require
+from config_resources import ConfigError, Settings, read_settings, require, sas_expiry, sas_permissions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -40,6 +42,10 @@ SERVICE_ADVICE = {
     "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
 }
 
+
+SAS_LETTERS = {"r": "read", "a": "add", "c": "create", "w": "write", "d": "delete", "l": "list"}
+# A SAS made here starts a little in the past, so a node or service with a slightly late clock accepts it.
+SAS_CLOCK_SKEW = datetime.timedelta(minutes=5)
 
 # create_pool_job.py records the pool's node cap here; send_task.py reads it back.
 MAX_NODES_METADATA = "mpi-toolkit-max-nodes"
@@ -134,19 +140,53 @@ def make_batch_client(settings: Settings):
     return BatchClient(endpoint=settings.batch["url"], credential=credential, **CLIENT_OPTIONS)
 
 
-def make_container_client(settings: Settings):
-    """A ContainerClient for the configured blob container, authorised by its SAS."""
+def make_container_client(settings: Settings, permission: str, lifetime: datetime.timedelta):
+    """A ContainerClient for the configured blob container, authorised by a SAS (see container_sas_url)."""
     from azure.storage.blob import ContainerClient, ExponentialRetry
 
     logging.getLogger("azure").setLevel(logging.ERROR)
     # The storage SDK's own default waits 15 s before its first retry.
     retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
-    return ContainerClient.from_container_url(container_sas_url(settings), retry_policy=retry,
+    return ContainerClient.from_container_url(container_sas_url(settings, permission, lifetime), retry_policy=retry,
                                               connection_timeout=5, read_timeout=30)
 
 
-def container_sas_url(settings: Settings) -> str:
-    return f"{settings.blob_container['url']}?{settings.blob_container['sas_token']}"
+def container_account_and_name(url: str) -> tuple:
+    """(storage account, container) of a container URL; emulators put the account in the path."""
+    parts = urlsplit(url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if parts.hostname and (parts.hostname == "localhost" or parts.hostname[0].isdigit()):
+        return segments[0], segments[1]
+    return parts.hostname.split(".")[0], segments[0]
+
+
+def container_sas_url(settings: Settings, permission: str, lifetime: datetime.timedelta) -> str:
+    """The container URL with a SAS: the configured one, or, when AZURE_STORAGE_KEY is set, a new SAS
+    granting only `permission` for `lifetime` (least privilege: uploads get create/write, downloads read)."""
+    sas = settings.blob_container["sas_token"]
+    if settings.storage_key:
+        from azure.storage.blob import generate_container_sas
+
+        account, container = container_account_and_name(settings.blob_container["url"])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        sas = generate_container_sas(account, container, account_key=settings.storage_key, permission=permission,
+                                     start=now - SAS_CLOCK_SKEW, expiry=now + lifetime)
+    return f"{settings.blob_container['url']}?{sas}"
+
+
+def check_container_sas(settings: Settings, needs: str, purpose: str) -> None:
+    """Refuse a configured SAS that lacks a permission letter of `needs` or has expired (not made here)."""
+    if settings.storage_key:
+        return
+    permissions = sas_permissions(settings)
+    missing = [letter for letter in needs if permissions and letter not in permissions]
+    if missing:
+        raise ToolkitError(f"The container SAS allows '{permissions}' but {purpose} need {SAS_LETTERS[missing[0]]} "
+                           f"({missing[0]}): make a SAS with permissions racwl.", EXIT_USAGE)
+    expiry = sas_expiry(settings)
+    if expiry is not None and expiry <= datetime.datetime.now(datetime.timezone.utc):
+        raise ToolkitError(f"The container SAS expired on {expiry:%Y-%m-%d %H:%M} UTC: make a new one "
+                           "(az storage container generate-sas ... --expiry DATE).", EXIT_USAGE)
 
 
 def service_message(err: Exception) -> str:

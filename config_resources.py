@@ -57,6 +57,7 @@ HOW_TO_SET = {
     "AZURE_BATCH_ENDPOINT": "the account URL with its scheme, e.g. https://mybatchaccount.westeurope.batch.azure.com",
     "BLOB_CONTAINER_URL": "the container URL, e.g. https://mystorage.blob.core.windows.net/outputs, with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN",
     "AZURE_STORAGE_SAS_TOKEN": "a container SAS (az storage container generate-sas ... --permissions racwl --expiry DATE)",
+    "AZURE_STORAGE_KEY": "the storage account's key (az storage account keys list --account-name ACCOUNT), or leave it empty and give a SAS",
     "REPOSITORY_URL": "the git URL or local path of the repository the nodes clone (it holds demo_azure_batch/)",
     "NB_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
     "NB_PROCESSES": "a whole number of MPI processes, 1 or more",
@@ -67,7 +68,7 @@ HOW_TO_SET = {
 
 # Every variable the toolkit reads; each is documented in .env.example and the README.
 VARIABLES = ("AZURE_RESOURCE_GROUP", "AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT",
-             "BLOB_CONTAINER_URL", "AZURE_STORAGE_SAS_TOKEN", "REPOSITORY_URL", "CMD_PREP_TASK",
+             "BLOB_CONTAINER_URL", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_KEY", "REPOSITORY_URL", "CMD_PREP_TASK",
              "COORDINATION_COMMAND", "START_COMMAND", *DEFAULTS, ENV_FILE_VARIABLE)
 
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
@@ -87,6 +88,7 @@ class Settings:
     resource_gpe_name: str
     batch: Mapping[str, str]            # name, key, url
     blob_container: Mapping[str, str]   # url (without query), sas_token (without '?')
+    storage_key: str                    # optional: with it, the scripts make a short-lived SAS per use
     repository: str
     cmd_prep_task: str
     nb_nodes: Optional[int]
@@ -169,14 +171,14 @@ def _is_loopback(host: str) -> bool:
     return host in _LOOPBACK_HOSTS or host.startswith("127.")
 
 
-def _check_key(key: str, problems: dict) -> None:
+def _check_key(variable: str, key: str, problems: dict) -> None:
     if not key:
         return
     try:
         if not base64.b64decode(key, validate=True):
             raise binascii.Error("empty")
     except (binascii.Error, ValueError):
-        problems["AZURE_BATCH_ACCESS_KEY"] = "is not a base64 account key"
+        problems[variable] = "is not a base64 account key"
 
 
 def _split_container(url: str, token: str, problems: dict) -> dict:
@@ -201,9 +203,11 @@ def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
              "url": get("AZURE_BATCH_ENDPOINT").rstrip("/")}
     if batch["name"] and not _ACCOUNT_NAME.match(batch["name"]):
         problems["AZURE_BATCH_ACCOUNT"] = f"is {batch['name']!r}; account names are 3-24 lowercase letters and digits"
-    _check_key(batch["key"], problems)
+    _check_key("AZURE_BATCH_ACCESS_KEY", batch["key"], problems)
     _check_endpoint(batch["url"], problems)
     blob_container = _split_container(get("BLOB_CONTAINER_URL"), get("AZURE_STORAGE_SAS_TOKEN"), problems)
+    storage_key = get("AZURE_STORAGE_KEY")
+    _check_key("AZURE_STORAGE_KEY", storage_key, problems)
 
     repository = get("REPOSITORY_URL")
     if any(c in repository for c in "\"'`$\\ \t\n"):
@@ -214,6 +218,7 @@ def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         resource_gpe_name=get("AZURE_RESOURCE_GROUP"),
         batch=batch,
         blob_container=blob_container,
+        storage_key=storage_key,
         repository=repository,
         cmd_prep_task=get("CMD_PREP_TASK") or (default_cmd_prep_task(repository) if repository else ""),
         nb_nodes=_positive_int(values, "NB_NODES", problems, high=INTER_NODE_POOL_CAP),
@@ -253,7 +258,7 @@ def require(settings: Settings, *variables: str) -> None:
         value_of = _VALUE_OF.get(variable)
         if value_of is not None and not value_of(settings):
             raise ConfigError(variable, "is not set")
-        if variable == "BLOB_CONTAINER_URL" and not settings.blob_container["sas_token"]:
+        if variable == "BLOB_CONTAINER_URL" and not (settings.blob_container["sas_token"] or settings.storage_key):
             raise ConfigError("AZURE_STORAGE_SAS_TOKEN", "is not set and BLOB_CONTAINER_URL has no SAS in its query")
 
 

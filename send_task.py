@@ -22,9 +22,10 @@ import datetime
 import sys
 import uuid
 
-from batch_helpers import (EXIT_USAGE, RETRY_POST, ToolkitError, check_id, container_sas_url, error_code,
-                           load_settings, make_batch_client, mpi_problem, pool_max_nodes, run, wire_value)
-from config_resources import BATCH_VARIABLES, Settings, sas_expiry, sas_permissions
+from batch_helpers import (EXIT_USAGE, RETRY_POST, ToolkitError, check_container_sas, check_id, container_sas_url,
+                           error_code, load_settings, make_batch_client, mpi_problem, pool_max_nodes, run,
+                           wire_value)
+from config_resources import BATCH_VARIABLES, Settings, sas_expiry
 
 # Uploading stdout/stderr after the task ends takes a little while; the SAS must outlive that too.
 UPLOAD_MARGIN = datetime.timedelta(minutes=15)
@@ -51,7 +52,7 @@ def build_task(settings: Settings, job_id: str, task_id: str, nodes: int, submis
     upload_std_files = models.OutputFile(
         file_pattern=STD_FILES_PATTERN,
         destination=models.OutputFileDestination(container=models.OutputFileBlobContainerDestination(
-            container_url=container_sas_url(settings), path=f"{job_id}/{task_id}")),
+            container_url=container_sas_url(settings, "cw", upload_window(settings)), path=f"{job_id}/{task_id}")),
         upload_options=models.OutputFileUploadConfiguration(
             upload_condition=models.OutputFileUploadCondition.TASK_COMPLETION))
     return models.BatchTaskCreateOptions(
@@ -70,21 +71,19 @@ def build_task(settings: Settings, job_id: str, task_id: str, nodes: int, submis
 
 def check_sas_for_upload(settings: Settings) -> None:
     """The container SAS must allow writing and must not expire before the task's outputs are uploaded."""
-    permissions = sas_permissions(settings)
-    if permissions and "w" not in permissions:
-        raise ToolkitError(f"The container SAS allows '{permissions}' but the task's uploads need write (w): "
-                           "make a SAS with permissions racwl.", EXIT_USAGE)
+    check_container_sas(settings, "w", "the task's uploads")
     expiry = sas_expiry(settings)
-    if expiry is None:
+    if settings.storage_key or expiry is None:
         return
-    now = datetime.datetime.now(datetime.timezone.utc)
-    if expiry <= now:
-        raise ToolkitError(f"The container SAS expired on {expiry:%Y-%m-%d %H:%M} UTC: make a new one "
-                           "(az storage container generate-sas ... --expiry DATE).", EXIT_USAGE)
-    needed = now + datetime.timedelta(minutes=settings.task_max_wall_clock_minutes) + UPLOAD_MARGIN
+    needed = datetime.datetime.now(datetime.timezone.utc) + upload_window(settings)
     if expiry < needed:
         print(f"Warning: the container SAS expires at {expiry:%Y-%m-%d %H:%M} UTC, before the task's time limit "
               f"({settings.task_max_wall_clock_minutes} min) is over: its outputs may fail to upload.")
+
+
+def upload_window(settings: Settings) -> datetime.timedelta:
+    """How long the task's upload SAS must stay valid: its time limit plus the upload itself."""
+    return datetime.timedelta(minutes=settings.task_max_wall_clock_minutes) + UPLOAD_MARGIN
 
 
 def check_job_and_pool(client, job_id: str, nodes: int) -> str:

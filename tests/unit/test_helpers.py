@@ -1,5 +1,7 @@
 """batch_helpers: id rules, redaction, MPI checks on pools, and the exit-code mapping of run()."""
 
+import re
+
 import pytest
 from azure.batch import models
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
@@ -80,3 +82,51 @@ def test_env_file_readable_by_others_gets_a_warning(toolkit_env, tmp_path, capsy
     env_file.chmod(0o600)
     batch_helpers.load_settings("AZURE_BATCH_ACCOUNT")
     assert capsys.readouterr().err == ""
+
+
+def test_container_account_and_name_on_azure_and_emulators():
+    assert batch_helpers.container_account_and_name("https://mystorage.blob.core.windows.net/outputs") == (
+        "mystorage", "outputs")
+    assert batch_helpers.container_account_and_name("http://127.0.0.1:10000/devstoreaccount1/outputs") == (
+        "devstoreaccount1", "outputs")
+
+
+def sas_fields(url):
+    from urllib.parse import parse_qs, urlsplit
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def test_storage_key_gives_a_least_privilege_sas_per_use():
+    import datetime
+    from config_resources import ENV_FILE_VARIABLE, read_settings
+    settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV,
+                              "BLOB_CONTAINER_URL": "https://mystorage.blob.core.windows.net/outputs",
+                              "AZURE_STORAGE_KEY": "A" * 86 + "=="})
+    batch_helpers.check_container_sas(settings, "rw", "anything")  # nothing configured to check
+    url = batch_helpers.container_sas_url(settings, "cw", datetime.timedelta(minutes=75))
+    fields = sas_fields(url)
+    assert url.startswith("https://mystorage.blob.core.windows.net/outputs?")
+    assert fields["sp"] == "cw" and fields["sr"] == "c" and fields["sig"]
+    expiry = datetime.datetime.fromisoformat(fields["se"].replace("Z", "+00:00"))
+    left = expiry - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(minutes=74) < left <= datetime.timedelta(minutes=75)
+
+
+def test_configured_sas_is_used_as_given():
+    import datetime
+    from config_resources import ENV_FILE_VARIABLE, read_settings
+    settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV})
+    assert batch_helpers.container_sas_url(settings, "r", datetime.timedelta(hours=1)) == VALID_ENV["BLOB_CONTAINER_URL"]
+
+
+@pytest.mark.parametrize("permissions, words", [("wl", "downloads need read (r)"), ("racwl", None)])
+def test_check_container_sas_names_the_missing_permission(permissions, words):
+    from config_resources import ENV_FILE_VARIABLE, read_settings
+    url = VALID_ENV["BLOB_CONTAINER_URL"].replace("sp=racwl", f"sp={permissions}")
+    settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV, "BLOB_CONTAINER_URL": url})
+    if words is None:
+        batch_helpers.check_container_sas(settings, "r", "downloads")
+        return
+    with pytest.raises(ToolkitError, match=re.escape(words)) as caught:
+        batch_helpers.check_container_sas(settings, "r", "downloads")
+    assert caught.value.exit_code == EXIT_USAGE
