@@ -19,19 +19,22 @@ configuration, 130 interrupted.
 """
 
 import argparse
+import datetime
 import os
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from batch_helpers import (EXIT_OK, EXIT_USAGE, ToolkitError, check_id, load_settings, make_batch_client,
-                           make_container_client, run, wire_value)
+from batch_helpers import (EXIT_OK, EXIT_USAGE, ToolkitError, check_container_sas, check_id, load_settings,
+                           make_batch_client, make_container_client, run, wire_value)
 from config_resources import BATCH_VARIABLES, require
 
 STD_FILES = ("stdout.txt", "stderr.txt")
 PARALLEL_REQUESTS = 8
+DOWNLOAD_SAS_LIFETIME = datetime.timedelta(hours=1)  # when AZURE_STORAGE_KEY lets us make one
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,20 +87,28 @@ def preparation_failures(client, job_id: str) -> list:
         return []
 
 
-def write_atomically(target: Path, write) -> None:
-    """Write through `write(file)` into a temporary file beside target, renamed only when complete."""
+class DownloadCancelled(Exception):
+    """Another download failed or the user pressed Ctrl-C: stop, leaving no partial file."""
+
+
+def write_atomically(target: Path, chunks, cancelled: threading.Event) -> None:
+    """Write the byte chunks into a temporary file beside target, renamed to target only when complete."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     try:
         with os.fdopen(handle, "wb") as file:
-            write(file)
+            for chunk in chunks:
+                if cancelled.is_set():
+                    raise DownloadCancelled()
+                file.write(chunk)
         os.replace(partial, target)
     except BaseException:
         os.unlink(partial)
         raise
 
 
-def download_file(client, container, job_id: str, task_id: str, name: str, target: Path) -> str:
+def download_file(client, container, job_id: str, task_id: str, name: str, target: Path,
+                  cancelled: threading.Event) -> str:
     """Download one output file; returns where it came from, or why not."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
@@ -107,7 +118,7 @@ def download_file(client, container, job_id: str, task_id: str, name: str, targe
         try:
             if target.exists() and target.stat().st_size == blob.get_blob_properties().size:
                 return "already downloaded"
-            write_atomically(target, lambda file: blob.download_blob().readinto(file))
+            write_atomically(target, blob.download_blob().chunks(), cancelled)
             return "from the blob container"
         except ResourceNotFoundError:
             pass  # not uploaded (the upload failed, or the task had none): the node may still have it
@@ -118,26 +129,34 @@ def download_file(client, container, job_id: str, task_id: str, name: str, targe
         size = client.get_task_file_properties(job_id, task_id, name).content_length
         if target.exists() and target.stat().st_size == size:
             return "already downloaded" + refused
-        write_atomically(target, lambda file: file.writelines(client.download_task_file(job_id, task_id, name)))
+        write_atomically(target, client.download_task_file(job_id, task_id, name), cancelled)
         return "from the node" + refused
     except ResourceNotFoundError:
         return "not available: not in the blob container, and the node no longer has it" + refused
 
 
 def download_outputs(client, container, job_id: str, tasks, output_dir: Path) -> None:
-    jobs_files = [(task.id, name) for task in tasks for name in STD_FILES]
-    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
-        results = pool.map(lambda item: download_file(client, container, job_id, item[0], item[1],
-                                                      output_dir / job_id / item[0] / item[1]), jobs_files)
-        for (task_id, name), result in zip(jobs_files, results):
-            print(f"  {output_dir / job_id / task_id / name}: {result}")
+    """Download every task's stdout/stderr in parallel; on any failure or Ctrl-C, stop all of them cleanly."""
+    files = [(task.id, name) for task in tasks for name in STD_FILES]
+    cancelled = threading.Event()
+    pool = ThreadPoolExecutor(PARALLEL_REQUESTS)
+    try:
+        futures = [pool.submit(download_file, client, container, job_id, task_id, name,
+                               output_dir / job_id / task_id / name, cancelled) for task_id, name in files]
+        for (task_id, name), future in zip(files, futures):
+            print(f"  {output_dir / job_id / task_id / name}: {future.result()}")
+    except BaseException:
+        cancelled.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def check_jobs(client, container, job_ids: list, output_dir: Path, done: set, wait: bool) -> bool:
     """One round: print counts, download what finished; True when no job has work left."""
     all_finished = True
     for job_id, counts in task_counts(client, job_ids).items():
-        print(describe(job_id, counts))
+        print(describe(job_id, counts), flush=True)  # --wait may be piped: show progress as it comes
         if counts.active or counts.running:
             all_finished = False
             if counts.active and not counts.running:
@@ -177,10 +196,12 @@ def check(args) -> int:
     if args.poll_seconds <= 0:
         raise ToolkitError("--poll_seconds must be more than 0.", EXIT_USAGE)
     settings = load_settings(*BATCH_VARIABLES)
-    if settings.blob_container["url"]:
+    container = None
+    if settings.blob_container["url"]:  # optional: without it, outputs come from the nodes
         require(settings, "BLOB_CONTAINER_URL")
+        check_container_sas(settings, "r", "downloads")
+        container = make_container_client(settings, "r", DOWNLOAD_SAS_LIFETIME)
     client = make_batch_client(settings)
-    container = make_container_client(settings) if settings.blob_container["url"] else None
 
     if args.job_id:
         job_ids = [args.job_id]

@@ -1,0 +1,50 @@
+"""check_task.py's downloads: atomic, cancellable, and clear about a full disk (no network)."""
+
+import errno
+import threading
+
+import pytest
+
+import check_task
+from batch_helpers import EXIT_FAILED, run
+
+
+def test_complete_download_replaces_the_target(tmp_path):
+    target = tmp_path / "job" / "task" / "stdout.txt"
+    check_task.write_atomically(target, iter([b"pi ", b"~= 3.14"]), threading.Event())
+    assert target.read_bytes() == b"pi ~= 3.14"
+    assert [p.name for p in target.parent.iterdir()] == ["stdout.txt"]
+
+
+def disk_full_after_first_chunk():
+    yield b"first part"
+    raise OSError(errno.ENOSPC, "No space left on device", "outputs/j/t/stdout.txt")
+
+
+def test_disk_full_leaves_neither_partial_nor_corrupt_file(tmp_path):
+    target = tmp_path / "stdout.txt"
+    target.write_bytes(b"older complete copy")
+    with pytest.raises(OSError):
+        check_task.write_atomically(target, disk_full_after_first_chunk(), threading.Event())
+    assert target.read_bytes() == b"older complete copy"
+    assert [p.name for p in tmp_path.iterdir()] == ["stdout.txt"]
+
+
+def test_disk_full_is_one_line_and_exit_1(tmp_path, capsys):
+    def body():
+        check_task.write_atomically(tmp_path / "stdout.txt", disk_full_after_first_chunk(), threading.Event())
+    assert run(body) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "Cannot write outputs/j/t/stdout.txt: No space left on device" in err and err.count("\n") == 1
+
+
+def test_cancelled_download_stops_and_cleans_up(tmp_path):
+    cancelled = threading.Event()
+
+    def chunks():
+        yield b"some"
+        cancelled.set()  # e.g. Ctrl-C, or another file's download failed
+        yield b"more"
+    with pytest.raises(check_task.DownloadCancelled):
+        check_task.write_atomically(tmp_path / "stderr.txt", chunks(), cancelled)
+    assert list(tmp_path.iterdir()) == []
