@@ -13,6 +13,7 @@
 import re
 import subprocess
 import sys
+import urllib.parse
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,11 +38,21 @@ def local_stack(tmp_path_factory):
         pytest.fail(str(error), pytrace=False)
 
 
+def secrets_in(environment) -> list:
+    """What no script may ever print: account keys and SAS signatures among its settings."""
+    keys = [environment.get(name, "") for name in ("AZURE_BATCH_ACCESS_KEY", "AZURE_STORAGE_KEY")]
+    signatures = re.findall(r"sig=([^&\s]+)", " ".join(environment.values()))
+    decoded = [urllib.parse.unquote(signature) for signature in signatures]
+    return [secret for secret in {*keys, *signatures, *decoded} if len(secret) >= 8]
+
+
 class ScriptRunner:
     """run_script("send_task.py", "--job_id", job, env={"NB_NODES": "1"}) -> CompletedProcess (text).
 
     `env` overrides the stack's variables for this run (None removes one);
-    `cwd` is the test's temporary directory unless given.
+    `cwd` is the test's temporary directory unless given. Every run's output
+    is scanned for tracebacks and for the keys and SAS signatures it was
+    given: printing one fails the test, whichever test it is.
     """
 
     def __init__(self, stack, cwd: Path):
@@ -53,9 +64,15 @@ class ScriptRunner:
             script += ".py"
         if script not in SCRIPTS:
             raise ValueError(f"run_script runs one of {', '.join(SCRIPTS)}, not {script!r}")
-        return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
-                              cwd=cwd or self.cwd, env=stack_module.script_environment(self.stack, **(env or {})),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        environment = stack_module.script_environment(self.stack, **(env or {}))
+        result = subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+                                cwd=cwd or self.cwd, env=environment,
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        printed = result.stdout + result.stderr
+        assert "Traceback" not in printed, f"{script} printed a traceback:\n{stack_module.redact(printed)}"
+        for secret in secrets_in(environment):
+            assert secret not in printed, f"{script} printed a key or SAS signature"
+        return result
 
 
 @pytest.fixture

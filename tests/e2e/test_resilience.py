@@ -1,0 +1,82 @@
+"""Failures the scripts must survive or report clearly: dead endpoints, Ctrl-C, per-use SAS from a storage key."""
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+
+import local_stack as stack_module
+from tests.e2e.conftest import REPO_ROOT
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def batch_client(stack):
+    return BatchClient(stack.batch_endpoint, AzureNamedKeyCredential(stack.batch_account, stack.batch_key))
+
+
+def test_unreachable_endpoint_fails_fast_with_one_line(run_script, ids):
+    started = time.monotonic()
+    result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
+                        env={"AZURE_BATCH_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Cannot reach the service") and result.stderr.count("\n") == 1
+    assert time.monotonic() - started < 30  # a bound against hangs, not a timing assertion
+
+
+def test_ctrl_c_while_waiting_exits_130_without_traceback(local_stack, ids, run_script, tmp_path):
+    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    assert created.returncode == 0, created.stderr
+    sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id,
+                      env={"START_COMMAND": "/bin/bash -c 'sleep 20'"})
+    assert sent.returncode == 0, sent.stderr
+    waiting = subprocess.Popen([sys.executable, str(REPO_ROOT / "check_task.py"), "--job_id", ids.job_id, "--wait",
+                                "--poll_seconds", "0.2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=stack_module.script_environment(local_stack))
+    try:
+        deadline = time.monotonic() + 30
+        while "running 1" not in (waiting.stdout.readline() or "") and time.monotonic() < deadline:
+            pass
+        waiting.send_signal(signal.SIGINT)
+        _, stderr = waiting.communicate(timeout=30)
+    finally:
+        waiting.kill()
+        batch_client(local_stack).terminate_task(ids.job_id, ids.task_id)  # free its nodes for other tests
+    assert waiting.returncode == 130
+    assert stderr == "Error: Interrupted.\n"
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_storage_key_makes_a_create_write_sas_for_the_task(run_script, ids, local_stack, tmp_path):
+    env = {"BLOB_CONTAINER_URL": local_stack.container_url, "AZURE_STORAGE_KEY": local_stack.storage_key}
+    for script, args in (("create_pool_job.py", ["--pool_id", ids.pool_id, "--job_id", ids.job_id]),
+                         ("send_task.py", ["--job_id", ids.job_id, "--task_id", ids.task_id]),
+                         ("check_task.py", ["--job_id", ids.job_id, "--wait", "--poll_seconds", "0.3"])):
+        result = run_script(script, *args, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert local_stack.storage_key not in result.stdout + result.stderr
+    assert "stdout.txt: from the blob container" in result.stdout
+    assert "MPI pi demo" in (tmp_path / "outputs" / ids.job_id / ids.task_id / "stdout.txt").read_text()
+
+    [output] = batch_client(local_stack).get_task(ids.job_id, ids.task_id).output_files
+    sas = parse_qs(urlsplit(output.destination.container.container_url).query)
+    assert sas["sp"] == ["cw"]  # only what the upload needs
+    assert re.match(r"\d{4}-\d\d-\d\dT", sas["se"][0])
+
+
+def test_the_secret_scanner_knows_every_secret(local_stack):
+    from tests.e2e.conftest import secrets_in
+    secrets = secrets_in(stack_module.script_environment(local_stack, AZURE_STORAGE_KEY=local_stack.storage_key))
+    assert local_stack.batch_key in secrets and local_stack.storage_key in secrets
+    signature = parse_qs(urlsplit(local_stack.env["BLOB_CONTAINER_URL"]).query)["sig"][0]
+    assert signature in secrets
