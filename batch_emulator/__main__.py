@@ -1,5 +1,5 @@
 """Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
-[--root DIR] [--max-nodes N] [--verbose]
+[--root DIR] [--max-nodes N] [--verbose] [--fault SPEC ...]
 
 Prints exactly one line when ready: "Batch emulator listening on http://HOST:PORT (account NAME)".
 SIGINT/SIGTERM stop it cleanly: every process it started is killed, exit status 0.
@@ -15,14 +15,22 @@ import sys
 import tempfile
 import threading
 
-from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, faults
 from .executor import Executor
 from .routes import BatchHTTPServer, load_routes
 from .state import Account
 
 
+def _fault_spec(text):
+    try:
+        return faults.parse_spec(text)
+    except faults.FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m batch_emulator", description="Local Azure Batch service emulator.")
+    parser = argparse.ArgumentParser(prog="python -m batch_emulator", description="Local Azure Batch service emulator.",
+                                     epilog=faults.SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one)")
     parser.add_argument("--account-name", default=DEFAULT_ACCOUNT_NAME)
@@ -30,6 +38,8 @@ def parse_args(argv):
     parser.add_argument("--root", help="directory for node directories (default: a temporary one, removed at exit)")
     parser.add_argument("--max-nodes", type=int, default=8, help="node limit of autoscale pools (default 8)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--fault", action="append", default=[], metavar="SPEC", type=_fault_spec,
+                        help="inject faults into matching requests (repeatable; syntax below)")
     args = parser.parse_args(argv)
     try:
         base64.b64decode(args.account_key, validate=True)
@@ -48,7 +58,7 @@ def main(argv=None):
     account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes)
     executor = Executor(account, verbose=args.verbose)
     load_routes()
-    server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose)
+    server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault)
     host, port = server.server_address[:2]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     account.url = f"http://{shown_host}:{port}"

@@ -7,6 +7,7 @@ separately on a keep-alive connection meet Nagle + delayed ACK and cost ~40 ms e
 
 import json
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from . import auth, odata
+from . import auth, faults, odata
 from .blobio import redact
 from .errors import BatchServiceError, error_body, service_error
 from .state import utcnow
@@ -121,6 +122,8 @@ def _match(pattern, segments):
 
 def dispatch(server, req):
     auth.verify_request(req.method, req.raw_target, req.headers, server.account.name, server.account_key)
+    if faults.is_control(req.raw_target):   # the emulator's own endpoint: signed, no api-version
+        return Response(*faults.control(server.faults, req.method, req.raw_target, req.body))
     if not req.query.get("api-version"):
         raise service_error(400, "MissingRequiredQueryParameter", QueryParameterName="api-version")
     known_path = False
@@ -141,8 +144,9 @@ class BatchHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, account, account_key, executor, verbose=False):
+    def __init__(self, address, account, account_key, executor, verbose=False, fault_rules=()):
         self.account, self.account_key, self.executor, self.verbose = account, account_key, executor, verbose
+        self.faults = faults.Faults(fault_rules)
         super().__init__(address, Handler)
 
 
@@ -168,21 +172,38 @@ class Handler(BaseHTTPRequestHandler):
                       {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
                       headers, body, f"http://{host}")
         request_id = str(uuid.uuid4())
+        rule = self.server.faults.decide(self.command, self.path)
+        response, how = faults.apply(rule, lambda: self._answer(req, request_id), lambda err, extra: Response(
+            err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id), extra))
+        if how == "drop":
+            self._reset()
+        else:
+            self._send(response, request_id, headers.get("client-request-id"), cut=how == "cut")
+        if self.server.verbose:
+            outcome = "dropped" if response is None else response.status
+            shown = f" [fault {rule.id}: {rule.kind} {rule.when}]" if rule else ""
+            print(f"{self.command} {redact(self.path)} -> {outcome}{shown} "
+                  f"({(time.monotonic() - started) * 1000:.1f} ms)", file=sys.stderr, flush=True)
+
+    def _answer(self, req, request_id):
         try:
-            response = dispatch(self.server, req)
+            return dispatch(self.server, req)
         except BatchServiceError as err:
-            response = Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id))
+            return Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id))
         except Exception as exc:   # a bug; still answer with the service's error shape
             print(f"batch_emulator: internal error on {self.command} {redact(self.path)}: {exc!r}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
             err = service_error(500, "InternalError")
-            response = Response(500, error_body(err, req.base, request_id))
-        self._send(response, request_id, headers.get("client-request-id"))
-        if self.server.verbose:
-            print(f"{self.command} {redact(self.path)} -> {response.status} "
-                  f"({(time.monotonic() - started) * 1000:.1f} ms)", file=sys.stderr, flush=True)
+            return Response(500, error_body(err, req.base, request_id))
 
-    def _send(self, response, request_id, client_request_id):
+    def _reset(self):
+        """Close the connection abruptly, as a crashed server or proxy does: with SO_LINGER 0 the
+        kernel sends RST, not FIN, once the handler's streams let go of the socket (in finish())."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def _send(self, response, request_id, client_request_id, cut=False):
         body = response.body
         if isinstance(body, dict):
             payload, content_type = json.dumps(body).encode(), response.content_type
@@ -205,8 +226,11 @@ class Handler(BaseHTTPRequestHandler):
         if response.status != 204:
             lines.append(f"Content-Length: {length}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-        self.wfile.write(head + (b"" if self.command == "HEAD" else payload))
+        data = head + (b"" if self.command == "HEAD" else payload)
+        self.wfile.write(faults.cut(data, len(head)) if cut else data)
         self.wfile.flush()
+        if cut:
+            self._reset()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 

@@ -1,0 +1,420 @@
+"""Fault injection: which request gets a fault, and which one. Pure and thread-safe.
+
+A rule says what to do (``kind``) to which requests (``method``, ``path``) and how often
+(``rate``, ``seed``, ``skip``, ``count``):
+
+    kind         429 / 503  the service's throttling / busy error, with Retry-After (default 1 s)
+                 500        InternalError (no Retry-After unless given)
+                 delay      sleep ``delay`` seconds, then answer normally
+                 close      send the response head and half the body (half the status line
+                            when there is no body), then reset the connection
+                 drop       read the request, reset the connection without answering
+    when         before     the request is not applied (default)
+                 after      the emulator applies it first: the fault hides a change that
+                            happened (a create whose 201 never arrives)
+    method       GET, POST, ... or omitted: any method
+    path         omitted: any path; "/jobs/*/taskcounts": the whole path, "*" one segment,
+                 "**" any number of them, so "/jobs/**" is /jobs and everything below it;
+                 "^/jobs/j[12]/": a regular expression matched at the start of the path.
+                 The path is URL-decoded, without the query, compared case-insensitively.
+    skip         let the first ``skip`` matching requests through untouched (default 0)
+    rate, seed   of the matching requests, a share ``rate`` (0 < rate <= 1, default 1) gets
+                 the fault, drawn from random.Random(seed): each matching request after
+                 ``skip`` draws one number and gets the fault when it is below ``rate``
+    count        at most ``count`` faults, then the rule is spent (default: no limit)
+
+Rules are tried in the order they were added; the first that fires wins. The control
+endpoint (CONTROL_PATH) never gets a fault.
+
+The emulator takes rules from ``--fault SPEC`` (``parse_spec``) and from its control
+endpoint (``control``); tests drive the endpoint with ``add_fault``, ``list_faults`` and
+``clear_faults``, which sign their requests with the account key like any Batch request.
+"""
+
+import json
+import random
+import re
+import shlex
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
+
+from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, auth
+from .errors import service_error
+
+CONTROL_PATH = "/_emulator/faults"
+KINDS = ("429", "503", "500", "delay", "close", "drop")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# 503 ServerBusy is documented for Batch. The service's public error list has no 429 code;
+# "TooManyRequests" is the name the newer Batch SDKs give one (a best guess, like ARM's).
+ERRORS = {
+    "429": (429, "TooManyRequests", "The request was throttled: too many requests. Retry after the "
+                                    "number of seconds in the Retry-After header."),
+    "503": (503, "ServerBusy", "The server is currently unable to receive requests. Please retry your request."),
+    "500": (500, "InternalError", None),
+}
+DEFAULT_RETRY_AFTER = {"429": 1, "503": 1, "500": None}
+
+
+class FaultError(ValueError):
+    """A rule that cannot be understood; the message names the field."""
+
+
+@dataclass
+class FaultRule:
+    kind: str
+    method: str = None
+    path: str = None
+    when: str = "before"
+    count: int = None
+    skip: int = 0
+    rate: float = 1.0
+    seed: int = None
+    retry_after: float = None
+    delay: float = 1.0
+    id: int = 0
+    matched: int = 0            # requests that matched method and path while the rule was live
+    fired: int = 0              # faults given
+    _pattern: object = field(default=None, repr=False)
+    _random: object = field(default=None, repr=False)
+
+    @property
+    def active(self):
+        return self.count is None or self.fired < self.count
+
+    def matches(self, method, path):
+        if self.method and self.method != method.upper():
+            return False
+        return self._pattern is None or bool(self._pattern.match(path))
+
+    def error(self):
+        """The service error a 429/503/500 rule answers with (close before applying: a 500)."""
+        status, code, message = ERRORS.get(self.kind, ERRORS["500"])
+        return service_error(status, code, message)
+
+    def headers(self):
+        if self.kind in ERRORS and self.retry_after is not None:
+            return {"Retry-After": _number(self.retry_after)}
+        return {}
+
+    def describe(self):
+        shown = {k: getattr(self, k) for k in ("id", "kind", "method", "path", "when", "count", "skip", "rate",
+                                                "seed", "matched", "fired")}
+        if self.kind in ERRORS:
+            shown["retry_after"] = self.retry_after
+        if self.kind == "delay":
+            shown["delay"] = self.delay
+        shown["active"] = self.active
+        return shown
+
+
+def _number(value):
+    return f"{value:g}"
+
+
+def _glob(pattern):
+    """'/jobs/*/taskcounts' -> regex over the whole path; a trailing '/**' also matches the parent."""
+    tail = ""
+    if pattern.endswith("/**"):
+        pattern, tail = pattern[:-3], "(?:/.*)?"
+    parts = re.split(r"(\*\*|\*)", pattern)
+    body = "".join({"**": ".*", "*": "[^/]*"}.get(p, re.escape(p)) for p in parts)
+    return re.compile(body + tail + r"\Z", re.IGNORECASE)
+
+
+def _as_int(name, value, minimum):
+    try:
+        number = int(value)
+        if number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise FaultError(f"{name} must be an integer, not {value!r}") from None
+    if number < minimum:
+        raise FaultError(f"{name} must be >= {minimum}, not {number}")
+    return number
+
+
+def _as_seconds(name, value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise FaultError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 <= number <= 3600:
+        raise FaultError(f"{name} must be between 0 and 3600 seconds, not {value!r}")
+    return number
+
+
+def make_rule(kind, method=None, path=None, when="before", count=None, skip=0, rate=1.0, seed=None,
+              retry_after="default", delay=1.0):
+    """Check every field and build a FaultRule; FaultError names the field that is wrong."""
+    kind = str(kind).lower()
+    if kind not in KINDS:
+        raise FaultError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if method in (None, "", "*"):
+        method = None
+    elif str(method).upper() not in METHODS:
+        raise FaultError(f"method must be one of {', '.join(METHODS)} or *, not {method!r}")
+    else:
+        method = str(method).upper()
+    pattern = None
+    if path in (None, ""):
+        path = None
+    elif not isinstance(path, str) or path[0] not in "/^":
+        raise FaultError(f"path must start with / (a path, * and ** allowed) or ^ (a regular expression), not {path!r}")
+    elif path[0] == "^":
+        try:
+            pattern = re.compile(path, re.IGNORECASE)
+        except re.error as exc:
+            raise FaultError(f"path is not a valid regular expression: {exc}") from None
+    else:
+        pattern = _glob(path)
+    if when not in ("before", "after"):
+        raise FaultError(f"when must be before or after, not {when!r}")
+    count = None if count in (None, "", "none") else _as_int("count", count, 1)
+    skip = _as_int("skip", skip, 0)
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        raise FaultError(f"rate must be a number, not {rate!r}") from None
+    if not 0 < rate <= 1:
+        raise FaultError(f"rate must be > 0 and <= 1, not {rate!r}")
+    seed = None if seed in (None, "", "none") else _as_int("seed", seed, -(2 ** 63))
+    if retry_after == "default":
+        retry_after = DEFAULT_RETRY_AFTER.get(kind)
+    elif retry_after in (None, "", "none"):
+        retry_after = None
+    else:
+        if kind not in ERRORS:
+            raise FaultError(f"retry_after applies to 429, 503 and 500, not to {kind}")
+        retry_after = _as_seconds("retry_after", retry_after)
+    delay = _as_seconds("delay", delay)
+    return FaultRule(kind=kind, method=method, path=path, when=when, count=count, skip=skip, rate=rate, seed=seed,
+                     retry_after=retry_after, delay=delay, _pattern=pattern, _random=random.Random(seed))
+
+
+FIELDS = ("kind", "method", "path", "when", "count", "skip", "rate", "seed", "retry_after", "delay")
+
+
+def rule_from_json(obj):
+    """A rule from the control endpoint's JSON object (unknown keys are refused, not ignored)."""
+    if not isinstance(obj, dict):
+        raise FaultError("a fault rule is a JSON object")
+    unknown = sorted(set(obj) - set(FIELDS))
+    if unknown:
+        raise FaultError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}")
+    if "kind" not in obj:
+        raise FaultError("kind is required")
+    return make_rule(**obj)
+
+
+SPEC_HELP = """\
+--fault SPEC adds a rule (repeat it for more): SPEC is 'KIND [METHOD] [PATH] [key=value ...]'
+  KIND     429 | 503 (Retry-After, default 1 s) | 500 | delay | close | drop
+  METHOD   GET, POST, ... (default: any);  PATH  /jobs/*/taskcounts, /jobs/** or ^regex (default: any)
+  keys     count=N  skip=N  rate=0.3  seed=N  when=before|after  retry-after=S|none  delay=S
+examples:
+  --fault "503 rate=0.3 seed=1"                            30% of all requests get 503 ServerBusy
+  --fault "503 GET /jobs/*/taskcounts count=2"             the next 2 task-count reads get 503
+  --fault "close POST /jobs/j1/tasks when=after count=1"   create the task, then cut its 201
+  --fault "delay GET /pools/** delay=5"                    every pool read answers after 5 s
+Rules can also be added, listed and cleared at run time: POST/GET/DELETE /_emulator/faults
+(signed with the account key, see batch_emulator/README.md).
+"""
+
+
+def parse_spec(text):
+    """'503 GET /jobs/*/taskcounts count=2 retry-after=1' -> FaultRule (FaultError if wrong)."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise FaultError(f"cannot split {text!r}: {exc}") from None
+    if not tokens:
+        raise FaultError("empty fault spec")
+    fields = {"kind": tokens[0]}
+    for token in tokens[1:]:
+        key, eq, value = token.partition("=")
+        if eq:
+            key = key.replace("-", "_").lower()
+            if key not in FIELDS or key == "kind":
+                raise FaultError(f"unknown key {key!r} in {text!r}; known: "
+                                 f"{', '.join(f for f in FIELDS if f not in ('kind', 'method', 'path'))}")
+            fields[key] = value
+        elif token[0] in "/^" and "path" not in fields:
+            fields["path"] = token
+        elif token.upper() in METHODS + ("*",) and "method" not in fields:
+            fields["method"] = token
+        else:
+            raise FaultError(f"do not understand {token!r} in {text!r} (expected METHOD, PATH or key=value)")
+    return make_rule(**fields)
+
+
+class Faults:
+    """The emulator's live rule list: add, list, clear, and decide() per request."""
+
+    def __init__(self, rules=()):
+        self._lock = threading.Lock()
+        self._rules = []
+        self._next_id = 1
+        for rule in rules:
+            self.add(rule)
+
+    def add(self, rule):
+        with self._lock:
+            rule.id = self._next_id
+            self._next_id += 1
+            self._rules.append(rule)
+            return rule.describe()
+
+    def list(self):
+        with self._lock:
+            return [rule.describe() for rule in self._rules]
+
+    def clear(self, rule_id=None):
+        """Remove every rule (or the one with ``rule_id``); returns how many went."""
+        with self._lock:
+            kept = [r for r in self._rules if rule_id is not None and r.id != rule_id]
+            removed = len(self._rules) - len(kept)
+            self._rules = kept
+            return removed
+
+    def decide(self, method, path):
+        """The rule whose fault this request gets, or None. ``path`` may be raw (quoted, with a query)."""
+        path = "/" + unquote(urlsplit(path).path).strip("/")
+        if is_control(path):
+            return None
+        with self._lock:
+            for rule in self._rules:
+                if not rule.active or not rule.matches(method, path):
+                    continue
+                rule.matched += 1
+                if rule.matched <= rule.skip:
+                    continue
+                if rule.rate < 1 and rule._random.random() >= rule.rate:
+                    continue
+                rule.fired += 1
+                return rule
+        return None
+
+
+def is_control(path):
+    path = "/" + unquote(urlsplit(path).path).strip("/").lower()
+    return path == CONTROL_PATH or path.startswith(CONTROL_PATH + "/")
+
+
+def control(faults, method, path, body):
+    """Serve the control endpoint (the caller has checked the signature). Returns (status, JSON body).
+
+    POST   /_emulator/faults          body: one rule object, or a list of them -> 201 {"value": [added...]}
+    GET    /_emulator/faults          -> 200 {"value": [rules with matched/fired/active]}
+    DELETE /_emulator/faults          -> 200 {"removed": N}
+    DELETE /_emulator/faults/<id>     -> 200 {"removed": 1}, or 404 ResourceNotFound
+    """
+    rest = "/" + unquote(urlsplit(path).path).strip("/")
+    rest = rest[len(CONTROL_PATH):].strip("/")
+    if rest:
+        if method != "DELETE":
+            raise service_error(405, "UnsupportedHttpVerb", Verb=method)
+        try:
+            rule_id = int(rest)
+        except ValueError:
+            raise service_error(400, "InvalidUri", Reason=f"No fault rule {rest!r}") from None
+        if not faults.clear(rule_id):
+            raise service_error(404, "ResourceNotFound", Reason=f"No fault rule {rule_id}")
+        return 200, {"removed": 1}
+    if method == "GET":
+        return 200, {"value": faults.list()}
+    if method == "DELETE":
+        return 200, {"removed": faults.clear()}
+    if method == "POST":
+        try:
+            obj = json.loads(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise service_error(400, "InvalidRequestBody", Reason=f"The body is not valid JSON: {exc}") from None
+        try:
+            rules = [rule_from_json(o) for o in (obj if isinstance(obj, list) else [obj])]
+        except FaultError as exc:
+            raise service_error(400, "InvalidRequestBody", Reason=str(exc)) from None
+        return 201, {"value": [faults.add(rule) for rule in rules]}
+    raise service_error(405, "UnsupportedHttpVerb", Verb=method)
+
+
+def apply(rule, answer, refuse):
+    """Serve one request under ``rule`` (None: no fault).
+
+    ``answer()`` applies the request and returns the emulator's own response;
+    ``refuse(err, headers)`` builds an error response. Returns (response, how): how is
+    "send", "cut" (send part of it, then reset) or "drop" (reset, send nothing; response None).
+    """
+    if rule is None:
+        return answer(), "send"
+    if rule.kind == "delay":
+        if rule.when == "before":
+            time.sleep(rule.delay)
+            return answer(), "send"
+        response = answer()
+        time.sleep(rule.delay)
+        return response, "send"
+    response = answer() if rule.when == "after" else None
+    if rule.kind in ERRORS:
+        return refuse(rule.error(), rule.headers()), "send"
+    if rule.kind == "close":
+        return (response if response is not None else refuse(rule.error(), {})), "cut"
+    return None, "drop"
+
+
+def cut(data, head_length):
+    """The part of a response that ``close`` sends: the head and half the body, or half the status line."""
+    if len(data) > head_length:
+        return data[:head_length + (len(data) - head_length) // 2]
+    return data[:max(1, data.index(b"\r\n") // 2)]
+
+
+# ---- client side, for tests and scripts: drive a running emulator's control endpoint ----
+
+class FaultControlError(RuntimeError):
+    pass
+
+
+def _call(endpoint, method, account, key, body=None, suffix="", timeout=10):
+    target = CONTROL_PATH + suffix
+    payload = b"" if body is None else json.dumps(body).encode()
+    headers = {"ocp-date": formatdate(usegmt=True)}
+    if method != "GET":
+        headers["content-length"] = str(len(payload))
+    if body is not None:
+        headers["content-type"] = "application/json"
+    signature = auth.sign(auth.string_to_sign(method, target, headers, account), key)
+    headers["authorization"] = f"SharedKey {account}:{signature}"
+    request = urllib.request.Request(endpoint.rstrip("/") + target, data=payload or None,
+                                     method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read())
+            detail = f"{error['code']}: {error['message']['value'].splitlines()[0]}"
+            detail += "".join(f"; {v['value']}" for v in error.get("values", []))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            detail = exc.reason
+        raise FaultControlError(f"{method} {target} -> {exc.code} {detail}") from None
+
+
+def add_fault(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, **rule):
+    """add_fault(url, kind="503", method="GET", path="/jobs/j1/taskcounts", count=2) -> the rule, with its id."""
+    return _call(endpoint, "POST", account, key, body=rule)["value"][0]
+
+
+def list_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY):
+    """Every rule with its counters: matched, fired, active."""
+    return _call(endpoint, "GET", account, key)["value"]
+
+
+def clear_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, rule_id=None):
+    """Remove every rule (or one); returns how many were removed."""
+    suffix = "" if rule_id is None else f"/{int(rule_id)}"
+    return _call(endpoint, "DELETE", account, key, suffix=suffix)["removed"]
