@@ -18,6 +18,7 @@ own loopback address (127.0.0.2, 127.0.0.3, ...); command lines run as local pro
 with the standard AZ_BATCH_* variables, MPI command lines (mpirun --host
 $AZ_BATCH_HOST_LIST) run all ranks locally through HYDRA_LAUNCHER=fork; resource files are
 downloaded and output files uploaded with azure-storage-blob (e.g. to Azurite).
+Fault injection (429/503, 500, delays, broken connections): --fault SPEC or /_emulator/faults, see faults.py.
 
 LIMITATIONS
 - No isolation between nodes: all "nodes" are directories on this machine and every
