@@ -214,6 +214,9 @@ def run(body: Callable[[], int]) -> int:
                      f"BLOB_CONTAINER_URL and the network. Detail: {str(err).splitlines()[0] if str(err) else ''}",
                      EXIT_FAILED)
     except HttpResponseError as err:
+        if err.status_code is None:  # the connection broke while the answer was being read
+            return _fail("The connection to the service broke while reading its answer; run the command again "
+                         "(completed downloads are kept).", EXIT_FAILED)
         return _fail(f"The service refused the request: {service_message(err)}", EXIT_FAILED)
     except OSError as err:  # local files: a full disk, a read-only or missing output directory
         return _fail(f"Cannot write {err.filename or 'a file'}: {err.strerror or err}. Free space or "

@@ -34,6 +34,7 @@ from config_resources import BATCH_VARIABLES, require
 
 STD_FILES = ("stdout.txt", "stderr.txt")
 PARALLEL_REQUESTS = 8
+DOWNLOAD_ATTEMPTS = 3  # per file, when the connection breaks mid-file
 DOWNLOAD_SAS_LIFETIME = datetime.timedelta(hours=1)  # when AZURE_STORAGE_KEY lets us make one
 
 
@@ -107,6 +108,24 @@ def write_atomically(target: Path, chunks, cancelled: threading.Event) -> None:
         raise
 
 
+def is_broken_connection(err: Exception) -> bool:
+    """A connection cut while the answer was read: azure-core raises it with no HTTP status."""
+    from azure.core.exceptions import HttpResponseError, ServiceResponseError
+
+    return isinstance(err, ServiceResponseError) or (isinstance(err, HttpResponseError) and err.status_code is None)
+
+
+def retry_if_cut(download, attempts: int = DOWNLOAD_ATTEMPTS) -> None:
+    """Run `download` again (from the start) when the connection breaks mid-file; azure-core does not."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return download()
+        except Exception as err:
+            if attempt == attempts or not is_broken_connection(err):
+                raise
+            time.sleep(attempt)
+
+
 def download_file(client, container, job_id: str, task_id: str, name: str, target: Path,
                   cancelled: threading.Event) -> str:
     """Download one output file; returns where it came from, or why not."""
@@ -129,7 +148,7 @@ def download_file(client, container, job_id: str, task_id: str, name: str, targe
         size = client.get_task_file_properties(job_id, task_id, name).content_length
         if target.exists() and target.stat().st_size == size:
             return "already downloaded" + refused
-        write_atomically(target, client.download_task_file(job_id, task_id, name), cancelled)
+        retry_if_cut(lambda: write_atomically(target, client.download_task_file(job_id, task_id, name), cancelled))
         return "from the node" + refused
     except ResourceNotFoundError:
         return "not available: not in the blob container, and the node no longer has it" + refused
