@@ -40,6 +40,12 @@ def test_pool_max_nodes_from_metadata_or_fixed_size():
     assert batch_helpers.pool_max_nodes(pool(enable_auto_scale=True)) is None
 
 
+def http_error(message, status_code):
+    err = HttpResponseError(message)
+    err.status_code = status_code  # None: the connection broke while the body was read
+    return err
+
+
 def failing(exception):
     def body():
         raise exception
@@ -52,8 +58,10 @@ def failing(exception):
     (ToolkitError("bad option", EXIT_USAGE), EXIT_USAGE, "bad option"),
     (KeyboardInterrupt(), EXIT_INTERRUPTED, "Interrupted."),
     (ServiceRequestError("connection refused https://x/c?sig=abc"), EXIT_FAILED, "Cannot reach the service"),
-    (HttpResponseError("Operation returned an invalid status 'Forbidden'"), EXIT_FAILED,
+    (http_error("Operation returned an invalid status 'Forbidden'", 403), EXIT_FAILED,
      "The service refused the request"),
+    (http_error("Connection broken: ConnectionResetError(104)", None), EXIT_FAILED,
+     "The connection to the service broke while reading its answer"),
 ])
 def test_run_maps_exceptions_to_one_line_and_exit_code(capsys, exception, code, words):
     assert run(failing(exception)) == code
