@@ -42,9 +42,11 @@ def autoscale_formula(max_nodes: int) -> str:
 
     Grows as soon as work is pending; shrinks to zero only after three minutes
     with nothing pending, and removes a node only once its task has completed.
+    A new pool has no sample yet: GetSample(1) is then empty, so the 0 in
+    max(0, ...) keeps the first evaluation from failing (it gives 0 nodes).
     """
     return (
-        "pendingNow = max($PendingTasks.GetSample(1));\n"
+        "pendingNow = max(0, $PendingTasks.GetSample(1));\n"
         "recentPercent = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 3);\n"
         "pendingRecent = recentPercent < 70 ? pendingNow : max($PendingTasks.GetSample(TimeInterval_Minute * 3));\n"
         f"$TargetDedicatedNodes = min({max_nodes}, max(pendingNow, pendingRecent));\n"
