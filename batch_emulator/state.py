@@ -44,6 +44,7 @@ class Node:
     start_task_info: dict = None
     idle_since: float = None                          # time.monotonic() when it last became idle
     leaving_since: float = None                       # time.monotonic() when it began to leave the pool
+    retiring: bool = False                            # chosen to leave once its tasks end: takes no new task
     recent_tasks: list = field(default_factory=list)
 
     def set_state(self, state):
@@ -58,7 +59,7 @@ class Node:
         return sum(self.running.values())
 
     def usable(self):
-        return self.state in ("idle", "running")
+        return self.state in ("idle", "running") and not self.retiring
 
 
 @dataclass
@@ -72,6 +73,10 @@ class Pool:
     target_low_priority: int = 0
     resize_timeout: str = "PT15M"
     auto_scale_run: dict = None
+    deallocation_option: str = "requeue"   # the last autoscale run's $NodeDeallocationOption
+    samples: object = None                 # autoscale_samples.SampleHistory, from the first tick on
+    next_evaluation: float = None          # wall time (time.time()) of the next autoscale run
+    last_enable: float = None              # wall time of the last enable-autoscale call
     state: str = "active"
     allocation_state: str = "steady"
     creation_time: datetime = field(default_factory=utcnow)
@@ -162,6 +167,7 @@ class Account:
     name: str
     root: str                 # where node directories live
     max_nodes: int = 8
+    time_scale: float = 300.0  # the autoscale clock runs this much faster than the service's (autoscale_samples.py)
     url: str = "http://127.0.0.1"   # set once the server listens; used in URLs and AZ_BATCH_ACCOUNT_URL
     lock: threading.RLock = field(default_factory=threading.RLock)
     pools: dict = field(default_factory=dict)         # pool key -> Pool
@@ -242,17 +248,27 @@ def require_job_writable(job, for_new_tasks=False):
 
 # ---- queries the scheduler and the wire layer share ----
 
-def pending_instances(account, pool):
-    """Instances the pool's work needs now: active (runnable) + preparing + running tasks, as $PendingTasks counts."""
-    total = 0
+def task_metrics(account, pool):
+    """The task counts autoscale samples for ``pool``: active (runnable: dependencies met, job active) and
+    running (preparing counts as running) task instances, and completed tasks by result."""
+    counts = {"active": 0, "running": 0, "succeeded": 0, "failed": 0}
     for job in account.jobs.values():
-        if job.pool_key() != pool.id.lower() or job.state not in ("active", "terminating"):
+        if job.pool_key() != pool.id.lower():
             continue
         for task in job.tasks.values():
-            if task.state in ("preparing", "running") or (
-                    task.state == "active" and job.state == "active" and dependencies_met(job, task)):
-                total += task.instances()
-    return total
+            if task.state in ("preparing", "running") and job.state in ("active", "terminating"):
+                counts["running"] += task.instances()
+            elif task.state == "active" and job.state == "active" and dependencies_met(job, task):
+                counts["active"] += task.instances()
+            elif task.state == "completed":
+                counts["succeeded" if task.execution.get("result") == "success" else "failed"] += 1
+    return counts
+
+
+def pending_instances(account, pool):
+    """Instances the pool's work needs now: active (runnable) + preparing + running tasks, as $PendingTasks counts."""
+    counts = task_metrics(account, pool)
+    return counts["active"] + counts["running"]
 
 
 def dependencies_met(job, task):
