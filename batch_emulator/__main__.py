@@ -1,5 +1,5 @@
 """Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
-[--root DIR] [--max-nodes N] [--verbose] [--fault SPEC ...]
+[--root DIR] [--max-nodes N] [--time-scale X] [--verbose] [--fault SPEC ...]
 
 Prints exactly one line when ready: "Batch emulator listening on http://HOST:PORT (account NAME)".
 SIGINT/SIGTERM stop it cleanly: every process it started is killed, exit status 0.
@@ -36,7 +36,11 @@ def parse_args(argv):
     parser.add_argument("--account-name", default=DEFAULT_ACCOUNT_NAME)
     parser.add_argument("--account-key", default=DEFAULT_ACCOUNT_KEY, help="base64 SharedKey (default: the dev key)")
     parser.add_argument("--root", help="directory for node directories (default: a temporary one, removed at exit)")
-    parser.add_argument("--max-nodes", type=int, default=8, help="node limit of autoscale pools (default 8)")
+    parser.add_argument("--max-nodes", type=int, default=8,
+                        help="most nodes an autoscale pool gets, whatever its formula asks (default 8)")
+    parser.add_argument("--time-scale", type=float, default=300.0, metavar="X",
+                        help="run the autoscale clock X times faster than the service's: a 5-minute evaluation "
+                             "interval takes 5 min / X, samples come every 30 s / X (default 60)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", type=_fault_spec,
                         help="inject faults into matching requests (repeatable; syntax below)")
@@ -47,6 +51,8 @@ def parse_args(argv):
         parser.error("--account-key must be base64")
     if args.max_nodes < 0:
         parser.error("--max-nodes must be >= 0")
+    if not 1 <= args.time_scale <= 3600:
+        parser.error("--time-scale must be between 1 (real time) and 3600")
     return args
 
 
@@ -55,7 +61,7 @@ def main(argv=None):
     temporary = args.root is None
     root = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-") if temporary else args.root)
     os.makedirs(os.path.join(root, "nodes"), exist_ok=True)
-    account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes)
+    account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale)
     executor = Executor(account, verbose=args.verbose)
     load_routes()
     server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault)

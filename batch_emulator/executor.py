@@ -29,6 +29,9 @@ ENDED = {
     "terminate": {"category": "usererror", "code": "TaskEnded", "message": "Task Was Ended by User Request"},
     "jobterminate": {"category": "usererror", "code": "TaskEnded",
                      "message": "The task was ended because its job was terminated"},
+    # An autoscale pool shrank with $NodeDeallocationOption = terminate ([inferred] wording and category).
+    "nodedeallocation": {"category": "servererror", "code": "TaskEnded",
+                         "message": "The task was ended because its node was removed from the pool"},
 }
 
 

@@ -1,12 +1,13 @@
 """Pools, nodes, node counts and supported images."""
 
 import copy
+import time
 
-from . import scheduler, wire
-from .errors import conflict, missing_property
+from . import autoscale_samples, wire
+from .errors import conflict, missing_property, service_error
 from .odata import select_properties
 from .routes import Response, entity, listing, route, written
-from .state import Pool, get_node, get_pool, pending_instances, utcnow
+from .state import Pool, get_node, get_pool, utcnow
 from .validation import check_autoscale, require_object, validate_pool, validate_resize
 
 POOL_FILTER = ("id", "displayName", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
@@ -35,6 +36,8 @@ def create_pool(server, req):
                     target_low_priority=int(body.get("targetLowPriorityNodes") or 0),
                     resize_timeout=body.get("resizeTimeout") or "PT15M")
         account.pools[pool.id.lower()] = pool
+        if pool.enable_auto_scale:
+            autoscale_samples.start(account, pool, time.time())   # the first run happens at once
     account.wake()
     return written(201, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
@@ -88,18 +91,29 @@ def patch_pool(server, req):
 def enable_autoscale(server, req):
     body = require_object(req.json())
     check_autoscale(body)
-    with server.account.lock:
-        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+    account = server.account
+    with account.lock:
+        pool = get_pool(account, req.params["poolId"], allow_deleting=False)
         if not pool.enable_auto_scale and not body.get("autoScaleFormula"):
             raise missing_property("autoScaleFormula")
+        if not body.get("autoScaleFormula") and not body.get("autoScaleEvaluationInterval"):
+            raise missing_property("autoScaleFormula")   # the docs: give the formula, the interval or both
         if not pool.enable_auto_scale and pool.allocation_state != "steady":
             raise conflict("PoolBeingResized", "Autoscale cannot be enabled while the pool is resizing.")
+        now = time.time()
+        if autoscale_samples.enable_too_soon(account, pool, now):
+            # The status is the Batch error-code list's (ServiceUnavailable); creating a pool does not count.
+            raise service_error(503, "TooManyEnableAutoScaleRequests",
+                                "Too many Enable Pool AutoScale requests are issued on the pool.",
+                                Reason="Enable autoscale requests for the same pool must be separated by at least "
+                                       f"30 seconds ({30 / account.time_scale:g} s at this emulator's time scale).")
         pool.enable_auto_scale = True
         pool.auto_scale_formula = body.get("autoScaleFormula") or pool.auto_scale_formula
         pool.auto_scale_interval = body.get("autoScaleEvaluationInterval") or pool.auto_scale_interval
-        pool.auto_scale_run = None   # re-evaluated at the next scheduler tick
+        pool.last_enable = now
+        autoscale_samples.start(account, pool, now)   # evaluated now, then every interval from now
         pool.touch()
-    server.account.wake()
+    account.wake()
     return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
 
@@ -108,7 +122,7 @@ def disable_autoscale(server, req):
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
         pool.enable_auto_scale, pool.auto_scale_formula, pool.auto_scale_interval = False, None, None
-        pool.auto_scale_run = None
+        pool.auto_scale_run, pool.next_evaluation = None, None
         pool.touch()
     return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
@@ -118,7 +132,7 @@ def evaluate_autoscale(server, req):
     body = require_object(req.json())
     if not body.get("autoScaleFormula"):
         raise missing_property("autoScaleFormula")
-    check_autoscale(body)
+    check_autoscale(body, check_formula=False)   # formula problems go into the AutoScaleRun's error
     account = server.account
     with account.lock:
         pool = get_pool(account, req.params["poolId"])
@@ -126,9 +140,7 @@ def evaluate_autoscale(server, req):
             # The docs only say the pool must have autoscale enabled; the exact 409 code is not documented.
             raise conflict("OperationInvalidForCurrentState",
                            "The pool must have auto scaling enabled in order to evaluate a formula.")
-        # The formula is not interpreted yet: report the on-demand target the emulator applies.
-        target = scheduler.autoscale_target(pool, pending_instances(account, pool), account.max_nodes)
-        run = {"timestamp": wire.iso(utcnow()), "results": scheduler.autoscale_results(target)}
+        _outcome, run = autoscale_samples.evaluate(account, pool, body["autoScaleFormula"], time.time())
     return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified, body=run)
 
 

@@ -7,31 +7,22 @@ It changes state and returns work for the executor to start; it never does I/O i
 import secrets
 import time
 
-from . import wire
-from .state import Node, dependencies_met, pending_instances, utcnow
+from . import autoscale_samples, wire
+from .state import Node, dependencies_met, utcnow
 from .validation import parse_duration
 
-IDLE_GRACE_SECONDS = 1.0    # an idle autoscale node lingers this long, so back-to-back tasks reuse it
 LEAVING_SECONDS = 0.2       # nodes show "leavingpool" this long before they disappear
-
-
-def autoscale_target(pool, pending, max_nodes):
-    """Dedicated node count for an autoscale pool: one node per pending task instance, capped.
-
-    The formula is NOT interpreted yet; this is the single place a formula evaluator replaces.
-    """
-    return max(0, min(pending, max_nodes))
-
-
-def autoscale_results(dedicated):
-    return f"$TargetDedicatedNodes={dedicated};$TargetLowPriorityNodes=0;$NodeDeallocationOption=taskcompletion"
+# Nodes a shrinking pool gives up first: those doing no work, broken ones before starting ones before idle ones.
+REMOVAL_ORDER = {"starttaskfailed": 0, "creating": 1, "waitingforstarttask": 2, "idle": 3}
 
 
 def tick(account):
     """Advance everything one step; returns a list of (action, *args) for the executor."""
     actions = []
-    now = time.monotonic()
+    now, wall = time.monotonic(), time.time()
     for key, pool in list(account.pools.items()):
+        if pool.state == "active":
+            autoscale_samples.step(account, pool, wall)   # samples, and the formula when its interval is up
         actions += _size_pool(account, key, pool, now)
     for key, job in list(account.jobs.items()):
         actions += _advance_job(account, key, job)
@@ -66,26 +57,30 @@ def _size_pool(account, key, pool, now):
         if not pool.nodes:
             del account.pools[key]
         return actions
-    if pool.enable_auto_scale:
-        dedicated = autoscale_target(pool, pending_instances(account, pool), account.max_nodes)
-        if dedicated != pool.target_dedicated or pool.auto_scale_run is None:
-            pool.target_dedicated, pool.target_low_priority = dedicated, 0
-            pool.auto_scale_run = {"timestamp": wire.iso(utcnow()), "results": autoscale_results(dedicated)}
+    # Autoscale pools remove busy nodes as the formula's $NodeDeallocationOption says; resized pools
+    # let running tasks finish (taskcompletion: the emulator ignores the resize's option).
+    option = pool.deallocation_option if pool.enable_auto_scale else "taskcompletion"
     for dedicated, target in ((True, pool.target_dedicated), (False, pool.target_low_priority)):
         members = [n for n in pool.nodes.values() if n.dedicated == dedicated and n.state != "leavingpool"]
-        for _ in range(target - len(members)):
+        staying = [n for n in members if not n.retiring]
+        for node in [n for n in members if n.retiring][:max(0, target - len(staying))]:
+            node.retiring = False       # wanted again before its task ended: it stays
+            staying.append(node)
+        for _ in range(target - len(staying)):
             actions.append(("provision", pool, _new_node(account, pool, dedicated)))
-        surplus = len(members) - target
-        # Remove nodes that do no work: broken ones first, then idle ones (taskcompletion semantics:
-        # a busy node leaves only once its tasks end).
-        for node in sorted(members, key=lambda n: (n.state != "starttaskfailed", n.state != "creating")):
-            if surplus <= 0:
-                break
-            idle_long_enough = node.state == "idle" and (
-                not pool.enable_auto_scale or now - (node.idle_since or now) >= IDLE_GRACE_SECONDS)
-            if not node.running and (idle_long_enough or node.state in ("starttaskfailed", "creating")):
+        surplus = len(staying) - target
+        for node in sorted(staying, key=lambda n: REMOVAL_ORDER.get(n.state, len(REMOVAL_ORDER)))[:max(0, surplus)]:
+            if not node.running:
                 _leave(node, now)
-                surplus -= 1
+            elif option in ("requeue", "terminate"):
+                # requeue: running tasks go back to the queue; terminate: they end (TaskEnded).
+                _stop_work_on(account, node, "requeue" if option == "requeue" else "nodedeallocation")
+                _leave(node, now)
+            else:
+                node.retiring = True    # taskcompletion / retaineddata: leaves once its tasks end
+        for node in members:
+            if node.retiring and not node.running:
+                _leave(node, now)
     settled = all(n.state in ("idle", "running", "starttaskfailed") for n in pool.nodes.values())
     counts_match = sum(1 for n in pool.nodes.values() if n.dedicated) == pool.target_dedicated and \
         sum(1 for n in pool.nodes.values() if not n.dedicated) == pool.target_low_priority

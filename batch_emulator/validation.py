@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import isodate
 
+from . import autoscale
 from .errors import conflict, invalid_property, missing_property, service_error
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -171,8 +172,13 @@ def check_sizing(body, creating):
         _check_int(body, "targetLowPriorityNodes", 0, 10000)
 
 
-def check_autoscale(body):
+def check_autoscale(body, check_formula=True):
+    """Length and interval of an autoscale request; with ``check_formula`` (pool create, enable
+    autoscale) also the formula itself, as the service checks it before accepting it. Evaluate
+    reports formula problems in its AutoScaleRun instead."""
     formula = body.get("autoScaleFormula")
+    if formula is not None and not isinstance(formula, str):
+        raise invalid_property("autoScaleFormula", formula, "The formula must be a string.")
     if formula is not None and len(formula) > MAX_FORMULA_CHARS:
         raise service_error(400, "AutoScaleFormulaTooLong", PropertyName="autoScaleFormula",
                             Reason=f"The formula must be at most {MAX_FORMULA_CHARS} characters.")
@@ -182,6 +188,13 @@ def check_autoscale(body):
         if not timedelta(minutes=5) <= value <= timedelta(hours=168):
             raise invalid_property("autoScaleEvaluationInterval", interval,
                                    "The interval must be between 5 minutes and 168 hours.")
+    if check_formula and formula:
+        try:
+            autoscale.check(formula)
+        except autoscale.FormulaError as err:
+            # 400 AutoScalingFormulaSyntaxError / InvalidAutoScalingSettings with "Line L, Col C: ..."
+            raise service_error(400, err.request_code, autoscale.MESSAGES[err.request_code],
+                                Message=err.detail) from None
 
 
 def validate_resize(body):

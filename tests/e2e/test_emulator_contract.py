@@ -161,12 +161,13 @@ def test_autoscale_settings_round_trip_and_evaluate(client):
         auto_scale_formula="$TargetDedicatedNodes = 1;", auto_scale_evaluation_interval="PT5M"))
     pool = wait_for(lambda: (p := client.get_pool("auto")).auto_scale_run and p, what="autoScaleRun")
     assert pool.enable_auto_scale and pool.auto_scale_formula == "$TargetDedicatedNodes = 1;"
-    assert "$TargetDedicatedNodes=0;" in pool.auto_scale_run.results   # nothing pending yet
+    assert pool.auto_scale_run.results.startswith("$TargetDedicatedNodes=1;")   # evaluated at creation
     run = client.evaluate_pool_auto_scale("auto", m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="x=1;"))
-    assert run.results.startswith("$TargetDedicatedNodes=0;")
+    assert run.results == "$TargetDedicatedNodes=1;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue;x=1"
     client.disable_pool_auto_scale("auto")
     assert error_of(client.evaluate_pool_auto_scale, "auto",
                     m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="x=1;")).status_code == 409
+    wait_for(lambda: client.get_pool("auto").allocation_state == "steady", what="its node")   # no enable while resizing
     client.enable_pool_auto_scale("auto", m.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes=0;"))
     assert client.get_pool("auto").enable_auto_scale is True
     bad = error_of(client.create_pool, m.BatchPoolCreateOptions(

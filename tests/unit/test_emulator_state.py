@@ -153,15 +153,9 @@ def account_with(pool_spec, **pool_fields):
     return account, pool
 
 
-def test_autoscale_target_is_pending_instances_capped_by_max_nodes():
-    assert scheduler.autoscale_target(None, 0, 8) == 0
-    assert scheduler.autoscale_target(None, 5, 8) == 5
-    assert scheduler.autoscale_target(None, 20, 8) == 8
-
-
 def test_autoscale_pool_grows_to_the_instances_a_multi_instance_task_needs():
     account, pool = account_with({"enableInterNodeCommunication": True}, enable_auto_scale=True,
-                                 auto_scale_formula="x")
+                                 auto_scale_formula="$TargetDedicatedNodes = 2;")
     j = job()
     j.tasks["mpi"] = Task(id="mpi", job_key="j1", spec={"id": "mpi", "multiInstanceSettings": {"numberOfInstances": 2}})
     account.jobs["j1"] = j
@@ -226,7 +220,7 @@ def test_deleted_pool_disappears_once_its_nodes_left():
 
 
 def test_autoscale_pool_whose_nodes_all_failed_prep_neither_grows_nor_churns():
-    account, pool = account_with({}, enable_auto_scale=True, auto_scale_formula="x")
+    account, pool = account_with({}, enable_auto_scale=True, auto_scale_formula="$TargetDedicatedNodes = 1;")
     j = job(jobPreparationTask={"commandLine": "false"})
     j.tasks["t"] = Task(id="t", job_key="j1", spec={"id": "t"})
     account.jobs["j1"] = j
