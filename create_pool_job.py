@@ -1,31 +1,46 @@
 """Create a pool of compute nodes and a job (future tasks sent to the job run on the pool).
 
     python3 create_pool_job.py --pool_id POOL_ID --job_id JOB_ID [--vm_size SIZE] [--max_nodes N]
+                               [--check_formula]
 
 1. Logs in to the Batch account from config_resources.py.
 2. Creates the pool (Ubuntu 24.04 LTS): inter-node communication on, one task
    slot per node, and an autoscale formula that grows the pool with pending
    tasks (every MPI instance counts) up to --max_nodes and shrinks it to zero
-   when idle. An existing pool that can run MPI tasks is reused.
+   when idle. Before the formula is enabled, the service evaluates it on the
+   new pool and the script shows the result; a formula that fails to evaluate
+   is refused with the service's message and never enabled (the pool stays
+   at 0 nodes). An existing pool that can run MPI tasks is reused.
 3. Creates the job, whose preparation task clones REPOSITORY_URL and runs
    demo_azure_batch/install.sh on each node before its first task there.
    An existing job on the same pool is reused.
 
-Exit codes: 0 done, 1 the service refused, 2 bad option or configuration, 130 interrupted.
+--check_formula also shows what the autoscale formula of an existing pool
+evaluates to now (the service's evaluate API: nothing is applied).
+
+Exit codes: 0 done, 1 the service refused (a formula that fails to evaluate
+included), 2 bad option or configuration, 130 interrupted.
 """
 
 import argparse
 import datetime
 import sys
+import time
 
 from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, ToolkitError, check_id, error_code,
-                           load_settings, make_batch_client, mpi_problem, run, wire_value)
+                           load_settings, make_batch_client, mpi_problem, run, service_message, wire_value)
 from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings
 
 # Warn when the image's end of support on Batch is this close.
 EOL_WARNING = datetime.timedelta(days=90)
 POOL_FIELDS = ["id", "state", "enableInterNodeCommunication", "taskSlotsPerNode", "enableAutoScale",
-               "targetDedicatedNodes", "targetLowPriorityNodes", "metadata"]
+               "autoScaleFormula", "targetDedicatedNodes", "targetLowPriorityNodes", "metadata"]
+# A new pool starts with this formula: autoscale on (the evaluate API needs it) but 0 nodes, the
+# documented way to evaluate a formula before applying it.
+HOLD_FORMULA = "$TargetDedicatedNodes = 0;\n$TargetLowPriorityNodes = 0;"
+# Batch accepts one enable-autoscale call per pool every 30 s (TooManyEnableAutoScaleRequests).
+ENABLE_WAIT_SECONDS = 40
+ENABLE_RETRY_SECONDS = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--job_id", required=True, help="id of the job to create or reuse")
     parser.add_argument("--vm_size", help="VM size of the nodes (default: VM_SIZE, standard_d2s_v5)")
     parser.add_argument("--max_nodes", type=int, help="most nodes autoscale may start (default: MAX_NODES, 5)")
+    parser.add_argument("--check_formula", action="store_true",
+                        help="also show what the autoscale formula of an existing pool evaluates to now "
+                             "(a new pool's formula is always checked before it is enabled)")
     return parser
 
 
@@ -69,10 +87,14 @@ def build_pool(settings: Settings, pool_id: str, vm_size: str, max_nodes: int):
         enable_inter_node_communication=True,
         task_slots_per_node=1,  # multi-instance tasks are never scheduled otherwise
         enable_auto_scale=True,
-        auto_scale_formula=autoscale_formula(max_nodes),
-        auto_scale_evaluation_interval=datetime.timedelta(minutes=settings.autoscale_evaluation_minutes),
+        auto_scale_formula=HOLD_FORMULA,  # the real formula is enabled once it evaluates (apply_formula)
+        auto_scale_evaluation_interval=evaluation_interval(settings),
         metadata=[models.BatchMetadataItem(name=MAX_NODES_METADATA, value=str(max_nodes))],
     )
+
+
+def evaluation_interval(settings: Settings) -> datetime.timedelta:
+    return datetime.timedelta(minutes=settings.autoscale_evaluation_minutes)
 
 
 def build_job(settings: Settings, job_id: str, pool_id: str):
@@ -126,7 +148,74 @@ def check_image(client, settings: Settings) -> None:
             print(f"Warning: image {'/'.join(wanted.values())} leaves Batch support on {end_of_life:%Y-%m-%d}.")
 
 
-def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_nodes: int) -> None:
+def describe_run_error(error) -> str:
+    """An AutoScaleRunError as one line: code, message and its details ("Line 1, Col 5: ...")."""
+    details = "; ".join(str(item.value) for item in (error.error_values or []) if item.value)
+    return f"{error.code}: {error.message}" + (f" ({details})" if details else "")
+
+
+def check_formula(client, pool_id: str, formula: str) -> None:
+    """Show what `formula` evaluates to on the pool (the service's evaluate API applies nothing).
+
+    Raises ToolkitError with the service's message when it fails to evaluate.
+    """
+    from azure.batch import models
+    from azure.core.exceptions import HttpResponseError
+
+    print(f"Checking autoscale formula on pool [{pool_id}]...")
+    try:
+        result = client.evaluate_pool_auto_scale(
+            pool_id, models.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
+    except HttpResponseError as err:
+        if err.status_code != 400:
+            raise
+        details = "; ".join(str(d.message) for d in (getattr(err.error, "details", None) or []) if d.message)
+        raise ToolkitError(f"The service refused the autoscale formula of pool [{pool_id}]: "
+                           f"{service_message(err)}" + (f" ({details})" if details else "")) from None
+    if result.error is not None:
+        raise ToolkitError(f"The autoscale formula of pool [{pool_id}] fails to evaluate: "
+                           f"{describe_run_error(result.error)}")
+    print("The formula evaluates to (nothing applied by this check):")
+    for item in (result.results or "").split(";"):
+        print(f"    {item}")
+
+
+def enable_formula(client, pool_id: str, formula: str, interval: datetime.timedelta) -> None:
+    """Enable `formula` on the pool, waiting out the service's one-call-per-30-seconds limit if it answers
+    TooManyEnableAutoScaleRequests (the docs do not say whether creating the pool counts as a call)."""
+    from azure.batch import models
+    from azure.core.exceptions import HttpResponseError
+
+    print(f"Enabling the autoscale formula on pool [{pool_id}]...")
+    deadline = time.monotonic() + ENABLE_WAIT_SECONDS
+    while True:
+        try:
+            client.enable_pool_auto_scale(pool_id, models.BatchPoolEnableAutoScaleOptions(
+                auto_scale_formula=formula, auto_scale_evaluation_interval=interval))
+            return
+        except HttpResponseError as err:
+            if error_code(err) != "TooManyEnableAutoScaleRequests" or time.monotonic() >= deadline:
+                raise
+            print("Batch allows one autoscale change per pool every 30 seconds; "
+                  f"retrying in {ENABLE_RETRY_SECONDS} s...")
+            time.sleep(ENABLE_RETRY_SECONDS)
+
+
+def apply_formula(client, settings: Settings, pool_id: str, max_nodes: int) -> None:
+    """Evaluate the project's formula on a pool that holds at 0 nodes, then enable it.
+
+    This is the documented safe way: evaluate needs autoscale enabled, so the pool is created with
+    HOLD_FORMULA. Creating it with the real formula would also be checked by the service, but only
+    for validity: a formula that is valid yet fails to evaluate (e.g. on a pool with no samples yet)
+    would be running before anyone saw it fail.
+    """
+    formula = autoscale_formula(max_nodes)
+    check_formula(client, pool_id, formula)
+    enable_formula(client, pool_id, formula, evaluation_interval(settings))
+
+
+def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_nodes: int,
+                check_existing: bool = False) -> None:
     from azure.core.exceptions import ResourceExistsError
 
     pool = get_or_none(client.get_pool, pool_id, POOL_FIELDS)
@@ -135,18 +224,31 @@ def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_node
         print(f"Creating pool [{pool_id}]...")
         try:
             client.create_pool(build_pool(settings, pool_id, vm_size, max_nodes))
-            print(f"Pool [{pool_id}] created: {vm_size} nodes, autoscale from 0 to {max_nodes} nodes.")
-            return
         except ResourceExistsError as err:
             if error_code(err) != "PoolExists":
                 raise
             pool = client.get_pool(pool_id, select=POOL_FIELDS)  # created meanwhile, e.g. by a concurrent run
+        else:
+            try:
+                apply_formula(client, settings, pool_id, max_nodes)
+            except ToolkitError as err:
+                raise ToolkitError(f"{err} Pool [{pool_id}] was created but stays at 0 nodes; delete it "
+                                   f"(az batch pool delete --pool-id {pool_id}).", err.exit_code) from None
+            print(f"Pool [{pool_id}] created: {vm_size} nodes, autoscale from 0 to {max_nodes} nodes.")
+            return
     if wire_value(pool.state) == "deleting":
         raise ToolkitError(f"Pool [{pool_id}] is being deleted; wait until it is gone or use another --pool_id.")
     problem = mpi_problem(pool)
     if problem:
         raise ToolkitError(f"Pool [{pool_id}] already exists but cannot run MPI tasks: {problem}. "
                            f"Use another --pool_id, or delete it (az batch pool delete --pool-id {pool_id}).")
+    if pool.enable_auto_scale and pool.auto_scale_formula == HOLD_FORMULA:
+        print(f"Pool [{pool_id}] exists at 0 nodes: a run was interrupted before it enabled the autoscale formula.")
+        apply_formula(client, settings, pool_id, max_nodes)
+    elif check_existing:
+        if not pool.enable_auto_scale:
+            raise ToolkitError(f"Pool [{pool_id}] has a fixed size (autoscale is off): it has no formula to check.")
+        check_formula(client, pool_id, pool.auto_scale_formula)
     print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
 
 
@@ -186,7 +288,7 @@ def create_pool_and_job(args) -> int:
     vm_size = args.vm_size or settings.vm_size
 
     client = make_batch_client(settings)
-    ensure_pool(client, settings, args.pool_id, vm_size, max_nodes)
+    ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, check_existing=args.check_formula)
     ensure_job(client, settings, args.job_id, args.pool_id)
     print(f"Next: python3 send_task.py --job_id {args.job_id} --task_id TASK_ID")
     print(f"The pool shrinks to 0 nodes when idle. Delete it when you are done: az batch pool delete --pool-id {args.pool_id}")

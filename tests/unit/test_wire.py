@@ -34,7 +34,9 @@ def test_pool_is_an_autoscaled_mpi_pool_on_ubuntu_24_04(settings):
     assert body["autoScaleEvaluationInterval"] == "PT05M00S"
     assert "targetDedicatedNodes" not in body and "targetLowPriorityNodes" not in body
     assert body["metadata"] == [{"name": MAX_NODES_METADATA, "value": "5"}]
-    formula = body["autoScaleFormula"]
+    # The pool starts held at 0 nodes; the real formula is enabled once the service has evaluated it.
+    assert body["autoScaleFormula"] == create_pool_job.HOLD_FORMULA
+    formula = create_pool_job.autoscale_formula(5)
     assert "$PendingTasks" in formula
     assert "$TargetDedicatedNodes = min(5," in formula
     assert "$NodeDeallocationOption = taskcompletion;" in formula
@@ -43,7 +45,7 @@ def test_pool_is_an_autoscaled_mpi_pool_on_ubuntu_24_04(settings):
 def test_pool_options_change_size_and_cap(settings):
     body = wire(create_pool_job.build_pool(settings, "p1", "standard_d4s_v5", 3))
     assert body["vmSize"] == "standard_d4s_v5"
-    assert "min(3," in body["autoScaleFormula"]
+    assert "min(3," in create_pool_job.autoscale_formula(3)
     assert body["metadata"][0]["value"] == "3"
 
 
