@@ -3,7 +3,7 @@
 Start it:
 
     python -m batch_emulator                      # prints: Batch emulator listening on http://127.0.0.1:PORT (account devbatchaccount1)
-    python -m batch_emulator --port 8090 --root ./.local/batch --max-nodes 4 --verbose
+    python -m batch_emulator --port 8090 --root ./.local/batch --max-nodes 4 --time-scale 60 --verbose
 
 and point a client at it:
 
@@ -26,21 +26,24 @@ LIMITATIONS
   ignored), with the emulator's environment minus credential-looking variables.
 - State is in memory only: stopping the emulator forgets every pool, job and task and
   kills every process it started; with the default --root the node directories go too.
-- Autoscale formulas are stored but not interpreted yet: an autoscale pool gets one node
-  per pending task instance (active + running, multi-instance tasks count
-  numberOfInstances), capped by --max-nodes, and idle nodes leave after about a second.
-  evaluateautoscale reports that target. The evaluation interval is ignored.
+- Autoscale formulas are evaluated (autoscale.py: the documented language) on a clock
+  --time-scale times faster than the service's (default 300: a 5-minute interval is 1 s,
+  samples every 0.1 s, GetSample look-backs scaled alike; time() keeps the real clock),
+  at create / enable and then every interval; pools resize to the targets, capped by
+  --max-nodes, honouring $NodeDeallocationOption. Resource metrics ($CPUPercent, ...)
+  are refused, $PreemptedNodeCount is always 0; undocumented details are choices listed
+  in README.md.
 - Absent: job schedules, job manager tasks, auto pools, certificates, applications,
   node users/remote login/reboot/reimage/remove nodes, job disable/enable, task
   reactivate and update, usage metrics and statistics ($expand=stats), containers,
   mounts, start-task/node errors other than start task failure, autoStorageContainerName.
 - Simplified: node allocation takes well under a second and never fails; resize timeouts
-  and nodeDeallocationOption are ignored (nodes leave only when idle, i.e. taskcompletion);
+  and a resize's nodeDeallocationOption are ignored (running tasks finish, taskcompletion);
   a job release task is accepted but never run; a job preparation task with
   waitForSuccess=false still runs before the task (its failure does not block); the
   15-minute clock-skew check of SharedKey is skipped; task retention times are ignored;
   files of a task stay readable after its node left the pool; onTaskFailure jobAction
-  "disable" does nothing; TooManyEnableAutoScaleRequests is never returned.
+  "disable" does nothing.
 """
 
 DEFAULT_ACCOUNT_NAME = "devbatchaccount1"
