@@ -48,6 +48,9 @@ MESSAGES = {
     "RequestBodyTooLarge": "The request body is too large and exceeds the maximum permissible limit.",
     "InvalidRange": "The range specified is invalid for the current size of the resource.",
     "InternalError": "Server encountered an internal error. Please try again after some time.",
+    # Quota codes are documented in the Batch error list; their message text is ours.
+    "PoolQuotaReached": "The specified account has reached its quota of pools.",
+    "ActiveJobAndScheduleQuotaReached": "The specified account has reached its quota of active jobs and job schedules.",
 }
 
 

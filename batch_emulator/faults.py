@@ -5,6 +5,7 @@ A rule says what to do (``kind``) to which requests (``method``, ``path``) and h
 
     kind         429 / 503  the service's throttling / busy error, with Retry-After (default 1 s)
                  500        InternalError (no Retry-After unless given)
+                 409        OperationInvalidForCurrentState (e.g. with code=PoolQuotaReached)
                  delay      sleep ``delay`` seconds, then answer normally
                  close      send the response head and half the body (half the status line
                             when there is no body), then reset the connection
@@ -22,6 +23,8 @@ A rule says what to do (``kind``) to which requests (``method``, ``path``) and h
                  the fault, drawn from random.Random(seed): each matching request after
                  ``skip`` draws one number and gets the fault when it is below ``rate``
     count        at most ``count`` faults, then the rule is spent (default: no limit)
+    code         for 429/503/500/409: the error code to answer with instead of the kind's
+                 own (e.g. 503 with code=TooManyEnableAutoScaleRequests)
 
 Rules are tried in the order they were added; the first that fires wins. The control
 endpoint (CONTROL_PATH) never gets a fault.
@@ -47,7 +50,7 @@ from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, auth
 from .errors import service_error
 
 CONTROL_PATH = "/_emulator/faults"
-KINDS = ("429", "503", "500", "delay", "close", "drop")
+KINDS = ("429", "503", "500", "409", "delay", "close", "drop")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # 503 ServerBusy is documented for Batch. The service's public error list has no 429 code;
 # "TooManyRequests" is the name the newer Batch SDKs give one (a best guess, like ARM's).
@@ -56,8 +59,9 @@ ERRORS = {
                                     "number of seconds in the Retry-After header."),
     "503": (503, "ServerBusy", "The server is currently unable to receive requests. Please retry your request."),
     "500": (500, "InternalError", None),
+    "409": (409, "OperationInvalidForCurrentState", None),
 }
-DEFAULT_RETRY_AFTER = {"429": 1, "503": 1, "500": None}
+DEFAULT_RETRY_AFTER = {"429": 1, "503": 1, "500": None, "409": None}
 
 
 class FaultError(ValueError):
@@ -76,6 +80,7 @@ class FaultRule:
     seed: int = None
     retry_after: float = None
     delay: float = 1.0
+    code: str = None            # overrides the kind's error code
     id: int = 0
     matched: int = 0            # requests that matched method and path while the rule was live
     fired: int = 0              # faults given
@@ -94,6 +99,8 @@ class FaultRule:
     def error(self):
         """The service error a 429/503/500 rule answers with (close before applying: a 500)."""
         status, code, message = ERRORS.get(self.kind, ERRORS["500"])
+        if self.code:
+            code, message = self.code, None
         return service_error(status, code, message)
 
     def headers(self):
@@ -106,6 +113,7 @@ class FaultRule:
                                                 "seed", "matched", "fired")}
         if self.kind in ERRORS:
             shown["retry_after"] = self.retry_after
+            shown["code"] = self.code
         if self.kind == "delay":
             shown["delay"] = self.delay
         shown["active"] = self.active
@@ -149,7 +157,7 @@ def _as_seconds(name, value):
 
 
 def make_rule(kind, method=None, path=None, when="before", count=None, skip=0, rate=1.0, seed=None,
-              retry_after="default", delay=1.0):
+              retry_after="default", delay=1.0, code=None):
     """Check every field and build a FaultRule; FaultError names the field that is wrong."""
     kind = str(kind).lower()
     if kind not in KINDS:
@@ -192,11 +200,15 @@ def make_rule(kind, method=None, path=None, when="before", count=None, skip=0, r
             raise FaultError(f"retry_after applies to 429, 503 and 500, not to {kind}")
         retry_after = _as_seconds("retry_after", retry_after)
     delay = _as_seconds("delay", delay)
+    if code in (None, ""):
+        code = None
+    elif kind not in ERRORS or not re.fullmatch(r"[A-Za-z]+", str(code)):
+        raise FaultError(f"code must be letters only and goes with 429, 503, 500 or 409, not {code!r} with {kind}")
     return FaultRule(kind=kind, method=method, path=path, when=when, count=count, skip=skip, rate=rate, seed=seed,
-                     retry_after=retry_after, delay=delay, _pattern=pattern, _random=random.Random(seed))
+                     retry_after=retry_after, delay=delay, code=code, _pattern=pattern, _random=random.Random(seed))
 
 
-FIELDS = ("kind", "method", "path", "when", "count", "skip", "rate", "seed", "retry_after", "delay")
+FIELDS = ("kind", "method", "path", "when", "count", "skip", "rate", "seed", "retry_after", "delay", "code")
 
 
 def rule_from_json(obj):
@@ -213,14 +225,15 @@ def rule_from_json(obj):
 
 SPEC_HELP = """\
 --fault SPEC adds a rule (repeat it for more): SPEC is 'KIND [METHOD] [PATH] [key=value ...]'
-  KIND     429 | 503 (Retry-After, default 1 s) | 500 | delay | close | drop
+  KIND     429 | 503 (Retry-After, default 1 s) | 500 | 409 | delay | close | drop
   METHOD   GET, POST, ... (default: any);  PATH  /jobs/*/taskcounts, /jobs/** or ^regex (default: any)
-  keys     count=N  skip=N  rate=0.3  seed=N  when=before|after  retry-after=S|none  delay=S
+  keys     count=N  skip=N  rate=0.3  seed=N  when=before|after  retry-after=S|none  delay=S  code=ErrorCode
 examples:
   --fault "503 rate=0.3 seed=1"                            30% of all requests get 503 ServerBusy
   --fault "503 GET /jobs/*/taskcounts count=2"             the next 2 task-count reads get 503
   --fault "close POST /jobs/j1/tasks when=after count=1"   create the task, then cut its 201
   --fault "delay GET /pools/** delay=5"                    every pool read answers after 5 s
+  --fault "409 POST /pools code=PoolQuotaReached"          the account's pool quota is reached
 Rules can also be added, listed and cleared at run time: POST/GET/DELETE /_emulator/faults
 (signed with the account key, see batch_emulator/README.md).
 """

@@ -309,3 +309,19 @@ def test_cut_sends_the_head_and_half_the_body_or_half_the_status_line():
     assert faults.cut(head + b"0123456789", len(head)) == head + b"01234"
     empty = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
     assert faults.cut(empty, len(empty)) == b"HTTP/1.1 2"
+
+
+def test_a_rule_can_answer_with_another_service_code():
+    rule = parse_spec("409 POST /pools code=PoolQuotaReached count=1")
+    err = rule.error()
+    assert (err.status, err.code) == (409, "PoolQuotaReached")
+    assert "quota of pools" in err.message
+    busy = make_rule("503", code="TooManyEnableAutoScaleRequests", retry_after="none")
+    assert (busy.error().status, busy.error().code) == (503, "TooManyEnableAutoScaleRequests")
+    assert rule.describe()["code"] == "PoolQuotaReached"
+
+
+@pytest.mark.parametrize("spec", ["close code=PoolQuotaReached", "409 code=Not-A-Code"])
+def test_code_is_refused_where_it_cannot_apply(spec):
+    with pytest.raises(FaultError, match="code must be letters only"):
+        parse_spec(spec)
