@@ -47,6 +47,10 @@ SAS_LETTERS = {"r": "read", "a": "add", "c": "create", "w": "write", "d": "delet
 # A SAS made here starts a little in the past, so a node or service with a slightly late clock accepts it.
 SAS_CLOCK_SKEW = datetime.timedelta(minutes=5)
 
+# Each run marks what it creates (pool/job metadata, task environment) with a fresh id, so
+# that when a retried POST finds the resource already there, the run knows it made it.
+SUBMISSION_MARK = "MPI_TOOLKIT_SUBMISSION_ID"
+
 # create_pool_job.py records the pool's node cap here; send_task.py reads it back.
 MAX_NODES_METADATA = "mpi-toolkit-max-nodes"
 
@@ -95,6 +99,11 @@ def load_settings(*variables: str) -> Settings:
         print(f"Warning: {settings.env_file} holds secrets and other users can read it: chmod 600 {settings.env_file}",
               file=sys.stderr)
     return settings
+
+
+def made_by(items, submission_id: str) -> bool:
+    """Whether name/value items (metadata, environment settings) carry this run's submission id."""
+    return any(item.name == SUBMISSION_MARK and item.value == submission_id for item in items or [])
 
 
 def mpi_problem(pool) -> Optional[str]:

@@ -26,9 +26,11 @@ import argparse
 import datetime
 import sys
 import time
+import uuid
 
-from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, ToolkitError, check_id, error_code,
-                           load_settings, make_batch_client, mpi_problem, run, service_message, wire_value)
+from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, RETRY_POST, SUBMISSION_MARK, ToolkitError, check_id,
+                           error_code, load_settings, made_by, make_batch_client, mpi_problem, run, service_message,
+                           wire_value)
 from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings
 
 # Warn when the image's end of support on Batch is this close.
@@ -73,7 +75,7 @@ def autoscale_formula(max_nodes: int) -> str:
     )
 
 
-def build_pool(settings: Settings, pool_id: str, vm_size: str, max_nodes: int):
+def build_pool(settings: Settings, pool_id: str, vm_size: str, max_nodes: int, submission_id: str = ""):
     from azure.batch import models
 
     image = settings.image_reference
@@ -89,7 +91,8 @@ def build_pool(settings: Settings, pool_id: str, vm_size: str, max_nodes: int):
         enable_auto_scale=True,
         auto_scale_formula=HOLD_FORMULA,  # the real formula is enabled once it evaluates (apply_formula)
         auto_scale_evaluation_interval=evaluation_interval(settings),
-        metadata=[models.BatchMetadataItem(name=MAX_NODES_METADATA, value=str(max_nodes))],
+        metadata=[models.BatchMetadataItem(name=MAX_NODES_METADATA, value=str(max_nodes)),
+                  models.BatchMetadataItem(name=SUBMISSION_MARK, value=submission_id)],
     )
 
 
@@ -97,7 +100,7 @@ def evaluation_interval(settings: Settings) -> datetime.timedelta:
     return datetime.timedelta(minutes=settings.autoscale_evaluation_minutes)
 
 
-def build_job(settings: Settings, job_id: str, pool_id: str):
+def build_job(settings: Settings, job_id: str, pool_id: str, submission_id: str = ""):
     from azure.batch import models
 
     admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
@@ -110,6 +113,7 @@ def build_job(settings: Settings, job_id: str, pool_id: str):
             wait_for_success=True,
             rerun_on_node_reboot_after_success=True,
             user_identity=admin),
+        metadata=[models.BatchMetadataItem(name=SUBMISSION_MARK, value=submission_id)],
     )
 
 
@@ -215,7 +219,7 @@ def apply_formula(client, settings: Settings, pool_id: str, max_nodes: int) -> N
 
 
 def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_nodes: int,
-                check_existing: bool = False) -> None:
+                submission_id: str, check_existing: bool = False) -> None:
     from azure.core.exceptions import ResourceExistsError
 
     pool = get_or_none(client.get_pool, pool_id, POOL_FIELDS)
@@ -223,12 +227,12 @@ def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_node
         check_image(client, settings)
         print(f"Creating pool [{pool_id}]...")
         try:
-            client.create_pool(build_pool(settings, pool_id, vm_size, max_nodes))
+            client.create_pool(build_pool(settings, pool_id, vm_size, max_nodes, submission_id), **RETRY_POST)
         except ResourceExistsError as err:
             if error_code(err) != "PoolExists":
                 raise
-            pool = client.get_pool(pool_id, select=POOL_FIELDS)  # created meanwhile, e.g. by a concurrent run
-        else:
+            pool = client.get_pool(pool_id, select=POOL_FIELDS)  # made by a concurrent run, or by our retried POST
+        if pool is None or made_by(pool.metadata, submission_id):
             try:
                 apply_formula(client, settings, pool_id, max_nodes)
             except ToolkitError as err:
@@ -252,21 +256,23 @@ def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_node
     print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
 
 
-def ensure_job(client, settings: Settings, job_id: str, pool_id: str) -> None:
+def ensure_job(client, settings: Settings, job_id: str, pool_id: str, submission_id: str) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    job = get_or_none(client.get_job, job_id, ["id", "state", "poolInfo"])
+    fields = ["id", "state", "poolInfo", "metadata"]
+    job = get_or_none(client.get_job, job_id, fields)
     if job is None:
         print(f"Creating job [{job_id}]...")
         try:
-            client.create_job(build_job(settings, job_id, pool_id))
-            print(f"Job [{job_id}] created on pool [{pool_id}]; its preparation task clones {settings.repository or 'the repository'} "
-                  "and runs demo_azure_batch/install.sh on each node.")
-            return
+            client.create_job(build_job(settings, job_id, pool_id, submission_id), **RETRY_POST)
         except ResourceExistsError as err:
             if error_code(err) not in ("JobExists", "JobWithSameIdExists"):
                 raise
-            job = client.get_job(job_id, select=["id", "state", "poolInfo"])
+            job = client.get_job(job_id, select=fields)  # made by a concurrent run, or by our retried POST
+        if job is None or made_by(job.metadata, submission_id):
+            print(f"Job [{job_id}] created on pool [{pool_id}]; its preparation task clones "
+                  f"{settings.repository or 'the repository'} and runs demo_azure_batch/install.sh on each node.")
+            return
     job_pool = job.pool_info.pool_id if job.pool_info else None
     if (job_pool or "").lower() != pool_id.lower():
         raise ToolkitError(f"Job [{job_id}] already exists on pool [{job_pool}], not [{pool_id}]. "
@@ -288,8 +294,9 @@ def create_pool_and_job(args) -> int:
     vm_size = args.vm_size or settings.vm_size
 
     client = make_batch_client(settings)
-    ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, check_existing=args.check_formula)
-    ensure_job(client, settings, args.job_id, args.pool_id)
+    submission_id = uuid.uuid4().hex  # marks what this run creates (see batch_helpers.SUBMISSION_MARK)
+    ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, submission_id, check_existing=args.check_formula)
+    ensure_job(client, settings, args.job_id, args.pool_id, submission_id)
     print(f"Next: python3 send_task.py --job_id {args.job_id} --task_id TASK_ID")
     print(f"The pool shrinks to 0 nodes when idle. Delete it when you are done: az batch pool delete --pool-id {args.pool_id}")
     return 0

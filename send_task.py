@@ -22,17 +22,14 @@ import datetime
 import sys
 import uuid
 
-from batch_helpers import (EXIT_USAGE, RETRY_POST, ToolkitError, check_container_sas, check_id, container_sas_url,
-                           error_code, load_settings, make_batch_client, mpi_problem, pool_max_nodes, run,
+from batch_helpers import (EXIT_USAGE, RETRY_POST, SUBMISSION_MARK, ToolkitError, check_container_sas, check_id, container_sas_url,
+                           error_code, load_settings, made_by, make_batch_client, mpi_problem, pool_max_nodes, run,
                            wire_value)
 from config_resources import BATCH_VARIABLES, Settings, sas_expiry
 
 # Uploading stdout/stderr after the task ends takes a little while; the SAS must outlive that too.
 UPLOAD_MARGIN = datetime.timedelta(minutes=15)
 STD_FILES_PATTERN = "../std*.txt"  # stdout.txt and stderr.txt sit one level above the working directory
-# Marks the task with this run's id, so that when a retried request finds the task
-# already there (the first attempt reached the service), we know it is ours.
-SUBMISSION_VARIABLE = "MPI_TOOLKIT_SUBMISSION_ID"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +62,7 @@ def build_task(settings: Settings, job_id: str, task_id: str, nodes: int, submis
             max_wall_clock_time=datetime.timedelta(minutes=settings.task_max_wall_clock_minutes),
             max_task_retry_count=0),
         output_files=[upload_std_files],
-        environment_settings=[models.EnvironmentSetting(name=SUBMISSION_VARIABLE, value=submission_id)],
+        environment_settings=[models.EnvironmentSetting(name=SUBMISSION_MARK, value=submission_id)],
     )
 
 
@@ -131,8 +128,7 @@ def add_task(client, job_id: str, task, submission_id: str) -> None:
         if error_code(err) != "TaskExists":
             raise
         existing = client.get_task(job_id, task.id, select=["id", "environmentSettings"])
-        marks = {item.name: item.value for item in existing.environment_settings or []}
-        if marks.get(SUBMISSION_VARIABLE) != submission_id:
+        if not made_by(existing.environment_settings, submission_id):
             raise ToolkitError(f"Task [{task.id}] already exists in job [{job_id}]: choose another --task_id.") from None
 
 

@@ -100,3 +100,14 @@ def test_download_cut_mid_file_leaves_nothing_partial_and_the_next_run_completes
     assert (task_dir / "stdout.txt").read_bytes() == (tmp_path / "warmup" / ids.job_id / ids.task_id /
                                                        "stdout.txt").read_bytes()
     assert "MPI pi demo" in (task_dir / "stdout.txt").read_text()
+
+
+def test_pool_and_job_created_before_the_connection_broke_are_recognised_as_ours(run_script, ids, local_stack,
+                                                                                   fault):
+    fault("close", "POST", "/pools", when="after", count=1)
+    fault("close", "POST", "/jobs", when="after", count=1)
+    result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Pool [{ids.pool_id}] created" in result.stdout and "already exists" not in result.stdout
+    assert f"Job [{ids.job_id}] created" in result.stdout
+    assert fired(local_stack) == 2

@@ -7,7 +7,7 @@ from azure.batch._utils.model_base import SdkJSONEncoder
 
 import create_pool_job
 import send_task
-from batch_helpers import MAX_NODES_METADATA
+from batch_helpers import MAX_NODES_METADATA, SUBMISSION_MARK
 from config_resources import ENV_FILE_VARIABLE, read_settings
 from tests.conftest import VALID_ENV
 
@@ -22,7 +22,7 @@ def settings():
 
 
 def test_pool_is_an_autoscaled_mpi_pool_on_ubuntu_24_04(settings):
-    body = wire(create_pool_job.build_pool(settings, "p1", "standard_d2s_v5", 5))
+    body = wire(create_pool_job.build_pool(settings, "p1", "standard_d2s_v5", 5, "run-7"))
     assert body["id"] == "p1" and body["vmSize"] == "standard_d2s_v5"
     assert body["virtualMachineConfiguration"] == {
         "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
@@ -33,7 +33,7 @@ def test_pool_is_an_autoscaled_mpi_pool_on_ubuntu_24_04(settings):
     assert body["enableAutoScale"] is True
     assert body["autoScaleEvaluationInterval"] == "PT05M00S"
     assert "targetDedicatedNodes" not in body and "targetLowPriorityNodes" not in body
-    assert body["metadata"] == [{"name": MAX_NODES_METADATA, "value": "5"}]
+    assert body["metadata"] == [{"name": MAX_NODES_METADATA, "value": "5"}, {"name": SUBMISSION_MARK, "value": "run-7"}]
     # The pool starts held at 0 nodes; the real formula is enabled once the service has evaluated it.
     assert body["autoScaleFormula"] == create_pool_job.HOLD_FORMULA
     formula = create_pool_job.autoscale_formula(5)
@@ -50,13 +50,14 @@ def test_pool_options_change_size_and_cap(settings):
 
 
 def test_job_prepares_each_node_with_the_repository(settings):
-    body = wire(create_pool_job.build_job(settings, "j1", "p1"))
+    body = wire(create_pool_job.build_job(settings, "j1", "p1", "run-7"))
     assert body["id"] == "j1" and body["poolInfo"] == {"poolId": "p1"}
     prep = body["jobPreparationTask"]
     assert prep["commandLine"] == settings.cmd_prep_task
     assert prep["waitForSuccess"] is True
     assert prep["rerunOnNodeRebootAfterSuccess"] is True
     assert prep["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
+    assert body["metadata"] == [{"name": SUBMISSION_MARK, "value": "run-7"}]
 
 
 def test_task_is_multi_instance_with_uploaded_outputs(settings):
@@ -75,7 +76,7 @@ def test_task_is_multi_instance_with_uploaded_outputs(settings):
     assert container["path"] == "j1/t1"
     assert container["containerUrl"] == VALID_ENV["BLOB_CONTAINER_URL"]
     # Marks this run's request, so a retried POST recognises its own task.
-    assert body["environmentSettings"] == [{"name": send_task.SUBMISSION_VARIABLE, "value": "run-42"}]
+    assert body["environmentSettings"] == [{"name": SUBMISSION_MARK, "value": "run-42"}]
 
 
 def test_task_wall_clock_follows_settings():
