@@ -6,6 +6,7 @@ A rule says what to do (``kind``) to which requests (``method``, ``path``) and h
     kind         429 / 503  the service's throttling / busy error, with Retry-After (default 1 s)
                  500        InternalError (no Retry-After unless given)
                  409        OperationInvalidForCurrentState (e.g. with code=PoolQuotaReached)
+                 400        InvalidRequestBody (e.g. with code=AutoScalingFormulaSyntaxError)
                  delay      sleep ``delay`` seconds, then answer normally
                  close      send the response head and half the body (half the status line
                             when there is no body), then reset the connection
@@ -23,7 +24,7 @@ A rule says what to do (``kind``) to which requests (``method``, ``path``) and h
                  the fault, drawn from random.Random(seed): each matching request after
                  ``skip`` draws one number and gets the fault when it is below ``rate``
     count        at most ``count`` faults, then the rule is spent (default: no limit)
-    code         for 429/503/500/409: the error code to answer with instead of the kind's
+    code         for 429/503/500/409/400: the error code to answer with instead of the kind's
                  own (e.g. 503 with code=TooManyEnableAutoScaleRequests)
 
 Rules are tried in the order they were added; the first that fires wins. The control
@@ -50,7 +51,7 @@ from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, auth
 from .errors import service_error
 
 CONTROL_PATH = "/_emulator/faults"
-KINDS = ("429", "503", "500", "409", "delay", "close", "drop")
+KINDS = ("429", "503", "500", "409", "400", "delay", "close", "drop")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # 503 ServerBusy is documented for Batch. The service's public error list has no 429 code;
 # "TooManyRequests" is the name the newer Batch SDKs give one (a best guess, like ARM's).
@@ -60,8 +61,9 @@ ERRORS = {
     "503": (503, "ServerBusy", "The server is currently unable to receive requests. Please retry your request."),
     "500": (500, "InternalError", None),
     "409": (409, "OperationInvalidForCurrentState", None),
+    "400": (400, "InvalidRequestBody", None),
 }
-DEFAULT_RETRY_AFTER = {"429": 1, "503": 1, "500": None, "409": None}
+DEFAULT_RETRY_AFTER = {"429": 1, "503": 1, "500": None, "409": None, "400": None}
 
 
 class FaultError(ValueError):
@@ -203,7 +205,7 @@ def make_rule(kind, method=None, path=None, when="before", count=None, skip=0, r
     if code in (None, ""):
         code = None
     elif kind not in ERRORS or not re.fullmatch(r"[A-Za-z]+", str(code)):
-        raise FaultError(f"code must be letters only and goes with 429, 503, 500 or 409, not {code!r} with {kind}")
+        raise FaultError(f"code must be letters only and goes with 429, 503, 500, 409 or 400, not {code!r} with {kind}")
     return FaultRule(kind=kind, method=method, path=path, when=when, count=count, skip=skip, rate=rate, seed=seed,
                      retry_after=retry_after, delay=delay, code=code, _pattern=pattern, _random=random.Random(seed))
 
@@ -225,7 +227,7 @@ def rule_from_json(obj):
 
 SPEC_HELP = """\
 --fault SPEC adds a rule (repeat it for more): SPEC is 'KIND [METHOD] [PATH] [key=value ...]'
-  KIND     429 | 503 (Retry-After, default 1 s) | 500 | 409 | delay | close | drop
+  KIND     429 | 503 (Retry-After, default 1 s) | 500 | 409 | 400 | delay | close | drop
   METHOD   GET, POST, ... (default: any);  PATH  /jobs/*/taskcounts, /jobs/** or ^regex (default: any)
   keys     count=N  skip=N  rate=0.3  seed=N  when=before|after  retry-after=S|none  delay=S  code=ErrorCode
 examples:
