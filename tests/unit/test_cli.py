@@ -12,7 +12,7 @@ import send_task
 from config_resources import ENV_FILE_VARIABLE, read_settings
 from tests.conftest import REPO_ROOT, VALID_ENV
 
-SCRIPTS = {"create_pool_job.py": ["--pool_id", "--job_id", "--vm_size", "--max_nodes"],
+SCRIPTS = {"create_pool_job.py": ["--pool_id", "--job_id", "--vm_size", "--max_nodes", "--check_formula"],
            "send_task.py": ["--job_id", "--task_id", "--nodes"],
            "check_task.py": ["--job_id", "--output_dir", "--wait"]}
 
