@@ -14,6 +14,7 @@ from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.credentials import AzureNamedKeyCredential
 
 import local_stack as stack_module
+from batch_emulator.faults import add_fault
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WRONG_KEY = "A" * 86 + "=="
@@ -55,6 +56,11 @@ def failing_preparation(run_script, ids, stack):
     assert run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id).returncode == 0
 
 
+def pool_quota_reached(run_script, ids, stack):
+    add_fault(stack.batch_endpoint, stack.batch_account, stack.batch_key,
+              kind="409", method="POST", path="/pools", code="PoolQuotaReached", count=1)
+
+
 def sas(stack, permission, expiry):
     return stack_module.container_sas_url(stack, permission=permission, expiry=expiry)
 
@@ -90,6 +96,7 @@ CASES = [
     ("is more than pool", 2, SEND + ("--nodes", "6"), {}, lambda r, i, s: create_pool_and_job(r, i)),
     ("already exists in job", 1, SEND, {}, task_already_sent),
     ("the job preparation task failed", 1, CHECK_WAIT, {}, failing_preparation),
+    ("PoolQuotaReached: the account's pool quota is reached", 1, CREATE, {}, pool_quota_reached),
 ]
 
 
