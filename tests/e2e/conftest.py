@@ -8,6 +8,8 @@
   directory (so check_task.py's `outputs/` lands there).
 - `ids`: pool, job and task ids unique to the test, so tests on the shared
   stack never see each other's pools and jobs.
+- `batch`: a BatchClient for the stack's emulator (no retries); `fault`:
+  the emulator's fault injection for one test.
 """
 
 import re
@@ -78,6 +80,36 @@ class ScriptRunner:
 @pytest.fixture
 def run_script(local_stack, tmp_path):
     return ScriptRunner(local_stack, tmp_path)
+
+
+def batch_client(stack):
+    """A BatchClient for the stack's emulator, without retries, so a test sees every answer."""
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    return BatchClient(stack.batch_endpoint, AzureNamedKeyCredential(stack.batch_account, stack.batch_key),
+                       retry_total=0)
+
+
+@pytest.fixture
+def batch(local_stack):
+    return batch_client(local_stack)
+
+
+@pytest.fixture
+def fault(local_stack):
+    """fault(kind, method, path, **options) injects an emulator fault for this test (cleared after it);
+    fault.fired() counts the faults given so far."""
+    from batch_emulator.faults import add_fault, clear_faults, list_faults
+
+    credentials = (local_stack.batch_endpoint, local_stack.batch_account, local_stack.batch_key)
+
+    def inject(kind, method, path, **options):
+        add_fault(*credentials, kind=kind, method=method, path=path, **options)
+
+    inject.fired = lambda: sum(rule["fired"] for rule in list_faults(*credentials))
+    yield inject
+    clear_faults(*credentials)
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from azure.batch import BatchClient, models
-from azure.core.credentials import AzureNamedKeyCredential
+from azure.batch import models
 from azure.core.exceptions import HttpResponseError
 
 import create_pool_job
@@ -20,12 +19,6 @@ import local_stack as stack_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
-
-
-@pytest.fixture
-def batch(local_stack):
-    return BatchClient(local_stack.batch_endpoint,
-                       AzureNamedKeyCredential(local_stack.batch_account, local_stack.batch_key), retry_total=0)
 
 
 def ok(result):

@@ -4,27 +4,9 @@ Service answers that are rare locally (TooManyEnableAutoScaleRequests, a 400 fro
 from the emulator's fault injection, through the same HTTP path as every other answer.
 """
 
-import pytest
-from azure.batch import BatchClient, models
-from azure.core.credentials import AzureNamedKeyCredential
+from azure.batch import models
 
 import create_pool_job
-from batch_emulator.faults import add_fault, clear_faults
-
-
-@pytest.fixture
-def batch(local_stack):
-    return BatchClient(local_stack.batch_endpoint,
-                       AzureNamedKeyCredential(local_stack.batch_account, local_stack.batch_key), retry_total=0)
-
-
-@pytest.fixture
-def fault(local_stack):
-    def inject(kind, method, path, **options):
-        add_fault(local_stack.batch_endpoint, local_stack.batch_account, local_stack.batch_key,
-                  kind=kind, method=method, path=path, **options)
-    yield inject
-    clear_faults(local_stack.batch_endpoint, local_stack.batch_account, local_stack.batch_key)
 
 
 def mpi_pool(batch, pool_id, **sizing):

@@ -8,21 +8,14 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
-
 import local_stack as stack_module
-from tests.e2e.conftest import REPO_ROOT
+from tests.e2e.conftest import REPO_ROOT, batch_client
 
 
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def batch_client(stack):
-    return BatchClient(stack.batch_endpoint, AzureNamedKeyCredential(stack.batch_account, stack.batch_key))
 
 
 def test_unreachable_endpoint_fails_fast_with_one_line(run_script, ids):

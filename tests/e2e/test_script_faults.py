@@ -2,23 +2,7 @@
 
 import time
 
-import pytest
-
-from batch_emulator.faults import add_fault, clear_faults, list_faults
-
-
-@pytest.fixture
-def fault(local_stack):
-    """fault(kind, method, path, **options): inject a fault for this test only."""
-    def inject(kind, method, path, **options):
-        add_fault(local_stack.batch_endpoint, local_stack.batch_account, local_stack.batch_key,
-                  kind=kind, method=method, path=path, **options)
-    yield inject
-    clear_faults(local_stack.batch_endpoint, local_stack.batch_account, local_stack.batch_key)
-
-
-def fired(stack) -> int:
-    return sum(rule["fired"] for rule in list_faults(stack.batch_endpoint, stack.batch_account, stack.batch_key))
+from batch_emulator.faults import clear_faults
 
 
 def create_pool_and_job(run_script, ids):
@@ -32,7 +16,7 @@ def test_busy_service_with_retry_after_is_waited_out(run_script, ids, local_stac
     result = run_script("check_task.py", "--job_id", ids.job_id)
     assert result.returncode == 0, result.stderr
     assert f"Job [{ids.job_id}]: active 0" in result.stdout
-    assert fired(local_stack) == 2
+    assert fault.fired() == 2
 
 
 def test_throttled_task_creation_is_retried(run_script, ids, local_stack, fault):
@@ -40,7 +24,7 @@ def test_throttled_task_creation_is_retried(run_script, ids, local_stack, fault)
     fault("429", "POST", f"/jobs/{ids.job_id}/tasks", count=1, retry_after=1)
     result = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
     assert result.returncode == 0, result.stderr
-    assert fired(local_stack) == 1
+    assert fault.fired() == 1
 
 
 def test_task_created_before_the_connection_broke_is_recognised_as_ours(run_script, ids, local_stack, fault):
@@ -50,7 +34,7 @@ def test_task_created_before_the_connection_broke_is_recognised_as_ours(run_scri
     result = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
     assert result.returncode == 0, result.stderr
     assert f"Task [{ids.task_id}] added." in result.stdout
-    assert fired(local_stack) == 1
+    assert fault.fired() == 1
     # A second, separate run with the same id is still a conflict.
     again = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
     assert again.returncode == 1 and "already exists" in again.stderr
@@ -81,7 +65,7 @@ def test_download_cut_mid_file_leaves_nothing_partial_and_the_next_run_completes
     fault("close", "GET", stdout_path, when="after", count=1)
     once = run_script("check_task.py", "--job_id", ids.job_id, "--output_dir", tmp_path / "once", env=from_nodes)
     assert once.returncode == 0, once.stdout + once.stderr
-    assert fired(local_stack) == 1
+    assert fault.fired() == 1
     assert "MPI pi demo" in (tmp_path / "once" / ids.job_id / ids.task_id / "stdout.txt").read_text()
 
     # Every attempt is cut half-way: it gives up with one line, leaving no partial or corrupt file.
@@ -110,4 +94,4 @@ def test_pool_and_job_created_before_the_connection_broke_are_recognised_as_ours
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Pool [{ids.pool_id}] created" in result.stdout and "already exists" not in result.stdout
     assert f"Job [{ids.job_id}] created" in result.stdout
-    assert fired(local_stack) == 2
+    assert fault.fired() == 2

@@ -3,19 +3,12 @@
 import re
 
 import pytest
-from azure.batch import BatchClient, models
-from azure.core.credentials import AzureNamedKeyCredential
+from azure.batch import models
 from azure.storage.blob import ContainerClient
 
 import local_stack as stack_module
 
 POLL = ("--poll_seconds", "0.3")
-
-
-@pytest.fixture
-def batch(local_stack):
-    return BatchClient(local_stack.batch_endpoint,
-                       AzureNamedKeyCredential(local_stack.batch_account, local_stack.batch_key), retry_total=0)
 
 
 def assert_ok(result):

@@ -9,12 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
-from azure.batch import BatchClient, models
+from azure.batch import models
 from azure.batch.models._models import BatchJobTerminateOptions
-from azure.core.credentials import AzureNamedKeyCredential
 
 import local_stack as stack_module
 from batch_emulator.faults import add_fault
+from tests.e2e.conftest import batch_client
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WRONG_KEY = "A" * 86 + "=="
@@ -23,10 +23,6 @@ WRONG_KEY = "A" * 86 + "=="
 def create_pool_and_job(run_script, ids, *extra):
     result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, *extra)
     assert result.returncode == 0, result.stderr
-
-
-def batch_client(stack):
-    return BatchClient(stack.batch_endpoint, AzureNamedKeyCredential(stack.batch_account, stack.batch_key))
 
 
 def completed_job(run_script, ids, stack):
