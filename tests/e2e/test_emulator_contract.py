@@ -11,16 +11,12 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from email.utils import formatdate
-from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient
@@ -28,14 +24,9 @@ from azure.batch import models as m
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT))
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME  # noqa: E402
+from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from tests.e2e.emulator_process import VM, start_emulator
 
-READY = re.compile(r"^Batch emulator listening on (http://127\.0\.0\.1:\d+) \(account devbatchaccount1\)$")
-VM = m.VirtualMachineConfiguration(
-    image_reference=m.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server"),
-    node_agent_sku_id="batch.node.ubuntu 24.04")
 # Rank 0 prints for all ranks (gathered), so ranks' output cannot interleave.
 MPI_COMMAND = ("/bin/bash -c 'mpirun -np 4 --host $AZ_BATCH_HOST_LIST python3 -c "
                "\"from mpi4py import MPI; c = MPI.COMM_WORLD; g = c.gather(c.allreduce(c.rank)); "
@@ -82,14 +73,10 @@ def wait_for(predicate, timeout=20.0, what="condition"):
 def emulator(tmp_path_factory):
     root = tmp_path_factory.mktemp("emulator-root")
     log = open(root.parent / "emulator-stderr.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "batch_emulator", "--port", "0", "--root", str(root)],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
-    line = proc.stdout.readline().strip()
-    match = READY.match(line)
-    assert match, f"unexpected first line {line!r}"
-    yield type("Emulator", (), {"url": match.group(1), "proc": proc, "root": root})
+    proc, url = start_emulator(root, log)
+    yield type("Emulator", (), {"url": url, "proc": proc, "root": root})
     # Leave work running, so shutdown has process trees (bash + sleep) to clean up.
-    client = make_client(match.group(1))
+    client = make_client(url)
     client.create_pool(m.BatchPoolCreateOptions(id="shutdown", vm_size="x", virtual_machine_configuration=VM,
                                                 target_dedicated_nodes=1))
     client.create_job(m.BatchJobCreateOptions(id="shutdown", pool_info=m.BatchPoolInfo(pool_id="shutdown")))

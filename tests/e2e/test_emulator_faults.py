@@ -7,13 +7,9 @@ Clients set short timeouts and small retry budgets, so no test can stall.
 
 import json
 import random
-import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient
@@ -22,15 +18,10 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (AzureError, HttpResponseError, ResourceNotFoundError, ServiceResponseError,
                                    ServiceResponseTimeoutError)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT))
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME  # noqa: E402
-from batch_emulator.faults import FaultControlError, add_fault, clear_faults, list_faults  # noqa: E402
+from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from batch_emulator.faults import FaultControlError, add_fault, clear_faults, list_faults
+from tests.e2e.emulator_process import VM, start_emulator
 
-READY = re.compile(r"^Batch emulator listening on (http://127\.0\.0\.1:\d+) \(account devbatchaccount1\)$")
-VM = m.VirtualMachineConfiguration(
-    image_reference=m.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server"),
-    node_agent_sku_id="batch.node.ubuntu 24.04")
 # Given on the command line, so the flag is tested too: the first read of pool "cli-pool" gets a 503.
 CLI_FAULT = "503 GET /pools/cli-pool count=1 retry-after=2"
 
@@ -39,13 +30,9 @@ CLI_FAULT = "503 GET /pools/cli-pool count=1 retry-after=2"
 def emulator(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults-root")
     log = open(root.parent / "faults-emulator-stderr.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "batch_emulator", "--port", "0", "--root", str(root), "--verbose",
-                             "--fault", CLI_FAULT], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    proc, url = start_emulator(root, log, "--verbose", "--fault", CLI_FAULT)
     try:
-        line = proc.stdout.readline().strip()
-        match = READY.match(line)
-        assert match, f"unexpected first line {line!r}"
-        yield type("Emulator", (), {"url": match.group(1), "proc": proc, "log": log})
+        yield type("Emulator", (), {"url": url, "proc": proc, "log": log})
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0
