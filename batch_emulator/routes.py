@@ -68,6 +68,11 @@ def entity(obj, etag=None, last_modified=None, metadata=None, base=None):
     return Response(200, body, headers)
 
 
+def element(req, body, metadata, etag, last_modified):
+    """Answer to a GET of one pool, node, job or task: the properties $select asks for, as in a listing."""
+    return entity(odata.select_properties(body, req.query.get("$select")), etag, last_modified, metadata, req.base)
+
+
 def written(status, req, path, etag=None, last_modified=None, body=None):
     """Response of a create/update: DataServiceId names the resource, as on the service."""
     headers = {"DataServiceId": f"{req.base}{path}"}

@@ -5,7 +5,7 @@ import copy
 from . import taskrun, wire
 from .errors import BatchServiceError, conflict, error_body, service_error
 from .odata import select_properties
-from .routes import Response, entity, listing, route, written
+from .routes import Response, element, entity, listing, route, written
 from .state import Job, Task, get_job, get_task, require_job_writable
 from .validation import require_object, validate_job, validate_job_patch, validate_task
 
@@ -47,8 +47,7 @@ def get_job_route(server, req):
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         body = wire.job_to_wire(job, req.base)
-    return entity(select_properties(body, req.query.get("$select")), job.etag, job.last_modified,
-                  "jobs/@Element", req.base)
+    return element(req, body, "jobs/@Element", job.etag, job.last_modified)
 
 
 @route("PATCH", "jobs/{jobId}")
@@ -170,8 +169,7 @@ def get_task_route(server, req):
         job = get_job(server.account, req.params["jobId"])
         task = get_task(server.account, req.params["jobId"], req.params["taskId"])
         body = wire.task_to_wire(task, job, req.base)
-    response = entity(select_properties(body, req.query.get("$select")), task.etag, task.last_modified,
-                      "tasks/@Element", req.base)
+    response = element(req, body, "tasks/@Element", task.etag, task.last_modified)
     response.headers["DataServiceId"] = f"{req.base}/jobs/{job.id}/tasks/{task.id}"
     return response
 

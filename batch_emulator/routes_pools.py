@@ -5,8 +5,7 @@ import time
 
 from . import autoscale_samples, wire
 from .errors import conflict, missing_property, service_error
-from .odata import select_properties
-from .routes import Response, entity, listing, route, written
+from .routes import Response, element, listing, route, written
 from .state import Pool, get_node, get_pool, utcnow
 from .validation import check_autoscale, require_object, validate_pool, validate_resize
 
@@ -54,7 +53,7 @@ def get_pool_route(server, req):
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         body = wire.pool_to_wire(pool, req.base)
-    return entity(_select(req, body), pool.etag, pool.last_modified, "pools/@Element", req.base)
+    return element(req, body, "pools/@Element", pool.etag, pool.last_modified)
 
 
 @route("HEAD", "pools/{poolId}")
@@ -190,7 +189,7 @@ def get_node_route(server, req):
         node = get_node(server.account, req.params["poolId"], req.params["nodeId"])
         pool = get_pool(server.account, req.params["poolId"])
         body = wire.node_to_wire(node, pool, req.base)
-    return entity(_select(req, body), None, node.state_time, "nodes/@Element", req.base)
+    return element(req, body, "nodes/@Element", None, node.state_time)
 
 
 @route("GET", "nodecounts")
@@ -203,8 +202,3 @@ def node_counts(server, req):
 @route("GET", "supportedimages")
 def supported_images(server, req):
     return listing(req, copy.deepcopy(wire.SUPPORTED_IMAGES), "supportedimages", IMAGE_FILTER)
-
-
-def _select(req, body):
-    return select_properties(body, req.query.get("$select"))
-
