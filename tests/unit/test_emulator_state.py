@@ -153,6 +153,18 @@ def account_with(pool_spec, **pool_fields):
     return account, pool
 
 
+def only_node_failed_prep(account, pool):
+    """Job j1, whose preparation fails, with one task t; the pool's one node idle, having failed j1's preparation."""
+    j = job(jobPreparationTask={"commandLine": "false"})
+    j.tasks["t"] = Task(id="t", job_key="j1", spec={"id": "t"})
+    account.jobs["j1"] = j
+    scheduler.tick(account)
+    node = next(iter(pool.nodes.values()))
+    node.set_state("idle")
+    node.prep_failed.add("j1")
+    return j, node
+
+
 def test_autoscale_pool_grows_to_the_instances_a_multi_instance_task_needs():
     account, pool = account_with({"enableInterNodeCommunication": True}, enable_auto_scale=True,
                                  auto_scale_formula="$TargetDedicatedNodes = 2;")
@@ -187,13 +199,7 @@ def test_multi_instance_task_is_never_placed_without_inter_node_communication():
 
 def test_nodes_that_failed_the_job_preparation_are_not_used_for_that_job():
     account, pool = account_with({}, target_dedicated=1)
-    j = job(jobPreparationTask={"commandLine": "false"})
-    j.tasks["t"] = Task(id="t", job_key="j1", spec={"id": "t"})
-    account.jobs["j1"] = j
-    scheduler.tick(account)
-    node = next(iter(pool.nodes.values()))
-    node.set_state("idle")
-    node.prep_failed.add("j1")
+    j, node = only_node_failed_prep(account, pool)
     assert [a for a in scheduler.tick(account) if a[0] in ("run_task", "provision")] == []
     node.prep_failed.clear()
     actions = scheduler.tick(account)
@@ -221,13 +227,7 @@ def test_deleted_pool_disappears_once_its_nodes_left():
 
 def test_autoscale_pool_whose_nodes_all_failed_prep_neither_grows_nor_churns():
     account, pool = account_with({}, enable_auto_scale=True, auto_scale_formula="$TargetDedicatedNodes = 1;")
-    j = job(jobPreparationTask={"commandLine": "false"})
-    j.tasks["t"] = Task(id="t", job_key="j1", spec={"id": "t"})
-    account.jobs["j1"] = j
-    scheduler.tick(account)
-    node = next(iter(pool.nodes.values()))
-    node.set_state("idle")
-    node.prep_failed.add("j1")
+    j, node = only_node_failed_prep(account, pool)
     node.idle_since -= 60
     for _ in range(5):
         assert scheduler.tick(account) == []
