@@ -1,5 +1,5 @@
 """Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
-[--root DIR] [--max-nodes N] [--time-scale X] [--verbose] [--fault SPEC ...]
+[--root DIR] [--max-nodes N] [--time-scale X] [--supported-images FILE] [--verbose] [--fault SPEC ...]
 
 Prints exactly one line when ready: "Batch emulator listening on http://HOST:PORT (account NAME)".
 SIGINT/SIGTERM stop it cleanly: every process it started is killed, exit status 0.
@@ -8,6 +8,7 @@ SIGINT/SIGTERM stop it cleanly: every process it started is killed, exit status 
 import argparse
 import base64
 import binascii
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,19 @@ def _fault_spec(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _supported_images(path):
+    """The images of --supported-images: a JSON list of objects, each with the fields clients match on."""
+    try:
+        with open(path) as file:
+            images = json.load(file)
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc}") from None
+    required = {"nodeAgentSKUId", "imageReference", "osType", "verificationType"}
+    if not isinstance(images, list) or not all(isinstance(i, dict) and required <= set(i) for i in images):
+        raise argparse.ArgumentTypeError(f"{path} must hold a JSON list of images, each with {', '.join(sorted(required))}")
+    return images
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m batch_emulator", description="Local Azure Batch service emulator.",
                                      epilog=faults.SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,7 +54,10 @@ def parse_args(argv):
                         help="most nodes an autoscale pool gets, whatever its formula asks (default 8)")
     parser.add_argument("--time-scale", type=float, default=300.0, metavar="X",
                         help="run the autoscale clock X times faster than the service's: a 5-minute evaluation "
-                             "interval takes 5 min / X, samples come every 30 s / X (default 60)")
+                             "interval takes 5 min / X, samples come every 30 s / X (default 300)")
+    parser.add_argument("--supported-images", metavar="FILE", type=_supported_images,
+                        help="a JSON list of images (as GET /supportedimages returns them) to serve instead of the "
+                             "built-in current Ubuntu LTS images, e.g. your account's list or a retired image")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", type=_fault_spec,
                         help="inject faults into matching requests (repeatable; syntax below)")
@@ -61,7 +78,8 @@ def main(argv=None):
     temporary = args.root is None
     root = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-") if temporary else args.root)
     os.makedirs(os.path.join(root, "nodes"), exist_ok=True)
-    account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale)
+    account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
+                      supported_images=args.supported_images)
     executor = Executor(account, verbose=args.verbose)
     load_routes()
     server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault)

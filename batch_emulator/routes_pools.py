@@ -201,4 +201,5 @@ def node_counts(server, req):
 
 @route("GET", "supportedimages")
 def supported_images(server, req):
-    return listing(req, copy.deepcopy(wire.SUPPORTED_IMAGES), "supportedimages", IMAGE_FILTER)
+    images = wire.SUPPORTED_IMAGES if server.account.supported_images is None else server.account.supported_images
+    return listing(req, copy.deepcopy(images), "supportedimages", IMAGE_FILTER)

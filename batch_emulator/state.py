@@ -173,6 +173,7 @@ class Account:
     pools: dict = field(default_factory=dict)         # pool key -> Pool
     jobs: dict = field(default_factory=dict)          # job key -> Job
     next_ip: int = 2          # nodes get 127.0.0.2, 127.0.0.3, ...
+    supported_images: list = None  # --supported-images; None: the built-in list (wire.SUPPORTED_IMAGES)
     changed: threading.Condition = None
 
     def __post_init__(self):
