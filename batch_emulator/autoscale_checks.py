@@ -1,0 +1,112 @@
+"""Autoscale formula static checks: what pool create and enable autoscale refuse before any run.
+
+check(formula) parses the formula and walks its syntax tree for unknown names, wrong argument
+counts, variables read before they are assigned, writes to read-only variables, too many
+statements and what the emulator cannot evaluate (resource metrics).
+"""
+
+from .autoscale_language import (DEALLOCATION_OPTIONS, FUNCTIONS, MAX_STATEMENTS, METHODS, NODE_METRICS,
+                                 RESOURCE_METRICS, TASK_METRICS, TIME_INTERVALS, TIMESTAMP_MEMBERS, WRITABLE,
+                                 FormulaError, service_name)
+from .autoscale_syntax import Binary, Call, Cond, Member, Method, Name, Unary, parse
+
+
+def check(formula):
+    """Parse and check ``formula`` as pool create / enable autoscale do; returns the statements.
+
+    Raises FormulaError: syntax (AutoScalingFormulaSyntaxError) for text that cannot be read;
+    invalid / unsupported (InvalidAutoScalingSettings) for unknown names, wrong argument counts,
+    variables read before they are assigned, writes to read-only variables, too many statements,
+    and what the emulator cannot evaluate (resource metrics such as $CPUPercent).
+    """
+    statements = parse(formula)
+    if len(statements) > MAX_STATEMENTS:
+        raise FormulaError("invalid", statements[MAX_STATEMENTS].pos,
+                           f"the formula has {len(statements)} statements; at most {MAX_STATEMENTS} are allowed")
+    assigned = set()
+    for statement in statements:
+        _check_expression(statement.value, assigned)
+        if statement.target is not None:
+            _check_target(statement)
+            if service_name(statement.target) is None:
+                assigned.add(statement.target)
+    return statements
+
+
+def _check_target(statement):
+    name, pos = statement.target, statement.pos
+    canonical = service_name(name)
+    if canonical is not None and canonical not in WRITABLE:
+        raise FormulaError("invalid", pos, f"{canonical} is read-only; the formula can set only "
+                                           "$TargetDedicatedNodes, $TargetLowPriorityNodes and $NodeDeallocationOption")
+    if canonical is None and (name in FUNCTIONS or name in TIME_INTERVALS or name in DEALLOCATION_OPTIONS):
+        raise FormulaError("invalid", pos, f"{name!r} is a reserved name and cannot be assigned")
+
+
+def _check_expression(node, assigned):
+    if isinstance(node, Name):
+        _check_name(node, assigned)
+    elif isinstance(node, Call):
+        if node.name not in FUNCTIONS:
+            raise FormulaError("invalid", node.pos, f"unknown function {node.name!r} (the functions are "
+                                                    f"{', '.join(sorted(FUNCTIONS))})")
+        _check_count(node, FUNCTIONS[node.name], f"{node.name}()")
+        for arg in node.args:
+            _check_expression(arg, assigned)
+    elif isinstance(node, Method):
+        target = node.target
+        canonical = service_name(target.name) if isinstance(target, Name) else None
+        if canonical is None or canonical not in TASK_METRICS + NODE_METRICS + RESOURCE_METRICS:
+            shown = target.name if isinstance(target, Name) else "this value"
+            raise FormulaError("invalid", node.pos, f"{node.name}() is a method of the sampled service variables "
+                                                    f"($PendingTasks, $CurrentDedicatedNodes, ...), not of {shown}")
+        _check_name(target, assigned, method=True)
+        if node.name not in METHODS:
+            raise FormulaError("invalid", node.pos, f"unknown method {node.name!r} (the methods are "
+                                                    f"{', '.join(METHODS)})")
+        _check_count(node, METHODS[node.name], f"{canonical}.{node.name}()")
+        for arg in node.args:
+            _check_expression(arg, assigned)
+    elif isinstance(node, Member):
+        if node.name not in TIMESTAMP_MEMBERS:
+            raise FormulaError("invalid", node.pos, f"unknown member {node.name!r}; timestamps have "
+                                                    f"{', '.join(TIMESTAMP_MEMBERS)}")
+        _check_expression(node.target, assigned)
+    elif isinstance(node, Unary):
+        _check_expression(node.operand, assigned)
+    elif isinstance(node, Binary):
+        _check_expression(node.left, assigned)
+        _check_expression(node.right, assigned)
+    elif isinstance(node, Cond):
+        for part in (node.test, node.then, node.other):
+            _check_expression(part, assigned)
+
+
+def _check_count(node, bounds, shown):
+    if bounds is None:
+        return
+    least, most = bounds
+    count = len(node.args)
+    if count < least or (most is not None and count > most):
+        wanted = str(least) if least == most else f"{least} to {most}" if most is not None else f"at least {least}"
+        plural = "" if wanted in ("1", "at least 1") else "s"
+        raise FormulaError("invalid", node.pos, f"{shown} takes {wanted} argument{plural}, not {count}")
+
+
+def _check_name(node, assigned, method=False):
+    name = node.name
+    canonical = service_name(name)
+    if canonical in RESOURCE_METRICS:
+        raise FormulaError("unsupported", node.pos, f"{canonical} is a resource metric, which the Batch emulator does "
+                                                    "not measure; use the task and node variables "
+                                                    "($PendingTasks, $CurrentDedicatedNodes, ...)")
+    if canonical in TASK_METRICS and not method:
+        raise FormulaError("invalid", node.pos, f"{canonical} is a sampled metric: read it with "
+                                                f"{canonical}.GetSample(...)")
+    if canonical is not None or name in TIME_INTERVALS or name in DEALLOCATION_OPTIONS:
+        return
+    if name.startswith("TimeInterval_"):
+        raise FormulaError("invalid", node.pos, f"unknown constant {name!r} (the constants are "
+                                                f"{', '.join(TIME_INTERVALS)})")
+    if name not in assigned:
+        raise FormulaError("invalid", node.pos, f"variable {name!r} is used before it is assigned")
