@@ -11,15 +11,16 @@ The azure packages are imported inside functions so that `--help` stays fast.
 """
 
 import datetime
+import errno
 import logging
 import os
 import re
 import stat
 import sys
 from typing import Callable, Optional
-from urllib.parse import urlsplit
 
-from config_resources import ConfigError, Settings, read_settings, require, sas_expiry, sas_permissions
+from config_resources import (ConfigError, Settings, container_parts, read_settings, require, sas_expiry,
+                              sas_permissions)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,7 +39,7 @@ SERVICE_ADVICE = {
     "ActiveJobAndScheduleQuotaReached": "the account's job quota is reached: delete finished jobs or ask for a higher quota.",
     "AccountCoreQuotaReached": "the account's core quota is reached: use fewer or smaller nodes, or ask for a higher quota.",
     "PoolBeingDeleted": "the pool is being deleted: wait until it is gone, or use another --pool_id.",
-    "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py.",
+    "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py (no --job_id).",
     "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
 }
 
@@ -160,15 +161,6 @@ def make_container_client(settings: Settings, permission: str, lifetime: datetim
                                               connection_timeout=5, read_timeout=30)
 
 
-def container_account_and_name(url: str) -> tuple:
-    """(storage account, container) of a container URL; emulators put the account in the path."""
-    parts = urlsplit(url)
-    segments = [segment for segment in parts.path.split("/") if segment]
-    if parts.hostname and (parts.hostname == "localhost" or parts.hostname[0].isdigit()):
-        return segments[0], segments[1]
-    return parts.hostname.split(".")[0], segments[0]
-
-
 def container_sas_url(settings: Settings, permission: str, lifetime: datetime.timedelta) -> str:
     """The container URL with a SAS: the configured one, or, when AZURE_STORAGE_KEY is set, a new SAS
     granting only `permission` for `lifetime` (least privilege: uploads get create/write, downloads read)."""
@@ -176,7 +168,7 @@ def container_sas_url(settings: Settings, permission: str, lifetime: datetime.ti
     if settings.storage_key:
         from azure.storage.blob import generate_container_sas
 
-        account, container = container_account_and_name(settings.blob_container["url"])
+        account, container = container_parts(settings.blob_container["url"])
         now = datetime.datetime.now(datetime.timezone.utc)
         sas = generate_container_sas(account, container, account_key=settings.storage_key, permission=permission,
                                      start=now - SAS_CLOCK_SKEW, expiry=now + lifetime)
@@ -210,8 +202,12 @@ def service_message(err: Exception) -> str:
 
 def run(body: Callable[[], int]) -> int:
     """Run a script's body and turn every expected failure into one line on stderr and an exit code."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
+    try:
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    except ImportError as err:
+        return _fail(f"The Python package {err.name} is missing: pip install -r requirements.txt", EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("Interrupted.", EXIT_INTERRUPTED)
     try:
         return body()
     except ConfigError as err:
@@ -228,8 +224,8 @@ def run(body: Callable[[], int]) -> int:
                          "(completed downloads are kept).", EXIT_FAILED)
         return _fail(f"The service refused the request: {service_message(err)}", EXIT_FAILED)
     except OSError as err:  # local files: a full disk, a read-only or missing output directory
-        return _fail(f"Cannot write {err.filename or 'a file'}: {err.strerror or err}. Free space or "
-                     "choose another --output_dir.", EXIT_FAILED)
+        advice = "Free some space" if err.errno == errno.ENOSPC else "Choose another --output_dir"
+        return _fail(f"Cannot write {err.filename or 'a file'}: {err.strerror or err}. {advice}.", EXIT_FAILED)
     except KeyboardInterrupt:
         return _fail("Interrupted.", EXIT_INTERRUPTED)
 

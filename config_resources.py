@@ -17,6 +17,7 @@ Every variable is documented in `.env.example` and in the README.
 import base64
 import binascii
 import datetime
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from dotenv import dotenv_values
+try:
+    from dotenv.parser import parse_stream
+except ImportError:  # not installed: reading an env file then reports it (see _read_env_file)
+    parse_stream = None
 
 ENV_FILE_VARIABLE = "BATCH_TOOLKIT_ENV_FILE"
 DEFAULT_ENV_FILE = Path(__file__).resolve().with_name(".env")
@@ -63,7 +67,9 @@ HOW_TO_SET = {
     "NB_PROCESSES": "a whole number of MPI processes, 1 or more",
     "MAX_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
     "AUTOSCALE_EVALUATION_MINUTES": f"a whole number of minutes from {MIN_EVALUATION_MINUTES} to {MAX_EVALUATION_MINUTES}",
-    "TASK_MAX_WALL_CLOCK_MINUTES": "a whole number of minutes, 1 or more",
+    "TASK_MAX_WALL_CLOCK_MINUTES": "a whole number of minutes from 1 to 259200 (180 days)",
+    "VM_SIZE": "a VM size name, e.g. standard_d2s_v5",
+    ENV_FILE_VARIABLE: "the path of a readable NAME=value file, or an empty string to read none",
 }
 
 # Every variable the toolkit reads; each is documented in .env.example and the README.
@@ -72,6 +78,9 @@ VARIABLES = ("AZURE_RESOURCE_GROUP", "AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_
              "COORDINATION_COMMAND", "START_COMMAND", *DEFAULTS, ENV_FILE_VARIABLE)
 
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+_VM_SIZE = re.compile(r"^[A-Za-z0-9_]+$")
+# A task may run at most 180 days on Batch.
+MAX_WALL_CLOCK_MINUTES = 180 * 24 * 60
 _LOOPBACK_HOSTS = {"localhost", "::1"}
 
 
@@ -133,15 +142,39 @@ def default_start_command(nb_processes: int) -> str:
             f"mpirun -np {nb_processes} --host $AZ_BATCH_HOST_LIST python3 demo_azure_batch/script.py'")
 
 
+def _read_env_file(path: Path) -> tuple:
+    """(values, problem) of an env file. Values are taken literally: commands hold $VAR for the
+    node's shell, so no interpolation (python-dotenv's default would blank them)."""
+    if parse_stream is None:
+        return {}, "cannot be read: python-dotenv is not installed (pip install -r requirements.txt)"
+    try:
+        with open(path, encoding="utf-8") as file:
+            bindings = list(parse_stream(file))
+    except (OSError, UnicodeDecodeError) as err:
+        return {}, f"names {str(path)!r}, which cannot be read ({getattr(err, 'strerror', None) or err})"
+    broken = [binding for binding in bindings if binding.error]
+    if broken:
+        return {}, f"names {str(path)!r}, whose line {broken[0].original.line} is not NAME=value"
+    return {b.key: b.value for b in bindings if b.key and b.value is not None}, None
+
+
 def _load_environment(environ: Mapping[str, str]) -> tuple:
-    """The env file's values overlaid by the real environment (which wins), and the file read, if any."""
+    """The env file's values overlaid by the real environment (which wins), the file read, and
+    what is wrong with the file (or None)."""
     env_file = environ.get(ENV_FILE_VARIABLE)
-    path = DEFAULT_ENV_FILE if env_file is None else (Path(env_file) if env_file else None)
-    if path is None or not path.is_file():
-        return dict(environ), None
-    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    if env_file is None:
+        path = DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
+    elif env_file == "":
+        path = None
+    else:
+        path = Path(env_file)
+        if not path.is_file():
+            return dict(environ), None, f"names {env_file!r}, which is not a file"
+    if path is None:
+        return dict(environ), None, None
+    values, problem = _read_env_file(path)
     values.update(environ)
-    return values, str(path)
+    return values, str(path), problem
 
 
 def _positive_int(values, name, problems, low=1, high=None):
@@ -161,6 +194,11 @@ def _check_endpoint(url: str, problems: dict) -> None:
     if not url:
         return
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        problems["AZURE_BATCH_ENDPOINT"] = f"is {url!r}, whose port is not a number"
+        return
     if parts.scheme not in ("http", "https") or not parts.hostname:
         problems["AZURE_BATCH_ENDPOINT"] = f"is {url!r}, not a URL with a scheme (https://...)"
     elif parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -169,6 +207,29 @@ def _check_endpoint(url: str, problems: dict) -> None:
 
 def _is_loopback(host: str) -> bool:
     return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _is_ip_or_localhost(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return host == "localhost"
+
+
+def container_parts(url: str) -> Optional[tuple]:
+    """(storage account, container) of a container URL, or None when it is not one.
+
+    On Azure the account is the host's first label; emulators (an IP address or
+    localhost) put it first in the path: http://127.0.0.1:10000/ACCOUNT/CONTAINER.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if _is_ip_or_localhost(parts.hostname):
+        return (segments[0], segments[1]) if len(segments) == 2 else None
+    return (parts.hostname.split(".")[0], segments[0]) if len(segments) == 1 else None
 
 
 def _check_key(variable: str, key: str, problems: dict) -> None:
@@ -184,20 +245,20 @@ def _check_key(variable: str, key: str, problems: dict) -> None:
 def _split_container(url: str, token: str, problems: dict) -> dict:
     """The container URL without its query, and the SAS from the query or from the token variable."""
     parts = urlsplit(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") == ""):
+    if url and container_parts(url) is None:
         problems["BLOB_CONTAINER_URL"] = "is not a container URL (https://ACCOUNT.blob.core.windows.net/CONTAINER)"
     sas = parts.query or token.lstrip("?")
     if url and sas and "sig" not in parse_qs(sas):
         variable = "BLOB_CONTAINER_URL" if parts.query else "AZURE_STORAGE_SAS_TOKEN"
-        problems.setdefault(variable, "holds a SAS without a signature (sig=...)")
+        problems.setdefault(variable, "holds a SAS with no signature field")
     return {"url": parts._replace(query="", fragment="").geturl() if url else "", "sas_token": sas}
 
 
 def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Read every setting; never raises. Malformed values are listed in `problems`."""
-    values, env_file = _load_environment(os.environ if environ is None else environ)
+    values, env_file, env_file_problem = _load_environment(os.environ if environ is None else environ)
     get = lambda name: values.get(name, DEFAULTS.get(name, "")).strip()  # noqa: E731
-    problems: dict = {}
+    problems: dict = {ENV_FILE_VARIABLE: env_file_problem} if env_file_problem else {}
 
     batch = {"name": get("AZURE_BATCH_ACCOUNT"), "key": get("AZURE_BATCH_ACCESS_KEY"),
              "url": get("AZURE_BATCH_ENDPOINT").rstrip("/")}
@@ -210,8 +271,10 @@ def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     _check_key("AZURE_STORAGE_KEY", storage_key, problems)
 
     repository = get("REPOSITORY_URL")
-    if any(c in repository for c in "\"'`$\\ \t\n"):
-        problems["REPOSITORY_URL"] = "contains quotes, spaces, '$' or backslashes"
+    if any(c in repository for c in "\"'`$\\\t\n"):  # it goes inside "..." in a bash -c '...' command
+        problems["REPOSITORY_URL"] = "contains quotes, '$', backslashes, tabs or newlines"
+    if not _VM_SIZE.match(get("VM_SIZE")):
+        problems["VM_SIZE"] = f"is {get('VM_SIZE')!r}, not a VM size name"
     nb_processes = _positive_int(values, "NB_PROCESSES", problems)
 
     return Settings(
@@ -231,7 +294,8 @@ def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         node_agent_sku_id=get("NODE_AGENT_SKU_ID"),
         autoscale_evaluation_minutes=_positive_int(values, "AUTOSCALE_EVALUATION_MINUTES", problems,
                                                    low=MIN_EVALUATION_MINUTES, high=MAX_EVALUATION_MINUTES),
-        task_max_wall_clock_minutes=_positive_int(values, "TASK_MAX_WALL_CLOCK_MINUTES", problems),
+        task_max_wall_clock_minutes=_positive_int(values, "TASK_MAX_WALL_CLOCK_MINUTES", problems,
+                                                  high=MAX_WALL_CLOCK_MINUTES),
         problems=problems,
         env_file=env_file,
     )
@@ -251,13 +315,18 @@ BATCH_VARIABLES = ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH
 
 
 def require(settings: Settings, *variables: str) -> None:
-    """Raise ConfigError for the first of `variables` that is missing or malformed."""
+    """Raise ConfigError for the first of `variables` that is missing or malformed
+    (a broken env file first: every value may come from it)."""
+    if ENV_FILE_VARIABLE in settings.problems:
+        raise ConfigError(ENV_FILE_VARIABLE, settings.problems[ENV_FILE_VARIABLE])
     for variable in variables:
         if variable in settings.problems:
             raise ConfigError(variable, settings.problems[variable])
         value_of = _VALUE_OF.get(variable)
         if value_of is not None and not value_of(settings):
             raise ConfigError(variable, "is not set")
+        if variable == "BLOB_CONTAINER_URL" and "AZURE_STORAGE_KEY" in settings.problems:
+            raise ConfigError("AZURE_STORAGE_KEY", settings.problems["AZURE_STORAGE_KEY"])
         if variable == "BLOB_CONTAINER_URL" and not (settings.blob_container["sas_token"] or settings.storage_key):
             raise ConfigError("AZURE_STORAGE_SAS_TOKEN", "is not set and BLOB_CONTAINER_URL has no SAS in its query")
 
@@ -266,9 +335,11 @@ def sas_expiry(settings: Settings) -> Optional[datetime.datetime]:
     """When the container SAS expires (its `se` field), or None when it does not say."""
     expiry = parse_qs(settings.blob_container["sas_token"]).get("se", [""])[0]
     try:
-        return datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+        moment = datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
     except ValueError:
         return None
+    # A SAS time without an offset (e.g. the date-only se=2030-01-01 the Azure CLI accepts) is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
 def sas_permissions(settings: Settings) -> str:

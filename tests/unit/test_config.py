@@ -68,7 +68,7 @@ def test_sas_from_token_variable_or_url_query():
     ("AZURE_BATCH_ENDPOINT", "mybatch.westeurope.batch.azure.com", "not a URL with a scheme"),
     ("AZURE_BATCH_ENDPOINT", "http://mybatch.westeurope.batch.azure.com", "needs https://"),
     ("BLOB_CONTAINER_URL", "mystorage/outputs?sig=x", "not a container URL"),
-    ("BLOB_CONTAINER_URL", "https://s.blob.core.windows.net/c?sv=1&sp=w", "without a signature"),
+    ("BLOB_CONTAINER_URL", "https://s.blob.core.windows.net/c?sv=1&sp=w", "with no signature field"),
     ("NB_PROCESSES", "four", "not a whole number"),
     ("NB_PROCESSES", "0", "below 1"),
     ("NB_NODES", "-2", "outside 1..100"),
@@ -77,6 +77,8 @@ def test_sas_from_token_variable_or_url_query():
     ("AUTOSCALE_EVALUATION_MINUTES", "2", "outside 5..10080"),
     ("TASK_MAX_WALL_CLOCK_MINUTES", "1.5", "not a whole number"),
     ("REPOSITORY_URL", "https://x/it's.git", "contains quotes"),
+    ("AZURE_BATCH_ENDPOINT", "http://127.0.0.1:notaport", "whose port is not a number"),
+    ("TASK_MAX_WALL_CLOCK_MINUTES", "10000000000", "outside 1..259200"),
 ])
 def test_malformed_value_names_the_variable(variable, value, words):
     settings = settings_from(**{**VALID_ENV, variable: value})
@@ -94,6 +96,62 @@ def test_missing_value_names_the_variable(missing):
     values = {k: v for k, v in VALID_ENV.items() if k != missing}
     with pytest.raises(ConfigError, match=f"^{missing} is not set"):
         require(settings_from(**values), *config_resources.BATCH_VARIABLES, "BLOB_CONTAINER_URL", "REPOSITORY_URL")
+
+
+@pytest.mark.parametrize("vm_size", ["", " ", "standard d2s"])
+def test_vm_size_must_be_a_size_name(vm_size):
+    settings = settings_from(**VALID_ENV, VM_SIZE=vm_size)
+    assert settings.problems["VM_SIZE"].endswith("not a VM size name")
+
+
+def test_storage_key_that_is_not_base64_is_refused_with_the_container():
+    settings = settings_from(**{**VALID_ENV, "BLOB_CONTAINER_URL": "https://s.blob.core.windows.net/c",
+                                "AZURE_STORAGE_KEY": "not-base64!"})
+    with pytest.raises(ConfigError, match="^AZURE_STORAGE_KEY is not a base64 account key"):
+        require(settings, "BLOB_CONTAINER_URL")
+
+
+def test_repository_path_may_hold_spaces():
+    settings = settings_from(**{**VALID_ENV, "REPOSITORY_URL": "/home/me/my repo"})
+    assert "REPOSITORY_URL" not in settings.problems
+    assert 'git clone --quiet "/home/me/my repo" repo' in settings.cmd_prep_task
+
+
+def test_date_only_sas_expiry_is_utc():
+    url = VALID_ENV["BLOB_CONTAINER_URL"].replace("se=2099-01-01T00%3A00%3A00Z", "se=2030-01-01")
+    expiry = config_resources.sas_expiry(settings_from(**{**VALID_ENV, "BLOB_CONTAINER_URL": url}))
+    assert expiry.isoformat() == "2030-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "which is not a file"),
+    (b"AZURE_BATCH_ACCOUNT=abc\nthis is not a setting\n", "whose line 2 is not NAME=value"),
+    (b"AZURE_BATCH_ACCOUNT=caf\xe9\n", "which cannot be read"),
+])
+def test_broken_env_file_is_named_first(tmp_path, content, words):
+    env_file = tmp_path / "toolkit.env"
+    if content is not None:
+        env_file.write_bytes(content)
+    settings = read_settings({config_resources.ENV_FILE_VARIABLE: str(env_file), **VALID_ENV})
+    with pytest.raises(ConfigError) as caught:
+        require(settings, "AZURE_BATCH_ACCOUNT")
+    assert str(caught.value).startswith(f"BATCH_TOOLKIT_ENV_FILE names {str(env_file)!r}, ") and words in str(caught.value)
+
+
+def test_env_file_values_are_taken_literally(tmp_path):
+    env_file = tmp_path / "toolkit.env"
+    env_file.write_text("START_COMMAND=/bin/bash -c 'mpirun --host ${AZ_BATCH_HOST_LIST} app'\n")
+    settings = read_settings({config_resources.ENV_FILE_VARIABLE: str(env_file)})
+    assert settings.start_command == "/bin/bash -c 'mpirun --host ${AZ_BATCH_HOST_LIST} app'"
+
+
+def test_help_works_with_an_unreadable_env_file(tmp_path):
+    env_file = tmp_path / "toolkit.env"
+    env_file.write_bytes(b"\xff\xfe")
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "send_task.py"), "--help"], capture_output=True,
+                            text=True, timeout=30, env={"PATH": "/usr/bin:/bin",
+                                                         config_resources.ENV_FILE_VARIABLE: str(env_file)})
+    assert result.returncode == 0 and result.stderr == ""
 
 
 def test_container_without_any_sas_asks_for_the_token():

@@ -92,11 +92,19 @@ def test_env_file_readable_by_others_gets_a_warning(toolkit_env, tmp_path, capsy
     assert capsys.readouterr().err == ""
 
 
-def test_container_account_and_name_on_azure_and_emulators():
-    assert batch_helpers.container_account_and_name("https://mystorage.blob.core.windows.net/outputs") == (
-        "mystorage", "outputs")
-    assert batch_helpers.container_account_and_name("http://127.0.0.1:10000/devstoreaccount1/outputs") == (
-        "devstoreaccount1", "outputs")
+@pytest.mark.parametrize("url, parts", [
+    ("https://mystorage.blob.core.windows.net/outputs", ("mystorage", "outputs")),
+    ("https://1mystorage.blob.core.windows.net/outputs", ("1mystorage", "outputs")),  # names may start with a digit
+    ("http://127.0.0.1:10000/devstoreaccount1/outputs", ("devstoreaccount1", "outputs")),
+    ("http://localhost:10000/devstoreaccount1/outputs", ("devstoreaccount1", "outputs")),
+    ("http://127.0.0.1:10000/devstoreaccount1", None),  # an emulator URL without its container
+    ("https://mystorage.blob.core.windows.net/", None),
+    ("https://mystorage.blob.core.windows.net/outputs/more", None),
+    ("mystorage/outputs", None),
+])
+def test_container_parts_on_azure_and_emulators(url, parts):
+    from config_resources import container_parts
+    assert container_parts(url) == parts
 
 
 def sas_fields(url):
