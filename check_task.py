@@ -20,6 +20,7 @@ configuration, 130 interrupted.
 
 import argparse
 import datetime
+import math
 import os
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from config_resources import BATCH_VARIABLES, require
 
 STD_FILES = ("stdout.txt", "stderr.txt")
 PARALLEL_REQUESTS = 8
+FILE_MODE = 0o666 & ~os.umask(os.umask(0))  # what open() would give under the user's umask (read once, at start)
 DOWNLOAD_ATTEMPTS = 3  # per file, when the connection breaks mid-file
 DOWNLOAD_SAS_LIFETIME = datetime.timedelta(hours=1)  # when AZURE_STORAGE_KEY lets us make one
 
@@ -102,6 +104,7 @@ def write_atomically(target: Path, chunks, cancelled: threading.Event) -> None:
                 if cancelled.is_set():
                     raise DownloadCancelled()
                 file.write(chunk)
+        os.chmod(partial, FILE_MODE)  # mkstemp makes it private (0600); a download gets the usual mode
         os.replace(partial, target)
     except BaseException:
         os.unlink(partial)
@@ -181,11 +184,15 @@ def check_jobs(client, container, job_ids: list, output_dir: Path, done: set, wa
             if counts.active and not counts.running:
                 explain_stuck_tasks(client, job_id, stop=wait)
             continue
-        if job_id in done or not counts.completed:
+        if job_id in done or (not counts.completed and not wait):
             continue
-        tasks = completed_tasks(client, job_id)
+        tasks = completed_tasks(client, job_id)  # with --wait, also confirms counts of zero: they can lag
         if tasks is None:
             all_finished = False
+            continue
+        if not tasks:
+            print("  no tasks in this job")
+            done.add(job_id)
             continue
         for task in tasks:
             print(f"  task [{task.id}]: {task_result(task)}")
@@ -195,25 +202,48 @@ def check_jobs(client, container, job_ids: list, output_dir: Path, done: set, wa
 
 
 def explain_stuck_tasks(client, job_id: str, stop: bool) -> None:
-    """Say why tasks wait when the job preparation task failed; with --wait, stop waiting."""
-    failures = preparation_failures(client, job_id)
-    if not failures:
+    """Say why tasks wait (the job's pool is gone, or its preparation task failed); with --wait, stop."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    message = None
+    pool_id = client.get_job(job_id, select=["poolInfo"]).pool_info.pool_id
+    try:
+        client.get_pool(pool_id, select=["id"])
+    except ResourceNotFoundError:
+        message = (f"Job [{job_id}]: its pool [{pool_id}] does not exist, so its tasks cannot start. Create it: "
+                   f"python3 create_pool_job.py --pool_id {pool_id} --job_id {job_id}")
+    failures = [] if message else preparation_failures(client, job_id)
+    if failures:
+        node_id, info = failures[0]
+        message = (f"Job [{job_id}]: the job preparation task failed on {len(failures)} node(s), e.g. {node_id} "
+                   f"(exit code {info.exit_code}), so tasks cannot start there. Read its stderr.txt: "
+                   f"az batch node file download --pool-id {pool_id} --node-id {node_id} "
+                   f"--file-path {info.task_root_directory}/stderr.txt --destination prep-stderr.txt")
+    if message is None:
         return
-    node_id, info = failures[0]
-    message = (f"Job [{job_id}]: the job preparation task failed on {len(failures)} node(s), e.g. {node_id} "
-               f"(exit code {info.exit_code}), so tasks cannot start there. Read its stderr.txt: "
-               f"az batch node file download --pool-id POOL_ID --node-id {node_id} "
-               f"--file-path {info.task_root_directory}/stderr.txt --destination prep-stderr.txt")
     if stop:
         raise ToolkitError(message)
     print(f"  {message}")
 
 
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse an output directory that could not be created or written, before waiting for anything
+    (without creating it: a status check alone leaves nothing behind)."""
+    existing = output_dir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ToolkitError(f"--output_dir {output_dir} cannot be created: {existing} is not a directory.", EXIT_USAGE)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ToolkitError(f"--output_dir {output_dir} is not writable ({existing}): choose another.", EXIT_USAGE)
+
+
 def check(args) -> int:
     if args.job_id is not None:
         check_id("--job_id", args.job_id)
-    if args.poll_seconds <= 0:
-        raise ToolkitError("--poll_seconds must be more than 0.", EXIT_USAGE)
+    if not (math.isfinite(args.poll_seconds) and args.poll_seconds > 0):
+        raise ToolkitError("--poll_seconds must be a number of seconds more than 0.", EXIT_USAGE)
+    check_output_dir(Path(args.output_dir))
     settings = load_settings(*BATCH_VARIABLES)
     container = None
     if settings.blob_container["url"]:  # optional: without it, outputs come from the nodes

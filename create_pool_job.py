@@ -27,15 +27,17 @@ import datetime
 import sys
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, RETRY_POST, SUBMISSION_MARK, ToolkitError, check_id,
-                           error_code, load_settings, made_by, make_batch_client, mpi_problem, run, service_message,
+                           error_code, load_settings, made_by, make_batch_client, mpi_problem, pool_max_nodes, run,
+                           service_message,
                            wire_value)
-from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings
+from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings, default_cmd_prep_task
 
 # Warn when the image's end of support on Batch is this close.
 EOL_WARNING = datetime.timedelta(days=90)
-POOL_FIELDS = ["id", "state", "enableInterNodeCommunication", "taskSlotsPerNode", "enableAutoScale",
+POOL_FIELDS = ["id", "state", "vmSize", "enableInterNodeCommunication", "taskSlotsPerNode", "enableAutoScale",
                "autoScaleFormula", "targetDedicatedNodes", "targetLowPriorityNodes", "metadata"]
 # A new pool starts with this formula: autoscale on (the evaluate API needs it) but 0 nodes, the
 # documented way to evaluate a formula before applying it.
@@ -218,6 +220,17 @@ def apply_formula(client, settings: Settings, pool_id: str, max_nodes: int) -> N
     enable_formula(client, pool_id, formula, evaluation_interval(settings))
 
 
+def settings_problem(pool, vm_size: str, max_nodes: int):
+    """Why an existing pool does not match the node size and cap asked for (this script does not change
+    an existing pool), or None."""
+    recorded = pool_max_nodes(pool)
+    if recorded is not None and pool.enable_auto_scale and recorded != max_nodes:
+        return f"has at most {recorded} nodes, not the {max_nodes} asked for (--max_nodes or MAX_NODES)"
+    if pool.vm_size and pool.vm_size.lower() != vm_size.lower():
+        return f"has {pool.vm_size} nodes, not the {vm_size} asked for (--vm_size or VM_SIZE)"
+    return None
+
+
 def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_nodes: int,
                 submission_id: str, check_existing: bool = False) -> None:
     from azure.core.exceptions import ResourceExistsError
@@ -243,8 +256,9 @@ def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_node
     if wire_value(pool.state) == "deleting":
         raise ToolkitError(f"Pool [{pool_id}] is being deleted; wait until it is gone or use another --pool_id.")
     problem = mpi_problem(pool)
+    problem = f"cannot run MPI tasks: {problem}" if problem else settings_problem(pool, vm_size, max_nodes)
     if problem:
-        raise ToolkitError(f"Pool [{pool_id}] already exists but cannot run MPI tasks: {problem}. "
+        raise ToolkitError(f"Pool [{pool_id}] already exists but {problem}. "
                            f"Use another --pool_id, or delete it (az batch pool delete --pool-id {pool_id}).")
     if pool.enable_auto_scale and pool.auto_scale_formula == HOLD_FORMULA:
         print(f"Pool [{pool_id}] exists at 0 nodes: a run was interrupted before it enabled the autoscale formula.")
@@ -254,6 +268,16 @@ def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_node
             raise ToolkitError(f"Pool [{pool_id}] has a fixed size (autoscale is off): it has no formula to check.")
         check_formula(client, pool_id, pool.auto_scale_formula)
     print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
+
+
+def describe_preparation(settings: Settings) -> str:
+    """What the job preparation task does, without credentials a repository URL may hold."""
+    if settings.cmd_prep_task != default_cmd_prep_task(settings.repository):
+        return "its preparation task runs CMD_PREP_TASK on each node."
+    parts = urlsplit(settings.repository)
+    shown = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl() \
+        if parts.username or parts.password else settings.repository
+    return f"its preparation task clones {shown} and runs demo_azure_batch/install.sh on each node."
 
 
 def ensure_job(client, settings: Settings, job_id: str, pool_id: str, submission_id: str) -> None:
@@ -270,8 +294,7 @@ def ensure_job(client, settings: Settings, job_id: str, pool_id: str, submission
                 raise
             job = client.get_job(job_id, select=fields)  # made by a concurrent run, or by our retried POST
         if job is None or made_by(job.metadata, submission_id):
-            print(f"Job [{job_id}] created on pool [{pool_id}]; its preparation task clones "
-                  f"{settings.repository or 'the repository'} and runs demo_azure_batch/install.sh on each node.")
+            print(f"Job [{job_id}] created on pool [{pool_id}]; {describe_preparation(settings)}")
             return
     job_pool = job.pool_info.pool_id if job.pool_info else None
     if (job_pool or "").lower() != pool_id.lower():

@@ -83,8 +83,11 @@ def upload_window(settings: Settings) -> datetime.timedelta:
     return datetime.timedelta(minutes=settings.task_max_wall_clock_minutes) + UPLOAD_MARGIN
 
 
-def check_job_and_pool(client, job_id: str, nodes: int) -> str:
-    """Check the job exists and is active and its pool can run this MPI task; return the pool id."""
+def check_job_and_pool(client, job_id: str, nodes: int) -> tuple:
+    """Check the job exists and is active and its pool can run this MPI task.
+
+    Returns (job id as the service spells it, pool id): ids are case-insensitive, and the blob
+    path of the outputs must use the job's own spelling, where check_task.py looks for them."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
@@ -109,10 +112,10 @@ def check_job_and_pool(client, job_id: str, nodes: int) -> str:
                            "use a pool made by create_pool_job.py.")
     max_nodes = pool_max_nodes(pool)
     if max_nodes is not None and nodes > max_nodes:
-        raise ToolkitError(f"--nodes {nodes} is more than pool [{pool_id}] can ever have ({max_nodes}): the task "
-                           f"would wait forever. Use --nodes {max_nodes} or fewer, or a pool with a larger "
-                           "--max_nodes.", EXIT_USAGE)
-    return pool_id
+        raise ToolkitError(f"{nodes} nodes (--nodes or NB_NODES) is more than pool [{pool_id}] can ever have "
+                           f"({max_nodes}): the task would wait forever. Use --nodes {max_nodes} or fewer, or a pool "
+                           "with a larger --max_nodes.", EXIT_USAGE)
+    return job.id, pool_id
 
 
 def add_task(client, job_id: str, task, submission_id: str) -> None:
@@ -143,13 +146,13 @@ def send_task(args) -> int:
     check_sas_for_upload(settings)
 
     client = make_batch_client(settings)
-    pool_id = check_job_and_pool(client, args.job_id, nodes)
-    print(f"Adding MPI task [{args.task_id}] to job [{args.job_id}] on {nodes} node(s) of pool [{pool_id}]...")
+    job_id, pool_id = check_job_and_pool(client, args.job_id, nodes)
+    print(f"Adding MPI task [{args.task_id}] to job [{job_id}] on {nodes} node(s) of pool [{pool_id}]...")
     submission_id = uuid.uuid4().hex
-    add_task(client, args.job_id, build_task(settings, args.job_id, args.task_id, nodes, submission_id), submission_id)
+    add_task(client, job_id, build_task(settings, job_id, args.task_id, nodes, submission_id), submission_id)
     print(f"Task [{args.task_id}] added. When it completes, its stdout.txt and stderr.txt go to "
-          f"{settings.blob_container['url']}/{args.job_id}/{args.task_id}/")
-    print(f"Follow it with: python3 check_task.py --job_id {args.job_id}")
+          f"{settings.blob_container['url']}/{job_id}/{args.task_id}/")
+    print(f"Follow it with: python3 check_task.py --job_id {job_id}")
     return 0
 
 

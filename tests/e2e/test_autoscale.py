@@ -83,7 +83,7 @@ def test_pool_stays_at_its_maximum_with_more_instances_queued_than_nodes(run_scr
 def test_check_formula_shows_what_an_existing_pools_formula_evaluates_to(run_script, ids, batch):
     ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--max_nodes", "3"))
     checked = ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
-                            "--check_formula"))
+                            "--max_nodes", "3", "--check_formula"))
     lines = checked.stdout.splitlines()
     start = lines.index(f"Checking autoscale formula on pool [{ids.pool_id}]...")
     assert lines[start + 1:start + 5] == ["The formula evaluates to (nothing applied by this check):",

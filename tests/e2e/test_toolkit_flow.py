@@ -126,3 +126,51 @@ def test_check_task_lists_every_job_with_one_line_each(run_script, ids, local_st
     result = run_script("check_task.py")
     assert_ok(result)
     assert f"Job [{ids.job_id}]: active 0, running 0, completed 0 (succeeded 0, failed 0)" in result.stdout
+
+
+@pytest.mark.parametrize("option, words", [(("--max_nodes", "10"), "has at most 5 nodes, not the 10 asked for"),
+                                           (("--vm_size", "standard_d4s_v5"), "has standard_d2s_v5 nodes")])
+def test_rerun_asking_for_another_pool_size_is_refused(run_script, ids, option, words):
+    assert_ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id))
+    again = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, *option)
+    assert again.returncode == 1 and words in again.stderr
+
+
+def test_job_id_in_another_case_still_brings_the_outputs_back(run_script, ids, tmp_path):
+    assert_ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id))
+    sent = run_script("send_task.py", "--job_id", ids.job_id.upper(), "--task_id", ids.task_id)
+    assert_ok(sent)
+    assert f"to job [{ids.job_id}]" in sent.stdout  # the job's own spelling, used for the blob path
+    checked = run_script("check_task.py", "--wait", *POLL, "--job_id", ids.job_id)
+    assert_ok(checked)
+    assert "stdout.txt: from the blob container" in checked.stdout
+
+
+def test_wait_on_a_job_without_tasks_ends(run_script, ids):
+    assert_ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id))
+    checked = run_script("check_task.py", "--job_id", ids.job_id, "--wait", *POLL, timeout=30)
+    assert_ok(checked)
+    assert "no tasks in this job" in checked.stdout
+
+
+def test_wait_stops_when_the_jobs_pool_is_gone(run_script, ids, batch):
+    batch.create_job(models.BatchJobCreateOptions(id=ids.job_id, pool_info=models.BatchPoolInfo(pool_id=ids.pool_id)))
+    batch.create_task(ids.job_id, models.BatchTaskCreateOptions(id=ids.task_id, command_line="/bin/true"))
+    checked = run_script("check_task.py", "--job_id", ids.job_id, "--wait", *POLL, timeout=30)
+    assert checked.returncode == 1
+    assert f"its pool [{ids.pool_id}] does not exist, so its tasks cannot start" in checked.stderr
+
+
+def test_repository_credentials_are_not_printed(run_script, ids):
+    result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
+                        env={"REPOSITORY_URL": "https://me:ghp_SECRETTOKEN@example.invalid/me/repo.git"})
+    assert_ok(result)
+    assert "clones https://example.invalid/me/repo.git" in result.stdout
+    assert "SECRETTOKEN" not in result.stdout + result.stderr
+
+
+def test_custom_preparation_command_is_described_as_such(run_script, ids):
+    result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
+                        env={"CMD_PREP_TASK": "/bin/true"})
+    assert_ok(result)
+    assert "its preparation task runs CMD_PREP_TASK on each node." in result.stdout

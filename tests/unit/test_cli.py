@@ -51,7 +51,9 @@ def test_without_configuration_one_line_and_exit_2(script, args):
     (send_task.main, ["--job_id", "j", "--task_id", "t.1"], "--task_id 't.1' contains '.'"),
     (send_task.main, ["--job_id", "j", "--task_id", "t", "--nodes", "0"], "--nodes is 0"),
     (check_task.main, ["--job_id", "a;b"], "--job_id 'a;b' contains ';'"),
-    (check_task.main, ["--poll_seconds", "0"], "--poll_seconds must be more than 0"),
+    (check_task.main, ["--poll_seconds", "0"], "--poll_seconds must be a number of seconds more than 0"),
+    (check_task.main, ["--poll_seconds", "nan"], "--poll_seconds must be a number of seconds more than 0"),
+    (check_task.main, ["--output_dir", "/dev/null/x"], "--output_dir /dev/null/x cannot be created: /dev/null is not a directory"),
 ])
 def test_bad_option_is_refused_before_any_request(valid_env, capsys, main, args, words):
     assert main(args) == 2
@@ -91,3 +93,24 @@ def test_send_task_refuses_expired_sas_without_printing_it(toolkit_env, capsys):
     assert send_task.main(["--job_id", "j", "--task_id", "t"]) == 2
     captured = capsys.readouterr()
     assert "expired" in captured.err and "SECRETSIGNATURE" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize("expiry, refused", [("2001-01-01", True), ("2099-01-01", False)])
+def test_date_only_sas_expiry_is_checked_without_crashing(expiry, refused):
+    url = ("https://mystorage.blob.core.windows.net/outputs?sv=2025-01-05&sr=c"
+           f"&se={expiry}&sp=racwl&sig=SECRETSIGNATURE")
+    settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV, "BLOB_CONTAINER_URL": url})
+    if refused:
+        with pytest.raises(send_task.ToolkitError, match="The container SAS expired on 2001-01-01"):
+            send_task.check_sas_for_upload(settings)
+    else:
+        send_task.check_sas_for_upload(settings)
+
+
+def test_missing_packages_are_one_line_and_exit_2():
+    # -S leaves out site-packages: neither azure nor python-dotenv can be imported.
+    result = subprocess.run([sys.executable, "-S", str(REPO_ROOT / "check_task.py")], capture_output=True, text=True,
+                            timeout=60, env={"PATH": "/usr/bin:/bin", ENV_FILE_VARIABLE: "", **VALID_ENV}, cwd=REPO_ROOT)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: The Python package azure") and "pip install -r requirements.txt" in result.stderr
+    assert result.stderr.count("\n") == 1
