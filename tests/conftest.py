@@ -1,15 +1,17 @@
 """Fixtures shared by unit and end-to-end tests."""
 
 import os
-import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+import config_resources
 
-import config_resources  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 # A complete, valid configuration (no real account: the key is base64 of zeros).
 VALID_ENV = {
@@ -40,3 +42,34 @@ def toolkit_env(monkeypatch):
 def valid_env(toolkit_env):
     toolkit_env(**VALID_ENV)
     return dict(VALID_ENV)
+
+
+def wait_for(condition: "Callable[[], T]", timeout: float = 20.0, what: str = "the condition",
+             interval: float = 0.05) -> "T":
+    """Poll `condition` until it returns something truthy, and return that; fail the test after `timeout` s.
+
+    The one way tests wait: on a condition, never on a fixed sleep.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id still exists (and is not a zombie waiting to be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
