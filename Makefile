@@ -1,5 +1,6 @@
 # make demo   the three scripts end to end against Azurite and the local Batch emulator
-# make test   the whole test suite (what CI runs)
+# make test   lint, then the whole test suite (what CI runs)
+# make lint   ruff and mypy, with the settings in pyproject.toml
 # make setup  .venv (requirements-dev.txt) and Azurite (tools/azurite); each is
 #             redone only when its requirements or lockfile changed
 # make clean  removes .local, outputs and Azurite's node_modules; distclean: .venv too
@@ -12,7 +13,7 @@ AZURITE_DIR := tools/azurite
 AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.lockfile-installed
 PYTEST_FLAGS ?= -q -ra --durations=5
 
-.PHONY: setup demo test clean distclean
+.PHONY: setup demo lint test clean distclean
 
 setup: $(VENV_STAMP) $(AZURITE_STAMP)
 
@@ -29,13 +30,17 @@ $(AZURITE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
 demo: setup
 	$(VENV_PYTHON) tools/demo.py
 
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 # pytest exits 5 when it collects no test: that fails the target like any other failure.
-test: setup
+test: setup lint
 	@$(VENV_PYTHON) -m pytest tests $(PYTEST_FLAGS) || { status=$$?; \
 		if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$status; }
 
 clean:
-	rm -rf .local outputs $(AZURITE_DIR)/node_modules .pytest_cache
+	rm -rf .local outputs $(AZURITE_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
 
 distclean: clean
 	rm -rf $(VENV)
