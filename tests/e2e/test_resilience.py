@@ -9,6 +9,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import local_stack as stack_module
+
 from tests.e2e.conftest import REPO_ROOT, batch_client
 
 

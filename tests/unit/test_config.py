@@ -135,7 +135,8 @@ def test_broken_env_file_is_named_first(tmp_path, content, words):
     settings = read_settings({config_resources.ENV_FILE_VARIABLE: str(env_file), **VALID_ENV})
     with pytest.raises(ConfigError) as caught:
         require(settings, "AZURE_BATCH_ACCOUNT")
-    assert str(caught.value).startswith(f"BATCH_TOOLKIT_ENV_FILE names {str(env_file)!r}, ") and words in str(caught.value)
+    assert str(caught.value).startswith(f"BATCH_TOOLKIT_ENV_FILE names {str(env_file)!r}, ")
+    assert words in str(caught.value)
 
 
 def test_env_file_values_are_taken_literally(tmp_path):
@@ -196,7 +197,8 @@ def test_checked_settings_hold_the_values_with_no_optional_left():
     task = config_resources.task_settings(settings)
     assert pool.batch == config_resources.BatchAccess(account="mybatchaccount", key=VALID_ENV["AZURE_BATCH_ACCESS_KEY"],
                                                       endpoint=VALID_ENV["AZURE_BATCH_ENDPOINT"])
-    assert pool.max_nodes == 5 and pool.autoscale_evaluation_minutes == 5 and pool.cmd_prep_task == settings.cmd_prep_task
+    assert pool.max_nodes == 5 and pool.autoscale_evaluation_minutes == 5
+    assert pool.cmd_prep_task == settings.cmd_prep_task
     assert task.nb_nodes == 3 and task.task_max_wall_clock_minutes == 90
     assert task.storage.container_url == "https://mystorage.blob.core.windows.net/outputs"
     assert task.storage.sas_token.endswith("sig=SECRETSIGNATURE") and task.storage.key == ""

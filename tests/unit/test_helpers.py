@@ -11,9 +11,9 @@ import toolkit.batch
 import toolkit.cli
 import toolkit.storage
 from config_resources import ConfigError, batch_access, storage
+from tests.conftest import VALID_ENV
 from toolkit.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, run
 from toolkit.redaction import redact
-from tests.conftest import VALID_ENV
 
 
 def test_check_id_accepts_the_service_alphabet():
@@ -118,6 +118,7 @@ def sas_fields(url):
 
 def test_storage_key_gives_a_least_privilege_sas_per_use():
     import datetime
+
     from config_resources import ENV_FILE_VARIABLE, read_settings
     settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV,
                               "BLOB_CONTAINER_URL": "https://mystorage.blob.core.windows.net/outputs",
@@ -134,9 +135,11 @@ def test_storage_key_gives_a_least_privilege_sas_per_use():
 
 def test_configured_sas_is_used_as_given():
     import datetime
+
     from config_resources import ENV_FILE_VARIABLE, read_settings
     settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV})
-    assert toolkit.storage.container_sas_url(storage(settings), "r", datetime.timedelta(hours=1)) == VALID_ENV["BLOB_CONTAINER_URL"]
+    url = toolkit.storage.container_sas_url(storage(settings), "r", datetime.timedelta(hours=1))
+    assert url == VALID_ENV["BLOB_CONTAINER_URL"]
 
 
 @pytest.mark.parametrize("permissions, words", [("wl", "downloads need read (r)"), ("racwl", None)])
