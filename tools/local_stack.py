@@ -230,8 +230,8 @@ def start_azurite(workdir: Path, stack: contextlib.ExitStack) -> str:
 
 
 def _emulator_key(account: str) -> str:
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
+    """The emulator's account key, from the batch_emulator package (the repository root is on sys.path:
+    pytest's pythonpath, python -m from the root, or tools/demo.py's start)."""
     try:
         from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
     except ImportError as error:
