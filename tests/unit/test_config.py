@@ -1,4 +1,4 @@
-"""config_resources: .env versus environment, defaults, and every malformed value."""
+"""config_resources: .env versus environment, defaults, every malformed value, and the checked settings types."""
 
 import subprocess
 import sys
