@@ -25,10 +25,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-parse_stream: Callable[[IO[str]], Iterator[Any]] | None
+if TYPE_CHECKING:
+    from dotenv.parser import Binding
+
+parse_stream: Callable[[IO[str]], Iterator["Binding"]] | None
 try:
     from dotenv.parser import parse_stream
 except ImportError:  # not installed: reading an env file then reports it (see _read_env_file)
