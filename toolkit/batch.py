@@ -66,7 +66,7 @@ def mpi_problem(pool: models.BatchPool) -> str | None:
 
     The service accepts such a task on any pool but never schedules it without
     inter-node communication and one task slot per node
-    (https://learn.microsoft.com/azure/batch/batch-mpi#requirements-for-multi-instance-tasks).
+    (https://learn.microsoft.com/azure/batch/batch-mpi).
     """
     if not pool.enable_inter_node_communication:
         return "inter-node communication is off"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Pool, job and task ids: letters, digits, hyphens and underscores, at most 64 characters
-# (https://learn.microsoft.com/rest/api/batchservice/pool/add#request-body, `id`).
+# (the `id` of https://learn.microsoft.com/python/api/azure-batch/azure.batch.models.batchpool).
 MAX_ID_LENGTH = 64
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
 
