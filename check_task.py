@@ -18,6 +18,8 @@ Exit codes: 0 done (whatever the tasks' own results), 1 the service refused or
 configuration, 130 interrupted.
 """
 
+from __future__ import annotations
+
 import argparse
 import datetime
 import math
@@ -26,12 +28,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from batch_helpers import (EXIT_OK, EXIT_USAGE, ToolkitError, check_container_sas, check_id, load_settings,
-                           make_batch_client, make_container_client, run, wire_value)
-from config_resources import BATCH_VARIABLES, require
+from config_resources import batch_access, read_settings, storage
+from toolkit.batch import make_batch_client, wire_value
+from toolkit.cli import EXIT_OK, EXIT_USAGE, ToolkitError, check_id, run, warn_if_env_file_shared
+from toolkit.storage import check_container_sas, make_container_client
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient, models
+    from azure.storage.blob import ContainerClient
 
 STD_FILES = ("stdout.txt", "stderr.txt")
 PARALLEL_REQUESTS = 8
@@ -49,18 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def task_counts(client, job_ids: list) -> dict:
+def task_counts(client: BatchClient, job_ids: list[str]) -> dict[str, models.BatchTaskCounts]:
     """Task counts of each job, one request per job, in parallel."""
     with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
-        return dict(zip(job_ids, pool.map(lambda job_id: client.get_job_task_counts(job_id).task_counts, job_ids)))
+        counts = pool.map(lambda job_id: client.get_job_task_counts(job_id).task_counts, job_ids)
+        return dict(zip(job_ids, counts, strict=True))
 
 
-def describe(job_id: str, counts) -> str:
+def describe(job_id: str, counts: models.BatchTaskCounts) -> str:
     return (f"Job [{job_id}]: active {counts.active}, running {counts.running}, completed {counts.completed} "
             f"(succeeded {counts.succeeded}, failed {counts.failed})")
 
 
-def completed_tasks(client, job_id: str):
+def completed_tasks(client: BatchClient, job_id: str) -> list[models.BatchTask] | None:
     """The job's tasks when every one has completed (counts can lag, so this confirms), else None."""
     tasks = list(client.list_tasks(job_id, select=["id", "state", "executionInfo"]))
     if any(wire_value(task.state) != "completed" for task in tasks):
@@ -68,7 +78,7 @@ def completed_tasks(client, job_id: str):
     return tasks
 
 
-def task_result(task) -> str:
+def task_result(task: models.BatchTask) -> str:
     info = task.execution_info
     if info is None or wire_value(info.result) == "success":
         return f"succeeded (exit code {info.exit_code if info else '?'})"
@@ -77,7 +87,8 @@ def task_result(task) -> str:
     return f"FAILED (exit code {info.exit_code}){reason}"
 
 
-def preparation_failures(client, job_id: str) -> list:
+def preparation_failures(client: BatchClient,
+                         job_id: str) -> list[tuple[str | None, models.BatchJobPreparationTaskExecutionInfo]]:
     """Nodes where the job preparation task failed: the usual reason an MPI task stays active."""
     from azure.core.exceptions import ResourceExistsError
 
@@ -94,7 +105,7 @@ class DownloadCancelled(Exception):
     """Another download failed or the user pressed Ctrl-C: stop, leaving no partial file."""
 
 
-def write_atomically(target: Path, chunks, cancelled: threading.Event) -> None:
+def write_atomically(target: Path, chunks: Iterable[bytes], cancelled: threading.Event) -> None:
     """Write the byte chunks into a temporary file beside target, renamed to target only when complete."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
@@ -118,7 +129,7 @@ def is_broken_connection(err: Exception) -> bool:
     return isinstance(err, ServiceResponseError) or (isinstance(err, HttpResponseError) and err.status_code is None)
 
 
-def retry_if_cut(download, attempts: int = DOWNLOAD_ATTEMPTS) -> None:
+def retry_if_cut(download: Callable[[], None], attempts: int = DOWNLOAD_ATTEMPTS) -> None:
     """Run `download` again (from the start) when the connection breaks mid-file; azure-core does not."""
     for attempt in range(1, attempts + 1):
         try:
@@ -129,8 +140,8 @@ def retry_if_cut(download, attempts: int = DOWNLOAD_ATTEMPTS) -> None:
             time.sleep(attempt)
 
 
-def download_file(client, container, job_id: str, task_id: str, name: str, target: Path,
-                  cancelled: threading.Event) -> str:
+def download_file(client: BatchClient, container: ContainerClient | None, job_id: str, task_id: str, name: str,
+                  target: Path, cancelled: threading.Event) -> str:
     """Download one output file; returns where it came from, or why not."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
@@ -157,7 +168,8 @@ def download_file(client, container, job_id: str, task_id: str, name: str, targe
         return "not available: not in the blob container, and the node no longer has it" + refused
 
 
-def download_outputs(client, container, job_id: str, tasks, output_dir: Path) -> None:
+def download_outputs(client: BatchClient, container: ContainerClient | None, job_id: str,
+                     tasks: list[models.BatchTask], output_dir: Path) -> None:
     """Download every task's stdout/stderr in parallel; on any failure or Ctrl-C, stop all of them cleanly."""
     files = [(task.id, name) for task in tasks for name in STD_FILES]
     cancelled = threading.Event()
@@ -165,7 +177,7 @@ def download_outputs(client, container, job_id: str, tasks, output_dir: Path) ->
     try:
         futures = [pool.submit(download_file, client, container, job_id, task_id, name,
                                output_dir / job_id / task_id / name, cancelled) for task_id, name in files]
-        for (task_id, name), future in zip(files, futures):
+        for (task_id, name), future in zip(files, futures, strict=True):
             print(f"  {output_dir / job_id / task_id / name}: {future.result()}")
     except BaseException:
         cancelled.set()
@@ -174,7 +186,8 @@ def download_outputs(client, container, job_id: str, tasks, output_dir: Path) ->
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def check_jobs(client, container, job_ids: list, output_dir: Path, done: set, wait: bool) -> bool:
+def check_jobs(client: BatchClient, container: ContainerClient | None, job_ids: list[str], output_dir: Path,
+               done: set[str], wait: bool) -> bool:
     """One round: print counts, download what finished; True when no job has work left."""
     all_finished = True
     for job_id, counts in task_counts(client, job_ids).items():
@@ -201,12 +214,14 @@ def check_jobs(client, container, job_ids: list, output_dir: Path, done: set, wa
     return all_finished
 
 
-def explain_stuck_tasks(client, job_id: str, stop: bool) -> None:
+def explain_stuck_tasks(client: BatchClient, job_id: str, stop: bool) -> None:
     """Say why tasks wait (the job's pool is gone, or its preparation task failed); with --wait, stop."""
     from azure.core.exceptions import ResourceNotFoundError
 
     message = None
     pool_id = client.get_job(job_id, select=["poolInfo"]).pool_info.pool_id
+    if pool_id is None:  # an auto pool, which create_pool_job.py never makes: nothing to explain
+        return
     try:
         client.get_pool(pool_id, select=["id"])
     except ResourceNotFoundError:
@@ -238,19 +253,21 @@ def check_output_dir(output_dir: Path) -> None:
         raise ToolkitError(f"--output_dir {output_dir} is not writable ({existing}): choose another.", EXIT_USAGE)
 
 
-def check(args) -> int:
+def check(args: argparse.Namespace) -> int:
     if args.job_id is not None:
         check_id("--job_id", args.job_id)
     if not (math.isfinite(args.poll_seconds) and args.poll_seconds > 0):
         raise ToolkitError("--poll_seconds must be a number of seconds more than 0.", EXIT_USAGE)
     check_output_dir(Path(args.output_dir))
-    settings = load_settings(*BATCH_VARIABLES)
+    settings = read_settings()
+    access = batch_access(settings)
+    warn_if_env_file_shared(settings)
     container = None
     if settings.blob_container["url"]:  # optional: without it, outputs come from the nodes
-        require(settings, "BLOB_CONTAINER_URL")
-        check_container_sas(settings, "r", "downloads")
-        container = make_container_client(settings, "r", DOWNLOAD_SAS_LIFETIME)
-    client = make_batch_client(settings)
+        blobs = storage(settings)
+        check_container_sas(blobs, "r", "downloads")
+        container = make_container_client(blobs, "r", DOWNLOAD_SAS_LIFETIME)
+    client = make_batch_client(access)
 
     if args.job_id:
         job_ids = [args.job_id]
@@ -259,13 +276,13 @@ def check(args) -> int:
         if not job_ids:
             print("No jobs in this Batch account.")
             return EXIT_OK
-    done: set = set()
+    done: set[str] = set()
     while not check_jobs(client, container, job_ids, Path(args.output_dir), done, args.wait) and args.wait:
         time.sleep(args.poll_seconds)
     return EXIT_OK
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run(lambda: check(args))
 

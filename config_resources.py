@@ -8,9 +8,11 @@ BATCH_TOOLKIT_ENV_FILE to read another file instead (the local demo uses a
 throwaway one), or to an empty string to read no file at all.
 
 Importing this module never fails, so `--help` and the tests work without any
-configuration. A script asks `read_settings()` for the values and calls
-`require(settings, ...)` for the variables it needs: a missing or malformed
-one raises ConfigError with one line naming the variable and how to fix it.
+configuration. A script asks `read_settings()` for the values and turns them
+into the checked settings it needs (`pool_settings`, `task_settings`,
+`batch_access`, `storage`: frozen dataclasses whose fields are all set), which
+call `require(settings, ...)`: a missing or malformed variable raises
+ConfigError with one line naming the variable and how to fix it.
 Every variable is documented in `.env.example` and in the README.
 """
 
@@ -20,11 +22,16 @@ import datetime
 import ipaddress
 import os
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import IO, TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+if TYPE_CHECKING:
+    from dotenv.parser import Binding
+
+parse_stream: Callable[[IO[str]], Iterator["Binding"]] | None
 try:
     from dotenv.parser import parse_stream
 except ImportError:  # not installed: reading an env file then reports it (see _read_env_file)
@@ -57,16 +64,21 @@ DEFAULTS = {
 # What to tell the user for each variable when it is missing or wrong.
 HOW_TO_SET = {
     "AZURE_BATCH_ACCOUNT": "the Batch account name, e.g. mybatchaccount (az batch account list)",
-    "AZURE_BATCH_ACCESS_KEY": "the account's primary key (az batch account keys list --name ACCOUNT --resource-group GROUP)",
+    "AZURE_BATCH_ACCESS_KEY": "the account's primary key "
+                              "(az batch account keys list --name ACCOUNT --resource-group GROUP)",
     "AZURE_BATCH_ENDPOINT": "the account URL with its scheme, e.g. https://mybatchaccount.westeurope.batch.azure.com",
-    "BLOB_CONTAINER_URL": "the container URL, e.g. https://mystorage.blob.core.windows.net/outputs, with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN",
-    "AZURE_STORAGE_SAS_TOKEN": "a container SAS (az storage container generate-sas ... --permissions racwl --expiry DATE)",
-    "AZURE_STORAGE_KEY": "the storage account's key (az storage account keys list --account-name ACCOUNT), or leave it empty and give a SAS",
+    "BLOB_CONTAINER_URL": "the container URL, e.g. https://mystorage.blob.core.windows.net/outputs, "
+                          "with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_SAS_TOKEN": "a container SAS "
+                               "(az storage container generate-sas ... --permissions racwl --expiry DATE)",
+    "AZURE_STORAGE_KEY": "the storage account's key (az storage account keys list --account-name ACCOUNT), "
+                         "or leave it empty and give a SAS",
     "REPOSITORY_URL": "the git URL or local path of the repository the nodes clone (it holds demo_azure_batch/)",
     "NB_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
     "NB_PROCESSES": "a whole number of MPI processes, 1 or more",
     "MAX_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
-    "AUTOSCALE_EVALUATION_MINUTES": f"a whole number of minutes from {MIN_EVALUATION_MINUTES} to {MAX_EVALUATION_MINUTES}",
+    "AUTOSCALE_EVALUATION_MINUTES": f"a whole number of minutes from {MIN_EVALUATION_MINUTES} "
+                                    f"to {MAX_EVALUATION_MINUTES}",
     "TASK_MAX_WALL_CLOCK_MINUTES": "a whole number of minutes from 1 to 259200 (180 days)",
     "VM_SIZE": "a VM size name, e.g. standard_d2s_v5",
     ENV_FILE_VARIABLE: "the path of a readable NAME=value file, or an empty string to read none",
@@ -88,7 +100,8 @@ class ConfigError(Exception):
     """A missing or malformed setting; its message is one line for the user."""
 
     def __init__(self, variable: str, problem: str):
-        super().__init__(f"{variable} {problem}. Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment.")
+        super().__init__(f"{variable} {problem}. "
+                         f"Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment.")
         self.variable = variable
 
 
@@ -100,18 +113,18 @@ class Settings:
     storage_key: str                    # optional: with it, the scripts make a short-lived SAS per use
     repository: str
     cmd_prep_task: str
-    nb_nodes: Optional[int]
-    nb_processes: Optional[int]
+    nb_nodes: int | None            # None when malformed (see problems), like the other numbers
+    nb_processes: int | None
     coordination_command: str
     start_command: str
     vm_size: str
-    max_nodes: Optional[int]
+    max_nodes: int | None
     image_reference: Mapping[str, str]  # publisher, offer, sku, version
     node_agent_sku_id: str
-    autoscale_evaluation_minutes: Optional[int]
-    task_max_wall_clock_minutes: Optional[int]
+    autoscale_evaluation_minutes: int | None
+    task_max_wall_clock_minutes: int | None
     problems: Mapping[str, str]         # variable -> what is wrong with its value
-    env_file: Optional[str] = None      # the env file read, if any
+    env_file: str | None = None         # the env file read, if any
 
 
 def default_cmd_prep_task(repository: str) -> str:
@@ -142,7 +155,7 @@ def default_start_command(nb_processes: int) -> str:
             f"mpirun -np {nb_processes} --host $AZ_BATCH_HOST_LIST python3 demo_azure_batch/script.py'")
 
 
-def _read_env_file(path: Path) -> tuple:
+def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
     """(values, problem) of an env file. Values are taken literally: commands hold $VAR for the
     node's shell, so no interpolation (python-dotenv's default would blank them)."""
     if parse_stream is None:
@@ -158,7 +171,7 @@ def _read_env_file(path: Path) -> tuple:
     return {b.key: b.value for b in bindings if b.key and b.value is not None}, None
 
 
-def _load_environment(environ: Mapping[str, str]) -> tuple:
+def _load_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], str | None, str | None]:
     """The env file's values overlaid by the real environment (which wins), the file read, and
     what is wrong with the file (or None)."""
     env_file = environ.get(ENV_FILE_VARIABLE)
@@ -177,7 +190,8 @@ def _load_environment(environ: Mapping[str, str]) -> tuple:
     return values, str(path), problem
 
 
-def _positive_int(values, name, problems, low=1, high=None):
+def _positive_int(values: Mapping[str, str], name: str, problems: dict[str, str], low: int = 1,
+                  high: int | None = None) -> int | None:
     raw = values.get(name, DEFAULTS.get(name, "")).strip()
     try:
         number = int(raw)
@@ -190,7 +204,7 @@ def _positive_int(values, name, problems, low=1, high=None):
     return number
 
 
-def _check_endpoint(url: str, problems: dict) -> None:
+def _check_endpoint(url: str, problems: dict[str, str]) -> None:
     if not url:
         return
     parts = urlsplit(url)
@@ -217,7 +231,7 @@ def _is_ip_or_localhost(host: str) -> bool:
         return host == "localhost"
 
 
-def container_parts(url: str) -> Optional[tuple]:
+def container_parts(url: str) -> tuple[str, str] | None:
     """(storage account, container) of a container URL, or None when it is not one.
 
     On Azure the account is the host's first label; emulators (an IP address or
@@ -232,7 +246,7 @@ def container_parts(url: str) -> Optional[tuple]:
     return (parts.hostname.split(".")[0], segments[0]) if len(segments) == 1 else None
 
 
-def _check_key(variable: str, key: str, problems: dict) -> None:
+def _check_key(variable: str, key: str, problems: dict[str, str]) -> None:
     if not key:
         return
     try:
@@ -242,7 +256,7 @@ def _check_key(variable: str, key: str, problems: dict) -> None:
         problems[variable] = "is not a base64 account key"
 
 
-def _split_container(url: str, token: str, problems: dict) -> dict:
+def _split_container(url: str, token: str, problems: dict[str, str]) -> dict[str, str]:
     """The container URL without its query, and the SAS from the query or from the token variable."""
     parts = urlsplit(url)
     if url and container_parts(url) is None:
@@ -254,11 +268,14 @@ def _split_container(url: str, token: str, problems: dict) -> dict:
     return {"url": parts._replace(query="", fragment="").geturl() if url else "", "sas_token": sas}
 
 
-def read_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; never raises. Malformed values are listed in `problems`."""
     values, env_file, env_file_problem = _load_environment(os.environ if environ is None else environ)
-    get = lambda name: values.get(name, DEFAULTS.get(name, "")).strip()  # noqa: E731
-    problems: dict = {ENV_FILE_VARIABLE: env_file_problem} if env_file_problem else {}
+
+    def get(name: str) -> str:
+        return values.get(name, DEFAULTS.get(name, "")).strip()
+
+    problems: dict[str, str] = {ENV_FILE_VARIABLE: env_file_problem} if env_file_problem else {}
 
     batch = {"name": get("AZURE_BATCH_ACCOUNT"), "key": get("AZURE_BATCH_ACCESS_KEY"),
              "url": get("AZURE_BATCH_ENDPOINT").rstrip("/")}
@@ -331,9 +348,100 @@ def require(settings: Settings, *variables: str) -> None:
             raise ConfigError("AZURE_STORAGE_SAS_TOKEN", "is not set and BLOB_CONTAINER_URL has no SAS in its query")
 
 
-def sas_expiry(settings: Settings) -> Optional[datetime.datetime]:
-    """When the container SAS expires (its `se` field), or None when it does not say."""
-    expiry = parse_qs(settings.blob_container["sas_token"]).get("se", [""])[0]
+# --- checked settings -----------------------------------------------------------
+# What a script has required, with honest types: each function below calls require() for its
+# variables (same messages, same order) and returns a frozen dataclass whose fields are set.
+
+
+@dataclass(frozen=True)
+class BatchAccess:
+    """The Batch account: AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY and AZURE_BATCH_ENDPOINT, all set and valid."""
+    account: str
+    key: str
+    endpoint: str                       # without a trailing '/'
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The blob container: BLOB_CONTAINER_URL, authorised by a SAS, by AZURE_STORAGE_KEY, or by both."""
+    container_url: str                  # without its query
+    sas_token: str                      # the configured SAS without '?' ('' when only key is set)
+    key: str                            # AZURE_STORAGE_KEY, or '': with it, a short-lived SAS is made per use
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """What create_pool_job.py needs: the account, the pool's nodes and the job's preparation task."""
+    batch: BatchAccess
+    vm_size: str
+    max_nodes: int
+    image_reference: Mapping[str, str]  # publisher, offer, sku, version
+    node_agent_sku_id: str
+    autoscale_evaluation_minutes: int
+    repository: str
+    cmd_prep_task: str
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What send_task.py needs: the account, the container for the outputs and the MPI task's commands."""
+    batch: BatchAccess
+    storage: Storage
+    nb_nodes: int
+    start_command: str
+    coordination_command: str
+    task_max_wall_clock_minutes: int
+
+
+def _checked(value: int | None, variable: str) -> int:
+    """A number require() has checked: read_settings() leaves None only with a problem, which require() raises."""
+    if value is None:
+        raise ConfigError(variable, "is not set")
+    return value
+
+
+def batch_access(settings: Settings) -> BatchAccess:
+    require(settings, *BATCH_VARIABLES)
+    return BatchAccess(account=settings.batch["name"], key=settings.batch["key"], endpoint=settings.batch["url"])
+
+
+def storage(settings: Settings) -> Storage:
+    require(settings, "BLOB_CONTAINER_URL")
+    return Storage(container_url=settings.blob_container["url"], sas_token=settings.blob_container["sas_token"],
+                   key=settings.storage_key)
+
+
+def pool_settings(settings: Settings) -> PoolSettings:
+    require(settings, *BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES")
+    return PoolSettings(
+        batch=batch_access(settings),
+        vm_size=settings.vm_size,
+        max_nodes=_checked(settings.max_nodes, "MAX_NODES"),
+        image_reference=settings.image_reference,
+        node_agent_sku_id=settings.node_agent_sku_id,
+        autoscale_evaluation_minutes=_checked(settings.autoscale_evaluation_minutes, "AUTOSCALE_EVALUATION_MINUTES"),
+        repository=settings.repository,
+        cmd_prep_task=settings.cmd_prep_task,
+    )
+
+
+def task_settings(settings: Settings) -> TaskSettings:
+    require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES", "TASK_MAX_WALL_CLOCK_MINUTES")
+    return TaskSettings(
+        batch=batch_access(settings),
+        storage=storage(settings),
+        nb_nodes=_checked(settings.nb_nodes, "NB_NODES"),
+        start_command=settings.start_command,
+        coordination_command=settings.coordination_command,
+        task_max_wall_clock_minutes=_checked(settings.task_max_wall_clock_minutes, "TASK_MAX_WALL_CLOCK_MINUTES"),
+    )
+
+
+# --- the container SAS's fields -------------------------------------------------
+
+def sas_token_expiry(sas_token: str) -> datetime.datetime | None:
+    """When a SAS expires (its `se` field), or None when it does not say."""
+    expiry = parse_qs(sas_token).get("se", [""])[0]
     try:
         moment = datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
     except ValueError:
@@ -342,9 +450,19 @@ def sas_expiry(settings: Settings) -> Optional[datetime.datetime]:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
+def sas_token_permissions(sas_token: str) -> str:
+    """A SAS's permission letters (its `sp` field), e.g. 'racwl'."""
+    return parse_qs(sas_token).get("sp", [""])[0]
+
+
+def sas_expiry(settings: Settings) -> datetime.datetime | None:
+    """When the configured container SAS expires, or None when it does not say."""
+    return sas_token_expiry(settings.blob_container["sas_token"])
+
+
 def sas_permissions(settings: Settings) -> str:
-    """The container SAS's permission letters (its `sp` field), e.g. 'racwl'."""
-    return parse_qs(settings.blob_container["sas_token"]).get("sp", [""])[0]
+    """The configured container SAS's permission letters, e.g. 'racwl'."""
+    return sas_token_permissions(settings.blob_container["sas_token"])
 
 
 # The tutorial's module-level names, for readers of the tutorial and interactive use.

@@ -22,18 +22,35 @@ Exit codes: 0 done, 1 the service refused (a formula that fails to evaluate
 included), 2 bad option or configuration, 130 interrupted.
 """
 
+from __future__ import annotations
+
 import argparse
 import datetime
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from batch_helpers import (EXIT_USAGE, MAX_NODES_METADATA, RETRY_POST, SUBMISSION_MARK, ToolkitError, check_id,
-                           error_code, load_settings, made_by, make_batch_client, mpi_problem, pool_max_nodes, run,
-                           service_message,
-                           wire_value)
-from config_resources import BATCH_VARIABLES, INTER_NODE_POOL_CAP, Settings, default_cmd_prep_task
+from config_resources import INTER_NODE_POOL_CAP, PoolSettings, default_cmd_prep_task, pool_settings
+from toolkit.batch import (
+    MAX_NODES_METADATA,
+    RETRY_POST,
+    SUBMISSION_MARK,
+    error_code,
+    made_by,
+    make_batch_client,
+    mpi_problem,
+    pool_max_nodes,
+    wire_value,
+)
+from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run, service_message
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient, models
+
+Resource = TypeVar("Resource")
 
 # Warn when the image's end of support on Batch is this close.
 EOL_WARNING = datetime.timedelta(days=90)
@@ -77,7 +94,8 @@ def autoscale_formula(max_nodes: int) -> str:
     )
 
 
-def build_pool(settings: Settings, pool_id: str, vm_size: str, max_nodes: int, submission_id: str = ""):
+def build_pool(settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
+               submission_id: str = "") -> models.BatchPoolCreateOptions:
     from azure.batch import models
 
     image = settings.image_reference
@@ -98,11 +116,12 @@ def build_pool(settings: Settings, pool_id: str, vm_size: str, max_nodes: int, s
     )
 
 
-def evaluation_interval(settings: Settings) -> datetime.timedelta:
+def evaluation_interval(settings: PoolSettings) -> datetime.timedelta:
     return datetime.timedelta(minutes=settings.autoscale_evaluation_minutes)
 
 
-def build_job(settings: Settings, job_id: str, pool_id: str, submission_id: str = ""):
+def build_job(settings: PoolSettings, job_id: str, pool_id: str,
+              submission_id: str = "") -> models.BatchJobCreateOptions:
     from azure.batch import models
 
     admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
@@ -119,7 +138,7 @@ def build_job(settings: Settings, job_id: str, pool_id: str, submission_id: str 
     )
 
 
-def get_or_none(getter, resource_id: str, fields: list):
+def get_or_none(getter: Callable[..., Resource], resource_id: str, fields: list[str]) -> Resource | None:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
@@ -128,7 +147,7 @@ def get_or_none(getter, resource_id: str, fields: list):
         return None
 
 
-def check_image(client, settings: Settings) -> None:
+def check_image(client: BatchClient, settings: PoolSettings) -> None:
     """Refuse an image and node agent pair the account does not support, or whose support has ended."""
     wanted = {key: settings.image_reference[key].lower() for key in ("publisher", "offer", "sku")}
     agent = settings.node_agent_sku_id.lower()
@@ -154,13 +173,13 @@ def check_image(client, settings: Settings) -> None:
             print(f"Warning: image {'/'.join(wanted.values())} leaves Batch support on {end_of_life:%Y-%m-%d}.")
 
 
-def describe_run_error(error) -> str:
+def describe_run_error(error: models.AutoScaleRunError) -> str:
     """An AutoScaleRunError as one line: code, message and its details ("Line 1, Col 5: ...")."""
     details = "; ".join(str(item.value) for item in (error.error_values or []) if item.value)
     return f"{error.code}: {error.message}" + (f" ({details})" if details else "")
 
 
-def check_formula(client, pool_id: str, formula: str) -> None:
+def check_formula(client: BatchClient, pool_id: str, formula: str) -> None:
     """Show what `formula` evaluates to on the pool (the service's evaluate API applies nothing).
 
     Raises ToolkitError with the service's message when it fails to evaluate.
@@ -186,7 +205,7 @@ def check_formula(client, pool_id: str, formula: str) -> None:
         print(f"    {item}")
 
 
-def enable_formula(client, pool_id: str, formula: str, interval: datetime.timedelta) -> None:
+def enable_formula(client: BatchClient, pool_id: str, formula: str, interval: datetime.timedelta) -> None:
     """Enable `formula` on the pool, waiting out the service's one-call-per-30-seconds limit if it answers
     TooManyEnableAutoScaleRequests (the docs do not say whether creating the pool counts as a call)."""
     from azure.batch import models
@@ -207,7 +226,7 @@ def enable_formula(client, pool_id: str, formula: str, interval: datetime.timede
             time.sleep(ENABLE_RETRY_SECONDS)
 
 
-def apply_formula(client, settings: Settings, pool_id: str, max_nodes: int) -> None:
+def apply_formula(client: BatchClient, settings: PoolSettings, pool_id: str, max_nodes: int) -> None:
     """Evaluate the project's formula on a pool that holds at 0 nodes, then enable it.
 
     This is the documented safe way: evaluate needs autoscale enabled, so the pool is created with
@@ -220,7 +239,7 @@ def apply_formula(client, settings: Settings, pool_id: str, max_nodes: int) -> N
     enable_formula(client, pool_id, formula, evaluation_interval(settings))
 
 
-def settings_problem(pool, vm_size: str, max_nodes: int):
+def settings_problem(pool: models.BatchPool, vm_size: str, max_nodes: int) -> str | None:
     """Why an existing pool does not match the node size and cap asked for (this script does not change
     an existing pool), or None."""
     recorded = pool_max_nodes(pool)
@@ -231,7 +250,7 @@ def settings_problem(pool, vm_size: str, max_nodes: int):
     return None
 
 
-def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_nodes: int,
+def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
                 submission_id: str, check_existing: bool = False) -> None:
     from azure.core.exceptions import ResourceExistsError
 
@@ -266,21 +285,21 @@ def ensure_pool(client, settings: Settings, pool_id: str, vm_size: str, max_node
     elif check_existing:
         if not pool.enable_auto_scale:
             raise ToolkitError(f"Pool [{pool_id}] has a fixed size (autoscale is off): it has no formula to check.")
-        check_formula(client, pool_id, pool.auto_scale_formula)
+        check_formula(client, pool_id, pool.auto_scale_formula or "")
     print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
 
 
-def describe_preparation(settings: Settings) -> str:
+def describe_preparation(settings: PoolSettings) -> str:
     """What the job preparation task does, without credentials a repository URL may hold."""
     if settings.cmd_prep_task != default_cmd_prep_task(settings.repository):
         return "its preparation task runs CMD_PREP_TASK on each node."
     parts = urlsplit(settings.repository)
-    shown = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl() \
+    shown = parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")).geturl() \
         if parts.username or parts.password else settings.repository
     return f"its preparation task clones {shown} and runs demo_azure_batch/install.sh on each node."
 
 
-def ensure_job(client, settings: Settings, job_id: str, pool_id: str, submission_id: str) -> None:
+def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id: str, submission_id: str) -> None:
     from azure.core.exceptions import ResourceExistsError
 
     fields = ["id", "state", "poolInfo", "metadata"]
@@ -306,26 +325,27 @@ def ensure_job(client, settings: Settings, job_id: str, pool_id: str, submission
     print(f"Job [{job_id}] already exists on pool [{pool_id}]; reusing it.")
 
 
-def create_pool_and_job(args) -> int:
+def create_pool_and_job(args: argparse.Namespace) -> int:
     check_id("--pool_id", args.pool_id)
     check_id("--job_id", args.job_id)
-    settings = load_settings(*BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES")
+    settings = load_settings(pool_settings)
     max_nodes = settings.max_nodes if args.max_nodes is None else args.max_nodes
     if not 1 <= max_nodes <= INTER_NODE_POOL_CAP:
         raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "
                            "(pools with inter-node communication are capped).", EXIT_USAGE)
     vm_size = args.vm_size or settings.vm_size
 
-    client = make_batch_client(settings)
-    submission_id = uuid.uuid4().hex  # marks what this run creates (see batch_helpers.SUBMISSION_MARK)
+    client = make_batch_client(settings.batch)
+    submission_id = uuid.uuid4().hex  # marks what this run creates (see toolkit.batch.SUBMISSION_MARK)
     ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, submission_id, check_existing=args.check_formula)
     ensure_job(client, settings, args.job_id, args.pool_id, submission_id)
     print(f"Next: python3 send_task.py --job_id {args.job_id} --task_id TASK_ID")
-    print(f"The pool shrinks to 0 nodes when idle. Delete it when you are done: az batch pool delete --pool-id {args.pool_id}")
+    print("The pool shrinks to 0 nodes when idle. Delete it when you are done: "
+          f"az batch pool delete --pool-id {args.pool_id}")
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run(lambda: create_pool_and_job(args))
 

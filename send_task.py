@@ -17,15 +17,31 @@ many nodes as asked.
 Exit codes: 0 task added, 1 the service refused, 2 bad option or configuration, 130 interrupted.
 """
 
+from __future__ import annotations
+
 import argparse
 import datetime
 import sys
 import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from batch_helpers import (EXIT_USAGE, RETRY_POST, SUBMISSION_MARK, ToolkitError, check_container_sas, check_id, container_sas_url,
-                           error_code, load_settings, made_by, make_batch_client, mpi_problem, pool_max_nodes, run,
-                           wire_value)
-from config_resources import BATCH_VARIABLES, Settings, sas_expiry
+from config_resources import Settings, TaskSettings, sas_token_expiry, task_settings
+from toolkit.batch import (
+    RETRY_POST,
+    SUBMISSION_MARK,
+    error_code,
+    made_by,
+    make_batch_client,
+    mpi_problem,
+    pool_max_nodes,
+    wire_value,
+)
+from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run
+from toolkit.storage import check_container_sas, container_sas_url
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient, models
 
 # Uploading stdout/stderr after the task ends takes a little while; the SAS must outlive that too.
 UPLOAD_MARGIN = datetime.timedelta(minutes=15)
@@ -40,16 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_task(settings: Settings, job_id: str, task_id: str, nodes: int, submission_id: str = ""):
-    """The multi-instance task; submission_id marks this run's request (see add_task)."""
+def build_task(settings: TaskSettings | Settings, job_id: str, task_id: str, nodes: int,
+               submission_id: str = "") -> models.BatchTaskCreateOptions:
+    """The multi-instance task; submission_id marks this run's request (see add_task).
+
+    The raw Settings of read_settings() are checked here too (tests/unit/test_wire.py passes them)."""
     from azure.batch import models
+
+    if isinstance(settings, Settings):
+        settings = task_settings(settings)
 
     admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
         scope=models.AutoUserScope.POOL, elevation_level=models.ElevationLevel.ADMIN))  # same account on every node
     upload_std_files = models.OutputFile(
         file_pattern=STD_FILES_PATTERN,
         destination=models.OutputFileDestination(container=models.OutputFileBlobContainerDestination(
-            container_url=container_sas_url(settings, "cw", upload_window(settings)), path=f"{job_id}/{task_id}")),
+            container_url=container_sas_url(settings.storage, "cw", upload_window(settings)),
+            path=f"{job_id}/{task_id}")),
         upload_options=models.OutputFileUploadConfiguration(
             upload_condition=models.OutputFileUploadCondition.TASK_COMPLETION))
     return models.BatchTaskCreateOptions(
@@ -66,11 +89,11 @@ def build_task(settings: Settings, job_id: str, task_id: str, nodes: int, submis
     )
 
 
-def check_sas_for_upload(settings: Settings) -> None:
+def check_sas_for_upload(settings: TaskSettings) -> None:
     """The container SAS must allow writing and must not expire before the task's outputs are uploaded."""
-    check_container_sas(settings, "w", "the task's uploads")
-    expiry = sas_expiry(settings)
-    if settings.storage_key or expiry is None:
+    check_container_sas(settings.storage, "w", "the task's uploads")
+    expiry = sas_token_expiry(settings.storage.sas_token)
+    if settings.storage.key or expiry is None:
         return
     needed = datetime.datetime.now(datetime.timezone.utc) + upload_window(settings)
     if expiry < needed:
@@ -78,12 +101,12 @@ def check_sas_for_upload(settings: Settings) -> None:
               f"({settings.task_max_wall_clock_minutes} min) is over: its outputs may fail to upload.")
 
 
-def upload_window(settings: Settings) -> datetime.timedelta:
+def upload_window(settings: TaskSettings) -> datetime.timedelta:
     """How long the task's upload SAS must stay valid: its time limit plus the upload itself."""
     return datetime.timedelta(minutes=settings.task_max_wall_clock_minutes) + UPLOAD_MARGIN
 
 
-def check_job_and_pool(client, job_id: str, nodes: int) -> tuple:
+def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> tuple[str, str]:
     """Check the job exists and is active and its pool can run this MPI task.
 
     Returns (job id as the service spells it, pool id): ids are case-insensitive, and the blob
@@ -99,6 +122,8 @@ def check_job_and_pool(client, job_id: str, nodes: int) -> tuple:
         raise ToolkitError(f"Job [{job_id}] is {wire_value(job.state)}, so it takes no new tasks: "
                            "create another job with create_pool_job.py.")
     pool_id = job.pool_info.pool_id if job.pool_info else None
+    if pool_id is None:  # an auto pool, which create_pool_job.py never makes
+        raise ToolkitError(f"Job [{job_id}] runs on no named pool: use a job made by create_pool_job.py.")
     try:
         pool = client.get_pool(pool_id, select=["id", "state", "enableInterNodeCommunication", "taskSlotsPerNode",
                                                 "enableAutoScale", "targetDedicatedNodes",
@@ -118,7 +143,7 @@ def check_job_and_pool(client, job_id: str, nodes: int) -> tuple:
     return job.id, pool_id
 
 
-def add_task(client, job_id: str, task, submission_id: str) -> None:
+def add_task(client: BatchClient, job_id: str, task: models.BatchTaskCreateOptions, submission_id: str) -> None:
     """Add the task, retrying safely: a TaskExists that carries our submission id is our own earlier attempt."""
     from azure.core.exceptions import ResourceExistsError
 
@@ -132,31 +157,31 @@ def add_task(client, job_id: str, task, submission_id: str) -> None:
             raise
         existing = client.get_task(job_id, task.id, select=["id", "environmentSettings"])
         if not made_by(existing.environment_settings, submission_id):
-            raise ToolkitError(f"Task [{task.id}] already exists in job [{job_id}]: choose another --task_id.") from None
+            raise ToolkitError(f"Task [{task.id}] already exists in job [{job_id}]: "
+                               "choose another --task_id.") from None
 
 
-def send_task(args) -> int:
+def send_task(args: argparse.Namespace) -> int:
     check_id("--job_id", args.job_id)
     check_id("--task_id", args.task_id)
-    settings = load_settings(*BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES",
-                             "TASK_MAX_WALL_CLOCK_MINUTES")
+    settings = load_settings(task_settings)
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
     if nodes < 1:
         raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", EXIT_USAGE)
     check_sas_for_upload(settings)
 
-    client = make_batch_client(settings)
+    client = make_batch_client(settings.batch)
     job_id, pool_id = check_job_and_pool(client, args.job_id, nodes)
     print(f"Adding MPI task [{args.task_id}] to job [{job_id}] on {nodes} node(s) of pool [{pool_id}]...")
     submission_id = uuid.uuid4().hex
     add_task(client, job_id, build_task(settings, job_id, args.task_id, nodes, submission_id), submission_id)
     print(f"Task [{args.task_id}] added. When it completes, its stdout.txt and stderr.txt go to "
-          f"{settings.blob_container['url']}/{job_id}/{args.task_id}/")
+          f"{settings.storage.container_url}/{job_id}/{args.task_id}/")
     print(f"Follow it with: python3 check_task.py --job_id {job_id}")
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run(lambda: send_task(args))
 

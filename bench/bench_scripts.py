@@ -1,6 +1,6 @@
 """Time the toolkit's scripts against the local stack (Azurite + Batch emulator) and print the figures.
 
-    .venv/bin/python bench/bench_scripts.py [--jobs 50] [--tasks 20]
+    .venv/bin/python -m bench.bench_scripts [--jobs 50] [--tasks 20]    (from the repository root)
 
 Measures, each as a whole `python3 script.py` process (start-up included):
 - `--help` of each script (imports are kept lazy for this);
@@ -16,23 +16,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from toolkit.redaction import redact
+from tools import local_stack
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-sys.path.insert(0, str(REPO_ROOT))
-
-import local_stack  # noqa: E402
 
 
-def timed(argv, env, cwd, repeat=3):
+def timed(argv: list[str], env: Mapping[str, str], cwd: str, repeat: int = 3, secrets: tuple[str, ...] = ()) -> float:
+    """The median time of `repeat` runs of `argv`; stops the benchmark if one fails."""
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
         result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
         times.append(time.perf_counter() - started)
         if result.returncode != 0:
-            raise SystemExit(f"{' '.join(argv[1:])} failed: {local_stack.redact(result.stderr.strip())}")
+            raise SystemExit(f"{' '.join(argv[1:])} failed: {redact(result.stderr.strip(), secrets=secrets)}")
     return statistics.median(times)
 
 
@@ -47,9 +48,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as workdir, local_stack.start_stack(Path(workdir) / "stack") as stack:
         env = local_stack.script_environment(stack)
-        script = lambda name, *rest: [sys.executable, str(REPO_ROOT / name), *rest]  # noqa: E731
+        keys = (stack.batch_key, stack.storage_key)
+
+        def script(name: str, *rest: str) -> list[str]:
+            return [sys.executable, str(REPO_ROOT / name), *rest]
+
         for name in ("create_pool_job.py", "send_task.py", "check_task.py"):
-            print(f"{name} --help: {timed(script(name, '--help'), env, workdir):.3f} s (median of 3)")
+            print(f"{name} --help: {timed(script(name, '--help'), env, workdir, secrets=keys):.3f} s (median of 3)")
 
         client = BatchClient(stack.batch_endpoint, AzureNamedKeyCredential(stack.batch_account, stack.batch_key))
         client.create_pool(models.BatchPoolCreateOptions(
@@ -61,10 +66,10 @@ def main() -> int:
         for number in range(args.jobs):
             client.create_job(models.BatchJobCreateOptions(id=f"bench-job-{number:03d}",
                                                            pool_info=models.BatchPoolInfo(pool_id="bench-pool")))
-        seconds = timed(script("check_task.py"), env, workdir)
+        seconds = timed(script("check_task.py"), env, workdir, secrets=keys)
         print(f"check_task.py over {args.jobs} jobs: {seconds:.3f} s (median of 3)")
 
-        def std_files_upload(task_id):
+        def std_files_upload(task_id: str) -> models.OutputFile:
             return models.OutputFile(
                 file_pattern="../std*.txt",
                 destination=models.OutputFileDestination(container=models.OutputFileBlobContainerDestination(
@@ -77,9 +82,9 @@ def main() -> int:
         client.create_tasks("bench-job-000", tasks)
         while client.get_job_task_counts("bench-job-000").task_counts.completed < args.tasks:
             time.sleep(0.2)
-        first = timed(script("check_task.py", "--job_id", "bench-job-000"), env, workdir, repeat=1)
+        first = timed(script("check_task.py", "--job_id", "bench-job-000"), env, workdir, repeat=1, secrets=keys)
         print(f"check_task.py downloading {2 * args.tasks} files of {args.tasks} tasks: {first:.3f} s")
-        again = timed(script("check_task.py", "--job_id", "bench-job-000"), env, workdir)
+        again = timed(script("check_task.py", "--job_id", "bench-job-000"), env, workdir, secrets=keys)
         print(f"check_task.py again, every file already downloaded: {again:.3f} s (median of 3)")
     return 0
 

@@ -1,5 +1,11 @@
 """Code the toolkit's scripts share, one module per concern.
 
 The scripts (create_pool_job.py, send_task.py, check_task.py) and config_resources.py stay at the top
-level, as in the tutorial; what they have in common lives here.
+level, as in the tutorial; what they have in common lives here:
+
+- cli: exit codes, ToolkitError, id checks, loading the checked settings, and run(), the one place
+  that turns an exception into a one-line message and an exit code;
+- batch: the Batch client with bounded retries, submission marks, MPI checks of a pool;
+- storage: the blob container client, and the SAS made or checked for it;
+- redaction: redact(), which keeps SAS signatures, keys and tokens out of every output.
 """

@@ -21,8 +21,20 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_stack import REPO_ROOT, LocalStackError, redact, script_environment, start_stack  # noqa: E402
+if not __package__:
+    # `make demo` runs this file as a script (.venv/bin/python tools/demo.py), which puts tools/ first on
+    # sys.path; put the repository root there instead, as `python -m tools.demo` does, so that tools and
+    # toolkit import from it like everywhere else.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from toolkit.redaction import redact  # noqa: E402 (imported once sys.path is right)
+from tools.local_stack import (  # noqa: E402
+    REPO_ROOT,
+    LocalStack,
+    LocalStackError,
+    script_environment,
+    start_stack,
+)
 
 POOL_ID, JOB_ID, TASK_ID = "demo-pool", "demo-job", "mpi-task-1"
 WORKDIR = REPO_ROOT / ".local" / "demo"
@@ -30,7 +42,8 @@ OUTPUT_DIR = REPO_ROOT / "outputs"
 STEPS = [
     ("create the pool and the job", ["create_pool_job.py", "--pool_id", POOL_ID, "--job_id", JOB_ID], 120),
     ("send the MPI task", ["send_task.py", "--job_id", JOB_ID, "--task_id", TASK_ID], 60),
-    ("wait for the task and download its output", ["check_task.py", "--job_id", JOB_ID, "--wait", "--poll_seconds", "1"], 300),
+    ("wait for the task and download its output",
+     ["check_task.py", "--job_id", JOB_ID, "--wait", "--poll_seconds", "1"], 300),
 ]
 
 
@@ -42,7 +55,8 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_step(number: int, title: str, argv: list, timeout: float, env: dict) -> None:
+def run_step(number: int, title: str, argv: list[str], timeout: float, env: dict[str, str],
+             secrets: tuple[str, ...]) -> None:
     command = " ".join(argv)
     say(f"[{number}/{len(STEPS)}] {title}: {command}")
     started = time.monotonic()
@@ -50,25 +64,30 @@ def run_step(number: int, title: str, argv: list, timeout: float, env: dict) -> 
         result = subprocess.run([sys.executable, *argv], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                 capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as expired:
-        show(_text(expired.stdout) + _text(expired.stderr))
+        show(_text(expired.stdout) + _text(expired.stderr), secrets)
         raise StepFailed(f"{argv[0]} did not finish within {timeout:.0f} s") from None
-    show(result.stdout + result.stderr)  # what the script prints is what a user of it would see
+    show(result.stdout + result.stderr, secrets)  # what the script prints is what a user of it would see
     if result.returncode != 0:
         raise StepFailed(f"{argv[0]} failed (exit {result.returncode}); its output is above")
     say(f"      ok ({time.monotonic() - started:.1f} s)")
 
 
-def _text(output) -> str:
+def _text(output: bytes | str | None) -> str:
     """What a timed-out step printed (bytes or text, or None)."""
     return output.decode(errors="replace") if isinstance(output, bytes) else (output or "")
 
 
-def show(output: str) -> None:
-    for line in redact(output).rstrip().splitlines():
+def show(output: str, secrets: tuple[str, ...] = ()) -> None:
+    for line in redact(output, secrets=secrets).rstrip().splitlines():
         say(f"      | {line}")
 
 
-def main(argv=None) -> int:
+def account_keys(stack: LocalStack) -> tuple[str, ...]:
+    """The keys a step's output must never show."""
+    return stack.batch_key, stack.storage_key
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
     # `kill` of the demo stops the services too: SIGTERM unwinds like Ctrl-C does.
@@ -83,7 +102,7 @@ def main(argv=None) -> int:
             say(f"      Batch emulator:       {stack.batch_endpoint} (account {stack.batch_account})")
             env = script_environment(stack)
             for number, (title, step_argv, timeout) in enumerate(STEPS, start=1):
-                run_step(number, title, step_argv, timeout, env)
+                run_step(number, title, step_argv, timeout, env, account_keys(stack))
             say("Stopping Azurite and the Batch emulator ...")
         stdout_file = OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt"
         if not stdout_file.is_file():
@@ -95,7 +114,8 @@ def main(argv=None) -> int:
             show((stdout_file.parent / "stderr.txt").read_text(errors="replace")
                  if (stdout_file.parent / "stderr.txt").is_file() else "")
             raise StepFailed("the MPI program printed no 'pi ~=' line; its stderr.txt is above")
-        say(f"\nDemo done in {time.monotonic() - started:.0f} s; outputs are in {OUTPUT_DIR.relative_to(REPO_ROOT)}/{JOB_ID}/")
+        say(f"\nDemo done in {time.monotonic() - started:.0f} s; "
+            f"outputs are in {OUTPUT_DIR.relative_to(REPO_ROOT)}/{JOB_ID}/")
         return 0
     except (LocalStackError, StepFailed) as error:
         print(f"demo failed: {error}", file=sys.stderr)

@@ -27,9 +27,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterator, Mapping, Optional, Union
+
+from toolkit.redaction import redact  # also what tests and tools use as local_stack.redact
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_DIR = REPO_ROOT / "tools" / "azurite"
@@ -56,9 +58,6 @@ AZURITE_READY = re.compile(r"Azurite Blob service successfully listens on (http:
 EMULATOR_READY = re.compile(r"Batch emulator listening on (http://\S+) \(account ([^)\s]+)\)")
 START_TIMEOUT = 60.0
 STOP_GRACE = 10.0
-
-_SAS_SIGNATURE = re.compile(r"(sig=)[^&\s'\"]+", re.IGNORECASE)
-
 
 class LocalStackError(Exception):
     """The local stack could not start; the message is one line telling what to do."""
@@ -87,13 +86,8 @@ class LocalStack:
         return self.workdir / "toolkit.env"
 
 
-def redact(text: str) -> str:
-    """`text` with every SAS signature replaced by '***'."""
-    return _SAS_SIGNATURE.sub(r"\1***", text)
-
-
 def container_sas_url(stack: LocalStack, permission: str = TOOLKIT_SAS_PERMISSION,
-                      expiry: Union[datetime.datetime, datetime.timedelta] = TOOLKIT_SAS_LIFETIME) -> str:
+                      expiry: datetime.datetime | datetime.timedelta = TOOLKIT_SAS_LIFETIME) -> str:
     """The container URL with a SAS allowing `permission` (letters of 'racwdl') until `expiry`.
 
     `expiry` is a time or a delay from now; a negative delay gives an already-expired SAS.
@@ -107,7 +101,7 @@ def container_sas_url(stack: LocalStack, permission: str = TOOLKIT_SAS_PERMISSIO
     return f"{stack.container_url}?{sas}"
 
 
-def toolkit_environment(stack: LocalStack, blob_container_url: str) -> dict:
+def toolkit_environment(stack: LocalStack, blob_container_url: str) -> dict[str, str]:
     """The variables create_pool_job.py, send_task.py and check_task.py read, for this stack."""
     return {
         "AZURE_BATCH_ACCOUNT": stack.batch_account,
@@ -134,7 +128,7 @@ def write_env_file(path: Path, variables: Mapping[str, str]) -> None:
         out.writelines(lines)
 
 
-def script_environment(stack: LocalStack, **overrides: Optional[str]) -> dict:
+def script_environment(stack: LocalStack, **overrides: str | None) -> dict[str, str]:
     """A minimal environment for running the toolkit's scripts against the stack.
 
     Only PATH, HOME and LANG come from the user's environment, so their own
@@ -154,7 +148,7 @@ def script_environment(stack: LocalStack, **overrides: Optional[str]) -> dict:
 
 # --- processes ---------------------------------------------------------------
 
-def _spawn(argv, log_path: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen:
+def _spawn(argv: list[str], log_path: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start `argv` in its own process group, its output going to `log_path`."""
     with open(log_path, "wb") as log:
         return subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
@@ -166,11 +160,11 @@ def _last_line(log_path: Path) -> str:
         lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
-    return redact(lines[-1]) if lines else ""
+    return redact(lines[-1], secrets=(AZURITE_KEY,)) if lines else ""
 
 
-def wait_for_line(proc: subprocess.Popen, name: str, log_path: Path, pattern: re.Pattern,
-                  timeout: float = START_TIMEOUT) -> re.Match:
+def wait_for_line(proc: subprocess.Popen[bytes], name: str, log_path: Path, pattern: re.Pattern[str],
+                  timeout: float = START_TIMEOUT) -> re.Match[str]:
     """Wait until `pattern` shows in the process's log; fail if it exits or takes too long."""
     deadline = time.monotonic() + timeout
     while True:
@@ -202,7 +196,7 @@ def wait_until_answering(url: str, name: str, timeout: float = START_TIMEOUT) ->
             time.sleep(0.1)
 
 
-def stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
     """SIGTERM, wait up to `grace` seconds, then SIGKILL whatever is left of its process group."""
     if proc.poll() is None:
         try:
@@ -236,8 +230,8 @@ def start_azurite(workdir: Path, stack: contextlib.ExitStack) -> str:
 
 
 def _emulator_key(account: str) -> str:
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
+    """The emulator's account key, from the batch_emulator package (the repository root is on sys.path:
+    pytest's pythonpath, python -m from the root, or tools/demo.py's start)."""
     try:
         from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
     except ImportError as error:
@@ -247,7 +241,7 @@ def _emulator_key(account: str) -> str:
     return DEFAULT_ACCOUNT_KEY
 
 
-def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack) -> tuple:
+def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack) -> tuple[str, str, str]:
     """Start the Batch emulator with its nodes under `<workdir>/batch`; returns (endpoint, account, key)."""
     root = workdir / "batch"
     shutil.rmtree(root, ignore_errors=True)  # a fresh emulator, not the leftovers of an earlier run
@@ -279,7 +273,7 @@ def create_container(blob_endpoint: str, container: str = CONTAINER) -> None:
 
 
 @contextlib.contextmanager
-def start_stack(workdir: Optional[Union[str, Path]] = None) -> Iterator[LocalStack]:
+def start_stack(workdir: str | Path | None = None) -> Iterator[LocalStack]:
     """Run Azurite and the Batch emulator for the `with` block; see the module's docstring.
 
     `workdir` keeps the services' logs, the emulator's nodes and toolkit.env;

@@ -1,0 +1,1 @@
+"""End-to-end tests: the scripts as subprocesses against the local stack (tools/local_stack.py)."""

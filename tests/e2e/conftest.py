@@ -20,12 +20,12 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
+import local_stack as stack_module  # tools/ is on sys.path: pytest's pythonpath (pyproject.toml)
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tools"))
+from toolkit.redaction import redact
 
-import local_stack as stack_module  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPTS = ("create_pool_job.py", "send_task.py", "check_task.py")
 SCRIPT_TIMEOUT = 120
@@ -71,8 +71,9 @@ class ScriptRunner:
                                 cwd=cwd or self.cwd, env=environment,
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
         printed = result.stdout + result.stderr
-        assert "Traceback" not in printed, f"{script} printed a traceback:\n{stack_module.redact(printed)}"
-        for secret in secrets_in(environment):
+        secrets = secrets_in(environment)
+        assert "Traceback" not in printed, f"{script} printed a traceback:\n{redact(printed, secrets=secrets)}"
+        for secret in secrets:
             assert secret not in printed, f"{script} printed a key or SAS signature"
         return result
 

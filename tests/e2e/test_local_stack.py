@@ -12,15 +12,15 @@ import re
 import stat
 import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import local_stack as stack_module  # tools/ is on sys.path (pytest pythonpath); the fixture is `local_stack`
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
 from dotenv import dotenv_values
 
-import local_stack as stack_module  # tools/ is on sys.path (conftest.py); the fixture is `local_stack`
+from tests.conftest import process_alive, wait_for
 
 # --- with Azurite and the Batch emulator -------------------------------------
 
@@ -117,7 +117,8 @@ def test_container_sas_url_can_be_read_only_or_expired(tmp_path):
                                                       expiry=datetime.timedelta(minutes=-5)))
 
     assert fields["sp"] == "rl"
-    assert datetime.datetime.fromisoformat(fields["se"].replace("Z", "+00:00")) < datetime.datetime.now(datetime.timezone.utc)
+    expiry = datetime.datetime.fromisoformat(fields["se"].replace("Z", "+00:00"))
+    assert expiry < datetime.datetime.now(datetime.timezone.utc)
 
 
 def test_env_file_round_trips_through_dotenv_and_is_private(tmp_path):
@@ -146,7 +147,7 @@ def test_repr_and_redact_hide_secrets(tmp_path):
     stack = a_stack(tmp_path, BLOB_CONTAINER_URL="http://127.0.0.1:1/x?sp=r&sig=abc%2Bdef")
 
     assert "c2VjcmV0LWtleQ==" not in repr(stack) and stack_module.AZURITE_KEY not in repr(stack)
-    assert stack_module.redact("url ...?sp=r&sig=abc%2Bdef&se=1") == "url ...?sp=r&sig=***&se=1"
+    assert stack_module.redact("url ...?sp=r&sig=abc%2Bdef&se=1") == "url ...?sp=r&sig=REDACTED&se=1"
 
 
 def test_ready_lines_are_parsed():
@@ -176,16 +177,6 @@ def test_a_process_dying_at_start_gives_its_last_line(tmp_path):
     stack_module.stop_process(proc)
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its parent) counts as gone.
-    status = Path(f"/proc/{pid}/stat")
-    return not (status.exists() and status.read_text().split(") ")[-1].startswith("Z"))
-
-
 def test_stop_process_kills_a_stubborn_process_and_its_children(tmp_path):
     program = ("import signal, subprocess, time\n"
                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -201,7 +192,4 @@ def test_stop_process_kills_a_stubborn_process_and_its_children(tmp_path):
 
     assert time.monotonic() - started < 10
     assert proc.returncode is not None
-    deadline = time.monotonic() + 5
-    while alive(child_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(child_pid)
+    wait_for(lambda: not process_alive(child_pid), timeout=5, what=f"the stubborn process's child {child_pid} to go")

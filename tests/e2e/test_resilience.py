@@ -9,6 +9,8 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import local_stack as stack_module
+
+from tests.conftest import wait_for
 from tests.e2e.conftest import REPO_ROOT, batch_client
 
 
@@ -37,9 +39,8 @@ def test_ctrl_c_while_waiting_exits_130_without_traceback(local_stack, ids, run_
                                 "--poll_seconds", "0.2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=stack_module.script_environment(local_stack))
     try:
-        deadline = time.monotonic() + 30
-        while "running 1" not in (waiting.stdout.readline() or "") and time.monotonic() < deadline:
-            pass
+        wait_for(lambda: "running 1" in (waiting.stdout.readline() or ""), timeout=30,
+                 what="check_task.py --wait to show the task running")
         waiting.send_signal(signal.SIGINT)
         _, stderr = waiting.communicate(timeout=30)
     finally:

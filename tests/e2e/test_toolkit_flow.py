@@ -2,11 +2,10 @@
 
 import re
 
+import local_stack as stack_module
 import pytest
 from azure.batch import models
 from azure.storage.blob import ContainerClient
-
-import local_stack as stack_module
 
 POLL = ("--poll_seconds", "0.3")
 

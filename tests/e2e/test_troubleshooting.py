@@ -8,11 +8,11 @@ import datetime
 import re
 from pathlib import Path
 
+import local_stack as stack_module
 import pytest
 from azure.batch import models
 from azure.batch.models._models import BatchJobTerminateOptions
 
-import local_stack as stack_module
 from batch_emulator.faults import add_fault
 from tests.e2e.conftest import batch_client
 
@@ -76,7 +76,8 @@ CASES = [
     ("--task_id 'run.1' contains '.'", 2, ("send_task.py", "--job_id", "{job}", "--task_id", "run.1"), {}, None),
     ("BLOB_CONTAINER_URL holds a SAS with no signature field", 2, SEND,
      {"BLOB_CONTAINER_URL": "http://127.0.0.1:1/devstoreaccount1/c?sv=2025-01-05&sp=racwl"}, None),
-    ("The container SAS expired", 2, SEND, {"BLOB_CONTAINER_URL": lambda s: sas(s, "racwl", datetime.timedelta(minutes=-5))},
+    ("The container SAS expired", 2, SEND,
+     {"BLOB_CONTAINER_URL": lambda s: sas(s, "racwl", datetime.timedelta(minutes=-5))},
      None),
     ("but the task's uploads need write (w)", 2, SEND,
      {"BLOB_CONTAINER_URL": lambda s: sas(s, "rl", datetime.timedelta(hours=2))}, None),

@@ -1,0 +1,1 @@
+"""Unit tests: settings, options, wire JSON, error mapping, redaction; no network, no subprocess services."""

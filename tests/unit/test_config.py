@@ -1,4 +1,4 @@
-"""config_resources: .env versus environment, defaults, and every malformed value."""
+"""config_resources: .env versus environment, defaults, every malformed value, and the checked settings types."""
 
 import subprocess
 import sys
@@ -135,7 +135,8 @@ def test_broken_env_file_is_named_first(tmp_path, content, words):
     settings = read_settings({config_resources.ENV_FILE_VARIABLE: str(env_file), **VALID_ENV})
     with pytest.raises(ConfigError) as caught:
         require(settings, "AZURE_BATCH_ACCOUNT")
-    assert str(caught.value).startswith(f"BATCH_TOOLKIT_ENV_FILE names {str(env_file)!r}, ") and words in str(caught.value)
+    assert str(caught.value).startswith(f"BATCH_TOOLKIT_ENV_FILE names {str(env_file)!r}, ")
+    assert words in str(caught.value)
 
 
 def test_env_file_values_are_taken_literally(tmp_path):
@@ -186,3 +187,39 @@ def test_every_variable_is_documented():
     for variable in config_resources.VARIABLES:
         assert f"{variable}=" in example or f"# {variable}" in example, variable
         assert f"`{variable}`" in readme, variable
+
+
+# --- checked settings: each type's fields are set, or its function raises ConfigError -----------
+
+def test_checked_settings_hold_the_values_with_no_optional_left():
+    settings = settings_from(**{**VALID_ENV, "NB_NODES": "3", "TASK_MAX_WALL_CLOCK_MINUTES": "90"})
+    pool = config_resources.pool_settings(settings)
+    task = config_resources.task_settings(settings)
+    assert pool.batch == config_resources.BatchAccess(account="mybatchaccount", key=VALID_ENV["AZURE_BATCH_ACCESS_KEY"],
+                                                      endpoint=VALID_ENV["AZURE_BATCH_ENDPOINT"])
+    assert pool.max_nodes == 5 and pool.autoscale_evaluation_minutes == 5
+    assert pool.cmd_prep_task == settings.cmd_prep_task
+    assert task.nb_nodes == 3 and task.task_max_wall_clock_minutes == 90
+    assert task.storage.container_url == "https://mystorage.blob.core.windows.net/outputs"
+    assert task.storage.sas_token.endswith("sig=SECRETSIGNATURE") and task.storage.key == ""
+
+
+@pytest.mark.parametrize("check, values, message", [
+    (config_resources.batch_access, {"AZURE_BATCH_ACCESS_KEY": ""}, "^AZURE_BATCH_ACCESS_KEY is not set"),
+    (config_resources.batch_access, {"AZURE_BATCH_ENDPOINT": "mybatchaccount.batch.azure.com"},
+     "^AZURE_BATCH_ENDPOINT is 'mybatchaccount.batch.azure.com', not a URL with a scheme"),
+    (config_resources.storage, {"BLOB_CONTAINER_URL": "https://s.blob.core.windows.net/c"},
+     "^AZURE_STORAGE_SAS_TOKEN is not set and BLOB_CONTAINER_URL has no SAS in its query"),
+    (config_resources.storage, {"BLOB_CONTAINER_URL": ""}, "^BLOB_CONTAINER_URL is not set"),
+    (config_resources.pool_settings, {"MAX_NODES": "0"}, "^MAX_NODES is 0, outside 1..100"),
+    (config_resources.pool_settings, {"AUTOSCALE_EVALUATION_MINUTES": "x"},
+     "^AUTOSCALE_EVALUATION_MINUTES is 'x', not a whole number"),
+    (config_resources.pool_settings, {"REPOSITORY_URL": ""}, "^REPOSITORY_URL is not set"),
+    (config_resources.task_settings, {"NB_NODES": "-1"}, "^NB_NODES is -1, outside 1..100"),
+    (config_resources.task_settings, {"TASK_MAX_WALL_CLOCK_MINUTES": "0"},
+     "^TASK_MAX_WALL_CLOCK_MINUTES is 0, outside 1..259200"),
+    (config_resources.task_settings, {"AZURE_BATCH_ACCOUNT": ""}, "^AZURE_BATCH_ACCOUNT is not set"),
+])
+def test_each_checked_settings_type_refuses_what_it_needs(check, values, message):
+    with pytest.raises(ConfigError, match=message):
+        check(settings_from(**{**VALID_ENV, **values}))

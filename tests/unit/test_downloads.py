@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import check_task
-from batch_helpers import EXIT_FAILED, run
+from toolkit.cli import EXIT_FAILED, run
 
 
 def test_complete_download_replaces_the_target(tmp_path):

@@ -1,4 +1,5 @@
-"""batch_helpers: id rules, redaction, MPI checks on pools, and the exit-code mapping of run()."""
+"""toolkit.cli, toolkit.batch and toolkit.storage: id rules, redaction of errors, MPI checks on pools, the
+exit-code mapping of run(), and the container SAS."""
 
 import re
 
@@ -6,10 +7,13 @@ import pytest
 from azure.batch import models
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-import batch_helpers
-from batch_helpers import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, redact, run
-from config_resources import ConfigError
+import toolkit.batch
+import toolkit.cli
+import toolkit.storage
+from config_resources import ConfigError, batch_access, storage
 from tests.conftest import VALID_ENV
+from toolkit.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, run
+from toolkit.redaction import redact
 
 
 def test_check_id_accepts_the_service_alphabet():
@@ -26,18 +30,18 @@ def pool(**fields):
 
 
 def test_mpi_problem_names_what_is_wrong():
-    assert batch_helpers.mpi_problem(pool(enable_inter_node_communication=True, task_slots_per_node=1)) is None
-    assert "inter-node communication is off" in batch_helpers.mpi_problem(pool(enable_inter_node_communication=False))
-    assert "4 task slots per node" in batch_helpers.mpi_problem(
+    assert toolkit.batch.mpi_problem(pool(enable_inter_node_communication=True, task_slots_per_node=1)) is None
+    assert "inter-node communication is off" in toolkit.batch.mpi_problem(pool(enable_inter_node_communication=False))
+    assert "4 task slots per node" in toolkit.batch.mpi_problem(
         pool(enable_inter_node_communication=True, task_slots_per_node=4))
 
 
 def test_pool_max_nodes_from_metadata_or_fixed_size():
     recorded = pool(enable_auto_scale=True,
-                    metadata=[models.BatchMetadataItem(name=batch_helpers.MAX_NODES_METADATA, value="5")])
-    assert batch_helpers.pool_max_nodes(recorded) == 5
-    assert batch_helpers.pool_max_nodes(pool(enable_auto_scale=False, target_dedicated_nodes=3)) == 3
-    assert batch_helpers.pool_max_nodes(pool(enable_auto_scale=True)) is None
+                    metadata=[models.BatchMetadataItem(name=toolkit.batch.MAX_NODES_METADATA, value="5")])
+    assert toolkit.batch.pool_max_nodes(recorded) == 5
+    assert toolkit.batch.pool_max_nodes(pool(enable_auto_scale=False, target_dedicated_nodes=3)) == 3
+    assert toolkit.batch.pool_max_nodes(pool(enable_auto_scale=True)) is None
 
 
 def http_error(message, status_code):
@@ -74,9 +78,9 @@ def test_run_passes_the_body_result_through():
 
 
 def test_wire_value_reads_sdk_enums_and_other_casings():
-    assert batch_helpers.wire_value(models.BatchJobState.ACTIVE) == "active"
-    assert batch_helpers.wire_value("Completed") == "completed"
-    assert batch_helpers.wire_value(None) == ""
+    assert toolkit.batch.wire_value(models.BatchJobState.ACTIVE) == "active"
+    assert toolkit.batch.wire_value("Completed") == "completed"
+    assert toolkit.batch.wire_value(None) == ""
 
 
 def test_env_file_readable_by_others_gets_a_warning(toolkit_env, tmp_path, capsys):
@@ -84,11 +88,11 @@ def test_env_file_readable_by_others_gets_a_warning(toolkit_env, tmp_path, capsy
     env_file.write_text("".join(f"{name}={value}\n" for name, value in VALID_ENV.items()))
     toolkit_env(BATCH_TOOLKIT_ENV_FILE=str(env_file))
     env_file.chmod(0o644)
-    settings = batch_helpers.load_settings("AZURE_BATCH_ACCOUNT")
-    assert settings.env_file == str(env_file)
+    access = toolkit.cli.load_settings(batch_access)
+    assert access.account == VALID_ENV["AZURE_BATCH_ACCOUNT"]
     assert f"other users can read it: chmod 600 {env_file}" in capsys.readouterr().err
     env_file.chmod(0o600)
-    batch_helpers.load_settings("AZURE_BATCH_ACCOUNT")
+    toolkit.cli.load_settings(batch_access)
     assert capsys.readouterr().err == ""
 
 
@@ -114,12 +118,13 @@ def sas_fields(url):
 
 def test_storage_key_gives_a_least_privilege_sas_per_use():
     import datetime
+
     from config_resources import ENV_FILE_VARIABLE, read_settings
     settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV,
                               "BLOB_CONTAINER_URL": "https://mystorage.blob.core.windows.net/outputs",
                               "AZURE_STORAGE_KEY": "A" * 86 + "=="})
-    batch_helpers.check_container_sas(settings, "rw", "anything")  # nothing configured to check
-    url = batch_helpers.container_sas_url(settings, "cw", datetime.timedelta(minutes=75))
+    toolkit.storage.check_container_sas(storage(settings), "rw", "anything")  # nothing configured to check
+    url = toolkit.storage.container_sas_url(storage(settings), "cw", datetime.timedelta(minutes=75))
     fields = sas_fields(url)
     assert url.startswith("https://mystorage.blob.core.windows.net/outputs?")
     assert fields["sp"] == "cw" and fields["sr"] == "c" and fields["sig"]
@@ -130,9 +135,11 @@ def test_storage_key_gives_a_least_privilege_sas_per_use():
 
 def test_configured_sas_is_used_as_given():
     import datetime
+
     from config_resources import ENV_FILE_VARIABLE, read_settings
     settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV})
-    assert batch_helpers.container_sas_url(settings, "r", datetime.timedelta(hours=1)) == VALID_ENV["BLOB_CONTAINER_URL"]
+    url = toolkit.storage.container_sas_url(storage(settings), "r", datetime.timedelta(hours=1))
+    assert url == VALID_ENV["BLOB_CONTAINER_URL"]
 
 
 @pytest.mark.parametrize("permissions, words", [("wl", "downloads need read (r)"), ("racwl", None)])
@@ -141,8 +148,8 @@ def test_check_container_sas_names_the_missing_permission(permissions, words):
     url = VALID_ENV["BLOB_CONTAINER_URL"].replace("sp=racwl", f"sp={permissions}")
     settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV, "BLOB_CONTAINER_URL": url})
     if words is None:
-        batch_helpers.check_container_sas(settings, "r", "downloads")
+        toolkit.storage.check_container_sas(storage(settings), "r", "downloads")
         return
     with pytest.raises(ToolkitError, match=re.escape(words)) as caught:
-        batch_helpers.check_container_sas(settings, "r", "downloads")
+        toolkit.storage.check_container_sas(storage(settings), "r", "downloads")
     assert caught.value.exit_code == EXIT_USAGE

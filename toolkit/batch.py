@@ -1,0 +1,85 @@
+"""Azure Batch for the scripts: the client with bounded retries, the marks a run leaves on what it
+creates, and the checks of a pool's fitness for MPI tasks.
+
+The azure packages are imported inside functions (or only for type checking) so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from config_resources import BatchAccess
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient, models
+
+# Each run marks what it creates (pool/job metadata, task environment) with a fresh id, so
+# that when a retried POST finds the resource already there, the run knows it made it.
+SUBMISSION_MARK = "MPI_TOOLKIT_SUBMISSION_ID"
+
+# create_pool_job.py records the pool's node cap here; send_task.py reads it back.
+MAX_NODES_METADATA = "mpi-toolkit-max-nodes"
+
+# Retries are bounded so that a dead endpoint or a service answering 503 to everything
+# surfaces in seconds, not after azure-core's defaults (10 tries, backoff up to 120 s).
+# Retry-After from the service is honoured. POSTs are retried only where the caller
+# can recognise its own resource if the first attempt did reach the service.
+CLIENT_OPTIONS: dict[str, Any] = dict(retry_total=4, retry_connect=2, retry_read=2, retry_status=3,
+                                      retry_backoff_factor=0.5, retry_backoff_max=8, timeout=90,
+                                      connection_timeout=5, read_timeout=30)
+RETRY_POST: dict[str, Any] = {"retry_on_methods": frozenset({"HEAD", "GET", "PUT", "DELETE", "POST"})}
+
+
+def make_batch_client(access: BatchAccess) -> BatchClient:
+    """A BatchClient for the configured account, with bounded retries and timeouts."""
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    logging.getLogger("azure").setLevel(logging.ERROR)  # the SDK logs tracebacks for answers it then raises
+    credential = AzureNamedKeyCredential(access.account, access.key)
+    return BatchClient(endpoint=access.endpoint, credential=credential, **CLIENT_OPTIONS)
+
+
+def wire_value(value: object) -> str:
+    """An enum from the SDK as its lowercase wire value ('active'), robust to other casings from the service."""
+    return str(getattr(value, "value", value) or "").lower()
+
+
+def error_code(err: Exception) -> str | None:
+    """The service's error code (e.g. 'PoolExists') of an azure-core exception, if any."""
+    from azure.core.exceptions import HttpResponseError
+
+    if isinstance(err, HttpResponseError) and err.error is not None:
+        return err.error.code
+    return None
+
+
+def made_by(items: Iterable[models.BatchMetadataItem | models.EnvironmentSetting] | None, submission_id: str) -> bool:
+    """Whether name/value items (metadata, environment settings) carry this run's submission id."""
+    return any(item.name == SUBMISSION_MARK and item.value == submission_id for item in items or [])
+
+
+def mpi_problem(pool: models.BatchPool) -> str | None:
+    """Why a pool cannot run multi-instance (MPI) tasks, or None when it can.
+
+    The service accepts such a task on any pool but never schedules it without
+    inter-node communication and one task slot per node
+    (https://learn.microsoft.com/azure/batch/batch-mpi).
+    """
+    if not pool.enable_inter_node_communication:
+        return "inter-node communication is off"
+    if (pool.task_slots_per_node or 1) != 1:
+        return f"it has {pool.task_slots_per_node} task slots per node (MPI tasks need exactly 1)"
+    return None
+
+
+def pool_max_nodes(pool: models.BatchPool) -> int | None:
+    """The most nodes a pool can have: its recorded cap, or its target size when fixed; None when unknown."""
+    for item in pool.metadata or []:
+        if item.name == MAX_NODES_METADATA and item.value.isdigit():
+            return int(item.value)
+    if not pool.enable_auto_scale:
+        return (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0)
+    return None

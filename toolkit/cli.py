@@ -1,0 +1,142 @@
+"""What every script does the same way: exit codes, id checks, loading the settings, and `run()`,
+the one place that turns errors into a one-line message and an exit code.
+
+Exit codes of every script:
+    0    done
+    1    the service refused or failed (the message says why and what to do)
+    2    usage or configuration error, found before any network call
+    130  interrupted (Ctrl-C)
+
+The azure packages are imported inside functions so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from config_resources import ConfigError, Settings, read_settings
+from toolkit.batch import error_code
+from toolkit.redaction import redact
+
+if TYPE_CHECKING:
+    from azure.core.exceptions import HttpResponseError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Pool, job and task ids: letters, digits, hyphens and underscores, at most 64 characters
+# (the `id` of https://learn.microsoft.com/python/api/azure-batch/azure.batch.models.batchpool).
+MAX_ID_LENGTH = 64
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
+
+# Service error codes with what the user should do about them
+# (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
+SERVICE_ADVICE = {
+    "AuthenticationFailed": "Batch rejected the credentials: check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY "
+                            "(az batch account keys list --name ACCOUNT --resource-group GROUP).",
+    "AccountIsDisabled": "the Batch account is disabled: enable it in the Azure portal.",
+    "InsufficientAccountPermissions": "the credentials may not do this: use the account's shared key.",
+    "PoolQuotaReached": "the account's pool quota is reached: delete an unused pool or ask for a higher quota.",
+    "ActiveJobAndScheduleQuotaReached": "the account's job quota is reached: delete finished jobs or ask for a "
+                                        "higher quota.",
+    "AccountCoreQuotaReached": "the account's core quota is reached: use fewer or smaller nodes, or ask for a "
+                               "higher quota.",
+    "PoolBeingDeleted": "the pool is being deleted: wait until it is gone, or use another --pool_id.",
+    "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py (no --job_id).",
+    "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
+}
+
+Checked = TypeVar("Checked")
+
+
+class ToolkitError(Exception):
+    """A failure with a one-line message for the user and the exit code to return."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def check_id(option: str, value: str) -> str:
+    """Check a pool, job or task id against the service's rules before any request."""
+    if not value:
+        raise ToolkitError(f"{option} is empty; give an id of 1 to {MAX_ID_LENGTH} characters.", EXIT_USAGE)
+    if len(value) > MAX_ID_LENGTH:
+        raise ToolkitError(f"{option} is {len(value)} characters long; ids have at most {MAX_ID_LENGTH}.", EXIT_USAGE)
+    bad = sorted({c for c in value if not _ID_CHARACTERS.match(c)})
+    if bad:
+        raise ToolkitError(f"{option} {value!r} contains {''.join(bad)!r}; ids use only letters, digits, '-' and '_'.",
+                           EXIT_USAGE)
+    return value
+
+
+def load_settings(check: Callable[[Settings], Checked]) -> Checked:
+    """The settings, checked by `check` (e.g. config_resources.pool_settings), which raises ConfigError for
+    the first missing or malformed variable; warns when the env file is readable by others."""
+    settings = read_settings()
+    checked = check(settings)
+    warn_if_env_file_shared(settings)
+    return checked
+
+
+def warn_if_env_file_shared(settings: Settings) -> None:
+    """Warn on stderr when the env file, which holds keys, is readable by other users."""
+    if settings.env_file and os.stat(settings.env_file).st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        print(f"Warning: {settings.env_file} holds secrets and other users can read it: chmod 600 {settings.env_file}",
+              file=sys.stderr)
+
+
+def service_message(err: HttpResponseError) -> str:
+    """One line describing an error answered by the service: advice for a known error code, else its message."""
+    code = error_code(err)
+    if code in SERVICE_ADVICE:
+        return f"{code}: {SERVICE_ADVICE[code]}"
+    message = (err.error.message if err.error is not None else None) or err.message or str(err)
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(err).__name__
+    return f"{code}: {first_line}" if code else first_line
+
+
+def run(body: Callable[[], int]) -> int:
+    """Run a script's body and turn every expected failure into one line on stderr and an exit code."""
+    try:
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    except ImportError as err:
+        return _fail(f"The Python package {err.name} is missing: pip install -r requirements.txt", EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("Interrupted.", EXIT_INTERRUPTED)
+    try:
+        return body()
+    except ConfigError as err:
+        return _fail(f"Configuration error: {err}", EXIT_USAGE)
+    except ToolkitError as err:
+        return _fail(str(err), err.exit_code)
+    except (ServiceRequestError, ServiceResponseError) as err:
+        return _fail(f"Cannot reach the service ({type(err).__name__}): check AZURE_BATCH_ENDPOINT, "
+                     f"BLOB_CONTAINER_URL and the network. Detail: {str(err).splitlines()[0] if str(err) else ''}",
+                     EXIT_FAILED)
+    except HttpResponseError as err:
+        if err.status_code is None:  # the connection broke while the answer was being read
+            return _fail("The connection to the service broke while reading its answer; run the command again "
+                         "(completed downloads are kept).", EXIT_FAILED)
+        return _fail(f"The service refused the request: {service_message(err)}", EXIT_FAILED)
+    except OSError as err:  # local files: a full disk, a read-only or missing output directory
+        advice = "Free some space" if err.errno == errno.ENOSPC else "Choose another --output_dir"
+        return _fail(f"Cannot write {err.filename or 'a file'}: {err.strerror or err}. {advice}.", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("Interrupted.", EXIT_INTERRUPTED)
+
+
+def _fail(message: str, exit_code: int) -> int:
+    print(f"Error: {redact(message, secrets=_configured_keys())}", file=sys.stderr)
+    return exit_code
+
+
+def _configured_keys() -> tuple[str, str]:
+    """The Batch and storage account keys of the configuration, hidden wherever a message might quote them."""
+    settings = read_settings()  # never raises; the body may have failed before it had its settings
+    return settings.batch["key"], settings.storage_key
