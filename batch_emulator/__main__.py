@@ -17,9 +17,9 @@ import tempfile
 import threading
 
 from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, faults
-from .executor import Executor
-from .routes import BatchHTTPServer, load_routes
-from .state import Account
+from .api.server import BatchHTTPServer
+from .runtime.executor import Executor
+from .service.state import Account
 
 
 def _fault_spec(text):
@@ -80,8 +80,7 @@ def main(argv=None):
     os.makedirs(os.path.join(root, "nodes"), exist_ok=True)
     account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
                       supported_images=args.supported_images)
-    executor = Executor(account, verbose=args.verbose)
-    load_routes()
+    executor = Executor(account, verbose=args.verbose)   # the runtime: service.work.Runtime for the routes
     server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault)
     host, port = server.server_address[:2]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host

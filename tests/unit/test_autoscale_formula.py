@@ -1,4 +1,4 @@
-"""The autoscale formula evaluator (batch_emulator/autoscale.py) against worked examples and every error.
+"""The autoscale formula evaluator (batch_emulator/formula/) against worked examples and every error.
 
 The documented formulas are from "Create a formula to automatically scale compute nodes in a
 Batch pool"; the expected results strings follow what the service shows (a real pool's
@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from batch_emulator import autoscale
-from batch_emulator.autoscale import Environment, FormulaError, check, evaluate
-from batch_emulator.autoscale_samples import METRICS, SampleHistory
+from batch_emulator import formula as autoscale
+from batch_emulator.formula import Environment, FormulaError, check, evaluate
+from batch_emulator.service.autoscale import METRICS, SampleHistory
 
 SCALE = 60.0
 NOW = datetime(2026, 11, 23, 10, 30, 0, tzinfo=timezone.utc)     # a Monday, 10:30 UTC

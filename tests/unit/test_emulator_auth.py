@@ -12,8 +12,8 @@ from azure.core.rest import HttpRequest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME  # noqa: E402
-from batch_emulator.auth import sign, string_to_sign, verify_request  # noqa: E402
-from batch_emulator.errors import BatchServiceError  # noqa: E402
+from batch_emulator.api.auth import sign, string_to_sign, verify_request  # noqa: E402
+from batch_emulator.service.errors import BatchServiceError  # noqa: E402
 
 OTHER_KEY = "c2VjcmV0LWtleS10aGF0LWlzLW5vdC10aGUtZW11bGF0b3JzLWtleQ=="
 

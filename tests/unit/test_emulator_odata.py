@@ -7,8 +7,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from batch_emulator.errors import BatchServiceError  # noqa: E402
-from batch_emulator.odata import compile_filter, decode_skiptoken, encode_skiptoken, page, select_properties  # noqa: E402
+from batch_emulator.service.errors import BatchServiceError  # noqa: E402
+from batch_emulator.api.odata import compile_filter, decode_skiptoken, encode_skiptoken, page, select_properties  # noqa: E402
 
 TASK_PROPS = ("id", "state", "executionInfo/exitCode", "executionInfo/result", "creationTime")
 TASKS = [

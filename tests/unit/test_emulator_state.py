@@ -7,10 +7,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from batch_emulator import scheduler, wire  # noqa: E402
-from batch_emulator.errors import BatchServiceError, error_body, service_error  # noqa: E402
-from batch_emulator.state import Account, Job, Pool, Task, dependencies_met, pending_instances  # noqa: E402
-from batch_emulator.validation import (validate_job, validate_job_patch, validate_pool,  # noqa: E402
+from batch_emulator.api import wire  # noqa: E402
+from batch_emulator.service import scheduler  # noqa: E402
+from batch_emulator.service.errors import BatchServiceError, error_body, service_error  # noqa: E402
+from batch_emulator.service.state import Account, Job, Pool, Task, dependencies_met, pending_instances  # noqa: E402
+from batch_emulator.service.validation import (validate_job, validate_job_patch, validate_pool,  # noqa: E402
                                        validate_resize, validate_task)
 
 VM = {"imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"},

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-from .autoscale_language import FormulaError
+from .language import FormulaError
 
 
 class Vec(tuple):

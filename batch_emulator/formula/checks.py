@@ -5,10 +5,10 @@ counts, variables read before they are assigned, writes to read-only variables, 
 statements and what the emulator cannot evaluate (resource metrics).
 """
 
-from .autoscale_language import (DEALLOCATION_OPTIONS, FUNCTIONS, MAX_STATEMENTS, METHODS, NODE_METRICS,
+from .language import (DEALLOCATION_OPTIONS, FUNCTIONS, MAX_STATEMENTS, METHODS, NODE_METRICS,
                                  RESOURCE_METRICS, TASK_METRICS, TIME_INTERVALS, TIMESTAMP_MEMBERS, WRITABLE,
                                  FormulaError, service_name)
-from .autoscale_syntax import Binary, Call, Cond, Member, Method, Name, Unary, parse
+from .syntax import Binary, Call, Cond, Member, Method, Name, Unary, parse
 
 
 def check(formula):

@@ -8,7 +8,7 @@ autoscale_checks.py.
 import re
 from dataclasses import dataclass
 
-from .autoscale_language import FormulaError
+from .language import FormulaError
 
 
 # ---------------------------------------------------------------- tokens

@@ -19,11 +19,11 @@ the create / enable / evaluate routes. ``now`` is wall-clock seconds (time.time(
 from collections import deque
 from datetime import datetime, timezone
 
-from . import autoscale, wire
-from .state import task_metrics
+from .. import formula as autoscale_formula
+from .state import iso, task_metrics
 from .validation import parse_duration
 
-SAMPLE_PERIOD = autoscale.SAMPLE_PERIOD_SECONDS    # formula seconds between two samples
+SAMPLE_PERIOD = autoscale_formula.SAMPLE_PERIOD_SECONDS    # formula seconds between two samples
 SAMPLE_DELAY = 30.0                                # formula seconds before a sample is readable
 HISTORY_SECONDS = 3 * 3600.0                       # formula seconds of history kept per pool
 DEFAULT_INTERVAL = "PT15M"
@@ -63,7 +63,7 @@ class SampleHistory:
 
 
 class SampleView:
-    """What a formula evaluated at ``now`` can read (autoscale.Environment.samples)."""
+    """What a formula evaluated at ``now`` can read (autoscale_formula.Environment.samples)."""
 
     def __init__(self, history, now):
         self.time_scale = history.time_scale
@@ -115,7 +115,7 @@ def record(account, pool, now):
 
 def environment(account, pool, now):
     record(account, pool, now)
-    return autoscale.Environment(now=as_datetime(now), target_dedicated=pool.target_dedicated,
+    return autoscale_formula.Environment(now=as_datetime(now), target_dedicated=pool.target_dedicated,
                                  target_low_priority=pool.target_low_priority,
                                  current=current_values(account, pool), samples=pool.samples.view(now),
                                  time_scale=account.time_scale)
@@ -123,8 +123,8 @@ def environment(account, pool, now):
 
 def evaluate(account, pool, formula, now):
     """Evaluate ``formula`` on ``pool`` without applying it: (Outcome, AutoScaleRun wire object)."""
-    outcome = autoscale.evaluate(formula, environment(account, pool, now))
-    return outcome, outcome.run(wire.iso(as_datetime(now)))
+    outcome = autoscale_formula.evaluate(formula, environment(account, pool, now))
+    return outcome, outcome.run(iso(as_datetime(now)))
 
 
 def interval_seconds(account, pool):

@@ -8,10 +8,14 @@ output-file upload -> completed (or retried / requeued / back to active).
 
 import os
 
-from . import blobio, scheduler, wire
-from .executor import ENDED, EXIT_CODE_FAILURE, deadline_for, launch_failure, max_retries
-from .processes import ENDED_EXIT_CODE
-from .state import utcnow
+import time
+
+from ..service import scheduler
+from ..service.lifecycle import (ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, back_to_active, complete, launch_failure,
+                                 max_retries)
+from ..service.state import iso, node_info, utcnow
+from ..service.validation import parse_duration
+from . import blobio
 
 
 def run_task(ex, job, task, nodes):
@@ -31,12 +35,12 @@ def run_task(ex, job, task, nodes):
         if reason in ("requeue", "delete"):
             return _stopped(ex, job, task, reason, [])
         if reason:
-            complete(ex, job, task, None, dict(ENDED[reason]), [])
+            complete(account, job, task, None, dict(ENDED[reason]), [])
             account.wake()
             return
         if task.state == "preparing":
             task.set_state("running")
-            task.execution["startTime"] = wire.iso(utcnow())
+            task.execution["startTime"] = iso(utcnow())
     deadline = deadline_for(task)   # maxWallClockTime counts from the start, resource downloads included
     stop = lambda: task.stop_reason
     rel = f"workitems/{job.id}/job-1/{task.id}"
@@ -92,14 +96,14 @@ def run_task(ex, job, task, nodes):
         if retryable and (retries == -1 or task.execution["retryCount"] < retries):
             back_to_active(account, job, task, retry=True)
         else:
-            complete(ex, job, task, exit_code, failure, sub_codes)
+            complete(account, job, task, exit_code, failure, sub_codes)
     account.wake()
 
 
 def _start_subtasks(account, task, nodes, rel):
-    now = wire.iso(utcnow())
+    now = iso(utcnow())
     with account.lock:
-        task.subtasks = [{"id": i, "nodeInfo": wire.node_info(account.url, n.pool_id, n.id, f"{rel}/{i}"),
+        task.subtasks = [{"id": i, "nodeInfo": node_info(account.url, n.pool_id, n.id, f"{rel}/{i}"),
                           "startTime": now, "state": "running", "stateTransitionTime": now,
                           "previousState": "preparing", "previousStateTransitionTime": now}
                          for i, n in enumerate(nodes) if i > 0]
@@ -118,95 +122,9 @@ def _stopped(ex, job, task, reason, shared_dirs):
     account.wake()
 
 
-def back_to_active(account, job, task, retry=False, requeue=False):
-    scheduler.release_nodes(account, job.id.lower(), task)
-    execution = task.execution
-    for key in ("startTime", "endTime", "exitCode", "result", "failureInfo"):
-        execution.pop(key, None)
-    now = wire.iso(utcnow())
-    if retry:
-        execution["retryCount"] += 1
-        execution["lastRetryTime"] = now
-    if requeue:
-        execution["requeueCount"] += 1
-        execution["lastRequeueTime"] = now
-    task.node_ids, task.node_info, task.subtasks, task.stop_reason = [], None, [], None
-    task.set_state("active")
-
-
-def complete(ex, job, task, exit_code, failure, sub_codes):
-    """Record the end of the task (account lock held)."""
-    account = ex.account
-    now = wire.iso(utcnow())
-    if not task.deleted:
-        execution = task.execution
-        execution["endTime"] = now
-        if exit_code is not None:
-            execution["exitCode"] = exit_code
-        execution["result"] = "failure" if failure else "success"
-        if failure:
-            execution["failureInfo"] = failure
-        for sub, code in zip(task.subtasks, sub_codes + [None] * len(task.subtasks)):
-            code = ENDED_EXIT_CODE if code is None else code
-            sub.update(state="completed", previousState="running", previousStateTransitionTime=sub["stateTransitionTime"],
-                       stateTransitionTime=now, endTime=now, exitCode=code, result="success" if code == 0 else "failure")
-        task.stop_reason = None
-        task.set_state("completed")
-        _record_on_nodes(account, job, task, failure is None)
-        _job_action(job, task, exit_code, failure)
-    scheduler.release_nodes(account, job.id.lower(), task)
-
-
-def _record_on_nodes(account, job, task, succeeded):
-    for pool in account.pools.values():
-        for index, node_id in enumerate(task.node_ids):
-            node = pool.nodes.get(node_id)
-            if node is None:
-                continue
-            node.total_run += 1
-            node.total_succeeded += 1 if succeeded else 0
-            entry = {"taskUrl": f"{account.url}/jobs/{job.id}/tasks/{task.id}", "jobId": job.id, "taskId": task.id,
-                     "taskState": "completed", "executionInfo": dict(task.execution)}
-            if task.spec.get("multiInstanceSettings") is not None:
-                entry["subtaskId"] = index
-            node.recent_tasks = (node.recent_tasks + [entry])[-10:]
-
-
-def _job_action(job, task, exit_code, failure):
-    """onTaskFailure=performexitoptionsjobaction: apply the task's exitConditions jobAction.
-
-    The service's default jobAction is none for exit code 0 and terminate for every other condition.
-    'disable' is not emulated (jobs cannot be disabled here) and is treated as none.
-    """
-    if failure is None or str(job.spec.get("onTaskFailure", "noaction")).lower() != "performexitoptionsjobaction":
-        return
-    conditions = task.spec.get("exitConditions") or {}
-    default = "none" if exit_code == 0 else "terminate"
-    options = None
-    if str(failure.get("code", "")).startswith("FileUpload"):
-        options = conditions.get("fileUploadError")
-    elif exit_code is None:
-        options = conditions.get("preProcessingError")
-    else:
-        for item in conditions.get("exitCodes") or []:
-            if item.get("code") == exit_code:
-                options = item.get("exitOptions") or {}
-                break
-        else:
-            for item in conditions.get("exitCodeRanges") or []:
-                if int(item.get("start", 0)) <= exit_code <= int(item.get("end", -1)):
-                    options = item.get("exitOptions") or {}
-                    break
-            else:
-                options = conditions.get("default")
-    action = str((options or {}).get("jobAction") or default).lower()
-    if action == "terminate" and job.state == "active":
-        scheduler.begin_terminate(job, "TaskFailed")
-
-
-def remove_task_files(ex, job, task):
-    """Directories of a deleted task on every node it ran on (the files go with the task)."""
-    rel = os.path.join("workitems", job.id, "job-1", task.id)
-    paths = [os.path.join(ex.account.node_dir(node_id), rel) for node_id in task.node_ids]
-    ex.discard_files(paths)
-
+def deadline_for(task):
+    """When the task's maxWallClockTime runs out (time.monotonic()), or None."""
+    text = (task.spec.get("constraints") or {}).get("maxWallClockTime")
+    if not text:
+        return None
+    return time.monotonic() + parse_duration(text, "maxWallClockTime").total_seconds()

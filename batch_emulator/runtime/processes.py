@@ -23,11 +23,6 @@ POLL_SECONDS = 0.05
 # Variables we do not pass on to task processes: anything that looks like a credential.
 _SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|TOKEN|SAS|CONNECTION_STRING|CREDENTIAL)", re.I)
 
-# Exit code the service reports for a task it ended (maxWallClockTime, terminate): 0xC000013A as a
-# signed 32-bit int. The Batch error-handling docs state this value; on Linux nodes it may differ,
-# but no Linux-specific value is documented, so we follow the docs.
-ENDED_EXIT_CODE = -1073741510
-
 
 class Launcher:
     """Owns every process the emulator started, so shutdown can kill them all."""

@@ -42,11 +42,11 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .autoscale_checks import check
-from .autoscale_language import (DEALLOCATION_OPTIONS, DEFAULT_DEALLOCATION, MESSAGES, METRIC_ALIASES,
+from .checks import check
+from .language import (DEALLOCATION_OPTIONS, DEFAULT_DEALLOCATION, MESSAGES, METRIC_ALIASES,
                                  SAMPLE_PERIOD_SECONDS, TIME_INTERVALS, FormulaError, service_name)
-from .autoscale_syntax import Binary, Call, Cond, Member, Method, Name, Num, Str, Unary
-from .autoscale_values import (Interval, Timestamp, Vec, arith, comparable, flatten, logarithm, parse_time,
+from .syntax import Binary, Call, Cond, Member, Method, Name, Num, Str, Unary
+from .values import (Interval, Timestamp, Vec, arith, comparable, flatten, logarithm, parse_time,
                                render, type_name)
 
 __all__ = ["Environment", "Outcome", "evaluate", "check", "FormulaError", "MESSAGES", "SAMPLE_PERIOD_SECONDS",

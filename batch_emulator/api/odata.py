@@ -14,7 +14,7 @@ import base64
 import re
 from datetime import datetime
 
-from .errors import service_error
+from ..service.errors import service_error
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<comma>,)"

@@ -12,10 +12,10 @@ import stat
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from ..service.errors import conflict, not_found, service_error
+from ..service.state import get_node, get_task
 from . import wire
-from .errors import conflict, not_found, service_error
-from .routes import Response, listing, route
-from .state import get_node, get_task
+from .http import Response, listing, route
 
 OCTET = "application/octet-stream"
 

@@ -5,7 +5,7 @@ from email.utils import format_datetime
 
 import isodate
 
-from .state import task_counts
+from ..service.state import iso, task_counts
 
 MAX_DURATION = "P10675199DT2H48M5.4775807S"   # .NET TimeSpan.MaxValue: the service's "unlimited"
 NODE_AGENT_VERSION = "1.12.20"
@@ -35,10 +35,6 @@ NODE_STATES = ("creating", "idle", "offline", "preempted", "rebooting", "reimagi
                "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
                "deallocating", "upgradingOS")
 DEFAULT_USER = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
-
-
-def iso(dt):
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
 def rfc1123(dt):
@@ -199,8 +195,3 @@ def prep_status_to_wire(record, base):
             "nodeUrl": f"{base}/pools/{record['poolId']}/nodes/{record['nodeId']}",
             "jobPreparationTaskExecutionInfo": copy.deepcopy(record["info"])}
 
-
-def node_info(base, pool_id, node_id, task_root):
-    return {"affinityId": f"TVM:{node_id}", "nodeUrl": f"{base}/pools/{pool_id}/nodes/{node_id}",
-            "poolId": pool_id, "nodeId": node_id, "taskRootDirectory": task_root,
-            "taskRootDirectoryUrl": f"{base}/pools/{pool_id}/nodes/{node_id}/files/{task_root}"}

@@ -2,12 +2,12 @@
 
 import copy
 
-from . import taskrun, wire
-from .errors import BatchServiceError, conflict, error_body, service_error
+from ..service.errors import BatchServiceError, conflict, error_body, service_error
+from ..service.state import Job, Task, get_job, get_task, require_job_writable
+from ..service.validation import require_object, validate_job, validate_job_patch, validate_task
+from . import wire
+from .http import Response, element, entity, listing, route, written
 from .odata import select_properties
-from .routes import Response, element, entity, listing, route, written
-from .state import Job, Task, get_job, get_task, require_job_writable
-from .validation import require_object, validate_job, validate_job_patch, validate_task
 
 JOB_FILTER = ("id", "displayName", "state", "stateTransitionTime", "previousState", "creationTime", "lastModified",
               "priority", "poolInfo/poolId", "executionInfo/poolId", "executionInfo/startTime",
@@ -181,10 +181,7 @@ def delete_task(server, req):
         task = get_task(server.account, req.params["jobId"], req.params["taskId"])
         del job.tasks[task.id.lower()]
         task.deleted = True
-        if task.busy:
-            task.stop_reason = "delete"   # the worker kills it and removes its files
-        else:
-            taskrun.remove_task_files(server.executor, job, task)
+        server.runtime.end_task(job, task, "delete")   # its run stops, its files go
     server.account.wake()
     return Response(200)
 
@@ -197,10 +194,7 @@ def terminate_task(server, req):
         task = get_task(account, req.params["jobId"], req.params["taskId"])
         if task.state == "completed":
             raise conflict("TaskCompleted")
-        if task.busy:
-            task.stop_reason = "terminate"
-        else:   # never ran: it completes at once, with the failure the service reports for an ended task
-            taskrun.complete(server.executor, job, task, None, dict(taskrun.ENDED["terminate"]), [])
+        server.runtime.end_task(job, task, "terminate")   # completes with TaskEnded, at once if it never ran
     account.wake()
     return Response(204, None, {"DataServiceId": f"{req.base}/jobs/{job.id}/tasks/{task.id}",
                                 "ETag": task.etag, "Last-Modified": wire.rfc1123(task.last_modified)})

@@ -1,4 +1,4 @@
-"""Fault injection: which request gets a fault, and which one. Pure and thread-safe.
+"""Fault injection rules: which request gets a fault, and which one. Pure and thread-safe.
 
 A rule says what to do (``kind``) to which requests (``method``, ``path``) and how often
 (``rate``, ``seed``, ``skip``, ``count``):
@@ -32,7 +32,7 @@ endpoint (CONTROL_PATH) never gets a fault.
 
 The emulator takes rules from ``--fault SPEC`` (``parse_spec``) and from its control
 endpoint (``control``); tests drive the endpoint with ``add_fault``, ``list_faults`` and
-``clear_faults``, which sign their requests with the account key like any Batch request.
+``clear_faults`` (client.py), which sign their requests with the account key like any Batch request.
 """
 
 import json
@@ -41,14 +41,10 @@ import re
 import shlex
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
-from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, auth
-from .errors import service_error
+from ..service.errors import service_error
 
 CONTROL_PATH = "/_emulator/faults"
 KINDS = ("429", "503", "500", "409", "400", "delay", "close", "drop")
@@ -386,50 +382,3 @@ def cut(data, head_length):
     if len(data) > head_length:
         return data[:head_length + (len(data) - head_length) // 2]
     return data[:max(1, data.index(b"\r\n") // 2)]
-
-
-# ---- client side, for tests and scripts: drive a running emulator's control endpoint ----
-
-class FaultControlError(RuntimeError):
-    pass
-
-
-def _call(endpoint, method, account, key, body=None, suffix="", timeout=10):
-    target = CONTROL_PATH + suffix
-    payload = b"" if body is None else json.dumps(body).encode()
-    headers = {"ocp-date": formatdate(usegmt=True)}
-    if method != "GET":
-        headers["content-length"] = str(len(payload))
-    if body is not None:
-        headers["content-type"] = "application/json"
-    signature = auth.sign(auth.string_to_sign(method, target, headers, account), key)
-    headers["authorization"] = f"SharedKey {account}:{signature}"
-    request = urllib.request.Request(endpoint.rstrip("/") + target, data=payload or None,
-                                     method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            error = json.loads(exc.read())
-            detail = f"{error['code']}: {error['message']['value'].splitlines()[0]}"
-            detail += "".join(f"; {v['value']}" for v in error.get("values", []))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            detail = exc.reason
-        raise FaultControlError(f"{method} {target} -> {exc.code} {detail}") from None
-
-
-def add_fault(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, **rule):
-    """add_fault(url, kind="503", method="GET", path="/jobs/j1/taskcounts", count=2) -> the rule, with its id."""
-    return _call(endpoint, "POST", account, key, body=rule)["value"][0]
-
-
-def list_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY):
-    """Every rule with its counters: matched, fired, active."""
-    return _call(endpoint, "GET", account, key)["value"]
-
-
-def clear_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, rule_id=None):
-    """Remove every rule (or one); returns how many were removed."""
-    suffix = "" if rule_id is None else f"/{int(rule_id)}"
-    return _call(endpoint, "DELETE", account, key, suffix=suffix)["removed"]

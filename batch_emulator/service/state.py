@@ -21,6 +21,18 @@ def utcnow():
     return datetime.now(timezone.utc)
 
 
+def iso(dt):
+    """A time as the service writes it in JSON: 2026-01-02T03:04:05.678901Z (None stays None)."""
+    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def node_info(base, pool_id, node_id, task_root):
+    """A task's nodeInfo: where it runs (stored on the task and its subtasks when they are placed)."""
+    return {"affinityId": f"TVM:{node_id}", "nodeUrl": f"{base}/pools/{pool_id}/nodes/{node_id}",
+            "poolId": pool_id, "nodeId": node_id, "taskRootDirectory": task_root,
+            "taskRootDirectoryUrl": f"{base}/pools/{pool_id}/nodes/{node_id}/files/{task_root}"}
+
+
 def new_etag():
     # Real ETags look like 0x8DD3F2A1B2C3D4E; a counter keeps ours unique and monotonic.
     return "0x8D" + format(time.time_ns() // 1000 * 16 + next(_etag_counter) % 16, "013X")[-13:]

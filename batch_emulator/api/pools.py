@@ -3,11 +3,12 @@
 import copy
 import time
 
-from . import autoscale_samples, wire
-from .errors import conflict, missing_property, service_error
-from .routes import Response, element, listing, route, written
-from .state import Pool, get_node, get_pool, utcnow
-from .validation import check_autoscale, require_object, validate_pool, validate_resize
+from ..service import autoscale
+from ..service.errors import conflict, missing_property, service_error
+from ..service.state import Pool, get_node, get_pool, utcnow
+from ..service.validation import check_autoscale, require_object, validate_pool, validate_resize
+from . import wire
+from .http import Response, element, listing, route, written
 
 POOL_FILTER = ("id", "displayName", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
                "creationTime", "lastModified", "vmSize", "enableAutoScale", "enableInterNodeCommunication",
@@ -36,7 +37,7 @@ def create_pool(server, req):
                     resize_timeout=body.get("resizeTimeout") or "PT15M")
         account.pools[pool.id.lower()] = pool
         if pool.enable_auto_scale:
-            autoscale_samples.start(account, pool, time.time())   # the first run happens at once
+            autoscale.start(account, pool, time.time())   # the first run happens at once
     account.wake()
     return written(201, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
@@ -100,7 +101,7 @@ def enable_autoscale(server, req):
         if not pool.enable_auto_scale and pool.allocation_state != "steady":
             raise conflict("PoolBeingResized", "Autoscale cannot be enabled while the pool is resizing.")
         now = time.time()
-        if autoscale_samples.enable_too_soon(account, pool, now):
+        if autoscale.enable_too_soon(account, pool, now):
             # The status is the Batch error-code list's (ServiceUnavailable); creating a pool does not count.
             raise service_error(503, "TooManyEnableAutoScaleRequests",
                                 "Too many Enable Pool AutoScale requests are issued on the pool.",
@@ -110,7 +111,7 @@ def enable_autoscale(server, req):
         pool.auto_scale_formula = body.get("autoScaleFormula") or pool.auto_scale_formula
         pool.auto_scale_interval = body.get("autoScaleEvaluationInterval") or pool.auto_scale_interval
         pool.last_enable = now
-        autoscale_samples.start(account, pool, now)   # evaluated now, then every interval from now
+        autoscale.start(account, pool, now)   # evaluated now, then every interval from now
         pool.touch()
     account.wake()
     return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
@@ -139,7 +140,7 @@ def evaluate_autoscale(server, req):
             # The docs only say the pool must have autoscale enabled; the exact 409 code is not documented.
             raise conflict("OperationInvalidForCurrentState",
                            "The pool must have auto scaling enabled in order to evaluate a formula.")
-        _outcome, run = autoscale_samples.evaluate(account, pool, body["autoScaleFormula"], time.time())
+        _outcome, run = autoscale.evaluate(account, pool, body["autoScaleFormula"], time.time())
     return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified, body=run)
 
 

@@ -12,28 +12,14 @@ import threading
 import time
 import traceback
 
-from . import blobio, scheduler, wire
-from .processes import ENDED_EXIT_CODE, Launcher
-from .state import utcnow
-from .validation import parse_duration
+from ..service import lifecycle, scheduler
+from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
+from ..service.state import iso, utcnow
+from ..service.validation import parse_duration
+from . import blobio, taskrun
+from .processes import Launcher
 
 TICK_SECONDS = 0.1
-EXIT_CODE_FAILURE = {"category": "usererror", "code": "FailureExitCode",
-                     "message": "The task exited with an exit code representing a failure",
-                     "details": [{"name": "Message", "value": "The task exited with an exit code representing a failure"}]}
-# maxWallClockTime: the docs say the task completes with exit code 0xC000013A and
-# failure {category ServerError, code TaskEnded}; a user terminate gives TaskEnded as a user error.
-ENDED = {
-    "walltime": {"category": "servererror", "code": "TaskEnded",
-                 "message": "The task was ended because it exceeded its maximum wall clock time"},
-    "terminate": {"category": "usererror", "code": "TaskEnded", "message": "Task Was Ended by User Request"},
-    "jobterminate": {"category": "usererror", "code": "TaskEnded",
-                     "message": "The task was ended because its job was terminated"},
-    # An autoscale pool shrank with $NodeDeallocationOption = terminate ([inferred] wording and category).
-    "nodedeallocation": {"category": "servererror", "code": "TaskEnded",
-                         "message": "The task was ended because its node was removed from the pool"},
-}
-
 
 def _seconds(duration_text):
     return parse_duration(duration_text, "maxWallClockTime").total_seconds() if duration_text else None
@@ -94,6 +80,22 @@ class Executor:
         """Delete task/job directories in the background (HTTP handlers call this)."""
         self.spawn(lambda: [shutil.rmtree(p, ignore_errors=True) for p in paths])
 
+    # ---- the service.work.Runtime interface the HTTP layer uses ----
+
+    def end_task(self, job, task, reason):
+        """End ``task``'s work (account lock held): "terminate" or "delete" (see service.work.Runtime)."""
+        if task.busy:
+            task.stop_reason = reason   # the worker kills the processes, then completes or drops the task
+        elif reason == "terminate":     # never ran: it completes at once, with the failure of an ended task
+            lifecycle.complete(self.account, job, task, None, dict(ENDED["terminate"]), [])
+        else:
+            self.remove_task_files(job, task)
+
+    def remove_task_files(self, job, task):
+        """Directories of a deleted task on every node it ran on (the files go with the task)."""
+        rel = os.path.join("workitems", job.id, "job-1", task.id)
+        self.discard_files([os.path.join(self.account.node_dir(node_id), rel) for node_id in task.node_ids])
+
     def _remove_job_files(self, job):
         nodes_dir = os.path.join(self.account.root, "nodes")
         for node_id in os.listdir(nodes_dir) if os.path.isdir(nodes_dir) else []:
@@ -149,7 +151,7 @@ class Executor:
                 return
             wait = start.get("waitForSuccess", True) is not False
             node.set_state("waitingforstarttask" if wait else "idle")
-            node.start_task_info = {"state": "running", "startTime": wire.iso(utcnow()), "retryCount": 0}
+            node.start_task_info = {"state": "running", "startTime": iso(utcnow()), "retryCount": 0}
         task_dir = os.path.join(node.root, "startup")
         env = self._apply_settings(dict(self.node_env(pool.id, node), AZ_BATCH_TASK_DIR=task_dir,
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
@@ -158,10 +160,10 @@ class Executor:
         exit_code, failure = self._run_simple(start, task_dir, env, retries, None,
                                               lambda: "removed" if node.state == "leavingpool" else None,
                                               lambda count: node.start_task_info.update(
-                                                  retryCount=count, lastRetryTime=wire.iso(utcnow())))
+                                                  retryCount=count, lastRetryTime=iso(utcnow())))
         with self.account.lock:
             info = node.start_task_info
-            info.update(state="completed", endTime=wire.iso(utcnow()), result="failure" if failure else "success")
+            info.update(state="completed", endTime=iso(utcnow()), result="failure" if failure else "success")
             if exit_code is not None:
                 info["exitCode"] = exit_code
             if failure:
@@ -212,7 +214,7 @@ class Executor:
                 if job_key in node.prep_failed:
                     return not wait
                 root = f"workitems/{job.id}/job-1/{job.prep_task_id()}"
-                info = {"state": "running", "startTime": wire.iso(utcnow()), "taskRootDirectory": root,
+                info = {"state": "running", "startTime": iso(utcnow()), "taskRootDirectory": root,
                         "taskRootDirectoryUrl": f"{self.account.url}/pools/{node.pool_id}/nodes/{node.id}/files/{root}",
                         "retryCount": 0}
                 job.prep_runs[node.id] = {"poolId": node.pool_id, "nodeId": node.id, "info": info}
@@ -226,9 +228,9 @@ class Executor:
                 prep, task_dir, env, int(constraints.get("maxTaskRetryCount") or 0),
                 _seconds(constraints.get("maxWallClockTime")),
                 lambda: "delete" if job.state == "deleting" else None,
-                lambda count: info.update(retryCount=count, lastRetryTime=wire.iso(utcnow())))
+                lambda count: info.update(retryCount=count, lastRetryTime=iso(utcnow())))
             with self.account.lock:
-                info.update(state="completed", endTime=wire.iso(utcnow()), result="failure" if failure else "success")
+                info.update(state="completed", endTime=iso(utcnow()), result="failure" if failure else "success")
                 if exit_code is not None:
                     info["exitCode"] = exit_code
                 if failure:
@@ -239,7 +241,6 @@ class Executor:
     # ---- tasks ----
 
     def _run_task_guarded(self, job, task, nodes):
-        from . import taskrun   # taskrun imports this module's helpers
         try:
             taskrun.run_task(self, job, task, nodes)
         except Exception:   # an emulator bug must not leave the task running forever
@@ -247,27 +248,5 @@ class Executor:
             with self.account.lock:
                 failure = {"category": "servererror", "code": "InternalError",
                            "message": "The emulator failed while running the task; see its stderr."}
-                taskrun.complete(self, job, task, None, failure, [])
+                lifecycle.complete(self.account, job, task, None, failure, [])
             self.account.wake()
-
-
-def launch_failure(exc):
-    if isinstance(exc, FileNotFoundError):
-        return {"category": "usererror", "code": "CommandProgramNotFound",
-                "message": "The specified command program is not found",
-                "details": [{"name": "Message", "value": str(exc)}]}
-    return {"category": "usererror", "code": "CommandLaunchFailed",
-            "message": "The command line failed to launch", "details": [{"name": "Message", "value": str(exc)}]}
-
-
-def max_retries(job, task):
-    constraints = task.spec.get("constraints") or {}
-    if constraints.get("maxTaskRetryCount") is not None:
-        return int(constraints["maxTaskRetryCount"])
-    return int((job.spec.get("constraints") or {}).get("maxTaskRetryCount") or 0)
-
-
-def deadline_for(task):
-    seconds = _seconds((task.spec.get("constraints") or {}).get("maxWallClockTime"))
-    return time.monotonic() + seconds if seconds is not None else None
-

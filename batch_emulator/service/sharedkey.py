@@ -1,4 +1,4 @@
-"""SharedKey verification, computed exactly as azure-batch 15.x signs (fact sheet section 4).
+"""SharedKey signing: the string to sign and its HMAC, computed exactly as azure-batch 15.x signs.
 
 The SDK's string-to-sign differs from the REST documentation: query names are
 NOT lowercased, only the first value of a repeated parameter counts, and
@@ -8,12 +8,9 @@ so that other clients following the docs are not refused.
 """
 
 import base64
-import binascii
 import hashlib
 import hmac
 from urllib.parse import parse_qs, urlsplit
-
-from .errors import service_error
 
 SIGNED_HEADERS = (
     "content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
@@ -52,37 +49,3 @@ def string_to_sign(method, raw_target, headers, account_name, documented_variant
 def sign(text, account_key):
     key = base64.b64decode(account_key)
     return base64.b64encode(hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()).decode()
-
-
-def _failed(detail):
-    return service_error(403, "AuthenticationFailed", AuthenticationErrorDetail=detail)
-
-
-def verify_request(method, raw_target, headers, account_name, account_key):
-    """Raise the service's 403 AuthenticationFailed unless the request is signed with our key.
-
-    The error tells which string the server signed (useful to debug a client), never the
-    expected signature or the key.
-    """
-    auth = headers.get("authorization", "")
-    if not auth:
-        raise _failed("Server failed to authenticate the request. The Authorization header is missing.")
-    scheme, _, credential = auth.partition(" ")
-    name, _, signature = credential.strip().rpartition(":")
-    if scheme != "SharedKey" or not name or not signature:
-        raise _failed("The Authorization header must have the form 'SharedKey <account>:<signature>'.")
-    if name != account_name:
-        raise _failed(f"The account name '{name}' in the Authorization header is not the account of this server.")
-    try:
-        base64.b64decode(signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise _failed("The MAC signature found in the HTTP request is not valid base64.") from None
-    text = string_to_sign(method, raw_target, headers, account_name)
-    for candidate in (text, string_to_sign(method, raw_target, headers, account_name, documented_variant=True)):
-        if hmac.compare_digest(sign(candidate, account_key), signature):
-            return
-    shown = text.replace("\n", "\\n")
-    raise _failed(
-        f"The MAC signature found in the HTTP request '{signature}' is not the same as any computed "
-        f"signature. Server used following string to sign: '{shown}'."
-    )

@@ -7,8 +7,8 @@ It changes state and returns work for the executor to start; it never does I/O i
 import secrets
 import time
 
-from . import autoscale_samples, wire
-from .state import Node, dependencies_met, utcnow
+from . import autoscale
+from .state import Node, dependencies_met, iso, node_info, utcnow
 from .validation import parse_duration
 
 LEAVING_SECONDS = 0.2       # nodes show "leavingpool" this long before they disappear
@@ -22,7 +22,7 @@ def tick(account):
     now, wall = time.monotonic(), time.time()
     for key, pool in list(account.pools.items()):
         if pool.state == "active":
-            autoscale_samples.step(account, pool, wall)   # samples, and the formula when its interval is up
+            autoscale.step(account, pool, wall)   # samples, and the formula when its interval is up
         actions += _size_pool(account, key, pool, now)
     for key, job in list(account.jobs.items()):
         actions += _advance_job(account, key, job)
@@ -166,14 +166,14 @@ def _place(account, job, task, pool, nodes, slots):
         node.set_state("running")
     task.busy, task.stop_reason = True, None
     task.node_ids = [n.id for n in nodes]
-    task.node_info = wire.node_info(account.url, pool.id, nodes[0].id, f"workitems/{job.id}/job-1/{task.id}")
+    task.node_info = node_info(account.url, pool.id, nodes[0].id, f"workitems/{job.id}/job-1/{task.id}")
     prep = job.prep_task()
     waits = prep is not None and prep.get("waitForSuccess", True) is not False
     if waits and any(job.id.lower() not in n.prep_succeeded for n in nodes):
         task.set_state("preparing")
     else:
         task.set_state("running")
-        task.execution["startTime"] = wire.iso(utcnow())
+        task.execution["startTime"] = iso(utcnow())
 
 
 def release_nodes(account, job_key, task):

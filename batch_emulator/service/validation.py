@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import isodate
 
-from . import autoscale
+from .. import formula as autoscale_formula
 from .errors import conflict, invalid_property, missing_property, service_error
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -190,10 +190,10 @@ def check_autoscale(body, check_formula=True):
                                    "The interval must be between 5 minutes and 168 hours.")
     if check_formula and formula:
         try:
-            autoscale.check(formula)
-        except autoscale.FormulaError as err:
+            autoscale_formula.check(formula)
+        except autoscale_formula.FormulaError as err:
             # 400 AutoScalingFormulaSyntaxError / InvalidAutoScalingSettings with "Line L, Col C: ..."
-            raise service_error(400, err.request_code, autoscale.MESSAGES[err.request_code],
+            raise service_error(400, err.request_code, autoscale_formula.MESSAGES[err.request_code],
                                 Message=err.detail) from None
 
 

@@ -4,7 +4,7 @@ Failures become the service's task failureInfo codes (Batch TaskFailureInformati
 resource files -> BlobNotFound / BlobAccessDenied / BlobDownloadMiscError /
 ResourceContainerAccessDenied / ResourceContainerListMiscError; output files ->
 FileUploadContainerNotFound / FileUploadAccessDenied / FileUploadMiscError.
-SAS tokens never reach a log: every URL or error text goes through ``redact``.
+SAS tokens never reach a log: every URL or error text goes through ``redact`` (toolkit/redaction.py).
 """
 
 import fnmatch
@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ExponentialRetry
 
+from toolkit.redaction import redact
+
 DOWNLOAD_TIMEOUT = 60
 
 
@@ -28,10 +30,6 @@ class TaskFailure(Exception):
         super().__init__(f"{code}: {message}")
         self.info = {"category": "usererror", "code": code, "message": message,
                      "details": [{"name": k, "value": redact(str(v))} for k, v in details.items()]}
-
-
-def redact(text):
-    return re.sub(r"(sig=)[^&\s'\"]+", r"\1REDACTED", str(text))
 
 
 def _status(exc):
