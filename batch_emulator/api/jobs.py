@@ -4,6 +4,7 @@ import copy
 
 from ..service.errors import BatchServiceError, conflict, error_body, service_error
 from ..service.state import Job, Task, get_job, get_task, require_job_writable
+from ..service.states import JobState, StopReason, TaskState
 from ..service.validation import require_object, validate_job, validate_job_patch, validate_task
 from . import wire
 from .http import Response, element, entity, listing, route, written
@@ -28,7 +29,7 @@ def create_job(server, req):
     with account.lock:
         existing = account.jobs.get(body["id"].lower())
         if existing is not None:
-            raise conflict("JobBeingDeleted" if existing.state == "deleting" else "JobExists")
+            raise conflict("JobBeingDeleted" if existing.state == JobState.DELETING else "JobExists")
         job = Job(id=body["id"], spec=copy.deepcopy(body))
         account.jobs[job.id.lower()] = job
     account.wake()
@@ -69,9 +70,9 @@ def patch_job(server, req):
 def delete_job(server, req):
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
-        if job.state == "deleting":
+        if job.state == JobState.DELETING:
             raise conflict("JobBeingDeleted")
-        job.set_state("deleting")
+        job.transition(JobState.DELETING)
     server.account.wake()
     return Response(202)
 
@@ -83,7 +84,7 @@ def terminate_job(server, req):
         job = get_job(server.account, req.params["jobId"])
         require_job_writable(job)
         job.terminate_reason = body.get("terminateReason") or "UserTerminate"
-        job.set_state("terminating")
+        job.transition(JobState.TERMINATING)
     server.account.wake()
     return written(202, req, f"/jobs/{job.id}", job.etag, job.last_modified)
 
@@ -181,7 +182,7 @@ def delete_task(server, req):
         task = get_task(server.account, req.params["jobId"], req.params["taskId"])
         del job.tasks[task.id.lower()]
         task.deleted = True
-        server.runtime.end_task(job, task, "delete")   # its run stops, its files go
+        server.runtime.end_task(job, task, StopReason.DELETE)   # its run stops, its files go
     server.account.wake()
     return Response(200)
 
@@ -192,9 +193,9 @@ def terminate_task(server, req):
     with account.lock:
         job = get_job(account, req.params["jobId"])
         task = get_task(account, req.params["jobId"], req.params["taskId"])
-        if task.state == "completed":
+        if task.state == TaskState.COMPLETED:
             raise conflict("TaskCompleted")
-        server.runtime.end_task(job, task, "terminate")   # completes with TaskEnded, at once if it never ran
+        server.runtime.end_task(job, task, StopReason.TERMINATE)   # completes with TaskEnded, at once if it never ran
     account.wake()
     return Response(204, None, {"DataServiceId": f"{req.base}/jobs/{job.id}/tasks/{task.id}",
                                 "ETag": task.etag, "Last-Modified": wire.rfc1123(task.last_modified)})

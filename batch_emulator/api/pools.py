@@ -5,7 +5,8 @@ import time
 
 from ..service import autoscale
 from ..service.errors import conflict, missing_property, service_error
-from ..service.state import Pool, get_node, get_pool, utcnow
+from ..service.state import Pool, get_node, get_pool
+from ..service.states import AllocationState, NodeState, PoolState
 from ..service.validation import check_autoscale, require_object, validate_pool, validate_resize
 from . import wire
 from .http import Response, element, listing, route, written
@@ -27,7 +28,7 @@ def create_pool(server, req):
     with account.lock:
         existing = account.pools.get(body["id"].lower())
         if existing is not None:
-            raise conflict("PoolBeingDeleted" if existing.state == "deleting" else "PoolExists")
+            raise conflict("PoolBeingDeleted" if existing.state == PoolState.DELETING else "PoolExists")
         spec = copy.deepcopy(body)
         pool = Pool(id=body["id"], spec=spec, enable_auto_scale=bool(body.get("enableAutoScale")),
                     auto_scale_formula=body.get("autoScaleFormula"),
@@ -68,8 +69,7 @@ def pool_exists(server, req):
 def delete_pool(server, req):
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
-        pool.state, pool.state_time = "deleting", utcnow()
-        pool.touch()
+        pool.transition(PoolState.DELETING)
     server.account.wake()
     return Response(202)
 
@@ -98,7 +98,7 @@ def enable_autoscale(server, req):
             raise missing_property("autoScaleFormula")
         if not body.get("autoScaleFormula") and not body.get("autoScaleEvaluationInterval"):
             raise missing_property("autoScaleFormula")   # the docs: give the formula, the interval or both
-        if not pool.enable_auto_scale and pool.allocation_state != "steady":
+        if not pool.enable_auto_scale and pool.allocation_state != AllocationState.STEADY:
             raise conflict("PoolBeingResized", "Autoscale cannot be enabled while the pool is resizing.")
         now = time.time()
         if autoscale.enable_too_soon(account, pool, now):
@@ -151,14 +151,14 @@ def resize_pool(server, req):
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
         if pool.enable_auto_scale:
             raise conflict("OperationInvalidForCurrentState", "An autoscale pool cannot be resized manually.")
-        if pool.allocation_state != "steady":
+        if pool.allocation_state != AllocationState.STEADY:
             raise conflict("PoolBeingResized")
         if body.get("targetDedicatedNodes") is not None:
             pool.target_dedicated = body["targetDedicatedNodes"]
         if body.get("targetLowPriorityNodes") is not None:
             pool.target_low_priority = body["targetLowPriorityNodes"]
         pool.resize_timeout = body.get("resizeTimeout") or pool.resize_timeout
-        pool.set_allocation_state("resizing")
+        pool.set_allocation_state(AllocationState.RESIZING)
         pool.touch()
     server.account.wake()
     return written(202, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
@@ -168,7 +168,7 @@ def resize_pool(server, req):
 def stop_resize(server, req):
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
-        live = [n for n in pool.nodes.values() if n.state != "leavingpool"]
+        live = [n for n in pool.nodes.values() if n.state != NodeState.LEAVING_POOL]
         pool.target_dedicated = sum(1 for n in live if n.dedicated)
         pool.target_low_priority = sum(1 for n in live if not n.dedicated)
         pool.touch()

@@ -6,6 +6,7 @@ from email.utils import format_datetime
 import isodate
 
 from ..service.state import iso, task_counts
+from ..service.states import NodeState
 
 MAX_DURATION = "P10675199DT2H48M5.4775807S"   # .NET TimeSpan.MaxValue: the service's "unlimited"
 NODE_AGENT_VERSION = "1.12.20"
@@ -34,6 +35,9 @@ SUPPORTED_IMAGES = [
 NODE_STATES = ("creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting",
                "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
                "deallocating", "upgradingOS")
+# Node counts name some states in camelCase; the others as a node's state does.
+COUNTED_AS = {NodeState.START_TASK_FAILED: "startTaskFailed", NodeState.LEAVING_POOL: "leavingPool",
+              NodeState.WAITING_FOR_START_TASK: "waitingForStartTask", NodeState.UPGRADING_OS: "upgradingOS"}
 DEFAULT_USER = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
 
 
@@ -120,9 +124,7 @@ def node_counts_to_wire(pool):
         c = {name: 0 for name in NODE_STATES}
         for node in pool.nodes.values():
             if node.dedicated == dedicated:
-                key = {"starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool",
-                       "waitingforstarttask": "waitingForStartTask", "upgradingos": "upgradingOS"}.get(node.state,
-                                                                                                   node.state)
+                key = COUNTED_AS.get(node.state, str(node.state))
                 c[key] = c.get(key, 0) + 1
         c["total"] = sum(c.values())
         return c

@@ -20,6 +20,8 @@ from azure.storage.blob import ContainerClient, ExponentialRetry
 
 from toolkit.redaction import redact
 
+from ..service.states import ErrorCategory
+
 DOWNLOAD_TIMEOUT = 60
 
 
@@ -28,7 +30,7 @@ class TaskFailure(Exception):
 
     def __init__(self, code, message, **details):
         super().__init__(f"{code}: {message}")
-        self.info = {"category": "usererror", "code": code, "message": message,
+        self.info = {"category": ErrorCategory.USER_ERROR, "code": code, "message": message,
                      "details": [{"name": k, "value": redact(str(v))} for k, v in details.items()]}
 
 

@@ -15,6 +15,8 @@ import traceback
 from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
 from ..service.state import iso, utcnow
+from ..service.states import (ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason,
+                              TaskState)
 from ..service.validation import parse_duration
 from . import blobio, taskrun
 from .processes import Launcher
@@ -83,11 +85,11 @@ class Executor:
     # ---- the service.work.Runtime interface the HTTP layer uses ----
 
     def end_task(self, job, task, reason):
-        """End ``task``'s work (account lock held): "terminate" or "delete" (see service.work.Runtime)."""
+        """End ``task``'s work (account lock held): terminate or delete (see service.work.Runtime)."""
         if task.busy:
             task.stop_reason = reason   # the worker kills the processes, then completes or drops the task
-        elif reason == "terminate":     # never ran: it completes at once, with the failure of an ended task
-            lifecycle.complete(self.account, job, task, None, dict(ENDED["terminate"]), [])
+        elif reason == StopReason.TERMINATE:     # never ran: it completes at once, with the failure of an ended task
+            lifecycle.complete(self.account, job, task, None, dict(ENDED[StopReason.TERMINATE]), [])
         else:
             self.remove_task_files(job, task)
 
@@ -144,32 +146,33 @@ class Executor:
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
         start = pool.spec.get("startTask")
         with self.account.lock:
-            if node.state == "leavingpool":
+            if node.state == NodeState.LEAVING_POOL:
                 return
             if not start:
-                node.set_state("idle")
+                node.set_state(NodeState.IDLE)
                 return
             wait = start.get("waitForSuccess", True) is not False
-            node.set_state("waitingforstarttask" if wait else "idle")
-            node.start_task_info = {"state": "running", "startTime": iso(utcnow()), "retryCount": 0}
+            node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.IDLE)
+            node.start_task_info = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "retryCount": 0}
         task_dir = os.path.join(node.root, "startup")
         env = self._apply_settings(dict(self.node_env(pool.id, node), AZ_BATCH_TASK_DIR=task_dir,
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
                                    start.get("environmentSettings"))
         retries = int(start.get("maxTaskRetryCount") or 0)
         exit_code, failure = self._run_simple(start, task_dir, env, retries, None,
-                                              lambda: "removed" if node.state == "leavingpool" else None,
+                                              lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL else None,
                                               lambda count: node.start_task_info.update(
                                                   retryCount=count, lastRetryTime=iso(utcnow())))
         with self.account.lock:
             info = node.start_task_info
-            info.update(state="completed", endTime=iso(utcnow()), result="failure" if failure else "success")
+            info.update(state=StartTaskState.COMPLETED, endTime=iso(utcnow()),
+                        result=ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS)
             if exit_code is not None:
                 info["exitCode"] = exit_code
             if failure:
                 info["failureInfo"] = failure
-            if node.state == "waitingforstarttask":
-                node.set_state("starttaskfailed" if failure else "idle")
+            if node.state == NodeState.WAITING_FOR_START_TASK:
+                node.set_state(NodeState.START_TASK_FAILED if failure else NodeState.IDLE)
         self.account.wake()
 
     def _run_simple(self, spec, task_dir, env, retries, deadline_seconds, should_stop, on_retry):
@@ -190,7 +193,7 @@ class Executor:
                 return None, launch_failure(exc)
             codes, reason = self.launcher.wait([proc], deadline, should_stop)
             if reason:
-                return ENDED_EXIT_CODE, ENDED.get(reason, ENDED["terminate"])
+                return ENDED_EXIT_CODE, ENDED.get(reason, ENDED[StopReason.TERMINATE])
             if codes[0] == 0:
                 return 0, None
             if retries != -1 and attempt >= retries:
@@ -214,7 +217,7 @@ class Executor:
                 if job_key in node.prep_failed:
                     return not wait
                 root = f"workitems/{job.id}/job-1/{job.prep_task_id()}"
-                info = {"state": "running", "startTime": iso(utcnow()), "taskRootDirectory": root,
+                info = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "taskRootDirectory": root,
                         "taskRootDirectoryUrl": f"{self.account.url}/pools/{node.pool_id}/nodes/{node.id}/files/{root}",
                         "retryCount": 0}
                 job.prep_runs[node.id] = {"poolId": node.pool_id, "nodeId": node.id, "info": info}
@@ -227,10 +230,11 @@ class Executor:
             exit_code, failure = self._run_simple(
                 prep, task_dir, env, int(constraints.get("maxTaskRetryCount") or 0),
                 _seconds(constraints.get("maxWallClockTime")),
-                lambda: "delete" if job.state == "deleting" else None,
+                lambda: StopReason.DELETE if job.state == JobState.DELETING else None,
                 lambda count: info.update(retryCount=count, lastRetryTime=iso(utcnow())))
             with self.account.lock:
-                info.update(state="completed", endTime=iso(utcnow()), result="failure" if failure else "success")
+                info.update(state=StartTaskState.COMPLETED, endTime=iso(utcnow()),
+                            result=ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS)
                 if exit_code is not None:
                     info["exitCode"] = exit_code
                 if failure:
@@ -246,7 +250,7 @@ class Executor:
         except Exception:   # an emulator bug must not leave the task running forever
             traceback.print_exc(file=sys.stderr)
             with self.account.lock:
-                failure = {"category": "servererror", "code": "InternalError",
+                failure = {"category": ErrorCategory.SERVER_ERROR, "code": "InternalError",
                            "message": "The emulator failed while running the task; see its stderr."}
                 lifecycle.complete(self.account, job, task, None, failure, [])
             self.account.wake()

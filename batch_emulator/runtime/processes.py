@@ -16,6 +16,8 @@ import threading
 import time
 import uuid
 
+from ..service.states import StopReason
+
 INSTANCE_MARKER = "BATCH_EMULATOR_INSTANCE"   # same for all processes of one emulator
 RUN_MARKER = "BATCH_EMULATOR_RUN"             # one per started command line
 POLL_SECONDS = 0.05
@@ -70,9 +72,9 @@ class Launcher:
         """
         reason = None
         while any(p.poll() is None for p in procs):
-            reason = should_stop() or ("walltime" if deadline is not None and time.monotonic() >= deadline else None)
+            reason = should_stop() or (StopReason.WALLTIME if deadline is not None and time.monotonic() >= deadline else None)
             if reason or self.closing:
-                reason = reason or "shutdown"
+                reason = reason or StopReason.SHUTDOWN
                 for p in procs:
                     self.kill(p)
                 break

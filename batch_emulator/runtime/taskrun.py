@@ -14,6 +14,7 @@ from ..service import scheduler
 from ..service.lifecycle import (ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, back_to_active, complete, launch_failure,
                                  max_retries)
 from ..service.state import iso, node_info, utcnow
+from ..service.states import StopReason, SubtaskState, TaskState
 from ..service.validation import parse_duration
 from . import blobio
 
@@ -32,14 +33,14 @@ def run_task(ex, job, task, nodes):
                 return
     with account.lock:
         reason = task.stop_reason   # stopped while its job preparation ran: it never started
-        if reason in ("requeue", "delete"):
+        if reason in (StopReason.REQUEUE, StopReason.DELETE):
             return _stopped(ex, job, task, reason, [])
         if reason:
             complete(account, job, task, None, dict(ENDED[reason]), [])
             account.wake()
             return
-        if task.state == "preparing":
-            task.set_state("running")
+        if task.state == TaskState.PREPARING:
+            task.transition(TaskState.RUNNING)
             task.execution["startTime"] = iso(utcnow())
     deadline = deadline_for(task)   # maxWallClockTime counts from the start, resource downloads included
     stop = lambda: task.stop_reason
@@ -78,7 +79,7 @@ def run_task(ex, job, task, nodes):
         failure = pre.info
     except (OSError, ValueError) as exc:
         failure = launch_failure(exc)
-    if reason in ("requeue", "delete", "shutdown"):
+    if reason in (StopReason.REQUEUE, StopReason.DELETE, StopReason.SHUTDOWN):
         return _stopped(ex, job, task, reason, shared)
     if reason:
         exit_code, failure = ENDED_EXIT_CODE, dict(ENDED[reason])
@@ -90,7 +91,7 @@ def run_task(ex, job, task, nodes):
         failure = dict(EXIT_CODE_FAILURE)
     with account.lock:
         if task.deleted:
-            return _stopped(ex, job, task, "delete", shared)
+            return _stopped(ex, job, task, StopReason.DELETE, shared)
         retries = max_retries(job, task)
         retryable = failure is not None and failure.get("code") == "FailureExitCode" and not reason
         if retryable and (retries == -1 or task.execution["retryCount"] < retries):
@@ -104,8 +105,8 @@ def _start_subtasks(account, task, nodes, rel):
     now = iso(utcnow())
     with account.lock:
         task.subtasks = [{"id": i, "nodeInfo": node_info(account.url, n.pool_id, n.id, f"{rel}/{i}"),
-                          "startTime": now, "state": "running", "stateTransitionTime": now,
-                          "previousState": "preparing", "previousStateTransitionTime": now}
+                          "startTime": now, "state": SubtaskState.RUNNING, "stateTransitionTime": now,
+                          "previousState": SubtaskState.PREPARING, "previousStateTransitionTime": now}
                          for i, n in enumerate(nodes) if i > 0]
 
 
@@ -113,11 +114,11 @@ def _stopped(ex, job, task, reason, shared_dirs):
     """Work ended without completing the task: requeue it, or drop it because it was deleted."""
     account = ex.account
     with account.lock:
-        if reason == "requeue" and not task.deleted:
+        if reason == StopReason.REQUEUE and not task.deleted:
             back_to_active(account, job, task, requeue=True)
         else:
             scheduler.release_nodes(account, job.id.lower(), task)
-    if task.deleted or reason == "delete":
+    if task.deleted or reason == StopReason.DELETE:
         ex.discard_files(shared_dirs)
     account.wake()
 

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from .. import formula as autoscale_formula
 from .state import iso, task_metrics
+from .states import DeallocationOption, NodeState
 from .validation import parse_duration
 
 SAMPLE_PERIOD = autoscale_formula.SAMPLE_PERIOD_SECONDS    # formula seconds between two samples
@@ -100,7 +101,7 @@ def current_values(account, pool):
         "$CurrentDedicatedNodes": sum(1 for n in nodes if n.dedicated),
         "$CurrentLowPriorityNodes": sum(1 for n in nodes if not n.dedicated),
         "$PreemptedNodeCount": 0,
-        "$UsableNodeCount": sum(1 for n in nodes if n.state in ("idle", "running")),
+        "$UsableNodeCount": sum(1 for n in nodes if n.state in (NodeState.IDLE, NodeState.RUNNING)),
         "$SampleNodeCount": len(nodes),
         "$TaskSlotsPerNode": int(pool.spec.get("taskSlotsPerNode") or 1),
     }
@@ -144,7 +145,7 @@ def run(account, pool, now):
         dedicated = min(outcome.target_dedicated, account.max_nodes)
         pool.target_dedicated = dedicated
         pool.target_low_priority = min(outcome.target_low_priority, account.max_nodes - dedicated)
-        pool.deallocation_option = outcome.deallocation
+        pool.deallocation_option = DeallocationOption(outcome.deallocation)
     return outcome
 
 

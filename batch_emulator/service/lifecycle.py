@@ -7,34 +7,35 @@ the service reports for a failed exit code, an ended task and a command that can
 
 from . import scheduler
 from .state import iso, utcnow
+from .states import ErrorCategory, ExecutionResult, JobAction, JobState, StopReason, SubtaskState, TaskState
 
 # Exit code the service reports for a task it ended (maxWallClockTime, terminate): 0xC000013A as a
 # signed 32-bit int. The Batch error-handling docs state this value; on Linux nodes it may differ,
 # but no Linux-specific value is documented, so we follow the docs.
 ENDED_EXIT_CODE = -1073741510
-EXIT_CODE_FAILURE = {"category": "usererror", "code": "FailureExitCode",
+EXIT_CODE_FAILURE = {"category": ErrorCategory.USER_ERROR, "code": "FailureExitCode",
                      "message": "The task exited with an exit code representing a failure",
                      "details": [{"name": "Message", "value": "The task exited with an exit code representing a failure"}]}
 # maxWallClockTime: the docs say the task completes with exit code 0xC000013A and
 # failure {category ServerError, code TaskEnded}; a user terminate gives TaskEnded as a user error.
 ENDED = {
-    "walltime": {"category": "servererror", "code": "TaskEnded",
+    StopReason.WALLTIME: {"category": ErrorCategory.SERVER_ERROR, "code": "TaskEnded",
                  "message": "The task was ended because it exceeded its maximum wall clock time"},
-    "terminate": {"category": "usererror", "code": "TaskEnded", "message": "Task Was Ended by User Request"},
-    "jobterminate": {"category": "usererror", "code": "TaskEnded",
+    StopReason.TERMINATE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded", "message": "Task Was Ended by User Request"},
+    StopReason.JOB_TERMINATE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
                      "message": "The task was ended because its job was terminated"},
     # An autoscale pool shrank with $NodeDeallocationOption = terminate ([inferred] wording and category).
-    "nodedeallocation": {"category": "servererror", "code": "TaskEnded",
+    StopReason.NODE_DEALLOCATION: {"category": ErrorCategory.SERVER_ERROR, "code": "TaskEnded",
                          "message": "The task was ended because its node was removed from the pool"},
 }
 
 
 def launch_failure(exc):
     if isinstance(exc, FileNotFoundError):
-        return {"category": "usererror", "code": "CommandProgramNotFound",
+        return {"category": ErrorCategory.USER_ERROR, "code": "CommandProgramNotFound",
                 "message": "The specified command program is not found",
                 "details": [{"name": "Message", "value": str(exc)}]}
-    return {"category": "usererror", "code": "CommandLaunchFailed",
+    return {"category": ErrorCategory.USER_ERROR, "code": "CommandLaunchFailed",
             "message": "The command line failed to launch", "details": [{"name": "Message", "value": str(exc)}]}
 
 
@@ -58,7 +59,7 @@ def back_to_active(account, job, task, retry=False, requeue=False):
         execution["requeueCount"] += 1
         execution["lastRequeueTime"] = now
     task.node_ids, task.node_info, task.subtasks, task.stop_reason = [], None, [], None
-    task.set_state("active")
+    task.transition(TaskState.ACTIVE)
 
 
 def complete(account, job, task, exit_code, failure, sub_codes):
@@ -69,15 +70,16 @@ def complete(account, job, task, exit_code, failure, sub_codes):
         execution["endTime"] = now
         if exit_code is not None:
             execution["exitCode"] = exit_code
-        execution["result"] = "failure" if failure else "success"
+        execution["result"] = ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS
         if failure:
             execution["failureInfo"] = failure
         for sub, code in zip(task.subtasks, sub_codes + [None] * len(task.subtasks)):
             code = ENDED_EXIT_CODE if code is None else code
-            sub.update(state="completed", previousState="running", previousStateTransitionTime=sub["stateTransitionTime"],
-                       stateTransitionTime=now, endTime=now, exitCode=code, result="success" if code == 0 else "failure")
+            sub.update(state=SubtaskState.COMPLETED, previousState=SubtaskState.RUNNING,
+                       previousStateTransitionTime=sub["stateTransitionTime"], stateTransitionTime=now, endTime=now,
+                       exitCode=code, result=ExecutionResult.SUCCESS if code == 0 else ExecutionResult.FAILURE)
         task.stop_reason = None
-        task.set_state("completed")
+        task.transition(TaskState.COMPLETED)
         _record_on_nodes(account, job, task, failure is None)
         _job_action(job, task, exit_code, failure)
     scheduler.release_nodes(account, job.id.lower(), task)
@@ -92,7 +94,7 @@ def _record_on_nodes(account, job, task, succeeded):
             node.total_run += 1
             node.total_succeeded += 1 if succeeded else 0
             entry = {"taskUrl": f"{account.url}/jobs/{job.id}/tasks/{task.id}", "jobId": job.id, "taskId": task.id,
-                     "taskState": "completed", "executionInfo": dict(task.execution)}
+                     "taskState": TaskState.COMPLETED, "executionInfo": dict(task.execution)}
             if task.spec.get("multiInstanceSettings") is not None:
                 entry["subtaskId"] = index
             node.recent_tasks = (node.recent_tasks + [entry])[-10:]
@@ -107,7 +109,7 @@ def _job_action(job, task, exit_code, failure):
     if failure is None or str(job.spec.get("onTaskFailure", "noaction")).lower() != "performexitoptionsjobaction":
         return
     conditions = task.spec.get("exitConditions") or {}
-    default = "none" if exit_code == 0 else "terminate"
+    default = JobAction.NONE if exit_code == 0 else JobAction.TERMINATE
     options = None
     if str(failure.get("code", "")).startswith("FileUpload"):
         options = conditions.get("fileUploadError")
@@ -126,5 +128,5 @@ def _job_action(job, task, exit_code, failure):
             else:
                 options = conditions.get("default")
     action = str((options or {}).get("jobAction") or default).lower()
-    if action == "terminate" and job.state == "active":
+    if action == JobAction.TERMINATE and job.state == JobState.ACTIVE:
         scheduler.begin_terminate(job, "TaskFailed")

@@ -11,8 +11,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from .errors import conflict, not_found
+from .states import (AllocationState, DeallocationOption, ExecutionResult, JobState, NodeState, PoolState,
+                     StopReason, TaskState, WireEnum)
 
 _etag_counter = itertools.count(1)
 
@@ -45,7 +48,7 @@ class Node:
     ip: str
     dedicated: bool
     root: str
-    state: str = "creating"
+    state: NodeState = NodeState.CREATING
     state_time: datetime = field(default_factory=utcnow)
     allocation_time: datetime = field(default_factory=utcnow)
     running: dict = field(default_factory=dict)      # (job_key, task_key, subtask_id) -> slots used
@@ -53,124 +56,111 @@ class Node:
     total_succeeded: int = 0
     prep_succeeded: set = field(default_factory=set)  # job keys whose prep task exited 0 here
     prep_failed: set = field(default_factory=set)     # job keys this node will never run again
-    start_task_info: dict = None
-    idle_since: float = None                          # time.monotonic() when it last became idle
-    leaving_since: float = None                       # time.monotonic() when it began to leave the pool
+    start_task_info: dict | None = None
+    idle_since: float | None = None                   # time.monotonic() when it last became idle
+    leaving_since: float | None = None                # time.monotonic() when it began to leave the pool
     retiring: bool = False                            # chosen to leave once its tasks end: takes no new task
     recent_tasks: list = field(default_factory=list)
 
-    def set_state(self, state):
+    def set_state(self, state: NodeState) -> None:
         if state != self.state:
             self.state, self.state_time = state, utcnow()
-        if state == "idle" and self.idle_since is None:
+        if state == NodeState.IDLE and self.idle_since is None:
             self.idle_since = time.monotonic()
-        elif state != "idle":
+        elif state != NodeState.IDLE:
             self.idle_since = None
 
-    def slots_used(self):
+    def slots_used(self) -> int:
         return sum(self.running.values())
 
-    def usable(self):
-        return self.state in ("idle", "running") and not self.retiring
+    def usable(self) -> bool:
+        return self.state in (NodeState.IDLE, NodeState.RUNNING) and not self.retiring
+
+
+@dataclass(kw_only=True)
+class Entity:
+    """What a pool, a job and a task share: ETag and last-modified time, state with its previous state,
+    and the times of both transitions. Subclasses give ``state`` its type and first value."""
+    state: WireEnum
+    previous_state: WireEnum | None = None
+    previous_state_time: datetime | None = None
+    creation_time: datetime = field(default_factory=utcnow)
+    state_time: datetime = field(default_factory=utcnow)
+    last_modified: datetime = field(default_factory=utcnow)
+    etag: str = field(default_factory=new_etag)
+
+    def touch(self) -> None:
+        """A change clients can see: new ETag and last-modified time."""
+        self.last_modified, self.etag = utcnow(), new_etag()
+
+    def transition(self, state: WireEnum) -> None:
+        """Move to ``state`` (the current one becomes the previous state, both with their times) and touch."""
+        if state != self.state:
+            self.previous_state, self.previous_state_time = self.state, self.state_time
+            self.state, self.state_time = state, utcnow()
+        self.touch()
 
 
 @dataclass
-class Pool:
+class Pool(Entity):
     id: str
     spec: dict                        # the validated create body (sizing lives in the fields below)
+    state: PoolState = field(default=PoolState.ACTIVE, kw_only=True)
     enable_auto_scale: bool = False
-    auto_scale_formula: str = None
-    auto_scale_interval: str = None   # ISO-8601 duration as the client sent it
+    auto_scale_formula: str | None = None
+    auto_scale_interval: str | None = None   # ISO-8601 duration as the client sent it
     target_dedicated: int = 0
     target_low_priority: int = 0
     resize_timeout: str = "PT15M"
-    auto_scale_run: dict = None
-    deallocation_option: str = "requeue"   # the last autoscale run's $NodeDeallocationOption
-    samples: object = None                 # autoscale_samples.SampleHistory, from the first tick on
-    next_evaluation: float = None          # wall time (time.time()) of the next autoscale run
-    last_enable: float = None              # wall time of the last enable-autoscale call
-    state: str = "active"
-    allocation_state: str = "steady"
-    creation_time: datetime = field(default_factory=utcnow)
-    state_time: datetime = field(default_factory=utcnow)
+    auto_scale_run: dict | None = None
+    deallocation_option: DeallocationOption = DeallocationOption.REQUEUE   # the last autoscale run's option
+    samples: Any = None                    # service.autoscale.SampleHistory, from the first tick on
+    next_evaluation: float | None = None   # wall time (time.time()) of the next autoscale run
+    last_enable: float | None = None       # wall time of the last enable-autoscale call
+    allocation_state: AllocationState = AllocationState.STEADY
     allocation_state_time: datetime = field(default_factory=utcnow)
-    last_modified: datetime = field(default_factory=utcnow)
-    etag: str = field(default_factory=new_etag)
     nodes: dict = field(default_factory=dict)         # node id -> Node, in allocation order
 
-    def touch(self):
-        self.last_modified, self.etag = utcnow(), new_etag()
-
-    def set_allocation_state(self, state):
+    def set_allocation_state(self, state: AllocationState) -> None:
         if state != self.allocation_state:
             self.allocation_state, self.allocation_state_time = state, utcnow()
 
 
 @dataclass
-class Task:
+class Task(Entity):
     id: str
     job_key: str
     spec: dict
-    state: str = "active"
-    previous_state: str = None
-    previous_state_time: datetime = None
-    creation_time: datetime = field(default_factory=utcnow)
-    state_time: datetime = field(default_factory=utcnow)
-    last_modified: datetime = field(default_factory=utcnow)
-    etag: str = field(default_factory=new_etag)
+    state: TaskState = field(default=TaskState.ACTIVE, kw_only=True)
     execution: dict = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
-    node_info: dict = None
+    node_info: dict | None = None
     node_ids: list = field(default_factory=list)      # assigned nodes, primary first
     subtasks: list = field(default_factory=list)      # wire dicts of subtasks 1..N-1
-    stop_reason: str = None   # why running work must stop: terminate | requeue | delete | walltime
+    stop_reason: StopReason | None = None   # why running work must stop (terminate, requeue, delete, ...)
     busy: bool = False        # a worker thread owns the run
     deleted: bool = False
 
-    def set_state(self, state):
-        if state != self.state:
-            self.previous_state, self.previous_state_time = self.state, self.state_time
-            self.state, self.state_time = state, utcnow()
-        self.touch()
-
-    def touch(self):
-        self.last_modified, self.etag = utcnow(), new_etag()
-
-    def instances(self):
+    def instances(self) -> int:
         return int((self.spec.get("multiInstanceSettings") or {}).get("numberOfInstances") or 1)
 
 
 @dataclass
-class Job:
+class Job(Entity):
     id: str
     spec: dict
-    state: str = "active"
-    previous_state: str = None
-    previous_state_time: datetime = None
-    creation_time: datetime = field(default_factory=utcnow)
-    state_time: datetime = field(default_factory=utcnow)
-    last_modified: datetime = field(default_factory=utcnow)
-    etag: str = field(default_factory=new_etag)
-    end_time: datetime = None
-    terminate_reason: str = None
+    state: JobState = field(default=JobState.ACTIVE, kw_only=True)
+    end_time: datetime | None = None
+    terminate_reason: str | None = None
     tasks: dict = field(default_factory=dict)         # task key -> Task, in creation order
     prep_runs: dict = field(default_factory=dict)     # node id -> {"poolId","nodeId","info":{...}}
 
-    def set_state(self, state):
-        if state != self.state:
-            self.previous_state, self.previous_state_time = self.state, self.state_time
-            self.state, self.state_time = state, utcnow()
-        self.touch()
-
-    def touch(self):
-        self.last_modified, self.etag = utcnow(), new_etag()
-
-    def pool_key(self):
+    def pool_key(self) -> str:
         return (self.spec.get("poolInfo") or {}).get("poolId", "").lower()
 
-    def prep_task(self):
+    def prep_task(self) -> dict | None:
         return self.spec.get("jobPreparationTask")
 
-    def prep_task_id(self):
+    def prep_task_id(self) -> str:
         return (self.prep_task() or {}).get("id") or "jobpreparation"
 
 
@@ -214,7 +204,7 @@ def get_pool(account, pool_id, allow_deleting=True):
     pool = account.pools.get(pool_id.lower())
     if pool is None:
         raise not_found("PoolNotFound")
-    if not allow_deleting and pool.state == "deleting":
+    if not allow_deleting and pool.state == PoolState.DELETING:
         raise conflict("PoolBeingDeleted")
     return pool
 
@@ -249,13 +239,13 @@ def find_node(account, node_id):
 
 def require_job_writable(job, for_new_tasks=False):
     """Refuse changes to jobs that are going away or finished, with the service's codes."""
-    if job.state == "deleting":
+    if job.state == JobState.DELETING:
         raise conflict("JobBeingDeleted")
-    if job.state == "terminating":
+    if job.state == JobState.TERMINATING:
         raise conflict("JobBeingTerminated")
-    if job.state == "completed":
+    if job.state == JobState.COMPLETED:
         raise conflict("JobCompleted")
-    if for_new_tasks and job.state != "active":
+    if for_new_tasks and job.state != JobState.ACTIVE:
         raise conflict("JobNotActive")
 
 
@@ -269,12 +259,13 @@ def task_metrics(account, pool):
         if job.pool_key() != pool.id.lower():
             continue
         for task in job.tasks.values():
-            if task.state in ("preparing", "running") and job.state in ("active", "terminating"):
+            if task.state in (TaskState.PREPARING, TaskState.RUNNING) and \
+                    job.state in (JobState.ACTIVE, JobState.TERMINATING):
                 counts["running"] += task.instances()
-            elif task.state == "active" and job.state == "active" and dependencies_met(job, task):
+            elif task.state == TaskState.ACTIVE and job.state == JobState.ACTIVE and dependencies_met(job, task):
                 counts["active"] += task.instances()
-            elif task.state == "completed":
-                counts["succeeded" if task.execution.get("result") == "success" else "failed"] += 1
+            elif task.state == TaskState.COMPLETED:
+                counts["succeeded" if task.execution.get("result") == ExecutionResult.SUCCESS else "failed"] += 1
     return counts
 
 
@@ -293,7 +284,7 @@ def dependencies_met(job, task):
         wanted += [str(i) for i in range(int(rng["start"]), int(rng["end"]) + 1)]
     for key in wanted:
         other = job.tasks.get(key)
-        if other is None or other.state != "completed" or other.execution.get("result") != "success":
+        if other is None or other.state != TaskState.COMPLETED or other.execution.get("result") != ExecutionResult.SUCCESS:
             return False
     return True
 
@@ -302,11 +293,11 @@ def task_counts(job):
     counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
     slots = dict(counts)
     for task in job.tasks.values():
-        state = "running" if task.state == "preparing" else task.state
+        state = TaskState.RUNNING if task.state == TaskState.PREPARING else task.state
         weight = int(task.spec.get("requiredSlots") or 1)
-        keys = [state]
-        if task.state == "completed":
-            keys.append("succeeded" if task.execution.get("result") == "success" else "failed")
+        keys = [str(state)]
+        if task.state == TaskState.COMPLETED:
+            keys.append("succeeded" if task.execution.get("result") == ExecutionResult.SUCCESS else "failed")
         for key in keys:
             counts[key] += 1
             slots[key] += weight

@@ -12,6 +12,7 @@ import isodate
 
 from .. import formula as autoscale_formula
 from .errors import conflict, invalid_property, missing_property, service_error
+from .states import DeallocationOption
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_FORMULA_CHARS = 8192
@@ -203,7 +204,7 @@ def validate_resize(body):
         raise missing_property("targetDedicatedNodes")
     _check_int(body, "targetDedicatedNodes", 0, 10000)
     _check_int(body, "targetLowPriorityNodes", 0, 10000)
-    _check_enum(body, "nodeDeallocationOption", ("requeue", "terminate", "taskcompletion", "retaineddata"))
+    _check_enum(body, "nodeDeallocationOption", tuple(option.value for option in DeallocationOption))
     if body.get("resizeTimeout") is not None and \
             parse_duration(body["resizeTimeout"], "resizeTimeout") < timedelta(minutes=5):
         raise invalid_property("resizeTimeout", body["resizeTimeout"], "The minimum resize timeout is 5 minutes.")

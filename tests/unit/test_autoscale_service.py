@@ -7,6 +7,7 @@ import create_pool_job
 from batch_emulator.service import autoscale, scheduler
 from batch_emulator.service.errors import BatchServiceError
 from batch_emulator.service.state import Account, Job, Pool, Task
+from batch_emulator.service.states import ExecutionResult, JobState, NodeState, TaskState
 from batch_emulator.service.validation import check_autoscale, validate_pool
 
 T0 = 1_800_000_000.0
@@ -64,12 +65,12 @@ def advance(account, clock, seconds, step=0.1):
         for pool in account.pools.values():
             for node in pool.nodes.values():
                 if node.state == "creating":
-                    node.set_state("idle")
+                    node.set_state(NodeState.IDLE)
     return actions
 
 
 def finish(account, job, task, result="success"):
-    task.set_state("completed")
+    task.transition(TaskState.COMPLETED)
     task.execution["result"] = result
     scheduler.release_nodes(account, job.id.lower(), task)
 
@@ -103,11 +104,11 @@ def test_task_metrics_count_instances_dependencies_and_results():
     account, pool = autoscale_pool("x = 1;")
     waiting = Task(id="w", job_key="j1", spec={"id": "w", "dependsOn": {"taskIds": ["a"]}})
     running = mpi_task("r", 3)
-    running.state = "running"
+    running.state = TaskState.RUNNING
     preparing = Task(id="p", job_key="j1", spec={"id": "p"})
-    preparing.state = "preparing"
+    preparing.state = TaskState.PREPARING
     done = Task(id="a", job_key="j1", spec={"id": "a"})
-    done.state, done.execution["result"] = "completed", "failure"
+    done.state, done.execution["result"] = TaskState.COMPLETED, ExecutionResult.FAILURE
     add_job(account, mpi_task("m", 4), Task(id="s", job_key="j1", spec={"id": "s"}), waiting, running, preparing,
             done, usesTaskDependencies=True)
     values = autoscale.current_values(account, pool)
@@ -119,9 +120,9 @@ def test_task_metrics_count_instances_dependencies_and_results():
 def test_a_terminating_job_still_counts_its_running_tasks_only():
     account, pool = autoscale_pool("x = 1;")
     running = Task(id="r", job_key="j1", spec={"id": "r"})
-    running.state = "running"
+    running.state = TaskState.RUNNING
     job = add_job(account, running, Task(id="a", job_key="j1", spec={"id": "a"}))
-    job.state = "terminating"
+    job.state = JobState.TERMINATING
     values = autoscale.current_values(account, pool)
     assert (values["$ActiveTasks"], values["$RunningTasks"]) == (0, 1)
 
@@ -268,7 +269,7 @@ def test_idle_and_broken_nodes_leave_before_busy_ones(clock):
     advance(account, clock, 0.3)
     busy = next(n for n in pool.nodes.values() if n.running)
     broken = next(n for n in pool.nodes.values() if not n.running)
-    broken.set_state("starttaskfailed")
+    broken.set_state(NodeState.START_TASK_FAILED)
     pool.auto_scale_formula = "$TargetDedicatedNodes = 1;"       # requeue, but nothing busy needs to go
     advance(account, clock, 5.0)
     assert [n.id for n in live_nodes(pool)] == [busy.id] and job.tasks["a"].stop_reason is None

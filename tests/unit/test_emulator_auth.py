@@ -1,7 +1,5 @@
 """SharedKey verification of the Batch emulator against what azure-batch 15.x really signs."""
 
-import sys
-from pathlib import Path
 
 import pytest
 from azure.batch._patch import BatchSharedKeyAuthPolicy
@@ -9,11 +7,9 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.rest import HttpRequest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME  # noqa: E402
-from batch_emulator.api.auth import sign, string_to_sign, verify_request  # noqa: E402
-from batch_emulator.service.errors import BatchServiceError  # noqa: E402
+from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from batch_emulator.api.auth import sign, string_to_sign, verify_request
+from batch_emulator.service.errors import BatchServiceError
 
 OTHER_KEY = "c2VjcmV0LWtleS10aGF0LWlzLW5vdC10aGUtZW11bGF0b3JzLWtleQ=="
 

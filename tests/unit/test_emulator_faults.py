@@ -2,18 +2,14 @@
 
 import json
 import random
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from batch_emulator import faults  # noqa: E402
-from batch_emulator.__main__ import parse_args  # noqa: E402
-from batch_emulator.service.errors import BatchServiceError  # noqa: E402
-from batch_emulator.faults import FaultError, Faults, make_rule, parse_spec  # noqa: E402
+from batch_emulator import faults
+from batch_emulator.__main__ import parse_args
+from batch_emulator.faults import FaultError, Faults, make_rule, parse_spec
+from batch_emulator.service.errors import BatchServiceError
 
 
 def fired(injector, method, path, times):
