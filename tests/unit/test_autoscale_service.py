@@ -51,8 +51,8 @@ def add_job(account, *tasks, **spec):
 
 
 def mpi_task(task_id, instances=2, **spec):
-    return Task(id=task_id, job_key="j1", spec={"id": task_id, "multiInstanceSettings": {"numberOfInstances": instances},
-                                                **spec})
+    return Task(id=task_id, job_key="j1",
+                spec={"id": task_id, "multiInstanceSettings": {"numberOfInstances": instances}, **spec})
 
 
 def advance(account, clock, seconds, step=0.1):
@@ -289,7 +289,8 @@ def refusal(func, *args, **kwargs):
 
 @pytest.mark.parametrize("formula, code, detail", [
     ("$TargetDedicatedNodes = min(2, ;", "AutoScalingFormulaSyntaxError", "Line 1, Col 32: expected a value"),
-    ("$TargetDedicatedNodes = $CPUPercent.GetSample(1);", "InvalidAutoScalingSettings", "$CPUPercent is a resource metric"),
+    ("$TargetDedicatedNodes = $CPUPercent.GetSample(1);", "InvalidAutoScalingSettings",
+     "$CPUPercent is a resource metric"),
     ("$TargetDedicatedNodes = nodes;", "InvalidAutoScalingSettings", "variable 'nodes' is used before it is assigned"),
 ])
 def test_create_and_enable_refuse_a_bad_formula_with_400(formula, code, detail):

@@ -75,8 +75,8 @@ def test_pool_sizing_and_shape_rules(body, code):
 
 
 def test_autoscale_pool_with_sdk_style_interval_is_valid():
-    validate_pool(pool_body(targetDedicatedNodes=None, enableAutoScale=True, autoScaleFormula="$TargetDedicatedNodes=1;",
-                            autoScaleEvaluationInterval="PT05M00S"))
+    validate_pool(pool_body(targetDedicatedNodes=None, enableAutoScale=True,
+                            autoScaleFormula="$TargetDedicatedNodes=1;", autoScaleEvaluationInterval="PT05M00S"))
     validate_pool(pool_body(targetDedicatedNodes=0, targetLowPriorityNodes=2, resizeTimeout="PT15M"))
 
 
@@ -116,7 +116,8 @@ def test_task_validation(task, code):
 
 def test_job_rules():
     assert refused(validate_job, {"id": "j"}).code == "MissingRequiredProperty"
-    assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "priority": 5000}).code == "OutOfRangePriority"
+    assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "priority": 5000}).code == \
+        "OutOfRangePriority"
     assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "onAllTasksComplete": "later"}).status == 400
     terminating = job(onAllTasksComplete="terminatejob")
     assert refused(validate_job_patch, {"onAllTasksComplete": "noaction"}, terminating).status == 400
@@ -273,4 +274,5 @@ def test_an_entity_records_its_previous_state_and_a_new_etag():
     task.transition(TaskState.RUNNING)    # no change of state: only a new ETag
     assert (task.previous_state, task.state_time) == (TaskState.ACTIVE, state_time) and task.etag != etag
     body = wire.task_to_wire(task, Job(id="j", spec={"id": "j", "poolInfo": {"poolId": "p"}}), "http://h")
-    assert json.loads(json.dumps(body))["state"] == "running" and json.loads(json.dumps(body))["previousState"] == "active"
+    sent = json.loads(json.dumps(body))
+    assert (sent["state"], sent["previousState"]) == ("running", "active")
