@@ -2,7 +2,8 @@
 
 Start it:
 
-    python -m batch_emulator                      # prints: Batch emulator listening on http://127.0.0.1:PORT (account devbatchaccount1)
+    python -m batch_emulator
+    # prints: Batch emulator listening on http://127.0.0.1:PORT (account devbatchaccount1)
     python -m batch_emulator --port 8090 --root ./.local/batch --max-nodes 4 --time-scale 60 --verbose
 
 and point a client at it:

@@ -38,7 +38,8 @@ def _supported_images(path):
         raise argparse.ArgumentTypeError(f"cannot read {path}: {exc}") from None
     required = {"nodeAgentSKUId", "imageReference", "osType", "verificationType"}
     if not isinstance(images, list) or not all(isinstance(i, dict) and required <= set(i) for i in images):
-        raise argparse.ArgumentTypeError(f"{path} must hold a JSON list of images, each with {', '.join(sorted(required))}")
+        raise argparse.ArgumentTypeError(f"{path} must hold a JSON list of images, "
+                                         f"each with {', '.join(sorted(required))}")
     return images
 
 

@@ -73,7 +73,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         parts = urlsplit(self.path)
-        host = headers.get("host") or "%s:%s" % self.server.server_address[:2]
+        host = headers.get("host") or "{}:{}".format(*self.server.server_address[:2])
         req = Request(self.command, self.path, [unquote(s) for s in parts.path.strip("/").split("/") if s],
                       {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
                       headers, body, f"http://{host}")
@@ -116,7 +116,8 @@ class Handler(BaseHTTPRequestHandler):
         elif isinstance(body, (bytes, bytearray)):
             payload, content_type = bytes(body), response.content_type
         else:   # HEAD of a file still names its type; other empty bodies have none
-            payload, content_type = b"", (response.content_type if response.status == 200 and response.headers else None)
+            payload = b""
+            content_type = response.content_type if response.status == 200 and response.headers else None
         if response.status == 204:
             payload = b""
         reason = self.responses.get(response.status, ("",))[0]

@@ -8,8 +8,24 @@ with ``apply``; the syntax of a rule is in rules.py and in batch_emulator/README
 """
 
 from .client import FaultControlError, add_fault, clear_faults, list_faults
-from .rules import (CONTROL_PATH, ERRORS, FIELDS, KINDS, METHODS, SPEC_HELP, FaultError, FaultRule, Faults, apply,
-                    control, cut, is_control, make_rule, parse_spec, rule_from_json)
+from .rules import (
+                    CONTROL_PATH,
+                    ERRORS,
+                    FIELDS,
+                    KINDS,
+                    METHODS,
+                    SPEC_HELP,
+                    FaultError,
+                    FaultRule,
+                    Faults,
+                    apply,
+                    control,
+                    cut,
+                    is_control,
+                    make_rule,
+                    parse_spec,
+                    rule_from_json,
+)
 
 __all__ = ["CONTROL_PATH", "ERRORS", "FIELDS", "KINDS", "METHODS", "SPEC_HELP", "FaultControlError", "FaultError",
            "FaultRule", "Faults", "add_fault", "apply", "clear_faults", "control", "cut", "is_control", "list_faults",

@@ -5,9 +5,20 @@ counts, variables read before they are assigned, writes to read-only variables, 
 statements and what the emulator cannot evaluate (resource metrics).
 """
 
-from .language import (DEALLOCATION_OPTIONS, FUNCTIONS, MAX_STATEMENTS, METHODS, NODE_METRICS,
-                                 RESOURCE_METRICS, TASK_METRICS, TIME_INTERVALS, TIMESTAMP_MEMBERS, WRITABLE,
-                                 FormulaError, service_name)
+from .language import (
+    DEALLOCATION_OPTIONS,
+    FUNCTIONS,
+    MAX_STATEMENTS,
+    METHODS,
+    NODE_METRICS,
+    RESOURCE_METRICS,
+    TASK_METRICS,
+    TIME_INTERVALS,
+    TIMESTAMP_MEMBERS,
+    WRITABLE,
+    FormulaError,
+    service_name,
+)
 from .syntax import Binary, Call, Cond, Member, Method, Name, Unary, parse
 
 

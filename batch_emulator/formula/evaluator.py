@@ -43,11 +43,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .checks import check
-from .language import (DEALLOCATION_OPTIONS, DEFAULT_DEALLOCATION, MESSAGES, METRIC_ALIASES,
-                                 SAMPLE_PERIOD_SECONDS, TIME_INTERVALS, FormulaError, service_name)
+from .language import (
+    DEALLOCATION_OPTIONS,
+    DEFAULT_DEALLOCATION,
+    MESSAGES,
+    METRIC_ALIASES,
+    SAMPLE_PERIOD_SECONDS,
+    TIME_INTERVALS,
+    FormulaError,
+    service_name,
+)
 from .syntax import Binary, Call, Cond, Member, Method, Name, Num, Str, Unary
-from .values import (Interval, Timestamp, Vec, arith, comparable, flatten, logarithm, parse_time,
-                               render, type_name)
+from .values import Interval, Timestamp, Vec, arith, comparable, flatten, logarithm, parse_time, render, type_name
 
 __all__ = ["Environment", "Outcome", "evaluate", "check", "FormulaError", "MESSAGES", "SAMPLE_PERIOD_SECONDS",
            "TIME_INTERVALS"]
@@ -254,7 +261,7 @@ class _Evaluation:
             if len(left) != len(right):
                 raise FormulaError("runtime", node.pos, f"{op!r} on doubleVecs of different lengths "
                                                         f"({len(left)} and {len(right)})")
-            return Vec(arith(op, x, y) for x, y in zip(left, right))
+            return Vec(arith(op, x, y) for x, y in zip(left, right, strict=False))
         elif kinds == ("double", "timeinterval") and op == "*":
             return Interval(left * right.seconds)
         elif kinds == ("timeinterval", "double") and op in ("*", "/"):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from .language import FormulaError
 
-
 # ---------------------------------------------------------------- tokens
 
 _TOKEN = re.compile(r"""
@@ -176,9 +175,11 @@ class _Parser:
 
     def statement(self):
         first = self.token
-        if first.kind == "name" and self.tokens[self.index + 1].kind == "op" and self.tokens[self.index + 1].text == "=":
-            self.index += 2
-            return Statement(first.pos, first.text, self.expression())
+        if first.kind == "name":   # a name is never the last token (the end token follows)
+            following = self.tokens[self.index + 1]
+            if following.kind == "op" and following.text == "=":
+                self.index += 2
+                return Statement(first.pos, first.text, self.expression())
         return Statement(first.pos, None, self.expression())
 
     def expression(self):
@@ -213,7 +214,8 @@ class _Parser:
             self.take()
             name = self.token
             if name.kind != "name" or name.text.startswith("$"):
-                raise FormulaError("syntax", name.pos, f"expected a method or member name after '.', found {describe(name)}")
+                raise FormulaError("syntax", name.pos,
+                                   f"expected a method or member name after '.', found {describe(name)}")
             self.take()
             if self.at("("):
                 node = Method(name.pos, node, name.text, self.arguments())

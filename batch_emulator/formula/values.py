@@ -37,7 +37,7 @@ def type_name(value):
 def render(value):
     """A value as the results string shows it: doubles like C's %g (96.6667), vectors [1,2]."""
     if isinstance(value, float):
-        text = "%g" % value
+        text = format(value, "g")
         return "0" if text == "-0" else text
     if isinstance(value, Vec):
         return "[" + ",".join(render(v) for v in value) + "]"

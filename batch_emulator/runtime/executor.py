@@ -15,8 +15,7 @@ import traceback
 from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
 from ..service.state import iso, utcnow
-from ..service.states import (ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason,
-                              TaskState)
+from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
 from ..service.validation import parse_duration
 from . import blobio, taskrun
 from .processes import Launcher
@@ -160,7 +159,8 @@ class Executor:
                                    start.get("environmentSettings"))
         retries = int(start.get("maxTaskRetryCount") or 0)
         exit_code, failure = self._run_simple(start, task_dir, env, retries, None,
-                                              lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL else None,
+                                              lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL
+                                              else None,
                                               lambda count: node.start_task_info.update(
                                                   retryCount=count, lastRetryTime=iso(utcnow())))
         with self.account.lock:

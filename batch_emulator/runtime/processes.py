@@ -72,7 +72,8 @@ class Launcher:
         """
         reason = None
         while any(p.poll() is None for p in procs):
-            reason = should_stop() or (StopReason.WALLTIME if deadline is not None and time.monotonic() >= deadline else None)
+            expired = deadline is not None and time.monotonic() >= deadline
+            reason = should_stop() or (StopReason.WALLTIME if expired else None)
             if reason or self.closing:
                 reason = reason or StopReason.SHUTDOWN
                 for p in procs:

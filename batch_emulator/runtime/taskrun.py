@@ -7,12 +7,18 @@ output-file upload -> completed (or retried / requeued / back to active).
 """
 
 import os
-
 import time
 
 from ..service import scheduler
-from ..service.lifecycle import (ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, back_to_active, complete, launch_failure,
-                                 max_retries)
+from ..service.lifecycle import (
+    ENDED,
+    ENDED_EXIT_CODE,
+    EXIT_CODE_FAILURE,
+    back_to_active,
+    complete,
+    launch_failure,
+    max_retries,
+)
 from ..service.state import iso, node_info, utcnow
 from ..service.states import StopReason, SubtaskState, TaskState
 from ..service.validation import parse_duration
@@ -43,7 +49,9 @@ def run_task(ex, job, task, nodes):
             task.transition(TaskState.RUNNING)
             task.execution["startTime"] = iso(utcnow())
     deadline = deadline_for(task)   # maxWallClockTime counts from the start, resource downloads included
-    stop = lambda: task.stop_reason
+
+    def stop():
+        return task.stop_reason
     rel = f"workitems/{job.id}/job-1/{task.id}"
     multi = task.spec.get("multiInstanceSettings")
     shared = [os.path.join(n.root, rel) for n in nodes]

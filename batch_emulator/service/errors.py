@@ -38,7 +38,8 @@ MESSAGES = {
     "InvalidRequestBody": "The specified Request Body is not syntactically valid.",
     "MissingRequiredQueryParameter": "A query parameter that's mandatory for this request is not specified.",
     "InvalidQueryParameterValue": "Value for one of the query parameters specified in the request URI is invalid.",
-    "OutOfRangeQueryParameterValue": "One of the query parameters specified in the request URI is outside the permissible range.",
+    "OutOfRangeQueryParameterValue": "One of the query parameters specified in the request URI is outside the "
+                                     "permissible range.",
     "UnsupportedQueryParameter": "One of the query parameters specified in the request URI is not supported.",
     "InvalidUri": "The requested URI does not represent any resource on the server.",
     "UnsupportedHttpVerb": "The resource doesn't support the specified HTTP verb.",

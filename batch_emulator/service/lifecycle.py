@@ -15,13 +15,15 @@ from .states import ErrorCategory, ExecutionResult, JobAction, JobState, StopRea
 ENDED_EXIT_CODE = -1073741510
 EXIT_CODE_FAILURE = {"category": ErrorCategory.USER_ERROR, "code": "FailureExitCode",
                      "message": "The task exited with an exit code representing a failure",
-                     "details": [{"name": "Message", "value": "The task exited with an exit code representing a failure"}]}
+                     "details": [{"name": "Message",
+                                  "value": "The task exited with an exit code representing a failure"}]}
 # maxWallClockTime: the docs say the task completes with exit code 0xC000013A and
 # failure {category ServerError, code TaskEnded}; a user terminate gives TaskEnded as a user error.
 ENDED = {
     StopReason.WALLTIME: {"category": ErrorCategory.SERVER_ERROR, "code": "TaskEnded",
                  "message": "The task was ended because it exceeded its maximum wall clock time"},
-    StopReason.TERMINATE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded", "message": "Task Was Ended by User Request"},
+    StopReason.TERMINATE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
+                           "message": "Task Was Ended by User Request"},
     StopReason.JOB_TERMINATE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
                      "message": "The task was ended because its job was terminated"},
     # An autoscale pool shrank with $NodeDeallocationOption = terminate ([inferred] wording and category).
@@ -73,7 +75,7 @@ def complete(account, job, task, exit_code, failure, sub_codes):
         execution["result"] = ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS
         if failure:
             execution["failureInfo"] = failure
-        for sub, code in zip(task.subtasks, sub_codes + [None] * len(task.subtasks)):
+        for sub, code in zip(task.subtasks, sub_codes + [None] * len(task.subtasks), strict=False):
             code = ENDED_EXIT_CODE if code is None else code
             sub.update(state=SubtaskState.COMPLETED, previousState=SubtaskState.RUNNING,
                        previousStateTransitionTime=sub["stateTransitionTime"], stateTransitionTime=now, endTime=now,

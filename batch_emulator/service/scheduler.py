@@ -84,7 +84,8 @@ def _size_pool(account, key, pool, now):
         for node in members:
             if node.retiring and not node.running:
                 _leave(node, now)
-    settled = all(n.state in (NodeState.IDLE, NodeState.RUNNING, NodeState.START_TASK_FAILED) for n in pool.nodes.values())
+    settled = all(n.state in (NodeState.IDLE, NodeState.RUNNING, NodeState.START_TASK_FAILED)
+                  for n in pool.nodes.values())
     counts_match = sum(1 for n in pool.nodes.values() if n.dedicated) == pool.target_dedicated and \
         sum(1 for n in pool.nodes.values() if not n.dedicated) == pool.target_low_priority
     pool.set_allocation_state(AllocationState.STEADY if settled and counts_match else AllocationState.RESIZING)

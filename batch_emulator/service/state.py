@@ -14,8 +14,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import conflict, not_found
-from .states import (AllocationState, DeallocationOption, ExecutionResult, JobState, NodeState, PoolState,
-                     StopReason, TaskState, WireEnum)
+from .states import (
+    AllocationState,
+    DeallocationOption,
+    ExecutionResult,
+    JobState,
+    NodeState,
+    PoolState,
+    StopReason,
+    TaskState,
+    WireEnum,
+)
 
 _etag_counter = itertools.count(1)
 
@@ -284,7 +293,8 @@ def dependencies_met(job, task):
         wanted += [str(i) for i in range(int(rng["start"]), int(rng["end"]) + 1)]
     for key in wanted:
         other = job.tasks.get(key)
-        if other is None or other.state != TaskState.COMPLETED or other.execution.get("result") != ExecutionResult.SUCCESS:
+        if other is None or other.state != TaskState.COMPLETED or \
+                other.execution.get("result") != ExecutionResult.SUCCESS:
             return False
     return True
 

@@ -30,7 +30,8 @@ def check_id(value, name="id"):
         raise missing_property(name)
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise invalid_property(name, value, "The id can contain any combination of alphanumeric characters "
-                                            "including hyphens and underscores, and cannot contain more than 64 characters.")
+                                            "including hyphens and underscores, and cannot contain more than 64 "
+                                            "characters.")
     return value
 
 
