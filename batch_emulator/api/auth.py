@@ -4,6 +4,8 @@ The string to sign and the signature are computed in service/sharedkey.py (share
 fault-control client); this module checks a request's Authorization header against them.
 """
 
+from __future__ import annotations
+
 import base64
 import binascii
 import hmac
@@ -18,7 +20,7 @@ def _failed(detail):
     return service_error(403, "AuthenticationFailed", AuthenticationErrorDetail=detail)
 
 
-def verify_request(method, raw_target, headers, account_name, account_key):
+def verify_request(method: str, raw_target: str, headers: dict[str, str], account_name: str, account_key: str) -> None:
     """Raise the service's 403 AuthenticationFailed unless the request is signed with our key.
 
     The error tells which string the server signed (useful to debug a client), never the

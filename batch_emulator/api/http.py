@@ -4,16 +4,30 @@ Route modules (pools.py, jobs.py, files.py) register handlers with ``@route(METH
 server.py matches a request against ROUTES. Handlers receive (server, req) and return a Response.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from ..service.errors import service_error
-from ..service.state import utcnow
+from ..service.state import Account, utcnow
+from ..service.work import Runtime
 from . import odata
 from .wire import rfc1123
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
+
+
+class Server(Protocol):
+    """What a route handler may use of the HTTP server (api/server.py's BatchHTTPServer)."""
+    account: Account
+    account_key: str
+    runtime: Runtime     # the one way to hand work to the task runner
+    verbose: bool
 
 
 @dataclass
@@ -27,7 +41,7 @@ class Request:
     base: str               # http://host:port as the client reached us
     params: dict = field(default_factory=dict)
 
-    def json(self):
+    def json(self) -> Any:
         if not self.body:
             return {}
         try:
@@ -35,7 +49,7 @@ class Request:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise service_error(400, "InvalidRequestBody", Reason=f"The body is not valid JSON: {exc}") from None
 
-    def flag(self, name):
+    def flag(self, name: str) -> bool:
         return str(self.query.get(name, "")).lower() == "true"
 
 
@@ -47,7 +61,8 @@ class Response:
     content_type: str = JSON_TYPE
 
 
-def entity(obj, etag=None, last_modified=None, metadata=None, base=None):
+def entity(obj: dict, etag: str | None = None, last_modified: datetime | None = None, metadata: str | None = None,
+           base: str | None = None) -> Response:
     body = dict(obj)
     if metadata and base:
         body = {"odata.metadata": f"{base}/$metadata#{metadata}", **body}
@@ -59,12 +74,13 @@ def entity(obj, etag=None, last_modified=None, metadata=None, base=None):
     return Response(200, body, headers)
 
 
-def element(req, body, metadata, etag, last_modified):
+def element(req: Request, body: dict, metadata: str, etag: str | None, last_modified: datetime | None) -> Response:
     """Answer to a GET of one pool, node, job or task: the properties $select asks for, as in a listing."""
     return entity(odata.select_properties(body, req.query.get("$select")), etag, last_modified, metadata, req.base)
 
 
-def written(status, req, path, etag=None, last_modified=None, body=None):
+def written(status: int, req: Request, path: str, etag: str | None = None, last_modified: datetime | None = None,
+            body: dict | None = None) -> Response:
     """Response of a create/update: DataServiceId names the resource, as on the service."""
     headers = {"DataServiceId": f"{req.base}{path}"}
     if etag:
@@ -73,7 +89,7 @@ def written(status, req, path, etag=None, last_modified=None, body=None):
     return Response(status, body, headers)
 
 
-def listing(req, items, metadata, filter_props):
+def listing(req: Request, items: list[dict], metadata: str, filter_props: tuple[str, ...]) -> Response:
     """Filter, $select and page a list the way the service does."""
     predicate = odata.compile_filter(req.query.get("$filter"), filter_props)
     chosen = [odata.select_properties(i, req.query.get("$select")) for i in items if predicate(i)]
@@ -89,17 +105,18 @@ def listing(req, items, metadata, filter_props):
 
 # ---- routing ----
 
-ROUTES = []   # (method, pattern segments, handler); "{name}" matches one segment, "{name*}" the rest
+RouteHandler = Callable[[Server, "Request"], "Response"]
+ROUTES: list[tuple[str, list[str], RouteHandler]] = []   # "{name}" matches one segment, "{name*}" the rest
 
 
-def route(method, pattern):
+def route(method: str, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
     def register(func):
         ROUTES.append((method, pattern.strip("/").split("/"), func))
         return func
     return register
 
 
-def match(pattern, segments):
+def match(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
     """The parameters of ``segments`` under route ``pattern``, or None if it does not match."""
     params = {}
     for i, part in enumerate(pattern):

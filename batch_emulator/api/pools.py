@@ -1,5 +1,7 @@
 """Pools, nodes, node counts and supported images."""
 
+from __future__ import annotations
+
 import copy
 import time
 
@@ -9,7 +11,7 @@ from ..service.state import Pool, get_node, get_pool
 from ..service.states import AllocationState, NodeState, PoolState
 from ..service.validation import check_autoscale, require_object, validate_pool, validate_resize
 from . import wire
-from .http import Response, element, listing, route, written
+from .http import Request, Response, Server, element, listing, route, written
 
 POOL_FILTER = ("id", "displayName", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
                "creationTime", "lastModified", "vmSize", "enableAutoScale", "enableInterNodeCommunication",
@@ -22,7 +24,7 @@ IMAGE_FILTER = ("osType", "verificationType", "nodeAgentSKUId")
 
 
 @route("POST", "pools")
-def create_pool(server, req):
+def create_pool(server: Server, req: Request) -> Response:
     body = validate_pool(req.json())
     account = server.account
     with account.lock:
@@ -44,14 +46,14 @@ def create_pool(server, req):
 
 
 @route("GET", "pools")
-def list_pools(server, req):
+def list_pools(server: Server, req: Request) -> Response:
     with server.account.lock:
         items = [wire.pool_to_wire(p, req.base) for p in server.account.pools.values()]
     return listing(req, items, "pools", POOL_FILTER)
 
 
 @route("GET", "pools/{poolId}")
-def get_pool_route(server, req):
+def get_pool_route(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         body = wire.pool_to_wire(pool, req.base)
@@ -59,14 +61,14 @@ def get_pool_route(server, req):
 
 
 @route("HEAD", "pools/{poolId}")
-def pool_exists(server, req):
+def pool_exists(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         return Response(200, None, {"ETag": pool.etag, "Last-Modified": wire.rfc1123(pool.last_modified)})
 
 
 @route("DELETE", "pools/{poolId}")
-def delete_pool(server, req):
+def delete_pool(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
         pool.transition(PoolState.DELETING)
@@ -75,7 +77,7 @@ def delete_pool(server, req):
 
 
 @route("PATCH", "pools/{poolId}")
-def patch_pool(server, req):
+def patch_pool(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
@@ -88,7 +90,7 @@ def patch_pool(server, req):
 
 
 @route("POST", "pools/{poolId}/enableautoscale")
-def enable_autoscale(server, req):
+def enable_autoscale(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     check_autoscale(body)
     account = server.account
@@ -118,7 +120,7 @@ def enable_autoscale(server, req):
 
 
 @route("POST", "pools/{poolId}/disableautoscale")
-def disable_autoscale(server, req):
+def disable_autoscale(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
         pool.enable_auto_scale, pool.auto_scale_formula, pool.auto_scale_interval = False, None, None
@@ -128,7 +130,7 @@ def disable_autoscale(server, req):
 
 
 @route("POST", "pools/{poolId}/evaluateautoscale")
-def evaluate_autoscale(server, req):
+def evaluate_autoscale(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     if not body.get("autoScaleFormula"):
         raise missing_property("autoScaleFormula")
@@ -145,7 +147,7 @@ def evaluate_autoscale(server, req):
 
 
 @route("POST", "pools/{poolId}/resize")
-def resize_pool(server, req):
+def resize_pool(server: Server, req: Request) -> Response:
     body = validate_resize(req.json())
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
@@ -165,7 +167,7 @@ def resize_pool(server, req):
 
 
 @route("POST", "pools/{poolId}/stopresize")
-def stop_resize(server, req):
+def stop_resize(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
         live = [n for n in pool.nodes.values() if n.state != NodeState.LEAVING_POOL]
@@ -177,7 +179,7 @@ def stop_resize(server, req):
 
 
 @route("GET", "pools/{poolId}/nodes")
-def list_nodes(server, req):
+def list_nodes(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         items = [wire.node_to_wire(n, pool, req.base) for n in pool.nodes.values()]
@@ -185,7 +187,7 @@ def list_nodes(server, req):
 
 
 @route("GET", "pools/{poolId}/nodes/{nodeId}")
-def get_node_route(server, req):
+def get_node_route(server: Server, req: Request) -> Response:
     with server.account.lock:
         node = get_node(server.account, req.params["poolId"], req.params["nodeId"])
         pool = get_pool(server.account, req.params["poolId"])
@@ -194,13 +196,13 @@ def get_node_route(server, req):
 
 
 @route("GET", "nodecounts")
-def node_counts(server, req):
+def node_counts(server: Server, req: Request) -> Response:
     with server.account.lock:
         items = [wire.node_counts_to_wire(p) for p in server.account.pools.values()]
     return listing(req, items, "nodecounts", ("poolId",))
 
 
 @route("GET", "supportedimages")
-def supported_images(server, req):
+def supported_images(server: Server, req: Request) -> Response:
     images = wire.SUPPORTED_IMAGES if server.account.supported_images is None else server.account.supported_images
     return listing(req, copy.deepcopy(images), "supportedimages", IMAGE_FILTER)

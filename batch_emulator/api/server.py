@@ -5,6 +5,8 @@ separately on a keep-alive connection meet Nagle + delayed ACK and cost ~40 ms e
 (fact sheet section 19).
 """
 
+from __future__ import annotations
+
 import json
 import socket
 import struct
@@ -12,20 +14,23 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from toolkit.redaction import redact
 
 from .. import faults
 from ..service.errors import BatchServiceError, error_body, service_error
-from ..service.state import utcnow
+from ..service.state import Account, utcnow
+from ..service.work import Runtime
 from . import auth, files, jobs, pools  # noqa: F401  (importing the route modules fills ROUTES)
 from .http import ROUTES, Request, Response, match
 from .wire import rfc1123
 
 
-def dispatch(server, req):
+def dispatch(server: BatchHTTPServer, req: Request) -> Response:
     auth.verify_request(req.method, req.raw_target, req.headers, server.account.name, server.account_key)
     if faults.is_control(req.raw_target):   # the emulator's own endpoint: signed, no api-version
         return Response(*faults.control(server.faults, req.method, req.raw_target, req.body))
@@ -49,7 +54,8 @@ class BatchHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, account, account_key, runtime, verbose=False, fault_rules=()):
+    def __init__(self, address: tuple[str, int], account: Account, account_key: str, runtime: Runtime,
+                 verbose: bool = False, fault_rules: Iterable[faults.FaultRule] = ()) -> None:
         # runtime: the one way routes hand work to the task runner (service.work.Runtime).
         self.account, self.account_key, self.runtime, self.verbose = account, account_key, runtime, verbose
         self.faults = faults.Faults(fault_rules)
@@ -57,14 +63,16 @@ class BatchHTTPServer(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
+    server: BatchHTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "BatchEmulator/1.0"
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, fmt, *args):   # the default logs every request; we log only with --verbose
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default logs every request; we log only with --verbose.
         pass
 
     def _handle(self):
@@ -73,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         parts = urlsplit(self.path)
-        host = headers.get("host") or "{}:{}".format(*self.server.server_address[:2])
+        host = headers.get("host") or "{}:{}".format(*cast("tuple[str, int]", self.server.server_address)[:2])
         req = Request(self.command, self.path, [unquote(s) for s in parts.path.strip("/").split("/") if s],
                       {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
                       headers, body, f"http://{host}")
@@ -99,8 +107,8 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:   # a bug; still answer with the service's error shape
             print(f"batch_emulator: internal error on {self.command} {redact(self.path)}: {exc!r}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
-            err = service_error(500, "InternalError")
-            return Response(500, error_body(err, req.base, request_id))
+            internal = service_error(500, "InternalError")
+            return Response(500, error_body(internal, req.base, request_id))
 
     def _reset(self):
         """Close the connection abruptly, as a crashed server or proxy does: with SO_LINGER 0 the

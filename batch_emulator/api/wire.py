@@ -1,11 +1,14 @@
 """Render state objects as the JSON the service returns, with the defaults a real GET fills in."""
 
+from __future__ import annotations
+
 import copy
+from datetime import datetime
 from email.utils import format_datetime
 
 import isodate
 
-from ..service.state import iso, task_counts
+from ..service.state import Job, Node, Pool, Task, iso, task_counts
 from ..service.states import NodeState
 
 MAX_DURATION = "P10675199DT2H48M5.4775807S"   # .NET TimeSpan.MaxValue: the service's "unlimited"
@@ -42,11 +45,11 @@ COUNTED_AS = {NodeState.START_TASK_FAILED: "startTaskFailed", NodeState.LEAVING_
 DEFAULT_USER = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
 
 
-def rfc1123(dt):
+def rfc1123(dt: datetime) -> str:
     return format_datetime(dt, usegmt=True)
 
 
-def norm_duration(text):
+def norm_duration(text: str | None) -> str | None:
     """Echo durations the way the service does (PT05M00S -> PT5M); keep the 'unlimited' value as is."""
     if text is None or text == MAX_DURATION:
         return text
@@ -60,7 +63,7 @@ def _drop_none(d):
     return {k: v for k, v in d.items() if v is not None}
 
 
-def pool_to_wire(pool, base):
+def pool_to_wire(pool: Pool, base: str) -> dict:
     out = copy.deepcopy(pool.spec)
     for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "enableAutoScale", "autoScaleFormula",
                 "autoScaleEvaluationInterval", "resizeTimeout"):
@@ -99,7 +102,7 @@ def pool_to_wire(pool, base):
     return out
 
 
-def node_to_wire(node, pool, base):
+def node_to_wire(node: Node, pool: Pool, base: str) -> dict:
     image = ((pool.spec.get("virtualMachineConfiguration") or {}).get("imageReference")) or {}
     running = len({(j, t) for (j, t, _s) in node.running})
     out = {
@@ -120,7 +123,7 @@ def node_to_wire(node, pool, base):
     return out
 
 
-def node_counts_to_wire(pool):
+def node_counts_to_wire(pool: Pool) -> dict:
     def counts(dedicated):
         c = {name: 0 for name in NODE_STATES}
         for node in pool.nodes.values():
@@ -141,7 +144,7 @@ def _task_defaults(spec, default_retries):
     return spec
 
 
-def job_to_wire(job, base):
+def job_to_wire(job: Job, base: str) -> dict:
     out = copy.deepcopy(job.spec)
     constraints = out.setdefault("constraints", {})
     constraints["maxWallClockTime"] = norm_duration(constraints.get("maxWallClockTime")) or MAX_DURATION
@@ -172,7 +175,7 @@ def job_to_wire(job, base):
     return out
 
 
-def task_to_wire(task, job, base):
+def task_to_wire(task: Task, job: Job, base: str) -> dict:
     out = _task_defaults(copy.deepcopy(task.spec), (job.spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
     out.setdefault("requiredSlots", 1)
     if out.get("multiInstanceSettings") is not None:
@@ -188,12 +191,12 @@ def task_to_wire(task, job, base):
     return out
 
 
-def task_counts_to_wire(job):
+def task_counts_to_wire(job: Job) -> dict:
     counts, slots = task_counts(job)
     return {"taskCounts": counts, "taskSlotCounts": slots}
 
 
-def prep_status_to_wire(record, base):
+def prep_status_to_wire(record: dict, base: str) -> dict:
     return {"poolId": record["poolId"], "nodeId": record["nodeId"],
             "nodeUrl": f"{base}/pools/{record['poolId']}/nodes/{record['nodeId']}",
             "jobPreparationTaskExecutionInfo": copy.deepcopy(record["info"])}

@@ -4,10 +4,13 @@ add_fault, list_faults and clear_faults sign their requests with SharedKey (the 
 account by default), as the control endpoint requires.
 """
 
+from __future__ import annotations
+
 import json
 import urllib.error
 import urllib.request
 from email.utils import formatdate
+from typing import Any
 
 from .. import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from ..service import sharedkey
@@ -43,17 +46,18 @@ def _call(endpoint, method, account, key, body=None, suffix="", timeout=10):
         raise FaultControlError(f"{method} {target} -> {exc.code} {detail}") from None
 
 
-def add_fault(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, **rule):
+def add_fault(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME, key: str = DEFAULT_ACCOUNT_KEY, **rule: Any) -> dict:
     """add_fault(url, kind="503", method="GET", path="/jobs/j1/taskcounts", count=2) -> the rule, with its id."""
     return _call(endpoint, "POST", account, key, body=rule)["value"][0]
 
 
-def list_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY):
+def list_faults(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME, key: str = DEFAULT_ACCOUNT_KEY) -> list[dict]:
     """Every rule with its counters: matched, fired, active."""
     return _call(endpoint, "GET", account, key)["value"]
 
 
-def clear_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, rule_id=None):
+def clear_faults(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME, key: str = DEFAULT_ACCOUNT_KEY,
+                 rule_id: int | None = None) -> int:
     """Remove every rule (or one); returns how many were removed."""
     suffix = "" if rule_id is None else f"/{int(rule_id)}"
     return _call(endpoint, "DELETE", account, key, suffix=suffix)["removed"]

@@ -5,6 +5,8 @@ counts, variables read before they are assigned, writes to read-only variables, 
 statements and what the emulator cannot evaluate (resource metrics).
 """
 
+from __future__ import annotations
+
 from .language import (
     DEALLOCATION_OPTIONS,
     FUNCTIONS,
@@ -19,10 +21,10 @@ from .language import (
     FormulaError,
     service_name,
 )
-from .syntax import Binary, Call, Cond, Member, Method, Name, Unary, parse
+from .syntax import Binary, Call, Cond, Member, Method, Name, Statement, Unary, parse
 
 
-def check(formula):
+def check(formula: str) -> list[Statement]:
     """Parse and check ``formula`` as pool create / enable autoscale do; returns the statements.
 
     Raises FormulaError: syntax (AutoScalingFormulaSyntaxError) for text that cannot be read;
@@ -34,7 +36,7 @@ def check(formula):
     if len(statements) > MAX_STATEMENTS:
         raise FormulaError("invalid", statements[MAX_STATEMENTS].pos,
                            f"the formula has {len(statements)} statements; at most {MAX_STATEMENTS} are allowed")
-    assigned = set()
+    assigned: set[str] = set()
     for statement in statements:
         _check_expression(statement.value, assigned)
         if statement.target is not None:

@@ -37,10 +37,13 @@ listed in batch_emulator/README.md. Errors say "Line L, Col C: <what>", as the s
 AutoScaleRunError values do ("Line 1, Col 37: Insufficient data from data set: ...").
 """
 
+from __future__ import annotations
+
 import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from .checks import check
 from .language import (
@@ -75,14 +78,14 @@ class Environment:
 @dataclass
 class Outcome:
     results: str
-    target_dedicated: int = None        # None when the evaluation failed
-    target_low_priority: int = None
+    target_dedicated: int | None = None   # None when the evaluation failed
+    target_low_priority: int | None = None
     deallocation: str = DEFAULT_DEALLOCATION
-    error: FormulaError = None
+    error: FormulaError | None = None
 
-    def run(self, timestamp):
+    def run(self, timestamp: str) -> dict[str, Any]:
         """The AutoScaleRun wire object; on failure the service still shows results (the starting values)."""
-        run = {"timestamp": timestamp, "results": self.results}
+        run: dict[str, Any] = {"timestamp": timestamp, "results": self.results}
         if self.error is not None:
             run["error"] = self.error.run_error()
         return run
@@ -92,7 +95,7 @@ class _Stop(Exception):
     pass
 
 
-def evaluate(formula, env):
+def evaluate(formula: str, env: Environment) -> Outcome:
     """Evaluate ``formula`` against ``env``; never raises for a problem of the formula itself."""
     evaluation = _Evaluation(env)
     try:
@@ -106,7 +109,7 @@ def evaluate(formula, env):
 class _Evaluation:
     def __init__(self, env):
         self.env = env
-        self.service = {"$TargetDedicatedNodes": float(env.target_dedicated),
+        self.service: dict[str, Any] = {"$TargetDedicatedNodes": float(env.target_dedicated),
                         "$TargetDedicated": float(env.target_dedicated),
                         "$TargetLowPriorityNodes": float(env.target_low_priority),
                         "$TargetLowPriority": float(env.target_low_priority),
@@ -346,7 +349,8 @@ class _Evaluation:
     # -- sampled variables
 
     def method(self, node):
-        metric = METRIC_ALIASES.get(service_name(node.target.name), service_name(node.target.name))
+        canonical = service_name(node.target.name)
+        metric = None if canonical is None else METRIC_ALIASES.get(canonical, canonical)
         samples, name, pos = self.env.samples, node.name, node.pos
         args = [self.value(arg) for arg in node.args]
         if name == "GetSamplePeriod":

@@ -5,6 +5,8 @@ line and column of what cannot be read. Nothing here knows which names exist: th
 autoscale_checks.py.
 """
 
+from __future__ import annotations
+
 import re
 from dataclasses import dataclass
 
@@ -35,15 +37,16 @@ class Token:
     pos: tuple      # (line, column), 1-based
 
 
-def tokenize(formula):
-    tokens, line, line_start, index = [], 1, 0, 0
+def tokenize(formula: str) -> list[Token]:
+    tokens: list[Token] = []
+    line, line_start, index = 1, 0, 0
     while index < len(formula):
         match = _TOKEN.match(formula, index)
         pos = (line, index - line_start + 1)
         if match is None:
             char = formula[index]
             raise FormulaError("syntax", pos, _UNSUPPORTED_CHARACTERS.get(char, f"unexpected character {char!r}"))
-        kind, text = match.lastgroup, match.group()
+        kind, text = match.lastgroup or "", match.group()   # every alternative is a named group
         if kind == "newline":
             line, line_start = line + 1, match.end()
         elif kind == "block":
@@ -125,7 +128,7 @@ class Cond:
 @dataclass
 class Statement:
     pos: tuple
-    target: str     # None for a bare expression
+    target: str | None     # None for a bare expression
     value: object
 
 
@@ -255,10 +258,10 @@ class _Parser:
         return args
 
 
-def describe(token):
+def describe(token: Token) -> str:
     return "the end of the formula" if token.kind == "end" else repr(token.text)
 
 
-def parse(formula):
+def parse(formula: str) -> list[Statement]:
     """The statements of ``formula``; raises FormulaError (syntax) if it cannot be read."""
     return _Parser(tokenize(formula)).program()

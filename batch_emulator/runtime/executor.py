@@ -5,16 +5,20 @@ its own worker thread. Workers hold the account lock only to update state, never
 a process runs or a file moves, so HTTP handlers are never blocked by work on nodes.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
-from ..service.state import iso, utcnow
+from ..service.state import Job, Node, Task, iso, utcnow
 from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
 from ..service.validation import parse_duration
 from . import blobio, taskrun
@@ -38,10 +42,10 @@ class Executor:
 
     # ---- lifecycle ----
 
-    def start(self):
+    def start(self) -> None:
         self.scheduler_thread.start()
 
-    def stop(self):
+    def stop(self) -> None:
         self.stopping.set()
         self.account.wake()
         self.launcher.shutdown()
@@ -63,11 +67,13 @@ class Executor:
                 time.sleep(TICK_SECONDS)
 
     def _dispatch(self, kind, *args):
-        target = {"provision": self._provision_node, "run_task": self._run_task_guarded,
-                  "remove_job_files": self._remove_job_files}[kind]
+        targets: dict[str, Callable[..., None]] = {
+            "provision": self._provision_node, "run_task": self._run_task_guarded,
+            "remove_job_files": self._remove_job_files}
+        target = targets[kind]
         self.spawn(target, *args)
 
-    def spawn(self, target, *args):
+    def spawn(self, target: Callable[..., object], *args: Any) -> None:
         def run():
             try:
                 target(*args)
@@ -77,13 +83,16 @@ class Executor:
         self.threads.add(thread)
         thread.start()
 
-    def discard_files(self, paths):
+    def discard_files(self, paths: list[str]) -> None:
         """Delete task/job directories in the background (HTTP handlers call this)."""
-        self.spawn(lambda: [shutil.rmtree(p, ignore_errors=True) for p in paths])
+        def remove() -> None:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+        self.spawn(remove)
 
     # ---- the service.work.Runtime interface the HTTP layer uses ----
 
-    def end_task(self, job, task, reason):
+    def end_task(self, job: Job, task: Task, reason: StopReason) -> None:
         """End ``task``'s work (account lock held): terminate or delete (see service.work.Runtime)."""
         if task.busy:
             task.stop_reason = reason   # the worker kills the processes, then completes or drops the task
@@ -92,7 +101,7 @@ class Executor:
         else:
             self.remove_task_files(job, task)
 
-    def remove_task_files(self, job, task):
+    def remove_task_files(self, job: Job, task: Task) -> None:
         """Directories of a deleted task on every node it ran on (the files go with the task)."""
         rel = os.path.join("workitems", job.id, "job-1", task.id)
         self.discard_files([os.path.join(self.account.node_dir(node_id), rel) for node_id in task.node_ids])
@@ -104,7 +113,7 @@ class Executor:
 
     # ---- environment ----
 
-    def node_env(self, pool_id, node):
+    def node_env(self, pool_id: str, node: Node) -> dict[str, str]:
         root = node.root
         return {"AZ_BATCH_NODE_ROOT_DIR": root, "AZ_BATCH_NODE_SHARED_DIR": os.path.join(root, "shared"),
                 "AZ_BATCH_NODE_STARTUP_DIR": os.path.join(root, "startup"),
@@ -120,7 +129,9 @@ class Executor:
                 env[item["name"]] = item.get("value", "")
         return env
 
-    def _task_env(self, job, task, node, task_dir, wd, nodes, shared_dir):
+    def task_env(self, job: Job, task: Task, node: Node, task_dir: str, wd: str, nodes: list[Node],
+                 shared_dir: str) -> dict[str, str]:
+        """The environment of one instance of ``task`` on ``node``: AZ_BATCH_*, multi-instance variables, settings."""
         env = self.node_env(node.pool_id, node)
         env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": task.id, "AZ_BATCH_TASK_DIR": task_dir,
                     "AZ_BATCH_TASK_WORKING_DIR": wd, "AZ_BATCH_CERTIFICATES_DIR": os.path.join(task_dir, "certs")})
@@ -204,9 +215,10 @@ class Executor:
 
     # ---- job preparation ----
 
-    def _ensure_prep(self, job, node):
+    def ensure_prep(self, job: Job, node: Node) -> bool:
         """Run the job's preparation task on ``node`` unless done; False if the task must not run here."""
         job_key, prep = job.id.lower(), job.prep_task()
+        assert prep is not None   # the caller runs this only for a job with a preparation task
         wait = prep.get("waitForSuccess", True) is not False
         with self.account.lock:
             lock = self.prep_locks.setdefault((node.id, job_key), threading.Lock())

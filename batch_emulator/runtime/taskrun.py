@@ -6,8 +6,11 @@ instance, which must all exit 0) -> resource files -> command line on the primar
 output-file upload -> completed (or retried / requeued / back to active).
 """
 
+from __future__ import annotations
+
 import os
 import time
+from typing import Protocol
 
 from ..service import scheduler
 from ..service.lifecycle import (
@@ -19,19 +22,33 @@ from ..service.lifecycle import (
     launch_failure,
     max_retries,
 )
-from ..service.state import iso, node_info, utcnow
+from ..service.state import Account, Job, Node, Task, iso, node_info, utcnow
 from ..service.states import StopReason, SubtaskState, TaskState
 from ..service.validation import parse_duration
 from . import blobio
+from .processes import Launcher
 
 
-def run_task(ex, job, task, nodes):
+class TaskHost(Protocol):
+    """What a task run uses of its executor (runtime/executor.py's Executor)."""
+    account: Account
+    launcher: Launcher
+
+    def ensure_prep(self, job: Job, node: Node) -> bool: ...
+
+    def task_env(self, job: Job, task: Task, node: Node, task_dir: str, wd: str, nodes: list[Node],
+                 shared_dir: str) -> dict[str, str]: ...
+
+    def discard_files(self, paths: list[str]) -> None: ...
+
+
+def run_task(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> None:
     account = ex.account
     if job.prep_task() is not None:
         for node in nodes:
             if task.stop_reason:
                 break
-            if not ex._ensure_prep(job, node):
+            if not ex.ensure_prep(job, node):
                 # Prep failed here: this node never runs the job's tasks; the task tries another node.
                 with account.lock:
                     back_to_active(account, job, task)
@@ -59,10 +76,12 @@ def run_task(ex, job, task, nodes):
     wds = [os.path.join(d, "wd") for d in task_dirs]
     for wd in wds:
         os.makedirs(wd, exist_ok=True)
-    envs = [ex._task_env(job, task, n, task_dirs[i], wds[i], nodes, shared[i]) for i, n in enumerate(nodes)]
+    envs = [ex.task_env(job, task, n, task_dirs[i], wds[i], nodes, shared[i]) for i, n in enumerate(nodes)]
     out = [os.path.join(d, "stdout.txt") for d in task_dirs]
     err = [os.path.join(d, "stderr.txt") for d in task_dirs]
-    exit_code, failure, reason, sub_codes = None, None, None, []
+    exit_code: int | None = None
+    failure: dict | None = None
+    sub_codes: list[int | None] = []
     try:
         if multi is not None:
             _start_subtasks(account, task, nodes, rel)
@@ -131,7 +150,7 @@ def _stopped(ex, job, task, reason, shared_dirs):
     account.wake()
 
 
-def deadline_for(task):
+def deadline_for(task: Task) -> float | None:
     """When the task's maxWallClockTime runs out (time.monotonic()), or None."""
     text = (task.spec.get("constraints") or {}).get("maxWallClockTime")
     if not text:

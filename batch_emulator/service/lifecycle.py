@@ -5,8 +5,12 @@ ends, the HTTP layer when it terminates a task that never ran. Also the failureI
 the service reports for a failed exit code, an ended task and a command that cannot start.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from . import scheduler
-from .state import iso, utcnow
+from .state import Account, Job, Task, iso, utcnow
 from .states import ErrorCategory, ExecutionResult, JobAction, JobState, StopReason, SubtaskState, TaskState
 
 # Exit code the service reports for a task it ended (maxWallClockTime, terminate): 0xC000013A as a
@@ -19,7 +23,7 @@ EXIT_CODE_FAILURE = {"category": ErrorCategory.USER_ERROR, "code": "FailureExitC
                                   "value": "The task exited with an exit code representing a failure"}]}
 # maxWallClockTime: the docs say the task completes with exit code 0xC000013A and
 # failure {category ServerError, code TaskEnded}; a user terminate gives TaskEnded as a user error.
-ENDED = {
+ENDED: dict[str, dict[str, Any]] = {
     StopReason.WALLTIME: {"category": ErrorCategory.SERVER_ERROR, "code": "TaskEnded",
                  "message": "The task was ended because it exceeded its maximum wall clock time"},
     StopReason.TERMINATE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
@@ -32,7 +36,7 @@ ENDED = {
 }
 
 
-def launch_failure(exc):
+def launch_failure(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, FileNotFoundError):
         return {"category": ErrorCategory.USER_ERROR, "code": "CommandProgramNotFound",
                 "message": "The specified command program is not found",
@@ -41,14 +45,14 @@ def launch_failure(exc):
             "message": "The command line failed to launch", "details": [{"name": "Message", "value": str(exc)}]}
 
 
-def max_retries(job, task):
+def max_retries(job: Job, task: Task) -> int:
     constraints = task.spec.get("constraints") or {}
     if constraints.get("maxTaskRetryCount") is not None:
         return int(constraints["maxTaskRetryCount"])
     return int((job.spec.get("constraints") or {}).get("maxTaskRetryCount") or 0)
 
 
-def back_to_active(account, job, task, retry=False, requeue=False):
+def back_to_active(account: Account, job: Job, task: Task, retry: bool = False, requeue: bool = False) -> None:
     scheduler.release_nodes(account, job.id.lower(), task)
     execution = task.execution
     for key in ("startTime", "endTime", "exitCode", "result", "failureInfo"):
@@ -64,7 +68,8 @@ def back_to_active(account, job, task, retry=False, requeue=False):
     task.transition(TaskState.ACTIVE)
 
 
-def complete(account, job, task, exit_code, failure, sub_codes):
+def complete(account: Account, job: Job, task: Task, exit_code: int | None, failure: dict | None,
+             sub_codes: list[int | None]) -> None:
     """Record the end of the task (account lock held)."""
     now = iso(utcnow())
     if not task.deleted:

@@ -4,11 +4,13 @@
 It changes state and returns work for the executor to start; it never does I/O itself.
 """
 
+from __future__ import annotations
+
 import secrets
 import time
 
 from . import autoscale
-from .state import Node, dependencies_met, iso, node_info, utcnow
+from .state import Account, Job, Node, Task, dependencies_met, iso, node_info, utcnow
 from .states import AllocationState, DeallocationOption, JobState, NodeState, PoolState, StopReason, TaskState
 from .validation import parse_duration
 
@@ -18,7 +20,7 @@ REMOVAL_ORDER = {NodeState.START_TASK_FAILED: 0, NodeState.CREATING: 1, NodeStat
                  NodeState.IDLE: 3}
 
 
-def tick(account):
+def tick(account: Account) -> list[tuple]:
     """Advance everything one step; returns a list of (action, *args) for the executor."""
     actions = []
     now, wall = time.monotonic(), time.time()
@@ -48,7 +50,7 @@ def _stop_work_on(account, node, reason):
 
 
 def _size_pool(account, key, pool, now):
-    actions = []
+    actions: list[tuple] = []
     for node in list(pool.nodes.values()):   # finish departures first
         if node.state == NodeState.LEAVING_POOL and now - node.leaving_since >= LEAVING_SECONDS and not node.running:
             del pool.nodes[node.id]
@@ -122,7 +124,7 @@ def _advance_job(account, key, job):
     return actions
 
 
-def begin_terminate(job, reason):
+def begin_terminate(job: Job, reason: str) -> None:
     job.terminate_reason = reason
     job.transition(JobState.TERMINATING)
 
@@ -180,7 +182,7 @@ def _place(account, job, task, pool, nodes, slots):
         task.execution["startTime"] = iso(utcnow())
 
 
-def release_nodes(account, job_key, task):
+def release_nodes(account: Account, job_key: str, task: Task) -> None:
     """Free the task's slots; nodes with nothing left to run go back to idle."""
     task_key = task.id.lower()
     for pool in account.pools.values():

@@ -7,6 +7,8 @@ We also accept the documented variant (lowercased names, comma-joined values)
 so that other clients following the docs are not refused.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import hmac
@@ -18,7 +20,8 @@ SIGNED_HEADERS = (
 )
 
 
-def string_to_sign(method, raw_target, headers, account_name, documented_variant=False):
+def string_to_sign(method: str, raw_target: str, headers: dict[str, str], account_name: str,
+                   documented_variant: bool = False) -> str:
     """``raw_target`` is the request path and query as received; ``headers`` maps lowercased names to values."""
     method = method.upper()
     parts = urlsplit(raw_target)
@@ -34,7 +37,7 @@ def string_to_sign(method, raw_target, headers, account_name, documented_variant
     text += f"/{account_name}{parts.path}"
     query = parse_qs(parts.query)
     if documented_variant:
-        merged = {}
+        merged: dict[str, list[str]] = {}
         for name, vals in query.items():
             merged.setdefault(name.lower(), []).extend(vals)
         for name in sorted(merged):
@@ -46,6 +49,6 @@ def string_to_sign(method, raw_target, headers, account_name, documented_variant
     return text
 
 
-def sign(text, account_key):
+def sign(text: str, account_key: str) -> str:
     key = base64.b64decode(account_key)
     return base64.b64encode(hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()).decode()

@@ -5,6 +5,8 @@ Every read or write of these objects happens under ``Account.lock``; worker thre
 Ids are case-preserving and case-insensitive (dict keys are lowercased ids).
 """
 
+from __future__ import annotations
+
 import itertools
 import os
 import threading
@@ -29,23 +31,23 @@ from .states import (
 _etag_counter = itertools.count(1)
 
 
-def utcnow():
+def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def iso(dt):
+def iso(dt: datetime | None) -> str | None:
     """A time as the service writes it in JSON: 2026-01-02T03:04:05.678901Z (None stays None)."""
     return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
-def node_info(base, pool_id, node_id, task_root):
+def node_info(base: str, pool_id: str, node_id: str, task_root: str) -> dict[str, str]:
     """A task's nodeInfo: where it runs (stored on the task and its subtasks when they are placed)."""
     return {"affinityId": f"TVM:{node_id}", "nodeUrl": f"{base}/pools/{pool_id}/nodes/{node_id}",
             "poolId": pool_id, "nodeId": node_id, "taskRootDirectory": task_root,
             "taskRootDirectoryUrl": f"{base}/pools/{pool_id}/nodes/{node_id}/files/{task_root}"}
 
 
-def new_etag():
+def new_etag() -> str:
     # Real ETags look like 0x8DD3F2A1B2C3D4E; a counter keeps ours unique and monotonic.
     return "0x8D" + format(time.time_ns() // 1000 * 16 + next(_etag_counter) % 16, "013X")[-13:]
 
@@ -178,24 +180,24 @@ class Account:
     name: str
     root: str                 # where node directories live
     max_nodes: int = 8
-    time_scale: float = 300.0  # the autoscale clock runs this much faster than the service's (autoscale_samples.py)
+    time_scale: float = 300.0  # the autoscale clock runs this much faster than the service's (service/autoscale.py)
     url: str = "http://127.0.0.1"   # set once the server listens; used in URLs and AZ_BATCH_ACCOUNT_URL
     lock: threading.RLock = field(default_factory=threading.RLock)
     pools: dict = field(default_factory=dict)         # pool key -> Pool
     jobs: dict = field(default_factory=dict)          # job key -> Job
     next_ip: int = 2          # nodes get 127.0.0.2, 127.0.0.3, ...
-    supported_images: list = None  # --supported-images; None: the built-in list (wire.SUPPORTED_IMAGES)
-    changed: threading.Condition = None
+    supported_images: list | None = None  # --supported-images; None: the built-in list (api/wire.py)
+    changed: threading.Condition = field(init=False, repr=False)   # notified when the scheduler should look
 
     def __post_init__(self):
         self.changed = threading.Condition(self.lock)
 
-    def wake(self):
+    def wake(self) -> None:
         """Tell the scheduler something changed, so it need not wait for its next tick."""
         with self.changed:
             self.changed.notify_all()
 
-    def allocate_ip(self):
+    def allocate_ip(self) -> str:
         # Walk 127.0.0.2 .. 127.255.255.254, skipping .0/.255 host parts; loopback answers on all of /8.
         while True:
             n, self.next_ip = self.next_ip, self.next_ip + 1
@@ -203,13 +205,13 @@ class Account:
             if c not in (0, 255):
                 return f"127.{a}.{b}.{c}"
 
-    def node_dir(self, node_id):
+    def node_dir(self, node_id: str) -> str:
         return os.path.join(self.root, "nodes", node_id)
 
 
 # ---- lookups (raise the service's 404/409 errors) ----
 
-def get_pool(account, pool_id, allow_deleting=True):
+def get_pool(account: Account, pool_id: str, allow_deleting: bool = True) -> Pool:
     pool = account.pools.get(pool_id.lower())
     if pool is None:
         raise not_found("PoolNotFound")
@@ -218,35 +220,35 @@ def get_pool(account, pool_id, allow_deleting=True):
     return pool
 
 
-def get_job(account, job_id):
+def get_job(account: Account, job_id: str) -> Job:
     job = account.jobs.get(job_id.lower())
     if job is None:
         raise not_found("JobNotFound")
     return job
 
 
-def get_task(account, job_id, task_id):
+def get_task(account: Account, job_id: str, task_id: str) -> Task:
     task = get_job(account, job_id).tasks.get(task_id.lower())
     if task is None:
         raise not_found("TaskNotFound")
     return task
 
 
-def get_node(account, pool_id, node_id):
+def get_node(account: Account, pool_id: str, node_id: str) -> Node:
     node = get_pool(account, pool_id).nodes.get(node_id)
     if node is None:
         raise not_found("NodeNotFound")
     return node
 
 
-def find_node(account, node_id):
+def find_node(account: Account, node_id: str) -> Node | None:
     for pool in account.pools.values():
         if node_id in pool.nodes:
             return pool.nodes[node_id]
     return None
 
 
-def require_job_writable(job, for_new_tasks=False):
+def require_job_writable(job: Job, for_new_tasks: bool = False) -> None:
     """Refuse changes to jobs that are going away or finished, with the service's codes."""
     if job.state == JobState.DELETING:
         raise conflict("JobBeingDeleted")
@@ -260,7 +262,7 @@ def require_job_writable(job, for_new_tasks=False):
 
 # ---- queries the scheduler and the wire layer share ----
 
-def task_metrics(account, pool):
+def task_metrics(account: Account, pool: Pool) -> dict[str, int]:
     """The task counts autoscale samples for ``pool``: active (runnable: dependencies met, job active) and
     running (preparing counts as running) task instances, and completed tasks by result."""
     counts = {"active": 0, "running": 0, "succeeded": 0, "failed": 0}
@@ -278,13 +280,13 @@ def task_metrics(account, pool):
     return counts
 
 
-def pending_instances(account, pool):
+def pending_instances(account: Account, pool: Pool) -> int:
     """Instances the pool's work needs now: active (runnable) + preparing + running tasks, as $PendingTasks counts."""
     counts = task_metrics(account, pool)
     return counts["active"] + counts["running"]
 
 
-def dependencies_met(job, task):
+def dependencies_met(job: Job, task: Task) -> bool:
     depends = task.spec.get("dependsOn")
     if not depends:
         return True
@@ -299,7 +301,7 @@ def dependencies_met(job, task):
     return True
 
 
-def task_counts(job):
+def task_counts(job: Job) -> tuple[dict[str, int], dict[str, int]]:
     counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
     slots = dict(counts)
     for task in job.tasks.values():

@@ -8,10 +8,11 @@ runtime's Executor implements it, and __main__ wires it into the HTTP server.
 from typing import Protocol
 
 from .state import Job, Task
+from .states import StopReason
 
 
 class Runtime(Protocol):
-    def end_task(self, job: Job, task: Task, reason: str) -> None:
+    def end_task(self, job: Job, task: Task, reason: StopReason) -> None:
         """End ``task``'s work, with the account lock held. ``reason`` is "terminate" (the task
         completes with TaskEnded: at once if it never ran, else once its processes are killed) or
         "delete" (the task was removed from its job: its run stops and its files go)."""
