@@ -1,8 +1,8 @@
 """HTTP front end: parse the request, check SharedKey and api-version, dispatch, write the wire response.
 
 Responses go out in one write with TCP_NODELAY set: a status line, headers and body sent
-separately on a keep-alive connection meet Nagle + delayed ACK and cost ~40 ms each
-(fact sheet section 19).
+separately on a keep-alive connection meet Nagle's algorithm and the client's delayed ACK
+(the body waits until the head is acknowledged) and cost ~40 ms each.
 """
 
 from __future__ import annotations

@@ -3,20 +3,20 @@
 This module holds Environment, Outcome, evaluate() and the evaluation of the syntax tree;
 check(), FormulaError, MESSAGES and the other names the emulator uses are imported here too.
 The rest of the language is split by what it does:
-    autoscale_language.py   error codes, FormulaError, constants, service variables, functions
-    autoscale_values.py     value types (Vec, Timestamp, Interval), rendering, value operations
-    autoscale_syntax.py     tokenizer, syntax tree, recursive-descent parser
-    autoscale_checks.py     static checks: check(formula)
+    language.py   error codes, FormulaError, constants, service variables, functions
+    values.py     value types (Vec, Timestamp, Interval), rendering, value operations
+    syntax.py     tokenizer, syntax tree, recursive-descent parser
+    checks.py     static checks: check(formula)
 
 Pure: no I/O and no clock reads. The caller passes the time, the pool's current values and
-a view of its sample history (autoscale_samples.py); nothing here changes a pool.
+a view of its sample history (service/autoscale.py); nothing here changes a pool.
 
     check(formula)                 -> raises FormulaError for what the service (or the
                                       emulator) refuses at pool create / enable autoscale
     evaluate(formula, env)         -> Outcome(results, targets, deallocation, error)
 
-The language, as documented (fact sheet section 6, "Create a formula to automatically scale
-compute nodes in a Batch pool"):
+The language, as Microsoft documents it in "Create a formula to automatically scale compute
+nodes in a Batch pool" (https://learn.microsoft.com/azure/batch/batch-automatic-scaling):
 - statements `$var = expr;` or `var = expr;` (at most 100), `//` comments, line breaks;
   the last `;` is optional. A statement may also be a bare expression (e.g. `stop();`).
 - doubles, strings in double quotes, the TimeInterval_* constants, the deallocation options
@@ -65,7 +65,7 @@ __all__ = ["Environment", "Outcome", "evaluate", "check", "FormulaError", "MESSA
 
 @dataclass
 class Environment:
-    """What an evaluation sees. ``samples`` answers last/window/count/begin (autoscale_samples.SampleView)."""
+    """What an evaluation sees. ``samples`` answers last/window/count/begin (service/autoscale.py's SampleView)."""
     now: datetime                       # aware UTC: time() and look-back windows end here
     target_dedicated: int = 0           # the pool's current targets: $TargetDedicatedNodes starts there
     target_low_priority: int = 0

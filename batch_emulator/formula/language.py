@@ -3,7 +3,7 @@
 Holds the service's error codes and messages, FormulaError (what is wrong with a formula,
 where), the constants (TimeInterval_*, deallocation options, timestamp members), the
 service-defined variables, and the functions and methods with their argument counts.
-The language itself is described in autoscale.py.
+The language itself is described in evaluator.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 parse(formula) returns the list of Statement nodes or raises FormulaError (syntax) with the
 line and column of what cannot be read. Nothing here knows which names exist: that is
-autoscale_checks.py.
+checks.py.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The service side of autoscale: each pool's metric samples, and the formula runs that resize it.
 
 Time scale. The emulator runs the service's autoscale clock ``Account.time_scale`` times faster
-(``--time-scale``, default 60): samples are taken every 30 s of formula time (0.5 s at 60), a
-sample is readable 30 s of formula time after it is taken, the evaluation interval
-(autoScaleEvaluationInterval, at least 5 min) passes in interval/scale (5 s at 60), look-backs
-such as ``GetSample(TimeInterval_Minute * 3)`` cover 3 scaled minutes (3 s at 60), and so does
-the 30 s limit between enable-autoscale calls. time() and timestamp arithmetic keep the real
+(``--time-scale``, default 300, set in __main__.py): samples are taken every 30 s of formula time
+(0.1 s at 300), a sample is readable 30 s of formula time after it is taken, the evaluation
+interval (autoScaleEvaluationInterval, at least 5 min) passes in interval/scale (1 s at 300),
+look-backs such as ``GetSample(TimeInterval_Minute * 3)`` cover 3 scaled minutes (0.6 s at 300),
+and so does the 30 s limit between enable-autoscale calls. time() and timestamp arithmetic keep the real
 clock, so time-of-day formulas behave as on the service.
 
 The readable window: samples every 30 s, each readable 30 s after it is taken, so a look-back

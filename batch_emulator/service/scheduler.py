@@ -155,7 +155,10 @@ def _assign_tasks(account):
             multi = task.spec.get("multiInstanceSettings") is not None
             if multi and (not pool.spec.get("enableInterNodeCommunication")
                           or int(pool.spec.get("taskSlotsPerNode") or 1) != 1):
-                continue   # accepted but never scheduled, as on the service (fact sheet 16.17)
+                # Accepted but never scheduled: it stays active, as the service documents for a pool without
+                # inter-node communication or with taskSlotsPerNode > 1
+                # (https://learn.microsoft.com/azure/batch/batch-mpi).
+                continue
             slots = int(task.spec.get("requiredSlots") or 1)
             nodes = _eligible_nodes(pool, job.id.lower(), slots, whole_node=multi)[:task.instances()]
             if len(nodes) < task.instances():

@@ -1,7 +1,7 @@
 """In-memory state of one emulated Batch account: pools, nodes, jobs, tasks. No I/O here.
 
 Every read or write of these objects happens under ``Account.lock``; worker threads
-(executor.py) take it only for short state updates, never while a process runs.
+(runtime/executor.py) take it only for short state updates, never while a process runs.
 Ids are case-preserving and case-insensitive (dict keys are lowercased ids).
 """
 

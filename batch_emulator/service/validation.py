@@ -1,7 +1,9 @@
 """Checks on request bodies, with the service's 400/409 codes. Pure functions, no state changes.
 
 Where the real code is not documented we use 400 InvalidPropertyValue with
-PropertyName/PropertyValue/Reason values (fact sheet section 3 [inferred]).
+PropertyName/PropertyValue/Reason values ([inferred]: the Batch error-code list,
+https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes, names the
+codes but not which request gets which).
 """
 
 from __future__ import annotations
@@ -157,7 +159,8 @@ def validate_pool(body: Any) -> dict:
 
 
 def check_sizing(body: dict, creating: bool) -> None:
-    """Sizing rules of fact sheet section 5: autoscale needs a formula and forbids fixed targets."""
+    """Sizing rules of pool create and resize (https://learn.microsoft.com/rest/api/batchservice/pool/create):
+    autoscale needs a formula and forbids fixed targets (targetDedicatedNodes, targetLowPriorityNodes)."""
     auto = bool(body.get("enableAutoScale"))
     has_target = body.get("targetDedicatedNodes") is not None or body.get("targetLowPriorityNodes") is not None
     if auto:
