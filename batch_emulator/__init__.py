@@ -2,7 +2,8 @@
 
 Start it:
 
-    python -m batch_emulator                      # prints: Batch emulator listening on http://127.0.0.1:PORT (account devbatchaccount1)
+    python -m batch_emulator
+    # prints: Batch emulator listening on http://127.0.0.1:PORT (account devbatchaccount1)
     python -m batch_emulator --port 8090 --root ./.local/batch --max-nodes 4 --time-scale 60 --verbose
 
 and point a client at it:
@@ -18,7 +19,11 @@ own loopback address (127.0.0.2, 127.0.0.3, ...); command lines run as local pro
 with the standard AZ_BATCH_* variables, MPI command lines (mpirun --host
 $AZ_BATCH_HOST_LIST) run all ranks locally through HYDRA_LAUNCHER=fork; resource files are
 downloaded and output files uploaded with azure-storage-blob (e.g. to Azurite).
-Fault injection (429/503, 500, delays, broken connections): --fault SPEC or /_emulator/faults, see faults.py.
+Fault injection (429/503, 500, delays, broken connections): --fault SPEC or /_emulator/faults, see faults/.
+
+The code is layered (README.md, "Map of the code"): api/ (HTTP) and runtime/ (processes, files)
+both build on service/ (state and decisions), which uses formula/ (the autoscale language);
+faults/ is used by api/; __main__.py wires them together.
 
 LIMITATIONS
 - No isolation between nodes: all "nodes" are directories on this machine and every
@@ -26,7 +31,7 @@ LIMITATIONS
   ignored), with the emulator's environment minus credential-looking variables.
 - State is in memory only: stopping the emulator forgets every pool, job and task and
   kills every process it started; with the default --root the node directories go too.
-- Autoscale formulas are evaluated (autoscale.py: the documented language) on a clock
+- Autoscale formulas are evaluated (formula/: the documented language) on a clock
   --time-scale times faster than the service's (default 300: a 5-minute interval is 1 s,
   samples every 0.1 s, GetSample look-backs scaled alike; time() keeps the real clock),
   at create / enable and then every interval; pools resize to the targets, capped by

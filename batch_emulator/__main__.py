@@ -5,6 +5,8 @@ Prints exactly one line when ready: "Batch emulator listening on http://HOST:POR
 SIGINT/SIGTERM stop it cleanly: every process it started is killed, exit status 0.
 """
 
+from __future__ import annotations
+
 import argparse
 import base64
 import binascii
@@ -15,11 +17,12 @@ import signal
 import sys
 import tempfile
 import threading
+from typing import cast
 
 from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, faults
-from .executor import Executor
-from .routes import BatchHTTPServer, load_routes
-from .state import Account
+from .api.server import BatchHTTPServer
+from .runtime.executor import Executor
+from .service.state import Account
 
 
 def _fault_spec(text):
@@ -38,11 +41,12 @@ def _supported_images(path):
         raise argparse.ArgumentTypeError(f"cannot read {path}: {exc}") from None
     required = {"nodeAgentSKUId", "imageReference", "osType", "verificationType"}
     if not isinstance(images, list) or not all(isinstance(i, dict) and required <= set(i) for i in images):
-        raise argparse.ArgumentTypeError(f"{path} must hold a JSON list of images, each with {', '.join(sorted(required))}")
+        raise argparse.ArgumentTypeError(f"{path} must hold a JSON list of images, "
+                                         f"each with {', '.join(sorted(required))}")
     return images
 
 
-def parse_args(argv):
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m batch_emulator", description="Local Azure Batch service emulator.",
                                      epilog=faults.SPEC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -73,21 +77,20 @@ def parse_args(argv):
     return args
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     temporary = args.root is None
     root = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-") if temporary else args.root)
     os.makedirs(os.path.join(root, "nodes"), exist_ok=True)
     account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
                       supported_images=args.supported_images)
-    executor = Executor(account, verbose=args.verbose)
-    load_routes()
+    executor = Executor(account, verbose=args.verbose)   # the runtime: service.work.Runtime for the routes
     server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault)
-    host, port = server.server_address[:2]
+    host, port = cast("tuple[str, int]", server.server_address)[:2]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     account.url = f"http://{shown_host}:{port}"
 
-    def stop(_signum, _frame):
+    def stop(_signum: int, _frame: object) -> None:
         # shutdown() waits for serve_forever to return, so it must not run on the serving thread.
         threading.Thread(target=server.shutdown, daemon=True).start()
 

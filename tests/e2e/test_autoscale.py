@@ -7,15 +7,15 @@ and its nodes are watched through the SDK while the scripts run as subprocesses.
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import local_stack as stack_module
 import pytest
 from azure.batch import models
 from azure.core.exceptions import HttpResponseError
 
 import create_pool_job
-import local_stack as stack_module
+from tests.conftest import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
@@ -28,18 +28,19 @@ def ok(result):
 
 def watch(batch, pool_id, job_id, until, timeout=30.0):
     """Poll the pool, its nodes and the job's tasks until `until(view)`; returns every view seen."""
-    views, deadline = [], time.monotonic() + timeout
-    while True:
+    views = []
+
+    def look():
         pool = batch.get_pool(pool_id)
         nodes = list(batch.list_nodes(pool_id))
         tasks = {t.id: t.state for t in batch.list_tasks(job_id)}
-        view = {"target": pool.target_dedicated_nodes, "current": pool.current_dedicated_nodes, "nodes": len(nodes),
-                "results": pool.auto_scale_run.results if pool.auto_scale_run else "", "tasks": tasks}
-        views.append(view)
-        if until(view):
-            return views
-        assert time.monotonic() < deadline, f"timed out; last seen: {view}"
-        time.sleep(POLL_SECONDS)
+        views.append({"target": pool.target_dedicated_nodes, "current": pool.current_dedicated_nodes,
+                      "nodes": len(nodes), "results": pool.auto_scale_run.results if pool.auto_scale_run else "",
+                      "tasks": tasks})
+        return until(views[-1])
+
+    wait_for(look, timeout, f"pool {pool_id} and job {job_id} to reach the expected state", interval=POLL_SECONDS)
+    return views
 
 
 def variable(results, name):
@@ -125,9 +126,9 @@ def test_the_service_refuses_a_malformed_formula_at_create_and_enable(batch, ids
         image_reference=models.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server"),
         node_agent_sku_id="batch.node.ubuntu 24.04")
     with pytest.raises(HttpResponseError) as caught:
-        batch.create_pool(models.BatchPoolCreateOptions(id=ids.pool_id, vm_size="standard_d2s_v5",
-                                                        virtual_machine_configuration=vm, enable_auto_scale=True,
-                                                        auto_scale_formula="$TargetDedicatedNodes = max(0, $PendingTasks);"))
+        batch.create_pool(models.BatchPoolCreateOptions(
+            id=ids.pool_id, vm_size="standard_d2s_v5", virtual_machine_configuration=vm, enable_auto_scale=True,
+            auto_scale_formula="$TargetDedicatedNodes = max(0, $PendingTasks);"))
     err = caught.value
     assert (err.status_code, err.error.code) == (400, "InvalidAutoScalingSettings")
     assert [(d.code, d.message) for d in err.error.details] == [

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import time
 import urllib.error
 import urllib.request
 from email.utils import formatdate
@@ -25,6 +24,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from tests.conftest import process_alive, wait_for
 from tests.e2e.emulator_process import VM, start_emulator
 
 # Rank 0 prints for all ranks (gathered), so ranks' output cannot interleave.
@@ -51,24 +51,6 @@ def _descendants(pid):
     return found
 
 
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     root = tmp_path_factory.mktemp("emulator-root")
@@ -87,7 +69,7 @@ def emulator(tmp_path_factory):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     assert proc.stdout.read() == ""   # exactly one line on stdout
-    leftovers = [pid for pid in started if _alive(pid)]
+    leftovers = [pid for pid in started if process_alive(pid)]
     assert leftovers == [], f"processes left behind: {leftovers}"
     log.seek(0)
     assert DEFAULT_ACCOUNT_KEY not in log.read()
@@ -155,7 +137,8 @@ def test_autoscale_settings_round_trip_and_evaluate(client):
     assert error_of(client.evaluate_pool_auto_scale, "auto",
                     m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="x=1;")).status_code == 409
     wait_for(lambda: client.get_pool("auto").allocation_state == "steady", what="its node")   # no enable while resizing
-    client.enable_pool_auto_scale("auto", m.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes=0;"))
+    client.enable_pool_auto_scale("auto",
+                                  m.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes=0;"))
     assert client.get_pool("auto").enable_auto_scale is True
     bad = error_of(client.create_pool, m.BatchPoolCreateOptions(
         id="bad", vm_size="x", virtual_machine_configuration=VM, enable_auto_scale=True, target_dedicated_nodes=1,
@@ -184,14 +167,16 @@ def test_resize_nodes_counts_and_images(client):
 def test_start_task_runs_on_every_node_before_it_is_idle(client):
     fixed_pool(client, "started", nodes=1, start_task=m.BatchStartTask(
         command_line="/bin/bash -c 'echo ready > $AZ_BATCH_NODE_SHARED_DIR/ready.txt'", wait_for_success=True))
-    fixed_pool(client, "broken", nodes=1, start_task=m.BatchStartTask(command_line="/bin/false", max_task_retry_count=1))
+    fixed_pool(client, "broken", nodes=1,
+               start_task=m.BatchStartTask(command_line="/bin/false", max_task_retry_count=1))
     node = wait_for(lambda: [n for n in client.list_nodes("started") if n.state == "idle"], what="idle node")[0]
     assert (node.start_task_info.state, node.start_task_info.exit_code) == ("completed", 0)
     assert b"".join(client.download_node_file("started", node.id, "shared/ready.txt")) == b"ready\n"
     broken = wait_for(lambda: [n for n in client.list_nodes("broken") if n.state == "starttaskfailed"],
                       what="starttaskfailed")[0]
     info = broken.start_task_info
-    assert (info.result, info.exit_code, info.retry_count, info.failure_info.code) == ("failure", 1, 1, "FailureExitCode")
+    assert (info.result, info.exit_code, info.retry_count, info.failure_info.code) == \
+        ("failure", 1, 1, "FailureExitCode")
 
 
 # ---- errors and authentication ----
@@ -303,8 +288,8 @@ def test_max_wall_clock_and_terminate_end_running_tasks(client):
     client.terminate_task("slowprep", "t")
     ended = completed(client, "slowprep", "t", timeout=10)
     assert (ended.execution_info.exit_code, ended.execution_info.failure_info.code) == (None, "TaskEnded")
-    from azure.batch.models._models import BatchJobTerminateOptions
-    client.begin_terminate_job("limits", BatchJobTerminateOptions(termination_reason="Enough"),
+    # azure.batch.models does not export BatchJobTerminateOptions: the body goes as the REST JSON it stands for.
+    client.begin_terminate_job("limits", {"terminateReason": "Enough"},
                                polling_interval=0).result()
     job = client.get_job("limits")
     assert (job.state, job.execution_info.termination_reason) == ("completed", "Enough")
@@ -351,7 +336,10 @@ def test_failing_job_preparation_keeps_the_task_active_and_is_reported(client):
                                if s.job_preparation_task_execution_info.state == "completed"], what="prep to end")
     info = status[0].job_preparation_task_execution_info
     assert (info.result, info.exit_code, info.failure_info.code) == ("failure", 7, "FailureExitCode")
-    time.sleep(0.5)
+    # A task of another job on the same node runs only in a scheduler pass that looked at t first (older
+    # job, same priority): once it completed, t had its chances to be placed again and its prep to rerun.
+    job_with(client, "afterprep", "badprep", m.BatchTaskCreateOptions(id="marker", command_line="true"))
+    completed(client, "afterprep", "marker", timeout=10)
     assert client.get_task("badprep", "t").state == "active"
     assert len(list(client.list_job_preparation_and_release_task_status("badprep"))) == 1   # not retried
     no_prep = error_of(lambda: list(client.list_job_preparation_and_release_task_status("codes")))

@@ -15,11 +15,17 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import (AzureError, HttpResponseError, ResourceNotFoundError, ServiceResponseError,
-                                   ServiceResponseTimeoutError)
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
 
 from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from batch_emulator.faults import FaultControlError, add_fault, clear_faults, list_faults
+from tests.conftest import wait_for
 from tests.e2e.emulator_process import VM, start_emulator
 
 # Given on the command line, so the flag is tested too: the first read of pool "cli-pool" gets a 503.
@@ -187,10 +193,7 @@ def test_a_file_download_cut_mid_body_fails_instead_of_returning_less(emulator, 
                                                 virtual_machine_configuration=VM, target_dedicated_nodes=1))
     client.create_job(m.BatchJobCreateOptions(id="files", pool_info=m.BatchPoolInfo(pool_id="files")))
     client.create_task("files", m.BatchTaskCreateOptions(id="t1", command_line="/bin/bash -c 'seq 1 20000'"))
-    deadline = time.monotonic() + 20
-    while client.get_task("files", "t1").state != "completed":
-        assert time.monotonic() < deadline, "task did not complete"
-        time.sleep(0.1)
+    wait_for(lambda: client.get_task("files", "t1").state == "completed", 20, "task t1 to complete")
     whole = b"".join(client.download_task_file("files", "t1", "stdout.txt"))
     assert len(whole) > 100_000
     add_fault(emulator.url, kind="close", method="GET", path="/jobs/files/tasks/t1/files/stdout.txt", count=1)

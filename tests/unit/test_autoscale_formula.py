@@ -1,4 +1,4 @@
-"""The autoscale formula evaluator (batch_emulator/autoscale.py) against worked examples and every error.
+"""The autoscale formula evaluator (batch_emulator/formula/) against worked examples and every error.
 
 The documented formulas are from "Create a formula to automatically scale compute nodes in a
 Batch pool"; the expected results strings follow what the service shows (a real pool's
@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from batch_emulator import autoscale
-from batch_emulator.autoscale import Environment, FormulaError, check, evaluate
-from batch_emulator.autoscale_samples import METRICS, SampleHistory
+from batch_emulator import formula as autoscale
+from batch_emulator.formula import Environment, FormulaError, check, evaluate
+from batch_emulator.service.autoscale import METRICS, SampleHistory
 
 SCALE = 60.0
 NOW = datetime(2026, 11, 23, 10, 30, 0, tzinfo=timezone.utc)     # a Monday, 10:30 UTC
@@ -56,7 +56,8 @@ def refused(formula):
 PENDING_TASKS_PATTERN = """startingNumberOfVMs = 1;
 maxNumberofVMs = 25;
 pendingTaskSamplePercent = $PendingTasks.GetSamplePercent(180 * TimeInterval_Second);
-pendingTaskSamples = pendingTaskSamplePercent < 70 ? startingNumberOfVMs : avg($PendingTasks.GetSample(180 * TimeInterval_Second));
+pendingTaskSamples = pendingTaskSamplePercent < 70 ? startingNumberOfVMs : \
+avg($PendingTasks.GetSample(180 * TimeInterval_Second));
 $TargetDedicatedNodes=min(maxNumberofVMs, pendingTaskSamples);
 $NodeDeallocationOption = taskcompletion;"""
 
@@ -64,7 +65,8 @@ $NodeDeallocationOption = taskcompletion;"""
 def test_pending_tasks_pattern_starts_a_new_pool_at_the_starting_count():
     outcome = run(PENDING_TASKS_PATTERN)
     assert outcome.target_dedicated == 1 and outcome.deallocation == "taskcompletion"
-    assert outcome.results == ("$TargetDedicatedNodes=1;$TargetLowPriorityNodes=0;$NodeDeallocationOption=taskcompletion;"
+    assert outcome.results == ("$TargetDedicatedNodes=1;$TargetLowPriorityNodes=0;"
+                               "$NodeDeallocationOption=taskcompletion;"
                                "maxNumberofVMs=25;pendingTaskSamplePercent=0;pendingTaskSamples=1;startingNumberOfVMs=1")
 
 
@@ -78,8 +80,9 @@ def test_pending_tasks_pattern_follows_the_average_capped_at_the_maximum(pending
 
 TASK_BASED_EXAMPLE = """// Get pending tasks for the past 15 minutes.
 $samples = $ActiveTasks.GetSamplePercent(TimeInterval_Minute * 15);
-// If we have fewer than 70 percent data points, we use the last sample point, otherwise we use the maximum of last sample point and the history average.
-$tasks = $samples < 70 ? max(0, $ActiveTasks.GetSample(1)) : 
+// If we have fewer than 70 percent data points, we use the last sample point, otherwise we use the maximum of \
+last sample point and the history average.
+$tasks = $samples < 70 ? max(0, $ActiveTasks.GetSample(1)) :\x20
 max( $ActiveTasks.GetSample(1), avg($ActiveTasks.GetSample(TimeInterval_Minute * 15)));
 // If number of pending tasks is not 0, set targetVM to pending tasks, otherwise half of current dedicated.
 $targetVMs = $tasks > 0 ? $tasks : max(0, $TargetDedicatedNodes / 2);
@@ -92,13 +95,15 @@ $NodeDeallocationOption = taskcompletion;"""
 
 def test_task_based_example_gives_what_a_real_pool_showed():
     outcome = run(TASK_BASED_EXAMPLE, history(30), target_dedicated=1)
-    assert outcome.results == ("$TargetDedicatedNodes=1;$TargetLowPriorityNodes=0;$NodeDeallocationOption=taskcompletion;"
+    assert outcome.results == ("$TargetDedicatedNodes=1;$TargetLowPriorityNodes=0;"
+                               "$NodeDeallocationOption=taskcompletion;"
                                "$samples=96.6667;$targetVMs=0.5;$tasks=0;cappedPoolSize=3")
 
 
 def test_parallel_tasks_example_rounds_the_target_down():
     formula = """$samples = $ActiveTasks.GetSamplePercent(TimeInterval_Minute * 15);
-$tasks = $samples < 70 ? max(0,$ActiveTasks.GetSample(1)) : max( $ActiveTasks.GetSample(1),avg($ActiveTasks.GetSample(TimeInterval_Minute * 15)));
+$tasks = $samples < 70 ? max(0,$ActiveTasks.GetSample(1)) : \
+max( $ActiveTasks.GetSample(1),avg($ActiveTasks.GetSample(TimeInterval_Minute * 15)));
 $cores = $TargetDedicatedNodes * 4;
 $extraVMs = (($tasks - $cores) + 3) / 4;
 $targetVMs = ($TargetDedicatedNodes + $extraVMs);
@@ -117,7 +122,8 @@ $isWorkingWeekdayHour = $workHours && $isWeekday;
 $TargetDedicatedNodes = $isWorkingWeekdayHour ? 20:10;
 $NodeDeallocationOption = taskcompletion;"""
     outcome = run(formula)
-    assert outcome.results == ("$TargetDedicatedNodes=20;$TargetLowPriorityNodes=0;$NodeDeallocationOption=taskcompletion;"
+    assert outcome.results == ("$TargetDedicatedNodes=20;$TargetLowPriorityNodes=0;"
+                               "$NodeDeallocationOption=taskcompletion;"
                                "$curTime=2026-11-23T10:30:00.000Z;$isWeekday=1;$isWorkingWeekdayHour=1;$workHours=1")
 
 
@@ -132,7 +138,8 @@ lifespan         = time() - time("{created}");
 span             = TimeInterval_Minute * 60;
 startup          = TimeInterval_Minute * 10;
 ratio            = 50;
-$TargetDedicatedNodes = (lifespan > startup ? (max($RunningTasks.GetSample(span, ratio), $ActiveTasks.GetSample(span, ratio)) == 0 ? 0 : $TargetDedicatedNodes) : 4);"""
+$TargetDedicatedNodes = (lifespan > startup ? (max($RunningTasks.GetSample(span, ratio), \
+$ActiveTasks.GetSample(span, ratio)) == 0 ? 0 : $TargetDedicatedNodes) : 4);"""
     young = formula.format(created=(NOW - timedelta(minutes=2)).strftime("%a, %d %b %Y %H:%M:%S GMT"))
     assert run(young).target_dedicated == 4
     old = formula.format(created=(NOW - timedelta(hours=2)).isoformat())
@@ -431,7 +438,8 @@ def test_sample_method_argument_errors(call, words):
      "Line 1, Col 33: expected ')' to close the argument list, found ';'"),
     ("x = (1 + 2;", "AutoScalingFormulaSyntaxError", "Line 1, Col 11: expected ')' to close '(', found ';'"),
     ("x = 1 2;", "AutoScalingFormulaSyntaxError", "Line 1, Col 7: expected ';' between statements, found '2'"),
-    ("x = 1;\ny = 2 +", "AutoScalingFormulaSyntaxError", "Line 2, Col 8: expected a value, found the end of the formula"),
+    ("x = 1;\ny = 2 +", "AutoScalingFormulaSyntaxError",
+     "Line 2, Col 8: expected a value, found the end of the formula"),
     ("x = 1 ? 2;", "AutoScalingFormulaSyntaxError", "expected ':' after the '?' branch of a conditional"),
     ('x = time("2026-01-01);', "AutoScalingFormulaSyntaxError", "Line 1, Col 10: the string is not closed"),
     ("x = {1, 2};", "AutoScalingFormulaSyntaxError", "Line 1, Col 5: '{' is not part of the formula language"),
@@ -453,7 +461,8 @@ def test_sample_method_argument_errors(call, words):
      "$PendingTasks.GetSample() takes 1 to 3 arguments, not 0"),
     ("x = $PendingTasks.Average();", "InvalidAutoScalingSettings", "unknown method 'Average'"),
     ("x = $PendingTasks.getsample(1);", "InvalidAutoScalingSettings", "unknown method 'getsample'"),
-    ("x = 1; y = x.GetSample(1);", "InvalidAutoScalingSettings", "GetSample() is a method of the sampled service variables"),
+    ("x = 1; y = x.GetSample(1);", "InvalidAutoScalingSettings",
+     "GetSample() is a method of the sampled service variables"),
     ("x = $TargetDedicatedNodes.GetSample(1);", "InvalidAutoScalingSettings", "not of $TargetDedicatedNodes"),
     ("x = time().hours;", "InvalidAutoScalingSettings", "unknown member 'hours'"),
     ("x = TimeInterval_Minutes;", "InvalidAutoScalingSettings", "unknown constant 'TimeInterval_Minutes'"),
@@ -502,7 +511,8 @@ def test_results_the_service_cannot_apply(formula, words):
 
 
 def test_formula_error_codes_and_messages():
-    assert autoscale.MESSAGES["AutoScalingFormulaSyntaxError"] == "The specified auto-scaling formula has a syntax error."
+    assert autoscale.MESSAGES["AutoScalingFormulaSyntaxError"] == \
+        "The specified auto-scaling formula has a syntax error."
     err = FormulaError("samples", (3, 4), "x")
     assert (err.detail, err.run_code, err.request_code) == ("Line 3, Col 4: x", "InsufficientSampleData",
                                                             "InvalidAutoScalingSettings")

@@ -1,13 +1,14 @@
 """The emulator's autoscale service: samples, runs on the (scaled) interval, resizing with the
-deallocation option, and the checks at create / enable (autoscale_samples.py, scheduler.py)."""
+deallocation option, and the checks at create / enable (autoscale.py, scheduler.py)."""
 
 import pytest
 
 import create_pool_job
-from batch_emulator import autoscale_samples, scheduler
-from batch_emulator.errors import BatchServiceError
-from batch_emulator.state import Account, Job, Pool, Task
-from batch_emulator.validation import check_autoscale, validate_pool
+from batch_emulator.service import autoscale, scheduler
+from batch_emulator.service.errors import BatchServiceError
+from batch_emulator.service.state import Account, Job, Pool, Task
+from batch_emulator.service.states import ExecutionResult, JobState, NodeState, TaskState
+from batch_emulator.service.validation import check_autoscale, validate_pool
 
 T0 = 1_800_000_000.0
 SCALE = 60.0            # 5-minute interval: 5 s; samples every 0.5 s, readable 0.5 s later
@@ -50,8 +51,8 @@ def add_job(account, *tasks, **spec):
 
 
 def mpi_task(task_id, instances=2, **spec):
-    return Task(id=task_id, job_key="j1", spec={"id": task_id, "multiInstanceSettings": {"numberOfInstances": instances},
-                                                **spec})
+    return Task(id=task_id, job_key="j1",
+                spec={"id": task_id, "multiInstanceSettings": {"numberOfInstances": instances}, **spec})
 
 
 def advance(account, clock, seconds, step=0.1):
@@ -64,12 +65,12 @@ def advance(account, clock, seconds, step=0.1):
         for pool in account.pools.values():
             for node in pool.nodes.values():
                 if node.state == "creating":
-                    node.set_state("idle")
+                    node.set_state(NodeState.IDLE)
     return actions
 
 
 def finish(account, job, task, result="success"):
-    task.set_state("completed")
+    task.transition(TaskState.COMPLETED)
     task.execution["result"] = result
     scheduler.release_nodes(account, job.id.lower(), task)
 
@@ -81,19 +82,19 @@ def live_nodes(pool):
 # ---------------------------------------------------------------- samples
 
 def test_samples_are_taken_every_slot_and_readable_after_the_delay():
-    history = autoscale_samples.SampleHistory(SCALE, T0)
-    values = {name: 0 for name in autoscale_samples.METRICS}
+    history = autoscale.SampleHistory(SCALE, T0)
+    values = {name: 0 for name in autoscale.METRICS}
     history.record(T0 + 2.2, values)                   # the scheduler ran late: every 0.5 s slot is filled
     assert [round(t - T0, 3) for t, _ in history.samples] == [0, 0.5, 1.0, 1.5, 2.0]
     assert history.next_due == pytest.approx(T0 + 2.5)
     view = history.view(T0 + 2.2)
     assert view.count("$PendingTasks") == 4           # the one taken at 2.0 is readable from 2.5 on
-    assert view.begin("$PendingTasks") == autoscale_samples.as_datetime(T0)
+    assert view.begin("$PendingTasks") == autoscale.as_datetime(T0)
 
 
 def test_history_is_bounded_and_restarts_after_a_long_stall():
-    history = autoscale_samples.SampleHistory(SCALE, T0)
-    values = {name: 1 for name in autoscale_samples.METRICS}
+    history = autoscale.SampleHistory(SCALE, T0)
+    values = {name: 1 for name in autoscale.METRICS}
     history.record(T0 + 10_000, values)
     assert len(history.samples) == history.samples.maxlen == 360     # 3 hours of 30-s samples
     assert history.next_due > T0 + 10_000
@@ -103,14 +104,14 @@ def test_task_metrics_count_instances_dependencies_and_results():
     account, pool = autoscale_pool("x = 1;")
     waiting = Task(id="w", job_key="j1", spec={"id": "w", "dependsOn": {"taskIds": ["a"]}})
     running = mpi_task("r", 3)
-    running.state = "running"
+    running.state = TaskState.RUNNING
     preparing = Task(id="p", job_key="j1", spec={"id": "p"})
-    preparing.state = "preparing"
+    preparing.state = TaskState.PREPARING
     done = Task(id="a", job_key="j1", spec={"id": "a"})
-    done.state, done.execution["result"] = "completed", "failure"
+    done.state, done.execution["result"] = TaskState.COMPLETED, ExecutionResult.FAILURE
     add_job(account, mpi_task("m", 4), Task(id="s", job_key="j1", spec={"id": "s"}), waiting, running, preparing,
             done, usesTaskDependencies=True)
-    values = autoscale_samples.current_values(account, pool)
+    values = autoscale.current_values(account, pool)
     assert (values["$ActiveTasks"], values["$RunningTasks"], values["$PendingTasks"]) == (5, 4, 9)
     assert (values["$SucceededTasks"], values["$FailedTasks"]) == (0, 1)
     assert values["$TaskSlotsPerNode"] == 1 and values["$CurrentDedicatedNodes"] == 0
@@ -119,10 +120,10 @@ def test_task_metrics_count_instances_dependencies_and_results():
 def test_a_terminating_job_still_counts_its_running_tasks_only():
     account, pool = autoscale_pool("x = 1;")
     running = Task(id="r", job_key="j1", spec={"id": "r"})
-    running.state = "running"
+    running.state = TaskState.RUNNING
     job = add_job(account, running, Task(id="a", job_key="j1", spec={"id": "a"}))
-    job.state = "terminating"
-    values = autoscale_samples.current_values(account, pool)
+    job.state = JobState.TERMINATING
+    values = autoscale.current_values(account, pool)
     assert (values["$ActiveTasks"], values["$RunningTasks"]) == (0, 1)
 
 
@@ -130,7 +131,7 @@ def test_a_terminating_job_still_counts_its_running_tasks_only():
 
 def test_first_run_at_creation_then_every_scaled_interval(clock):
     account, pool = autoscale_pool("$TargetDedicatedNodes = $PendingTasks.Count();")
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     assert pool.auto_scale_run["results"].startswith("$TargetDedicatedNodes=0;")   # no readable sample yet
     assert pool.next_evaluation == T0 + 5
     first = pool.auto_scale_run["timestamp"]
@@ -143,7 +144,7 @@ def test_first_run_at_creation_then_every_scaled_interval(clock):
 
 def test_a_failed_run_keeps_the_pool_as_it_is(clock):
     account, pool = autoscale_pool("$TargetDedicatedNodes = 2;")
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     pool.auto_scale_formula = "$TargetDedicatedNodes = avg($PendingTasks.GetSample(TimeInterval_Hour, 90));"
     advance(account, clock, 5.1)
     assert pool.target_dedicated == 2 and len(live_nodes(pool)) == 2
@@ -155,7 +156,7 @@ def test_a_failed_run_keeps_the_pool_as_it_is(clock):
 
 def test_max_nodes_caps_the_targets_but_not_the_results(clock):
     account, pool = autoscale_pool("$TargetDedicatedNodes = 12; $TargetLowPriorityNodes = 3;", max_nodes=4)
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     assert (pool.target_dedicated, pool.target_low_priority) == (4, 0)
     assert pool.auto_scale_run["results"].startswith("$TargetDedicatedNodes=12;$TargetLowPriorityNodes=3;")
     advance(account, clock, 0.3)
@@ -164,31 +165,31 @@ def test_max_nodes_caps_the_targets_but_not_the_results(clock):
 
 def test_low_priority_targets_get_low_priority_nodes(clock):
     account, pool = autoscale_pool("$TargetDedicatedNodes = 1; $TargetLowPriorityNodes = 2;")
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     advance(account, clock, 0.3)
     assert sorted(n.id[-1] for n in live_nodes(pool)) == ["d", "p", "p"] and pool.allocation_state == "steady"
 
 
 def test_enable_is_limited_to_once_per_scaled_30_seconds():
     account, pool = autoscale_pool("x = 1;")
-    assert not autoscale_samples.enable_too_soon(account, pool, T0)
+    assert not autoscale.enable_too_soon(account, pool, T0)
     pool.last_enable = T0
-    assert autoscale_samples.enable_too_soon(account, pool, T0 + 0.49)
-    assert not autoscale_samples.enable_too_soon(account, pool, T0 + 0.5)
+    assert autoscale.enable_too_soon(account, pool, T0 + 0.49)
+    assert not autoscale.enable_too_soon(account, pool, T0 + 0.5)
 
 
 def test_interval_follows_the_pool_and_the_scale():
     account, pool = autoscale_pool("x = 1;", interval="PT1H")
-    assert autoscale_samples.interval_seconds(account, pool) == 60
+    assert autoscale.interval_seconds(account, pool) == 60
     pool.auto_scale_interval = None                                  # the default, 15 minutes
-    assert autoscale_samples.interval_seconds(account, pool) == 15
+    assert autoscale.interval_seconds(account, pool) == 15
 
 
 # ---------------------------------------------------------------- resizing
 
 def test_the_projects_formula_follows_an_mpi_task_and_shrinks_to_zero(clock):
     account, pool = autoscale_pool(create_pool_job.autoscale_formula(5))
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     assert pool.target_dedicated == 0
     job = add_job(account, mpi_task("mpi", 2))
     advance(account, clock, 5.1)                      # the next run sees the 2 instances pending
@@ -207,7 +208,7 @@ def test_the_projects_formula_follows_an_mpi_task_and_shrinks_to_zero(clock):
 
 def test_never_above_the_maximum_however_many_tasks_wait(clock):
     account, pool = autoscale_pool(create_pool_job.autoscale_formula(2))
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     job = add_job(account, *[mpi_task(f"t{i}", 2) for i in range(4)])
     advance(account, clock, 5.2)
     assert pool.target_dedicated == 2 and "pendingNow=8" in pool.auto_scale_run["results"]
@@ -217,7 +218,7 @@ def test_never_above_the_maximum_however_many_tasks_wait(clock):
 
 def test_taskcompletion_lets_the_task_finish_and_gives_the_node_no_new_task(clock):
     account, pool = autoscale_pool("$TargetDedicatedNodes = 2; $NodeDeallocationOption = taskcompletion;")
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     job = add_job(account, Task(id="a", job_key="j1", spec={"id": "a"}), Task(id="b", job_key="j1", spec={"id": "b"}))
     advance(account, clock, 0.3)
     assert {t.state for t in job.tasks.values()} == {"running"}
@@ -237,7 +238,7 @@ def test_taskcompletion_lets_the_task_finish_and_gives_the_node_no_new_task(cloc
 
 def test_a_retiring_node_stays_when_the_target_rises_again(clock):
     account, pool = autoscale_pool("$TargetDedicatedNodes = 1; $NodeDeallocationOption = taskcompletion;")
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     job = add_job(account, Task(id="a", job_key="j1", spec={"id": "a"}))
     advance(account, clock, 0.3)
     pool.auto_scale_formula = "$TargetDedicatedNodes = 0; $NodeDeallocationOption = taskcompletion;"
@@ -252,7 +253,7 @@ def test_a_retiring_node_stays_when_the_target_rises_again(clock):
 @pytest.mark.parametrize("option, reason", [("requeue", "requeue"), ("terminate", "nodedeallocation")])
 def test_requeue_and_terminate_stop_running_tasks_on_removed_nodes(clock, option, reason):
     account, pool = autoscale_pool("$TargetDedicatedNodes = 1;")
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     job = add_job(account, Task(id="a", job_key="j1", spec={"id": "a"}))
     advance(account, clock, 0.3)
     pool.auto_scale_formula = f"$TargetDedicatedNodes = 0; $NodeDeallocationOption = {option};"
@@ -263,12 +264,12 @@ def test_requeue_and_terminate_stop_running_tasks_on_removed_nodes(clock, option
 
 def test_idle_and_broken_nodes_leave_before_busy_ones(clock):
     account, pool = autoscale_pool("$TargetDedicatedNodes = 3;")
-    autoscale_samples.start(account, pool, T0)
+    autoscale.start(account, pool, T0)
     job = add_job(account, Task(id="a", job_key="j1", spec={"id": "a"}))
     advance(account, clock, 0.3)
     busy = next(n for n in pool.nodes.values() if n.running)
     broken = next(n for n in pool.nodes.values() if not n.running)
-    broken.set_state("starttaskfailed")
+    broken.set_state(NodeState.START_TASK_FAILED)
     pool.auto_scale_formula = "$TargetDedicatedNodes = 1;"       # requeue, but nothing busy needs to go
     advance(account, clock, 5.0)
     assert [n.id for n in live_nodes(pool)] == [busy.id] and job.tasks["a"].stop_reason is None
@@ -288,7 +289,8 @@ def refusal(func, *args, **kwargs):
 
 @pytest.mark.parametrize("formula, code, detail", [
     ("$TargetDedicatedNodes = min(2, ;", "AutoScalingFormulaSyntaxError", "Line 1, Col 32: expected a value"),
-    ("$TargetDedicatedNodes = $CPUPercent.GetSample(1);", "InvalidAutoScalingSettings", "$CPUPercent is a resource metric"),
+    ("$TargetDedicatedNodes = $CPUPercent.GetSample(1);", "InvalidAutoScalingSettings",
+     "$CPUPercent is a resource metric"),
     ("$TargetDedicatedNodes = nodes;", "InvalidAutoScalingSettings", "variable 'nodes' is used before it is assigned"),
 ])
 def test_create_and_enable_refuse_a_bad_formula_with_400(formula, code, detail):

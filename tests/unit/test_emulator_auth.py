@@ -1,33 +1,55 @@
 """SharedKey verification of the Batch emulator against what azure-batch 15.x really signs."""
 
-import sys
-from pathlib import Path
-
 import pytest
-from azure.batch._patch import BatchSharedKeyAuthPolicy
+from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.pipeline import PipelineContext, PipelineRequest
+from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME  # noqa: E402
-from batch_emulator.auth import sign, string_to_sign, verify_request  # noqa: E402
-from batch_emulator.errors import BatchServiceError  # noqa: E402
+from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from batch_emulator.api.auth import sign, string_to_sign, verify_request
+from batch_emulator.service.errors import BatchServiceError
 
 OTHER_KEY = "c2VjcmV0LWtleS10aGF0LWlzLW5vdC10aGUtZW11bGF0b3JzLWtleQ=="
 
 
+class Sent(Exception):
+    """What the capturing transport raises instead of sending: the request as the client would send it."""
+
+    def __init__(self, request):
+        super().__init__(request.url)
+        self.request = request
+
+
+class CapturingTransport(HttpTransport):
+    """A transport that sends nothing: the request stops here, after every policy (SharedKey included) ran."""
+
+    def send(self, request, **kwargs):
+        raise Sent(request)
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __exit__(self, *args):
+        pass
+
+
 def sdk_signed(method, url, key=DEFAULT_ACCOUNT_KEY, account=DEFAULT_ACCOUNT_NAME, body=None, headers=None):
-    """Sign a request with the SDK's own policy; returns (raw path+query, lowercased headers)."""
+    """Sign a request through a real BatchClient's pipeline; returns (raw path+query, lowercased headers)."""
+    client = BatchClient("http://127.0.0.1:1", AzureNamedKeyCredential(account, key), transport=CapturingTransport(),
+                         retry_total=0)
     request = HttpRequest(method, url, headers=headers or {}, content=body)
     if body is not None:
         request.headers["Content-Type"] = "application/json; odata=minimalmetadata"
         request.headers["Content-Length"] = str(len(body))
-    policy = BatchSharedKeyAuthPolicy(AzureNamedKeyCredential(account, key))
-    policy.on_request(PipelineRequest(request, PipelineContext(None)))
-    raw = url.split("127.0.0.1:1", 1)[1]
-    return raw, {k.lower(): v for k, v in request.headers.items()}
+    with pytest.raises(Sent) as sent:
+        client.send_request(request)
+    signed = sent.value.request
+    raw = signed.url.split("127.0.0.1:1", 1)[1]
+    return raw, {k.lower(): v for k, v in signed.headers.items()}
 
 
 def test_string_to_sign_matches_the_captured_get():

@@ -2,18 +2,14 @@
 
 import json
 import random
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from batch_emulator import faults  # noqa: E402
-from batch_emulator.__main__ import parse_args  # noqa: E402
-from batch_emulator.errors import BatchServiceError  # noqa: E402
-from batch_emulator.faults import FaultError, Faults, make_rule, parse_spec  # noqa: E402
+from batch_emulator import faults
+from batch_emulator.__main__ import parse_args
+from batch_emulator.faults import FaultError, Faults, make_rule, parse_spec
+from batch_emulator.service.errors import BatchServiceError
 
 
 def fired(injector, method, path, times):
@@ -298,7 +294,7 @@ def test_apply_without_a_rule_just_answers():
 
 def test_delay_sleeps_before_or_after_applying(monkeypatch):
     events = []
-    monkeypatch.setattr(faults.time, "sleep", lambda s: events.append(("sleep", s)))
+    monkeypatch.setattr(faults.rules.time, "sleep", lambda s: events.append(("sleep", s)))
     faults.apply(make_rule("delay", delay=2.5), lambda: events.append("answer"), None)
     faults.apply(make_rule("delay", delay=2.5, when="after"), lambda: events.append("answer"), None)
     assert events == [("sleep", 2.5), "answer", "answer", ("sleep", 2.5)]

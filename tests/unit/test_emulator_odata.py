@@ -1,14 +1,10 @@
 """$filter, $select and paging of the Batch emulator's lists."""
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from batch_emulator.errors import BatchServiceError  # noqa: E402
-from batch_emulator.odata import compile_filter, decode_skiptoken, encode_skiptoken, page, select_properties  # noqa: E402
+from batch_emulator.api.odata import compile_filter, decode_skiptoken, encode_skiptoken, page, select_properties
+from batch_emulator.service.errors import BatchServiceError
 
 TASK_PROPS = ("id", "state", "executionInfo/exitCode", "executionInfo/result", "creationTime")
 TASKS = [

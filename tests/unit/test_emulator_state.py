@@ -1,17 +1,21 @@
 """Validation rules, wire defaults and scheduling decisions of the Batch emulator (no server, no processes)."""
 
-import sys
-from pathlib import Path
+import json
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from batch_emulator import scheduler, wire  # noqa: E402
-from batch_emulator.errors import BatchServiceError, error_body, service_error  # noqa: E402
-from batch_emulator.state import Account, Job, Pool, Task, dependencies_met, pending_instances  # noqa: E402
-from batch_emulator.validation import (validate_job, validate_job_patch, validate_pool,  # noqa: E402
-                                       validate_resize, validate_task)
+from batch_emulator.api import wire
+from batch_emulator.service import scheduler
+from batch_emulator.service.errors import BatchServiceError, error_body, service_error
+from batch_emulator.service.state import Account, Job, Pool, Task, dependencies_met, pending_instances
+from batch_emulator.service.states import ExecutionResult, NodeState, PoolState, TaskState
+from batch_emulator.service.validation import (
+    validate_job,
+    validate_job_patch,
+    validate_pool,
+    validate_resize,
+    validate_task,
+)
 
 VM = {"imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"},
       "nodeAgentSKUId": "batch.node.ubuntu 24.04"}
@@ -71,8 +75,8 @@ def test_pool_sizing_and_shape_rules(body, code):
 
 
 def test_autoscale_pool_with_sdk_style_interval_is_valid():
-    validate_pool(pool_body(targetDedicatedNodes=None, enableAutoScale=True, autoScaleFormula="$TargetDedicatedNodes=1;",
-                            autoScaleEvaluationInterval="PT05M00S"))
+    validate_pool(pool_body(targetDedicatedNodes=None, enableAutoScale=True,
+                            autoScaleFormula="$TargetDedicatedNodes=1;", autoScaleEvaluationInterval="PT05M00S"))
     validate_pool(pool_body(targetDedicatedNodes=0, targetLowPriorityNodes=2, resizeTimeout="PT15M"))
 
 
@@ -112,7 +116,8 @@ def test_task_validation(task, code):
 
 def test_job_rules():
     assert refused(validate_job, {"id": "j"}).code == "MissingRequiredProperty"
-    assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "priority": 5000}).code == "OutOfRangePriority"
+    assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "priority": 5000}).code == \
+        "OutOfRangePriority"
     assert refused(validate_job, {"id": "j", "poolInfo": {"poolId": "p"}, "onAllTasksComplete": "later"}).status == 400
     terminating = job(onAllTasksComplete="terminatejob")
     assert refused(validate_job_patch, {"onAllTasksComplete": "noaction"}, terminating).status == 400
@@ -134,10 +139,11 @@ def test_job_and_task_wire_defaults():
 
 def test_task_counts_count_preparing_as_running():
     j = job()
-    for i, state in enumerate(["active", "preparing", "running", "completed", "completed"]):
+    for i, state in enumerate([TaskState.ACTIVE, TaskState.PREPARING, TaskState.RUNNING, TaskState.COMPLETED,
+                                TaskState.COMPLETED]):
         t = Task(id=f"t{i}", job_key="j1", spec={"id": f"t{i}"}, state=state)
-        if state == "completed":
-            t.execution["result"] = "success" if i == 3 else "failure"
+        if state == TaskState.COMPLETED:
+            t.execution["result"] = ExecutionResult.SUCCESS if i == 3 else ExecutionResult.FAILURE
         j.tasks[t.id] = t
     counts = wire.task_counts_to_wire(j)
     assert counts["taskCounts"] == {"active": 1, "running": 2, "completed": 2, "succeeded": 1, "failed": 1}
@@ -160,7 +166,7 @@ def only_node_failed_prep(account, pool):
     account.jobs["j1"] = j
     scheduler.tick(account)
     node = next(iter(pool.nodes.values()))
-    node.set_state("idle")
+    node.set_state(NodeState.IDLE)
     node.prep_failed.add("j1")
     return j, node
 
@@ -179,7 +185,7 @@ def test_autoscale_pool_grows_to_the_instances_a_multi_instance_task_needs():
     ips = {n.ip for n in pool.nodes.values()}
     assert ips == {"127.0.0.2", "127.0.0.3"}
     for node in pool.nodes.values():
-        node.set_state("idle")
+        node.set_state(NodeState.IDLE)
     actions = scheduler.tick(account)
     assert [a[0] for a in actions] == ["run_task"]
     assert j.tasks["mpi"].state == "running" and len(j.tasks["mpi"].node_ids) == 2
@@ -192,7 +198,7 @@ def test_multi_instance_task_is_never_placed_without_inter_node_communication():
     account.jobs["j1"] = j
     scheduler.tick(account)
     for node in pool.nodes.values():
-        node.set_state("idle")
+        node.set_state(NodeState.IDLE)
     assert [a for a in scheduler.tick(account) if a[0] == "run_task"] == []
     assert j.tasks["mpi"].state == "active"
 
@@ -216,7 +222,7 @@ def test_job_with_terminatejob_and_no_tasks_completes_at_once():
 def test_deleted_pool_disappears_once_its_nodes_left():
     account, pool = account_with({}, target_dedicated=2)
     scheduler.tick(account)
-    pool.state = "deleting"
+    pool.state = PoolState.DELETING
     scheduler.tick(account)
     assert all(n.state == "leavingpool" for n in pool.nodes.values())
     for node in pool.nodes.values():
@@ -242,7 +248,31 @@ def test_dependent_tasks_wait_for_successful_dependencies():
                                                                       "taskIdRanges": [{"start": 1, "end": 2}]}})
     assert not dependencies_met(j, later)
     for task in j.tasks.values():
-        task.state, task.execution["result"] = "completed", "success"
+        task.state, task.execution["result"] = TaskState.COMPLETED, ExecutionResult.SUCCESS
     assert dependencies_met(j, later)
-    j.tasks["2"].execution["result"] = "failure"
+    j.tasks["2"].execution["result"] = ExecutionResult.FAILURE
     assert not dependencies_met(j, later)
+
+
+def test_states_render_as_their_lowercase_wire_strings():
+    for member in (NodeState.LEAVING_POOL, TaskState.COMPLETED, PoolState.DELETING, ExecutionResult.SUCCESS):
+        assert member == member.value and str(member) == member.value and f"{member}" == member.value
+        assert f"{member:>12}" == f"{member.value:>12}"
+        assert json.dumps({"state": member, member: 1}) == json.dumps({"state": member.value, member.value: 1})
+        assert {member.value: "found"}.get(member) == "found" and {member: "found"}.get(member.value) == "found"
+    assert NodeState.LEAVING_POOL.value == "leavingpool"
+
+
+def test_an_entity_records_its_previous_state_and_a_new_etag():
+    task = Task(id="t", job_key="j", spec={"id": "t"})
+    etag, state_time = task.etag, task.state_time
+    task.transition(TaskState.RUNNING)
+    assert (task.state, task.previous_state, task.previous_state_time) == (TaskState.RUNNING, TaskState.ACTIVE,
+                                                                             state_time)
+    assert task.etag != etag
+    etag, state_time = task.etag, task.state_time
+    task.transition(TaskState.RUNNING)    # no change of state: only a new ETag
+    assert (task.previous_state, task.state_time) == (TaskState.ACTIVE, state_time) and task.etag != etag
+    body = wire.task_to_wire(task, Job(id="j", spec={"id": "j", "poolInfo": {"poolId": "p"}}), "http://h")
+    sent = json.loads(json.dumps(body))
+    assert (sent["state"], sent["previousState"]) == ("running", "active")

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from azure.batch._utils.model_base import SdkJSONEncoder
+from azure.core.serialization import AzureJSONEncoder
 
 import create_pool_job
 import send_task
@@ -13,7 +13,8 @@ from tests.conftest import VALID_ENV
 
 
 def wire(model) -> dict:
-    return json.loads(json.dumps(model, cls=SdkJSONEncoder, exclude_readonly=True))
+    """The JSON the SDK sends for ``model`` (its public as_dict, without read-only fields)."""
+    return json.loads(json.dumps(model.as_dict(exclude_readonly=True), cls=AzureJSONEncoder))
 
 
 @pytest.fixture

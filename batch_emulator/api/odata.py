@@ -10,11 +10,14 @@ Filters are evaluated on the wire JSON of each item. Properties outside the list
 allowed set give 400 InvalidQueryParameterValue, as an unsupported filter does on the service.
 """
 
+from __future__ import annotations
+
 import base64
 import re
+from collections.abc import Callable
 from datetime import datetime
 
-from .errors import service_error
+from ..service.errors import service_error
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<comma>,)"
@@ -42,7 +45,7 @@ def _tokenize(text):
         match = _TOKEN.match(text, pos)
         if not match:
             raise _bad_filter(text, f"Unexpected character at position {pos}.")
-        kind = match.lastgroup
+        kind = match.lastgroup or ""   # every alternative is a named group
         value = match.group(kind)
         if kind == "str":
             value = value.replace("''", "'")
@@ -174,7 +177,7 @@ class _Parser:
         return lambda item: _compare(op, _lookup(item, path), value)
 
 
-def compile_filter(text, allowed_properties):
+def compile_filter(text: str | None, allowed_properties: tuple[str, ...]) -> Callable[[dict], bool]:
     """Return a predicate over wire dicts; None text gives a predicate that accepts everything."""
     if text is None or not text.strip():
         return lambda item: True
@@ -185,7 +188,7 @@ def compile_filter(text, allowed_properties):
     return predicate
 
 
-def select_properties(item, select):
+def select_properties(item: dict, select: str | None) -> dict:
     """$select: keep the listed top-level properties (names matched case-insensitively)."""
     if not select:
         return item
@@ -193,7 +196,7 @@ def select_properties(item, select):
     return {k: v for k, v in item.items() if k.lower() in wanted or k == "odata.metadata"}
 
 
-def parse_maxresults(query, default=1000):
+def parse_maxresults(query: dict[str, str], default: int = 1000) -> int:
     raw = query.get("maxresults")
     if raw is None or raw == "":
         return default
@@ -208,11 +211,11 @@ def parse_maxresults(query, default=1000):
     return value
 
 
-def encode_skiptoken(offset):
+def encode_skiptoken(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 
-def decode_skiptoken(token):
+def decode_skiptoken(token: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)).decode()
         kind, _, number = text.partition(":")
@@ -224,7 +227,7 @@ def decode_skiptoken(token):
                             QueryParameterValue=token, Reason="The continuation token is not valid.") from None
 
 
-def page(items, query):
+def page(items: list, query: dict[str, str]) -> tuple[list, str | None]:
     """Slice one page from ``items``; returns (page_items, next_skiptoken or None)."""
     size = parse_maxresults(query)
     token = query.get("$skiptoken") or query.get("$skipToken")

@@ -1,9 +1,11 @@
 """In-memory state of one emulated Batch account: pools, nodes, jobs, tasks. No I/O here.
 
 Every read or write of these objects happens under ``Account.lock``; worker threads
-(executor.py) take it only for short state updates, never while a process runs.
+(runtime/executor.py) take it only for short state updates, never while a process runs.
 Ids are case-preserving and case-insensitive (dict keys are lowercased ids).
 """
+
+from __future__ import annotations
 
 import itertools
 import os
@@ -11,17 +13,41 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from .errors import conflict, not_found
+from .states import (
+    AllocationState,
+    DeallocationOption,
+    ExecutionResult,
+    JobState,
+    NodeState,
+    PoolState,
+    StopReason,
+    TaskState,
+    WireEnum,
+)
 
 _etag_counter = itertools.count(1)
 
 
-def utcnow():
+def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def new_etag():
+def iso(dt: datetime | None) -> str | None:
+    """A time as the service writes it in JSON: 2026-01-02T03:04:05.678901Z (None stays None)."""
+    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def node_info(base: str, pool_id: str, node_id: str, task_root: str) -> dict[str, str]:
+    """A task's nodeInfo: where it runs (stored on the task and its subtasks when they are placed)."""
+    return {"affinityId": f"TVM:{node_id}", "nodeUrl": f"{base}/pools/{pool_id}/nodes/{node_id}",
+            "poolId": pool_id, "nodeId": node_id, "taskRootDirectory": task_root,
+            "taskRootDirectoryUrl": f"{base}/pools/{pool_id}/nodes/{node_id}/files/{task_root}"}
+
+
+def new_etag() -> str:
     # Real ETags look like 0x8DD3F2A1B2C3D4E; a counter keeps ours unique and monotonic.
     return "0x8D" + format(time.time_ns() // 1000 * 16 + next(_etag_counter) % 16, "013X")[-13:]
 
@@ -33,7 +59,7 @@ class Node:
     ip: str
     dedicated: bool
     root: str
-    state: str = "creating"
+    state: NodeState = NodeState.CREATING
     state_time: datetime = field(default_factory=utcnow)
     allocation_time: datetime = field(default_factory=utcnow)
     running: dict = field(default_factory=dict)      # (job_key, task_key, subtask_id) -> slots used
@@ -41,124 +67,111 @@ class Node:
     total_succeeded: int = 0
     prep_succeeded: set = field(default_factory=set)  # job keys whose prep task exited 0 here
     prep_failed: set = field(default_factory=set)     # job keys this node will never run again
-    start_task_info: dict = None
-    idle_since: float = None                          # time.monotonic() when it last became idle
-    leaving_since: float = None                       # time.monotonic() when it began to leave the pool
+    start_task_info: dict | None = None
+    idle_since: float | None = None                   # time.monotonic() when it last became idle
+    leaving_since: float | None = None                # time.monotonic() when it began to leave the pool
     retiring: bool = False                            # chosen to leave once its tasks end: takes no new task
     recent_tasks: list = field(default_factory=list)
 
-    def set_state(self, state):
+    def set_state(self, state: NodeState) -> None:
         if state != self.state:
             self.state, self.state_time = state, utcnow()
-        if state == "idle" and self.idle_since is None:
+        if state == NodeState.IDLE and self.idle_since is None:
             self.idle_since = time.monotonic()
-        elif state != "idle":
+        elif state != NodeState.IDLE:
             self.idle_since = None
 
-    def slots_used(self):
+    def slots_used(self) -> int:
         return sum(self.running.values())
 
-    def usable(self):
-        return self.state in ("idle", "running") and not self.retiring
+    def usable(self) -> bool:
+        return self.state in (NodeState.IDLE, NodeState.RUNNING) and not self.retiring
+
+
+@dataclass(kw_only=True)
+class Entity:
+    """What a pool, a job and a task share: ETag and last-modified time, state with its previous state,
+    and the times of both transitions. Subclasses give ``state`` its type and first value."""
+    state: WireEnum
+    previous_state: WireEnum | None = None
+    previous_state_time: datetime | None = None
+    creation_time: datetime = field(default_factory=utcnow)
+    state_time: datetime = field(default_factory=utcnow)
+    last_modified: datetime = field(default_factory=utcnow)
+    etag: str = field(default_factory=new_etag)
+
+    def touch(self) -> None:
+        """A change clients can see: new ETag and last-modified time."""
+        self.last_modified, self.etag = utcnow(), new_etag()
+
+    def transition(self, state: WireEnum) -> None:
+        """Move to ``state`` (the current one becomes the previous state, both with their times) and touch."""
+        if state != self.state:
+            self.previous_state, self.previous_state_time = self.state, self.state_time
+            self.state, self.state_time = state, utcnow()
+        self.touch()
 
 
 @dataclass
-class Pool:
+class Pool(Entity):
     id: str
     spec: dict                        # the validated create body (sizing lives in the fields below)
+    state: PoolState = field(default=PoolState.ACTIVE, kw_only=True)
     enable_auto_scale: bool = False
-    auto_scale_formula: str = None
-    auto_scale_interval: str = None   # ISO-8601 duration as the client sent it
+    auto_scale_formula: str | None = None
+    auto_scale_interval: str | None = None   # ISO-8601 duration as the client sent it
     target_dedicated: int = 0
     target_low_priority: int = 0
     resize_timeout: str = "PT15M"
-    auto_scale_run: dict = None
-    deallocation_option: str = "requeue"   # the last autoscale run's $NodeDeallocationOption
-    samples: object = None                 # autoscale_samples.SampleHistory, from the first tick on
-    next_evaluation: float = None          # wall time (time.time()) of the next autoscale run
-    last_enable: float = None              # wall time of the last enable-autoscale call
-    state: str = "active"
-    allocation_state: str = "steady"
-    creation_time: datetime = field(default_factory=utcnow)
-    state_time: datetime = field(default_factory=utcnow)
+    auto_scale_run: dict | None = None
+    deallocation_option: DeallocationOption = DeallocationOption.REQUEUE   # the last autoscale run's option
+    samples: Any = None                    # service.autoscale.SampleHistory, from the first tick on
+    next_evaluation: float | None = None   # wall time (time.time()) of the next autoscale run
+    last_enable: float | None = None       # wall time of the last enable-autoscale call
+    allocation_state: AllocationState = AllocationState.STEADY
     allocation_state_time: datetime = field(default_factory=utcnow)
-    last_modified: datetime = field(default_factory=utcnow)
-    etag: str = field(default_factory=new_etag)
     nodes: dict = field(default_factory=dict)         # node id -> Node, in allocation order
 
-    def touch(self):
-        self.last_modified, self.etag = utcnow(), new_etag()
-
-    def set_allocation_state(self, state):
+    def set_allocation_state(self, state: AllocationState) -> None:
         if state != self.allocation_state:
             self.allocation_state, self.allocation_state_time = state, utcnow()
 
 
 @dataclass
-class Task:
+class Task(Entity):
     id: str
     job_key: str
     spec: dict
-    state: str = "active"
-    previous_state: str = None
-    previous_state_time: datetime = None
-    creation_time: datetime = field(default_factory=utcnow)
-    state_time: datetime = field(default_factory=utcnow)
-    last_modified: datetime = field(default_factory=utcnow)
-    etag: str = field(default_factory=new_etag)
+    state: TaskState = field(default=TaskState.ACTIVE, kw_only=True)
     execution: dict = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
-    node_info: dict = None
+    node_info: dict | None = None
     node_ids: list = field(default_factory=list)      # assigned nodes, primary first
     subtasks: list = field(default_factory=list)      # wire dicts of subtasks 1..N-1
-    stop_reason: str = None   # why running work must stop: terminate | requeue | delete | walltime
+    stop_reason: StopReason | None = None   # why running work must stop (terminate, requeue, delete, ...)
     busy: bool = False        # a worker thread owns the run
     deleted: bool = False
 
-    def set_state(self, state):
-        if state != self.state:
-            self.previous_state, self.previous_state_time = self.state, self.state_time
-            self.state, self.state_time = state, utcnow()
-        self.touch()
-
-    def touch(self):
-        self.last_modified, self.etag = utcnow(), new_etag()
-
-    def instances(self):
+    def instances(self) -> int:
         return int((self.spec.get("multiInstanceSettings") or {}).get("numberOfInstances") or 1)
 
 
 @dataclass
-class Job:
+class Job(Entity):
     id: str
     spec: dict
-    state: str = "active"
-    previous_state: str = None
-    previous_state_time: datetime = None
-    creation_time: datetime = field(default_factory=utcnow)
-    state_time: datetime = field(default_factory=utcnow)
-    last_modified: datetime = field(default_factory=utcnow)
-    etag: str = field(default_factory=new_etag)
-    end_time: datetime = None
-    terminate_reason: str = None
+    state: JobState = field(default=JobState.ACTIVE, kw_only=True)
+    end_time: datetime | None = None
+    terminate_reason: str | None = None
     tasks: dict = field(default_factory=dict)         # task key -> Task, in creation order
     prep_runs: dict = field(default_factory=dict)     # node id -> {"poolId","nodeId","info":{...}}
 
-    def set_state(self, state):
-        if state != self.state:
-            self.previous_state, self.previous_state_time = self.state, self.state_time
-            self.state, self.state_time = state, utcnow()
-        self.touch()
-
-    def touch(self):
-        self.last_modified, self.etag = utcnow(), new_etag()
-
-    def pool_key(self):
+    def pool_key(self) -> str:
         return (self.spec.get("poolInfo") or {}).get("poolId", "").lower()
 
-    def prep_task(self):
+    def prep_task(self) -> dict | None:
         return self.spec.get("jobPreparationTask")
 
-    def prep_task_id(self):
+    def prep_task_id(self) -> str:
         return (self.prep_task() or {}).get("id") or "jobpreparation"
 
 
@@ -167,24 +180,24 @@ class Account:
     name: str
     root: str                 # where node directories live
     max_nodes: int = 8
-    time_scale: float = 300.0  # the autoscale clock runs this much faster than the service's (autoscale_samples.py)
+    time_scale: float = 300.0  # the autoscale clock runs this much faster than the service's (service/autoscale.py)
     url: str = "http://127.0.0.1"   # set once the server listens; used in URLs and AZ_BATCH_ACCOUNT_URL
     lock: threading.RLock = field(default_factory=threading.RLock)
     pools: dict = field(default_factory=dict)         # pool key -> Pool
     jobs: dict = field(default_factory=dict)          # job key -> Job
     next_ip: int = 2          # nodes get 127.0.0.2, 127.0.0.3, ...
-    supported_images: list = None  # --supported-images; None: the built-in list (wire.SUPPORTED_IMAGES)
-    changed: threading.Condition = None
+    supported_images: list | None = None  # --supported-images; None: the built-in list (api/wire.py)
+    changed: threading.Condition = field(init=False, repr=False)   # notified when the scheduler should look
 
     def __post_init__(self):
         self.changed = threading.Condition(self.lock)
 
-    def wake(self):
+    def wake(self) -> None:
         """Tell the scheduler something changed, so it need not wait for its next tick."""
         with self.changed:
             self.changed.notify_all()
 
-    def allocate_ip(self):
+    def allocate_ip(self) -> str:
         # Walk 127.0.0.2 .. 127.255.255.254, skipping .0/.255 host parts; loopback answers on all of /8.
         while True:
             n, self.next_ip = self.next_ip, self.next_ip + 1
@@ -192,64 +205,64 @@ class Account:
             if c not in (0, 255):
                 return f"127.{a}.{b}.{c}"
 
-    def node_dir(self, node_id):
+    def node_dir(self, node_id: str) -> str:
         return os.path.join(self.root, "nodes", node_id)
 
 
 # ---- lookups (raise the service's 404/409 errors) ----
 
-def get_pool(account, pool_id, allow_deleting=True):
+def get_pool(account: Account, pool_id: str, allow_deleting: bool = True) -> Pool:
     pool = account.pools.get(pool_id.lower())
     if pool is None:
         raise not_found("PoolNotFound")
-    if not allow_deleting and pool.state == "deleting":
+    if not allow_deleting and pool.state == PoolState.DELETING:
         raise conflict("PoolBeingDeleted")
     return pool
 
 
-def get_job(account, job_id):
+def get_job(account: Account, job_id: str) -> Job:
     job = account.jobs.get(job_id.lower())
     if job is None:
         raise not_found("JobNotFound")
     return job
 
 
-def get_task(account, job_id, task_id):
+def get_task(account: Account, job_id: str, task_id: str) -> Task:
     task = get_job(account, job_id).tasks.get(task_id.lower())
     if task is None:
         raise not_found("TaskNotFound")
     return task
 
 
-def get_node(account, pool_id, node_id):
+def get_node(account: Account, pool_id: str, node_id: str) -> Node:
     node = get_pool(account, pool_id).nodes.get(node_id)
     if node is None:
         raise not_found("NodeNotFound")
     return node
 
 
-def find_node(account, node_id):
+def find_node(account: Account, node_id: str) -> Node | None:
     for pool in account.pools.values():
         if node_id in pool.nodes:
             return pool.nodes[node_id]
     return None
 
 
-def require_job_writable(job, for_new_tasks=False):
+def require_job_writable(job: Job, for_new_tasks: bool = False) -> None:
     """Refuse changes to jobs that are going away or finished, with the service's codes."""
-    if job.state == "deleting":
+    if job.state == JobState.DELETING:
         raise conflict("JobBeingDeleted")
-    if job.state == "terminating":
+    if job.state == JobState.TERMINATING:
         raise conflict("JobBeingTerminated")
-    if job.state == "completed":
+    if job.state == JobState.COMPLETED:
         raise conflict("JobCompleted")
-    if for_new_tasks and job.state != "active":
+    if for_new_tasks and job.state != JobState.ACTIVE:
         raise conflict("JobNotActive")
 
 
 # ---- queries the scheduler and the wire layer share ----
 
-def task_metrics(account, pool):
+def task_metrics(account: Account, pool: Pool) -> dict[str, int]:
     """The task counts autoscale samples for ``pool``: active (runnable: dependencies met, job active) and
     running (preparing counts as running) task instances, and completed tasks by result."""
     counts = {"active": 0, "running": 0, "succeeded": 0, "failed": 0}
@@ -257,22 +270,23 @@ def task_metrics(account, pool):
         if job.pool_key() != pool.id.lower():
             continue
         for task in job.tasks.values():
-            if task.state in ("preparing", "running") and job.state in ("active", "terminating"):
+            if task.state in (TaskState.PREPARING, TaskState.RUNNING) and \
+                    job.state in (JobState.ACTIVE, JobState.TERMINATING):
                 counts["running"] += task.instances()
-            elif task.state == "active" and job.state == "active" and dependencies_met(job, task):
+            elif task.state == TaskState.ACTIVE and job.state == JobState.ACTIVE and dependencies_met(job, task):
                 counts["active"] += task.instances()
-            elif task.state == "completed":
-                counts["succeeded" if task.execution.get("result") == "success" else "failed"] += 1
+            elif task.state == TaskState.COMPLETED:
+                counts["succeeded" if task.execution.get("result") == ExecutionResult.SUCCESS else "failed"] += 1
     return counts
 
 
-def pending_instances(account, pool):
+def pending_instances(account: Account, pool: Pool) -> int:
     """Instances the pool's work needs now: active (runnable) + preparing + running tasks, as $PendingTasks counts."""
     counts = task_metrics(account, pool)
     return counts["active"] + counts["running"]
 
 
-def dependencies_met(job, task):
+def dependencies_met(job: Job, task: Task) -> bool:
     depends = task.spec.get("dependsOn")
     if not depends:
         return True
@@ -281,20 +295,21 @@ def dependencies_met(job, task):
         wanted += [str(i) for i in range(int(rng["start"]), int(rng["end"]) + 1)]
     for key in wanted:
         other = job.tasks.get(key)
-        if other is None or other.state != "completed" or other.execution.get("result") != "success":
+        if other is None or other.state != TaskState.COMPLETED or \
+                other.execution.get("result") != ExecutionResult.SUCCESS:
             return False
     return True
 
 
-def task_counts(job):
+def task_counts(job: Job) -> tuple[dict[str, int], dict[str, int]]:
     counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
     slots = dict(counts)
     for task in job.tasks.values():
-        state = "running" if task.state == "preparing" else task.state
+        state = TaskState.RUNNING if task.state == TaskState.PREPARING else task.state
         weight = int(task.spec.get("requiredSlots") or 1)
-        keys = [state]
-        if task.state == "completed":
-            keys.append("succeeded" if task.execution.get("result") == "success" else "failed")
+        keys = [str(state)]
+        if task.state == TaskState.COMPLETED:
+            keys.append("succeeded" if task.execution.get("result") == ExecutionResult.SUCCESS else "failed")
         for key in keys:
             counts[key] += 1
             slots[key] += weight

@@ -4,25 +4,29 @@
 It changes state and returns work for the executor to start; it never does I/O itself.
 """
 
+from __future__ import annotations
+
 import secrets
 import time
 
-from . import autoscale_samples, wire
-from .state import Node, dependencies_met, utcnow
+from . import autoscale
+from .state import Account, Job, Node, Task, dependencies_met, iso, node_info, utcnow
+from .states import AllocationState, DeallocationOption, JobState, NodeState, PoolState, StopReason, TaskState
 from .validation import parse_duration
 
 LEAVING_SECONDS = 0.2       # nodes show "leavingpool" this long before they disappear
 # Nodes a shrinking pool gives up first: those doing no work, broken ones before starting ones before idle ones.
-REMOVAL_ORDER = {"starttaskfailed": 0, "creating": 1, "waitingforstarttask": 2, "idle": 3}
+REMOVAL_ORDER = {NodeState.START_TASK_FAILED: 0, NodeState.CREATING: 1, NodeState.WAITING_FOR_START_TASK: 2,
+                 NodeState.IDLE: 3}
 
 
-def tick(account):
+def tick(account: Account) -> list[tuple]:
     """Advance everything one step; returns a list of (action, *args) for the executor."""
     actions = []
     now, wall = time.monotonic(), time.time()
     for key, pool in list(account.pools.items()):
-        if pool.state == "active":
-            autoscale_samples.step(account, pool, wall)   # samples, and the formula when its interval is up
+        if pool.state == PoolState.ACTIVE:
+            autoscale.step(account, pool, wall)   # samples, and the formula when its interval is up
         actions += _size_pool(account, key, pool, now)
     for key, job in list(account.jobs.items()):
         actions += _advance_job(account, key, job)
@@ -46,22 +50,22 @@ def _stop_work_on(account, node, reason):
 
 
 def _size_pool(account, key, pool, now):
-    actions = []
+    actions: list[tuple] = []
     for node in list(pool.nodes.values()):   # finish departures first
-        if node.state == "leavingpool" and now - node.leaving_since >= LEAVING_SECONDS and not node.running:
+        if node.state == NodeState.LEAVING_POOL and now - node.leaving_since >= LEAVING_SECONDS and not node.running:
             del pool.nodes[node.id]
-    if pool.state == "deleting":
+    if pool.state == PoolState.DELETING:
         for node in pool.nodes.values():
-            _stop_work_on(account, node, "requeue")   # the service requeues running tasks of a deleted pool
+            _stop_work_on(account, node, StopReason.REQUEUE)   # the service requeues running tasks of a deleted pool
             _leave(node, now)
         if not pool.nodes:
             del account.pools[key]
         return actions
     # Autoscale pools remove busy nodes as the formula's $NodeDeallocationOption says; resized pools
     # let running tasks finish (taskcompletion: the emulator ignores the resize's option).
-    option = pool.deallocation_option if pool.enable_auto_scale else "taskcompletion"
+    option = pool.deallocation_option if pool.enable_auto_scale else DeallocationOption.TASK_COMPLETION
     for dedicated, target in ((True, pool.target_dedicated), (False, pool.target_low_priority)):
-        members = [n for n in pool.nodes.values() if n.dedicated == dedicated and n.state != "leavingpool"]
+        members = [n for n in pool.nodes.values() if n.dedicated == dedicated and n.state != NodeState.LEAVING_POOL]
         staying = [n for n in members if not n.retiring]
         for node in [n for n in members if n.retiring][:max(0, target - len(staying))]:
             node.retiring = False       # wanted again before its task ended: it stays
@@ -72,55 +76,57 @@ def _size_pool(account, key, pool, now):
         for node in sorted(staying, key=lambda n: REMOVAL_ORDER.get(n.state, len(REMOVAL_ORDER)))[:max(0, surplus)]:
             if not node.running:
                 _leave(node, now)
-            elif option in ("requeue", "terminate"):
+            elif option in (DeallocationOption.REQUEUE, DeallocationOption.TERMINATE):
                 # requeue: running tasks go back to the queue; terminate: they end (TaskEnded).
-                _stop_work_on(account, node, "requeue" if option == "requeue" else "nodedeallocation")
+                _stop_work_on(account, node, StopReason.REQUEUE if option == DeallocationOption.REQUEUE
+                              else StopReason.NODE_DEALLOCATION)
                 _leave(node, now)
             else:
                 node.retiring = True    # taskcompletion / retaineddata: leaves once its tasks end
         for node in members:
             if node.retiring and not node.running:
                 _leave(node, now)
-    settled = all(n.state in ("idle", "running", "starttaskfailed") for n in pool.nodes.values())
+    settled = all(n.state in (NodeState.IDLE, NodeState.RUNNING, NodeState.START_TASK_FAILED)
+                  for n in pool.nodes.values())
     counts_match = sum(1 for n in pool.nodes.values() if n.dedicated) == pool.target_dedicated and \
         sum(1 for n in pool.nodes.values() if not n.dedicated) == pool.target_low_priority
-    pool.set_allocation_state("steady" if settled and counts_match else "resizing")
+    pool.set_allocation_state(AllocationState.STEADY if settled and counts_match else AllocationState.RESIZING)
     return actions
 
 
 def _leave(node, now):
-    if node.state != "leavingpool":
-        node.set_state("leavingpool")
+    if node.state != NodeState.LEAVING_POOL:
+        node.set_state(NodeState.LEAVING_POOL)
         node.leaving_since = now
 
 
 def _advance_job(account, key, job):
     actions = []
     limit = (job.spec.get("constraints") or {}).get("maxWallClockTime")
-    if job.state == "active":
+    if job.state == JobState.ACTIVE:
         if limit and (utcnow() - job.creation_time) > parse_duration(limit, "constraints.maxWallClockTime"):
             begin_terminate(job, "MaxWallClockTimeExpiry")
         elif str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob" and \
-                all(t.state == "completed" for t in job.tasks.values()):
+                all(t.state == TaskState.COMPLETED for t in job.tasks.values()):
             begin_terminate(job, "AllTasksComplete")
-    if job.state in ("terminating", "deleting"):
-        reason = "jobterminate" if job.state == "terminating" else "delete"
+    if job.state in (JobState.TERMINATING, JobState.DELETING):
+        reason = StopReason.JOB_TERMINATE if job.state == JobState.TERMINATING else StopReason.DELETE
         for task in job.tasks.values():
             if task.busy and task.stop_reason is None:
                 task.stop_reason = reason
         if not any(t.busy for t in job.tasks.values()):
-            if job.state == "terminating":
+            if job.state == JobState.TERMINATING:
                 job.end_time = utcnow()
-                job.set_state("completed")
+                job.transition(JobState.COMPLETED)
             else:
                 del account.jobs[key]
                 actions.append(("remove_job_files", job))
     return actions
 
 
-def begin_terminate(job, reason):
+def begin_terminate(job: Job, reason: str) -> None:
     job.terminate_reason = reason
-    job.set_state("terminating")
+    job.transition(JobState.TERMINATING)
 
 
 def _eligible_nodes(pool, job_key, slots, whole_node):
@@ -133,23 +139,26 @@ def _eligible_nodes(pool, job_key, slots, whole_node):
 
 def _assign_tasks(account):
     actions = []
-    jobs = sorted((j for j in account.jobs.values() if j.state == "active"),
+    jobs = sorted((j for j in account.jobs.values() if j.state == JobState.ACTIVE),
                   key=lambda j: (-int(j.spec.get("priority") or 0), j.creation_time))
     for job in jobs:
         pool = account.pools.get(job.pool_key())
-        if pool is None or pool.state != "active":
+        if pool is None or pool.state != PoolState.ACTIVE:
             continue     # the service accepts jobs on missing pools; their tasks just wait
         limit = int(job.spec.get("maxParallelTasks") or -1)
-        busy = sum(1 for t in job.tasks.values() if t.state in ("preparing", "running"))
+        busy = sum(1 for t in job.tasks.values() if t.state in (TaskState.PREPARING, TaskState.RUNNING))
         for task in job.tasks.values():
             if limit != -1 and busy >= limit:
                 break
-            if task.state != "active" or task.busy or not dependencies_met(job, task):
+            if task.state != TaskState.ACTIVE or task.busy or not dependencies_met(job, task):
                 continue
             multi = task.spec.get("multiInstanceSettings") is not None
             if multi and (not pool.spec.get("enableInterNodeCommunication")
                           or int(pool.spec.get("taskSlotsPerNode") or 1) != 1):
-                continue   # accepted but never scheduled, as on the service (fact sheet 16.17)
+                # Accepted but never scheduled: it stays active, as the service documents for a pool without
+                # inter-node communication or with taskSlotsPerNode > 1
+                # (https://learn.microsoft.com/azure/batch/batch-mpi).
+                continue
             slots = int(task.spec.get("requiredSlots") or 1)
             nodes = _eligible_nodes(pool, job.id.lower(), slots, whole_node=multi)[:task.instances()]
             if len(nodes) < task.instances():
@@ -163,26 +172,26 @@ def _assign_tasks(account):
 def _place(account, job, task, pool, nodes, slots):
     for index, node in enumerate(nodes):
         node.running[(job.id.lower(), task.id.lower(), index)] = slots
-        node.set_state("running")
+        node.set_state(NodeState.RUNNING)
     task.busy, task.stop_reason = True, None
     task.node_ids = [n.id for n in nodes]
-    task.node_info = wire.node_info(account.url, pool.id, nodes[0].id, f"workitems/{job.id}/job-1/{task.id}")
+    task.node_info = node_info(account.url, pool.id, nodes[0].id, f"workitems/{job.id}/job-1/{task.id}")
     prep = job.prep_task()
     waits = prep is not None and prep.get("waitForSuccess", True) is not False
     if waits and any(job.id.lower() not in n.prep_succeeded for n in nodes):
-        task.set_state("preparing")
+        task.transition(TaskState.PREPARING)
     else:
-        task.set_state("running")
-        task.execution["startTime"] = wire.iso(utcnow())
+        task.transition(TaskState.RUNNING)
+        task.execution["startTime"] = iso(utcnow())
 
 
-def release_nodes(account, job_key, task):
+def release_nodes(account: Account, job_key: str, task: Task) -> None:
     """Free the task's slots; nodes with nothing left to run go back to idle."""
     task_key = task.id.lower()
     for pool in account.pools.values():
         for node in pool.nodes.values():
             for key in [k for k in node.running if k[0] == job_key and k[1] == task_key]:
                 del node.running[key]
-            if not node.running and node.state == "running":
-                node.set_state("idle")
+            if not node.running and node.state == NodeState.RUNNING:
+                node.set_state(NodeState.IDLE)
     task.busy = False

@@ -3,20 +3,20 @@
 This module holds Environment, Outcome, evaluate() and the evaluation of the syntax tree;
 check(), FormulaError, MESSAGES and the other names the emulator uses are imported here too.
 The rest of the language is split by what it does:
-    autoscale_language.py   error codes, FormulaError, constants, service variables, functions
-    autoscale_values.py     value types (Vec, Timestamp, Interval), rendering, value operations
-    autoscale_syntax.py     tokenizer, syntax tree, recursive-descent parser
-    autoscale_checks.py     static checks: check(formula)
+    language.py   error codes, FormulaError, constants, service variables, functions
+    values.py     value types (Vec, Timestamp, Interval), rendering, value operations
+    syntax.py     tokenizer, syntax tree, recursive-descent parser
+    checks.py     static checks: check(formula)
 
 Pure: no I/O and no clock reads. The caller passes the time, the pool's current values and
-a view of its sample history (autoscale_samples.py); nothing here changes a pool.
+a view of its sample history (service/autoscale.py); nothing here changes a pool.
 
     check(formula)                 -> raises FormulaError for what the service (or the
                                       emulator) refuses at pool create / enable autoscale
     evaluate(formula, env)         -> Outcome(results, targets, deallocation, error)
 
-The language, as documented (fact sheet section 6, "Create a formula to automatically scale
-compute nodes in a Batch pool"):
+The language, as Microsoft documents it in "Create a formula to automatically scale compute
+nodes in a Batch pool" (https://learn.microsoft.com/azure/batch/batch-automatic-scaling):
 - statements `$var = expr;` or `var = expr;` (at most 100), `//` comments, line breaks;
   the last `;` is optional. A statement may also be a bare expression (e.g. `stop();`).
 - doubles, strings in double quotes, the TimeInterval_* constants, the deallocation options
@@ -37,17 +37,27 @@ listed in batch_emulator/README.md. Errors say "Line L, Col C: <what>", as the s
 AutoScaleRunError values do ("Line 1, Col 37: Insufficient data from data set: ...").
 """
 
+from __future__ import annotations
+
 import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from .autoscale_checks import check
-from .autoscale_language import (DEALLOCATION_OPTIONS, DEFAULT_DEALLOCATION, MESSAGES, METRIC_ALIASES,
-                                 SAMPLE_PERIOD_SECONDS, TIME_INTERVALS, FormulaError, service_name)
-from .autoscale_syntax import Binary, Call, Cond, Member, Method, Name, Num, Str, Unary
-from .autoscale_values import (Interval, Timestamp, Vec, arith, comparable, flatten, logarithm, parse_time,
-                               render, type_name)
+from .checks import check
+from .language import (
+    DEALLOCATION_OPTIONS,
+    DEFAULT_DEALLOCATION,
+    MESSAGES,
+    METRIC_ALIASES,
+    SAMPLE_PERIOD_SECONDS,
+    TIME_INTERVALS,
+    FormulaError,
+    service_name,
+)
+from .syntax import Binary, Call, Cond, Member, Method, Name, Num, Str, Unary
+from .values import Interval, Timestamp, Vec, arith, comparable, flatten, logarithm, parse_time, render, type_name
 
 __all__ = ["Environment", "Outcome", "evaluate", "check", "FormulaError", "MESSAGES", "SAMPLE_PERIOD_SECONDS",
            "TIME_INTERVALS"]
@@ -55,7 +65,7 @@ __all__ = ["Environment", "Outcome", "evaluate", "check", "FormulaError", "MESSA
 
 @dataclass
 class Environment:
-    """What an evaluation sees. ``samples`` answers last/window/count/begin (autoscale_samples.SampleView)."""
+    """What an evaluation sees. ``samples`` answers last/window/count/begin (service/autoscale.py's SampleView)."""
     now: datetime                       # aware UTC: time() and look-back windows end here
     target_dedicated: int = 0           # the pool's current targets: $TargetDedicatedNodes starts there
     target_low_priority: int = 0
@@ -68,14 +78,14 @@ class Environment:
 @dataclass
 class Outcome:
     results: str
-    target_dedicated: int = None        # None when the evaluation failed
-    target_low_priority: int = None
+    target_dedicated: int | None = None   # None when the evaluation failed
+    target_low_priority: int | None = None
     deallocation: str = DEFAULT_DEALLOCATION
-    error: FormulaError = None
+    error: FormulaError | None = None
 
-    def run(self, timestamp):
+    def run(self, timestamp: str) -> dict[str, Any]:
         """The AutoScaleRun wire object; on failure the service still shows results (the starting values)."""
-        run = {"timestamp": timestamp, "results": self.results}
+        run: dict[str, Any] = {"timestamp": timestamp, "results": self.results}
         if self.error is not None:
             run["error"] = self.error.run_error()
         return run
@@ -85,7 +95,7 @@ class _Stop(Exception):
     pass
 
 
-def evaluate(formula, env):
+def evaluate(formula: str, env: Environment) -> Outcome:
     """Evaluate ``formula`` against ``env``; never raises for a problem of the formula itself."""
     evaluation = _Evaluation(env)
     try:
@@ -99,7 +109,7 @@ def evaluate(formula, env):
 class _Evaluation:
     def __init__(self, env):
         self.env = env
-        self.service = {"$TargetDedicatedNodes": float(env.target_dedicated),
+        self.service: dict[str, Any] = {"$TargetDedicatedNodes": float(env.target_dedicated),
                         "$TargetDedicated": float(env.target_dedicated),
                         "$TargetLowPriorityNodes": float(env.target_low_priority),
                         "$TargetLowPriority": float(env.target_low_priority),
@@ -254,7 +264,7 @@ class _Evaluation:
             if len(left) != len(right):
                 raise FormulaError("runtime", node.pos, f"{op!r} on doubleVecs of different lengths "
                                                         f"({len(left)} and {len(right)})")
-            return Vec(arith(op, x, y) for x, y in zip(left, right))
+            return Vec(arith(op, x, y) for x, y in zip(left, right, strict=False))
         elif kinds == ("double", "timeinterval") and op == "*":
             return Interval(left * right.seconds)
         elif kinds == ("timeinterval", "double") and op in ("*", "/"):
@@ -339,7 +349,8 @@ class _Evaluation:
     # -- sampled variables
 
     def method(self, node):
-        metric = METRIC_ALIASES.get(service_name(node.target.name), service_name(node.target.name))
+        canonical = service_name(node.target.name)
+        metric = None if canonical is None else METRIC_ALIASES.get(canonical, canonical)
         samples, name, pos = self.env.samples, node.name, node.pos
         args = [self.value(arg) for arg in node.args]
         if name == "GetSamplePeriod":

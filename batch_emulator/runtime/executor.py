@@ -5,35 +5,26 @@ its own worker thread. Workers hold the account lock only to update state, never
 a process runs or a file moves, so HTTP handlers are never blocked by work on nodes.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
-from . import blobio, scheduler, wire
-from .processes import ENDED_EXIT_CODE, Launcher
-from .state import utcnow
-from .validation import parse_duration
+from ..service import lifecycle, scheduler
+from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
+from ..service.state import Job, Node, Task, iso, utcnow
+from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
+from ..service.validation import parse_duration
+from . import blobio, taskrun
+from .processes import Launcher
 
 TICK_SECONDS = 0.1
-EXIT_CODE_FAILURE = {"category": "usererror", "code": "FailureExitCode",
-                     "message": "The task exited with an exit code representing a failure",
-                     "details": [{"name": "Message", "value": "The task exited with an exit code representing a failure"}]}
-# maxWallClockTime: the docs say the task completes with exit code 0xC000013A and
-# failure {category ServerError, code TaskEnded}; a user terminate gives TaskEnded as a user error.
-ENDED = {
-    "walltime": {"category": "servererror", "code": "TaskEnded",
-                 "message": "The task was ended because it exceeded its maximum wall clock time"},
-    "terminate": {"category": "usererror", "code": "TaskEnded", "message": "Task Was Ended by User Request"},
-    "jobterminate": {"category": "usererror", "code": "TaskEnded",
-                     "message": "The task was ended because its job was terminated"},
-    # An autoscale pool shrank with $NodeDeallocationOption = terminate ([inferred] wording and category).
-    "nodedeallocation": {"category": "servererror", "code": "TaskEnded",
-                         "message": "The task was ended because its node was removed from the pool"},
-}
-
 
 def _seconds(duration_text):
     return parse_duration(duration_text, "maxWallClockTime").total_seconds() if duration_text else None
@@ -51,10 +42,10 @@ class Executor:
 
     # ---- lifecycle ----
 
-    def start(self):
+    def start(self) -> None:
         self.scheduler_thread.start()
 
-    def stop(self):
+    def stop(self) -> None:
         self.stopping.set()
         self.account.wake()
         self.launcher.shutdown()
@@ -76,11 +67,13 @@ class Executor:
                 time.sleep(TICK_SECONDS)
 
     def _dispatch(self, kind, *args):
-        target = {"provision": self._provision_node, "run_task": self._run_task_guarded,
-                  "remove_job_files": self._remove_job_files}[kind]
+        targets: dict[str, Callable[..., None]] = {
+            "provision": self._provision_node, "run_task": self._run_task_guarded,
+            "remove_job_files": self._remove_job_files}
+        target = targets[kind]
         self.spawn(target, *args)
 
-    def spawn(self, target, *args):
+    def spawn(self, target: Callable[..., object], *args: Any) -> None:
         def run():
             try:
                 target(*args)
@@ -90,9 +83,28 @@ class Executor:
         self.threads.add(thread)
         thread.start()
 
-    def discard_files(self, paths):
+    def discard_files(self, paths: list[str]) -> None:
         """Delete task/job directories in the background (HTTP handlers call this)."""
-        self.spawn(lambda: [shutil.rmtree(p, ignore_errors=True) for p in paths])
+        def remove() -> None:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+        self.spawn(remove)
+
+    # ---- the service.work.Runtime interface the HTTP layer uses ----
+
+    def end_task(self, job: Job, task: Task, reason: StopReason) -> None:
+        """End ``task``'s work (account lock held): terminate or delete (see service.work.Runtime)."""
+        if task.busy:
+            task.stop_reason = reason   # the worker kills the processes, then completes or drops the task
+        elif reason == StopReason.TERMINATE:     # never ran: it completes at once, with the failure of an ended task
+            lifecycle.complete(self.account, job, task, None, dict(ENDED[StopReason.TERMINATE]), [])
+        else:
+            self.remove_task_files(job, task)
+
+    def remove_task_files(self, job: Job, task: Task) -> None:
+        """Directories of a deleted task on every node it ran on (the files go with the task)."""
+        rel = os.path.join("workitems", job.id, "job-1", task.id)
+        self.discard_files([os.path.join(self.account.node_dir(node_id), rel) for node_id in task.node_ids])
 
     def _remove_job_files(self, job):
         nodes_dir = os.path.join(self.account.root, "nodes")
@@ -101,7 +113,7 @@ class Executor:
 
     # ---- environment ----
 
-    def node_env(self, pool_id, node):
+    def node_env(self, pool_id: str, node: Node) -> dict[str, str]:
         root = node.root
         return {"AZ_BATCH_NODE_ROOT_DIR": root, "AZ_BATCH_NODE_SHARED_DIR": os.path.join(root, "shared"),
                 "AZ_BATCH_NODE_STARTUP_DIR": os.path.join(root, "startup"),
@@ -117,7 +129,9 @@ class Executor:
                 env[item["name"]] = item.get("value", "")
         return env
 
-    def _task_env(self, job, task, node, task_dir, wd, nodes, shared_dir):
+    def task_env(self, job: Job, task: Task, node: Node, task_dir: str, wd: str, nodes: list[Node],
+                 shared_dir: str) -> dict[str, str]:
+        """The environment of one instance of ``task`` on ``node``: AZ_BATCH_*, multi-instance variables, settings."""
         env = self.node_env(node.pool_id, node)
         env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": task.id, "AZ_BATCH_TASK_DIR": task_dir,
                     "AZ_BATCH_TASK_WORKING_DIR": wd, "AZ_BATCH_CERTIFICATES_DIR": os.path.join(task_dir, "certs")})
@@ -142,32 +156,34 @@ class Executor:
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
         start = pool.spec.get("startTask")
         with self.account.lock:
-            if node.state == "leavingpool":
+            if node.state == NodeState.LEAVING_POOL:
                 return
             if not start:
-                node.set_state("idle")
+                node.set_state(NodeState.IDLE)
                 return
             wait = start.get("waitForSuccess", True) is not False
-            node.set_state("waitingforstarttask" if wait else "idle")
-            node.start_task_info = {"state": "running", "startTime": wire.iso(utcnow()), "retryCount": 0}
+            node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.IDLE)
+            node.start_task_info = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "retryCount": 0}
         task_dir = os.path.join(node.root, "startup")
         env = self._apply_settings(dict(self.node_env(pool.id, node), AZ_BATCH_TASK_DIR=task_dir,
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
                                    start.get("environmentSettings"))
         retries = int(start.get("maxTaskRetryCount") or 0)
         exit_code, failure = self._run_simple(start, task_dir, env, retries, None,
-                                              lambda: "removed" if node.state == "leavingpool" else None,
+                                              lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL
+                                              else None,
                                               lambda count: node.start_task_info.update(
-                                                  retryCount=count, lastRetryTime=wire.iso(utcnow())))
+                                                  retryCount=count, lastRetryTime=iso(utcnow())))
         with self.account.lock:
             info = node.start_task_info
-            info.update(state="completed", endTime=wire.iso(utcnow()), result="failure" if failure else "success")
+            info.update(state=StartTaskState.COMPLETED, endTime=iso(utcnow()),
+                        result=ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS)
             if exit_code is not None:
                 info["exitCode"] = exit_code
             if failure:
                 info["failureInfo"] = failure
-            if node.state == "waitingforstarttask":
-                node.set_state("starttaskfailed" if failure else "idle")
+            if node.state == NodeState.WAITING_FOR_START_TASK:
+                node.set_state(NodeState.START_TASK_FAILED if failure else NodeState.IDLE)
         self.account.wake()
 
     def _run_simple(self, spec, task_dir, env, retries, deadline_seconds, should_stop, on_retry):
@@ -188,7 +204,7 @@ class Executor:
                 return None, launch_failure(exc)
             codes, reason = self.launcher.wait([proc], deadline, should_stop)
             if reason:
-                return ENDED_EXIT_CODE, ENDED.get(reason, ENDED["terminate"])
+                return ENDED_EXIT_CODE, ENDED.get(reason, ENDED[StopReason.TERMINATE])
             if codes[0] == 0:
                 return 0, None
             if retries != -1 and attempt >= retries:
@@ -199,9 +215,10 @@ class Executor:
 
     # ---- job preparation ----
 
-    def _ensure_prep(self, job, node):
+    def ensure_prep(self, job: Job, node: Node) -> bool:
         """Run the job's preparation task on ``node`` unless done; False if the task must not run here."""
         job_key, prep = job.id.lower(), job.prep_task()
+        assert prep is not None   # the caller runs this only for a job with a preparation task
         wait = prep.get("waitForSuccess", True) is not False
         with self.account.lock:
             lock = self.prep_locks.setdefault((node.id, job_key), threading.Lock())
@@ -212,7 +229,7 @@ class Executor:
                 if job_key in node.prep_failed:
                     return not wait
                 root = f"workitems/{job.id}/job-1/{job.prep_task_id()}"
-                info = {"state": "running", "startTime": wire.iso(utcnow()), "taskRootDirectory": root,
+                info = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "taskRootDirectory": root,
                         "taskRootDirectoryUrl": f"{self.account.url}/pools/{node.pool_id}/nodes/{node.id}/files/{root}",
                         "retryCount": 0}
                 job.prep_runs[node.id] = {"poolId": node.pool_id, "nodeId": node.id, "info": info}
@@ -225,10 +242,11 @@ class Executor:
             exit_code, failure = self._run_simple(
                 prep, task_dir, env, int(constraints.get("maxTaskRetryCount") or 0),
                 _seconds(constraints.get("maxWallClockTime")),
-                lambda: "delete" if job.state == "deleting" else None,
-                lambda count: info.update(retryCount=count, lastRetryTime=wire.iso(utcnow())))
+                lambda: StopReason.DELETE if job.state == JobState.DELETING else None,
+                lambda count: info.update(retryCount=count, lastRetryTime=iso(utcnow())))
             with self.account.lock:
-                info.update(state="completed", endTime=wire.iso(utcnow()), result="failure" if failure else "success")
+                info.update(state=StartTaskState.COMPLETED, endTime=iso(utcnow()),
+                            result=ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS)
                 if exit_code is not None:
                     info["exitCode"] = exit_code
                 if failure:
@@ -239,35 +257,12 @@ class Executor:
     # ---- tasks ----
 
     def _run_task_guarded(self, job, task, nodes):
-        from . import taskrun   # taskrun imports this module's helpers
         try:
             taskrun.run_task(self, job, task, nodes)
         except Exception:   # an emulator bug must not leave the task running forever
             traceback.print_exc(file=sys.stderr)
             with self.account.lock:
-                failure = {"category": "servererror", "code": "InternalError",
+                failure = {"category": ErrorCategory.SERVER_ERROR, "code": "InternalError",
                            "message": "The emulator failed while running the task; see its stderr."}
-                taskrun.complete(self, job, task, None, failure, [])
+                lifecycle.complete(self.account, job, task, None, failure, [])
             self.account.wake()
-
-
-def launch_failure(exc):
-    if isinstance(exc, FileNotFoundError):
-        return {"category": "usererror", "code": "CommandProgramNotFound",
-                "message": "The specified command program is not found",
-                "details": [{"name": "Message", "value": str(exc)}]}
-    return {"category": "usererror", "code": "CommandLaunchFailed",
-            "message": "The command line failed to launch", "details": [{"name": "Message", "value": str(exc)}]}
-
-
-def max_retries(job, task):
-    constraints = task.spec.get("constraints") or {}
-    if constraints.get("maxTaskRetryCount") is not None:
-        return int(constraints["maxTaskRetryCount"])
-    return int((job.spec.get("constraints") or {}).get("maxTaskRetryCount") or 0)
-
-
-def deadline_for(task):
-    seconds = _seconds((task.spec.get("constraints") or {}).get("maxWallClockTime"))
-    return time.monotonic() + seconds if seconds is not None else None
-

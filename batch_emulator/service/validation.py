@@ -1,39 +1,47 @@
 """Checks on request bodies, with the service's 400/409 codes. Pure functions, no state changes.
 
 Where the real code is not documented we use 400 InvalidPropertyValue with
-PropertyName/PropertyValue/Reason values (fact sheet section 3 [inferred]).
+PropertyName/PropertyValue/Reason values ([inferred]: the Batch error-code list,
+https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes, names the
+codes but not which request gets which).
 """
+
+from __future__ import annotations
 
 import posixpath
 import re
 from datetime import timedelta
+from typing import Any
 
 import isodate
 
-from . import autoscale
+from .. import formula as autoscale_formula
 from .errors import conflict, invalid_property, missing_property, service_error
+from .state import Job
+from .states import DeallocationOption
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_FORMULA_CHARS = 8192
 UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
 
 
-def require_object(body, what="request body"):
+def require_object(body: Any, what: str = "request body") -> dict:
     if not isinstance(body, dict):
         raise service_error(400, "InvalidRequestBody", Reason=f"The {what} must be a JSON object.")
     return body
 
 
-def check_id(value, name="id"):
+def check_id(value: Any, name: str = "id") -> str:
     if value is None or value == "":
         raise missing_property(name)
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise invalid_property(name, value, "The id can contain any combination of alphanumeric characters "
-                                            "including hyphens and underscores, and cannot contain more than 64 characters.")
+                                            "including hyphens and underscores, and cannot contain more than 64 "
+                                            "characters.")
     return value
 
 
-def parse_duration(value, name):
+def parse_duration(value: Any, name: str) -> timedelta:
     """Durations arrive as ISO-8601 (the SDK writes PT05M00S style); isodate reads all forms."""
     try:
         parsed = isodate.parse_duration(value)
@@ -74,7 +82,7 @@ def _check_name_values(items, name):
             raise missing_property(f"{name}.name")
 
 
-def check_resource_files(files, name="resourceFiles"):
+def check_resource_files(files: Any, name: str = "resourceFiles") -> None:
     for rf in files or []:
         require_object(rf, name)
         sources = [k for k in ("httpUrl", "storageContainerUrl", "autoStorageContainerName") if rf.get(k)]
@@ -90,7 +98,7 @@ def check_resource_files(files, name="resourceFiles"):
                                                              "the task working directory.")
 
 
-def check_output_files(files):
+def check_output_files(files: Any) -> None:
     for of in files or []:
         require_object(of, "outputFiles")
         if not of.get("filePattern"):
@@ -105,7 +113,7 @@ def check_output_files(files):
             raise invalid_property("uploadCondition", condition, f"Allowed: {', '.join(UPLOAD_CONDITIONS)}.")
 
 
-def check_constraints(constraints, name="constraints"):
+def check_constraints(constraints: Any, name: str = "constraints") -> None:
     if constraints is None:
         return
     require_object(constraints, name)
@@ -115,7 +123,7 @@ def check_constraints(constraints, name="constraints"):
     _check_int(constraints, "maxTaskRetryCount", -1, 2**31 - 1)
 
 
-def check_command_task(spec, name):
+def check_command_task(spec: Any, name: str) -> None:
     """Fields every runnable task kind shares (task, job preparation, start task)."""
     require_object(spec, name)
     if not spec.get("commandLine"):
@@ -125,7 +133,7 @@ def check_command_task(spec, name):
     check_constraints(spec.get("constraints"))
 
 
-def validate_pool(body):
+def validate_pool(body: Any) -> dict:
     require_object(body)
     check_id(body.get("id"))
     if not body.get("vmSize"):
@@ -150,8 +158,9 @@ def validate_pool(body):
     return body
 
 
-def check_sizing(body, creating):
-    """Sizing rules of fact sheet section 5: autoscale needs a formula and forbids fixed targets."""
+def check_sizing(body: dict, creating: bool) -> None:
+    """Sizing rules of pool create and resize (https://learn.microsoft.com/rest/api/batchservice/pool/create):
+    autoscale needs a formula and forbids fixed targets (targetDedicatedNodes, targetLowPriorityNodes)."""
     auto = bool(body.get("enableAutoScale"))
     has_target = body.get("targetDedicatedNodes") is not None or body.get("targetLowPriorityNodes") is not None
     if auto:
@@ -172,7 +181,7 @@ def check_sizing(body, creating):
         _check_int(body, "targetLowPriorityNodes", 0, 10000)
 
 
-def check_autoscale(body, check_formula=True):
+def check_autoscale(body: dict, check_formula: bool = True) -> None:
     """Length and interval of an autoscale request; with ``check_formula`` (pool create, enable
     autoscale) also the formula itself, as the service checks it before accepting it. Evaluate
     reports formula problems in its AutoScaleRun instead."""
@@ -190,27 +199,27 @@ def check_autoscale(body, check_formula=True):
                                    "The interval must be between 5 minutes and 168 hours.")
     if check_formula and formula:
         try:
-            autoscale.check(formula)
-        except autoscale.FormulaError as err:
+            autoscale_formula.check(formula)
+        except autoscale_formula.FormulaError as err:
             # 400 AutoScalingFormulaSyntaxError / InvalidAutoScalingSettings with "Line L, Col C: ..."
-            raise service_error(400, err.request_code, autoscale.MESSAGES[err.request_code],
+            raise service_error(400, err.request_code, autoscale_formula.MESSAGES[err.request_code],
                                 Message=err.detail) from None
 
 
-def validate_resize(body):
+def validate_resize(body: Any) -> dict:
     require_object(body)
     if body.get("targetDedicatedNodes") is None and body.get("targetLowPriorityNodes") is None:
         raise missing_property("targetDedicatedNodes")
     _check_int(body, "targetDedicatedNodes", 0, 10000)
     _check_int(body, "targetLowPriorityNodes", 0, 10000)
-    _check_enum(body, "nodeDeallocationOption", ("requeue", "terminate", "taskcompletion", "retaineddata"))
+    _check_enum(body, "nodeDeallocationOption", tuple(option.value for option in DeallocationOption))
     if body.get("resizeTimeout") is not None and \
             parse_duration(body["resizeTimeout"], "resizeTimeout") < timedelta(minutes=5):
         raise invalid_property("resizeTimeout", body["resizeTimeout"], "The minimum resize timeout is 5 minutes.")
     return body
 
 
-def validate_job(body):
+def validate_job(body: Any) -> dict:
     require_object(body)
     check_id(body.get("id"))
     pool_info = body.get("poolInfo")
@@ -244,7 +253,7 @@ def validate_job(body):
     return body
 
 
-def validate_job_patch(body, job):
+def validate_job_patch(body: Any, job: Job) -> dict:
     require_object(body)
     new_mode = body.get("onAllTasksComplete")
     _check_enum(body, "onAllTasksComplete", ("noaction", "terminatejob"))
@@ -262,7 +271,7 @@ def validate_job_patch(body, job):
     return body
 
 
-def validate_task(body, job):
+def validate_task(body: Any, job: Job) -> dict:
     """Validate one task of ``job``; raises like the single-task create would."""
     require_object(body)
     check_id(body.get("id"))

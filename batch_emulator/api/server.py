@@ -1,9 +1,11 @@
 """HTTP front end: parse the request, check SharedKey and api-version, dispatch, write the wire response.
 
 Responses go out in one write with TCP_NODELAY set: a status line, headers and body sent
-separately on a keep-alive connection meet Nagle + delayed ACK and cost ~40 ms each
-(fact sheet section 19).
+separately on a keep-alive connection meet Nagle's algorithm and the client's delayed ACK
+(the body waits until the head is acknowledged) and cost ~40 ms each.
 """
+
+from __future__ import annotations
 
 import json
 import socket
@@ -12,120 +14,23 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import auth, faults, odata
-from .blobio import redact
-from .errors import BatchServiceError, error_body, service_error
-from .state import utcnow
+from toolkit.redaction import redact
+
+from .. import faults
+from ..service.errors import BatchServiceError, error_body, service_error
+from ..service.state import Account, utcnow
+from ..service.work import Runtime
+from . import auth, files, jobs, pools  # noqa: F401  (importing the route modules fills ROUTES)
+from .http import ROUTES, Request, Response, match
 from .wire import rfc1123
 
-JSON_TYPE = "application/json;odata=minimalmetadata"
 
-
-@dataclass
-class Request:
-    method: str
-    raw_target: str
-    segments: list          # decoded path segments
-    query: dict             # first value of each parameter, decoded
-    headers: dict           # lowercased names
-    body: bytes
-    base: str               # http://host:port as the client reached us
-    params: dict = field(default_factory=dict)
-
-    def json(self):
-        if not self.body:
-            return {}
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise service_error(400, "InvalidRequestBody", Reason=f"The body is not valid JSON: {exc}") from None
-
-    def flag(self, name):
-        return str(self.query.get(name, "")).lower() == "true"
-
-
-@dataclass
-class Response:
-    status: int
-    body: object = None     # dict -> JSON, bytes -> raw, None -> empty
-    headers: dict = field(default_factory=dict)
-    content_type: str = JSON_TYPE
-
-
-def entity(obj, etag=None, last_modified=None, metadata=None, base=None):
-    body = dict(obj)
-    if metadata and base:
-        body = {"odata.metadata": f"{base}/$metadata#{metadata}", **body}
-    headers = {}
-    if etag:
-        headers["ETag"] = etag
-    if last_modified:
-        headers["Last-Modified"] = rfc1123(last_modified)
-    return Response(200, body, headers)
-
-
-def element(req, body, metadata, etag, last_modified):
-    """Answer to a GET of one pool, node, job or task: the properties $select asks for, as in a listing."""
-    return entity(odata.select_properties(body, req.query.get("$select")), etag, last_modified, metadata, req.base)
-
-
-def written(status, req, path, etag=None, last_modified=None, body=None):
-    """Response of a create/update: DataServiceId names the resource, as on the service."""
-    headers = {"DataServiceId": f"{req.base}{path}"}
-    if etag:
-        headers["ETag"] = etag
-    headers["Last-Modified"] = rfc1123(last_modified or utcnow())
-    return Response(status, body, headers)
-
-
-def listing(req, items, metadata, filter_props):
-    """Filter, $select and page a list the way the service does."""
-    predicate = odata.compile_filter(req.query.get("$filter"), filter_props)
-    chosen = [odata.select_properties(i, req.query.get("$select")) for i in items if predicate(i)]
-    page, token = odata.page(chosen, req.query)
-    body = {"odata.metadata": f"{req.base}/$metadata#{metadata}", "value": page}
-    if token:
-        keep = {k: req.query[k] for k in ("$filter", "$select", "$expand", "recursive") if req.query.get(k)}
-        keep.update({"maxresults": odata.parse_maxresults(req.query), "$skiptoken": token})
-        path = "/" + "/".join(quote(s, safe="") for s in req.segments)
-        body["odata.nextLink"] = f"{req.base}{path}?{urlencode(keep, quote_via=quote)}"
-    return Response(200, body)
-
-
-# ---- routing ----
-
-ROUTES = []   # (method, pattern segments, handler); "{name}" matches one segment, "{name*}" the rest
-
-
-def route(method, pattern):
-    def register(func):
-        ROUTES.append((method, pattern.strip("/").split("/"), func))
-        return func
-    return register
-
-
-def _match(pattern, segments):
-    params = {}
-    for i, part in enumerate(pattern):
-        if part.endswith("*}"):
-            if i >= len(segments):
-                return None
-            params[part[1:-2]] = "/".join(segments[i:])
-            return params
-        if i >= len(segments):
-            return None
-        if part.startswith("{"):
-            params[part[1:-1]] = segments[i]
-        elif part != segments[i].lower():
-            return None
-    return params if len(pattern) == len(segments) else None
-
-
-def dispatch(server, req):
+def dispatch(server: BatchHTTPServer, req: Request) -> Response:
     auth.verify_request(req.method, req.raw_target, req.headers, server.account.name, server.account_key)
     if faults.is_control(req.raw_target):   # the emulator's own endpoint: signed, no api-version
         return Response(*faults.control(server.faults, req.method, req.raw_target, req.body))
@@ -133,7 +38,7 @@ def dispatch(server, req):
         raise service_error(400, "MissingRequiredQueryParameter", QueryParameterName="api-version")
     known_path = False
     for method, pattern, handler in ROUTES:
-        params = _match(pattern, req.segments)
+        params = match(pattern, req.segments)
         if params is None:
             continue
         known_path = True
@@ -149,21 +54,25 @@ class BatchHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, account, account_key, executor, verbose=False, fault_rules=()):
-        self.account, self.account_key, self.executor, self.verbose = account, account_key, executor, verbose
+    def __init__(self, address: tuple[str, int], account: Account, account_key: str, runtime: Runtime,
+                 verbose: bool = False, fault_rules: Iterable[faults.FaultRule] = ()) -> None:
+        # runtime: the one way routes hand work to the task runner (service.work.Runtime).
+        self.account, self.account_key, self.runtime, self.verbose = account, account_key, runtime, verbose
         self.faults = faults.Faults(fault_rules)
         super().__init__(address, Handler)
 
 
 class Handler(BaseHTTPRequestHandler):
+    server: BatchHTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "BatchEmulator/1.0"
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, fmt, *args):   # the default logs every request; we log only with --verbose
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default logs every request; we log only with --verbose.
         pass
 
     def _handle(self):
@@ -172,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         parts = urlsplit(self.path)
-        host = headers.get("host") or "%s:%s" % self.server.server_address[:2]
+        host = headers.get("host") or "{}:{}".format(*cast("tuple[str, int]", self.server.server_address)[:2])
         req = Request(self.command, self.path, [unquote(s) for s in parts.path.strip("/").split("/") if s],
                       {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
                       headers, body, f"http://{host}")
@@ -198,8 +107,8 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:   # a bug; still answer with the service's error shape
             print(f"batch_emulator: internal error on {self.command} {redact(self.path)}: {exc!r}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
-            err = service_error(500, "InternalError")
-            return Response(500, error_body(err, req.base, request_id))
+            internal = service_error(500, "InternalError")
+            return Response(500, error_body(internal, req.base, request_id))
 
     def _reset(self):
         """Close the connection abruptly, as a crashed server or proxy does: with SO_LINGER 0 the
@@ -215,7 +124,8 @@ class Handler(BaseHTTPRequestHandler):
         elif isinstance(body, (bytes, bytearray)):
             payload, content_type = bytes(body), response.content_type
         else:   # HEAD of a file still names its type; other empty bodies have none
-            payload, content_type = b"", (response.content_type if response.status == 200 and response.headers else None)
+            payload = b""
+            content_type = response.content_type if response.status == 200 and response.headers else None
         if response.status == 204:
             payload = b""
         reason = self.responses.get(response.status, ("",))[0]
@@ -238,8 +148,3 @@ class Handler(BaseHTTPRequestHandler):
             self._reset()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
-
-
-def load_routes():
-    """Import the modules whose @route decorators fill ROUTES."""
-    from . import routes_files, routes_jobs, routes_pools  # noqa: F401

@@ -3,8 +3,12 @@
 Holds the service's error codes and messages, FormulaError (what is wrong with a formula,
 where), the constants (TimeInterval_*, deallocation options, timestamp members), the
 service-defined variables, and the functions and methods with their argument counts.
-The language itself is described in autoscale.py.
+The language itself is described in evaluator.py.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 MAX_STATEMENTS = 100
 SAMPLE_PERIOD_SECONDS = 30.0    # the service samples every 30 s (formula time)
@@ -61,24 +65,24 @@ class FormulaError(Exception):
         super().__init__(self.detail)
 
     @property
-    def detail(self):
+    def detail(self) -> str:
         return f"Line {self.pos[0]}, Col {self.pos[1]}: {self.text}"
 
     @property
-    def request_code(self):
+    def request_code(self) -> str:
         """Code of the 400 the service returns at pool create / enable autoscale."""
         return SYNTAX_ERROR if self.kind == "syntax" else INVALID_SETTINGS
 
     @property
-    def run_code(self):
+    def run_code(self) -> str:
         """Code of the AutoScaleRunError of an evaluation (evaluate API or periodic run)."""
         return {"syntax": SYNTAX_ERROR, "samples": INSUFFICIENT_SAMPLES}.get(self.kind, EVALUATION_ERROR)
 
-    def run_error(self):
+    def run_error(self) -> dict[str, Any]:
         code = self.run_code
         return {"code": code, "message": MESSAGES[code], "values": [{"name": "Message", "value": self.detail}]}
 
 
-def service_name(name):
+def service_name(name: str) -> str | None:
     """Canonical spelling of a service-defined variable, or None for a user variable."""
     return SERVICE_VARIABLES.get(name.lower()) if name.startswith("$") else None

@@ -1,4 +1,4 @@
-"""Fault injection: which request gets a fault, and which one. Pure and thread-safe.
+"""Fault injection rules: which request gets a fault, and which one. Pure and thread-safe.
 
 A rule says what to do (``kind``) to which requests (``method``, ``path``) and how often
 (``rate``, ``seed``, ``skip``, ``count``):
@@ -32,8 +32,10 @@ endpoint (CONTROL_PATH) never gets a fault.
 
 The emulator takes rules from ``--fault SPEC`` (``parse_spec``) and from its control
 endpoint (``control``); tests drive the endpoint with ``add_fault``, ``list_faults`` and
-``clear_faults``, which sign their requests with the account key like any Batch request.
+``clear_faults`` (client.py), which sign their requests with the account key like any Batch request.
 """
+
+from __future__ import annotations
 
 import json
 import random
@@ -41,15 +43,14 @@ import re
 import shlex
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, auth
-from .errors import service_error
+from ..service.errors import BatchServiceError, service_error
 
+T = TypeVar("T")
 CONTROL_PATH = "/_emulator/faults"
 KINDS = ("429", "503", "500", "409", "400", "delay", "close", "drop")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -73,44 +74,44 @@ class FaultError(ValueError):
 @dataclass
 class FaultRule:
     kind: str
-    method: str = None
-    path: str = None
+    method: str | None = None
+    path: str | None = None
     when: str = "before"
-    count: int = None
+    count: int | None = None
     skip: int = 0
     rate: float = 1.0
-    seed: int = None
-    retry_after: float = None
+    seed: int | None = None
+    retry_after: float | None = None
     delay: float = 1.0
-    code: str = None            # overrides the kind's error code
+    code: str | None = None     # overrides the kind's error code
     id: int = 0
     matched: int = 0            # requests that matched method and path while the rule was live
     fired: int = 0              # faults given
-    _pattern: object = field(default=None, repr=False)
-    _random: object = field(default=None, repr=False)
+    _pattern: re.Pattern | None = field(default=None, repr=False)
+    _random: Any = field(default=None, repr=False)
 
     @property
-    def active(self):
+    def active(self) -> bool:
         return self.count is None or self.fired < self.count
 
-    def matches(self, method, path):
+    def matches(self, method: str, path: str) -> bool:
         if self.method and self.method != method.upper():
             return False
         return self._pattern is None or bool(self._pattern.match(path))
 
-    def error(self):
+    def error(self) -> BatchServiceError:
         """The service error a 429/503/500 rule answers with (close before applying: a 500)."""
         status, code, message = ERRORS.get(self.kind, ERRORS["500"])
         if self.code:
             code, message = self.code, None
         return service_error(status, code, message)
 
-    def headers(self):
+    def headers(self) -> dict[str, str]:
         if self.kind in ERRORS and self.retry_after is not None:
             return {"Retry-After": _number(self.retry_after)}
         return {}
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         shown = {k: getattr(self, k) for k in ("id", "kind", "method", "path", "when", "count", "skip", "rate",
                                                 "seed", "matched", "fired")}
         if self.kind in ERRORS:
@@ -158,8 +159,9 @@ def _as_seconds(name, value):
     return number
 
 
-def make_rule(kind, method=None, path=None, when="before", count=None, skip=0, rate=1.0, seed=None,
-              retry_after="default", delay=1.0, code=None):
+def make_rule(kind: str, method: str | None = None, path: str | None = None, when: str = "before", count: Any = None,
+              skip: Any = 0, rate: Any = 1.0, seed: Any = None, retry_after: Any = "default", delay: Any = 1.0,
+              code: Any = None) -> FaultRule:
     """Check every field and build a FaultRule; FaultError names the field that is wrong."""
     kind = str(kind).lower()
     if kind not in KINDS:
@@ -213,7 +215,7 @@ def make_rule(kind, method=None, path=None, when="before", count=None, skip=0, r
 FIELDS = ("kind", "method", "path", "when", "count", "skip", "rate", "seed", "retry_after", "delay", "code")
 
 
-def rule_from_json(obj):
+def rule_from_json(obj: object) -> FaultRule:
     """A rule from the control endpoint's JSON object (unknown keys are refused, not ignored)."""
     if not isinstance(obj, dict):
         raise FaultError("a fault rule is a JSON object")
@@ -241,7 +243,7 @@ Rules can also be added, listed and cleared at run time: POST/GET/DELETE /_emula
 """
 
 
-def parse_spec(text):
+def parse_spec(text: str) -> FaultRule:
     """'503 GET /jobs/*/taskcounts count=2 retry-after=1' -> FaultRule (FaultError if wrong)."""
     try:
         tokens = shlex.split(text)
@@ -277,18 +279,18 @@ class Faults:
         for rule in rules:
             self.add(rule)
 
-    def add(self, rule):
+    def add(self, rule: FaultRule) -> dict[str, Any]:
         with self._lock:
             rule.id = self._next_id
             self._next_id += 1
             self._rules.append(rule)
             return rule.describe()
 
-    def list(self):
+    def list(self) -> list[dict[str, Any]]:
         with self._lock:
             return [rule.describe() for rule in self._rules]
 
-    def clear(self, rule_id=None):
+    def clear(self, rule_id: int | None = None) -> int:
         """Remove every rule (or the one with ``rule_id``); returns how many went."""
         with self._lock:
             kept = [r for r in self._rules if rule_id is not None and r.id != rule_id]
@@ -296,7 +298,7 @@ class Faults:
             self._rules = kept
             return removed
 
-    def decide(self, method, path):
+    def decide(self, method: str, path: str) -> FaultRule | None:
         """The rule whose fault this request gets, or None. ``path`` may be raw (quoted, with a query)."""
         path = "/" + unquote(urlsplit(path).path).strip("/")
         if is_control(path):
@@ -315,12 +317,12 @@ class Faults:
         return None
 
 
-def is_control(path):
+def is_control(path: str) -> bool:
     path = "/" + unquote(urlsplit(path).path).strip("/").lower()
     return path == CONTROL_PATH or path.startswith(CONTROL_PATH + "/")
 
 
-def control(faults, method, path, body):
+def control(faults: Faults, method: str, path: str, body: bytes) -> tuple[int, dict]:
     """Serve the control endpoint (the caller has checked the signature). Returns (status, JSON body).
 
     POST   /_emulator/faults          body: one rule object, or a list of them -> 201 {"value": [added...]}
@@ -357,7 +359,8 @@ def control(faults, method, path, body):
     raise service_error(405, "UnsupportedHttpVerb", Verb=method)
 
 
-def apply(rule, answer, refuse):
+def apply(rule: FaultRule | None, answer: Callable[[], T],
+          refuse: Callable[[BatchServiceError, dict[str, str]], T]) -> tuple[T | None, str]:
     """Serve one request under ``rule`` (None: no fault).
 
     ``answer()`` applies the request and returns the emulator's own response;
@@ -370,9 +373,9 @@ def apply(rule, answer, refuse):
         if rule.when == "before":
             time.sleep(rule.delay)
             return answer(), "send"
-        response = answer()
+        delayed = answer()
         time.sleep(rule.delay)
-        return response, "send"
+        return delayed, "send"
     response = answer() if rule.when == "after" else None
     if rule.kind in ERRORS:
         return refuse(rule.error(), rule.headers()), "send"
@@ -381,55 +384,8 @@ def apply(rule, answer, refuse):
     return None, "drop"
 
 
-def cut(data, head_length):
+def cut(data: bytes, head_length: int) -> bytes:
     """The part of a response that ``close`` sends: the head and half the body, or half the status line."""
     if len(data) > head_length:
         return data[:head_length + (len(data) - head_length) // 2]
     return data[:max(1, data.index(b"\r\n") // 2)]
-
-
-# ---- client side, for tests and scripts: drive a running emulator's control endpoint ----
-
-class FaultControlError(RuntimeError):
-    pass
-
-
-def _call(endpoint, method, account, key, body=None, suffix="", timeout=10):
-    target = CONTROL_PATH + suffix
-    payload = b"" if body is None else json.dumps(body).encode()
-    headers = {"ocp-date": formatdate(usegmt=True)}
-    if method != "GET":
-        headers["content-length"] = str(len(payload))
-    if body is not None:
-        headers["content-type"] = "application/json"
-    signature = auth.sign(auth.string_to_sign(method, target, headers, account), key)
-    headers["authorization"] = f"SharedKey {account}:{signature}"
-    request = urllib.request.Request(endpoint.rstrip("/") + target, data=payload or None,
-                                     method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            error = json.loads(exc.read())
-            detail = f"{error['code']}: {error['message']['value'].splitlines()[0]}"
-            detail += "".join(f"; {v['value']}" for v in error.get("values", []))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            detail = exc.reason
-        raise FaultControlError(f"{method} {target} -> {exc.code} {detail}") from None
-
-
-def add_fault(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, **rule):
-    """add_fault(url, kind="503", method="GET", path="/jobs/j1/taskcounts", count=2) -> the rule, with its id."""
-    return _call(endpoint, "POST", account, key, body=rule)["value"][0]
-
-
-def list_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY):
-    """Every rule with its counters: matched, fired, active."""
-    return _call(endpoint, "GET", account, key)["value"]
-
-
-def clear_faults(endpoint, account=DEFAULT_ACCOUNT_NAME, key=DEFAULT_ACCOUNT_KEY, rule_id=None):
-    """Remove every rule (or one); returns how many were removed."""
-    suffix = "" if rule_id is None else f"/{int(rule_id)}"
-    return _call(endpoint, "DELETE", account, key, suffix=suffix)["removed"]

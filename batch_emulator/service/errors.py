@@ -8,7 +8,10 @@ Wire shape (top level, never wrapped in "odata.error", or the SDK's
      "values": [{"key": "Reason", "value": "..."}]}
 """
 
+from __future__ import annotations
+
 from datetime import datetime, timezone
+from typing import Any
 
 # Default messages, worded as the real service words them where known.
 MESSAGES = {
@@ -38,7 +41,8 @@ MESSAGES = {
     "InvalidRequestBody": "The specified Request Body is not syntactically valid.",
     "MissingRequiredQueryParameter": "A query parameter that's mandatory for this request is not specified.",
     "InvalidQueryParameterValue": "Value for one of the query parameters specified in the request URI is invalid.",
-    "OutOfRangeQueryParameterValue": "One of the query parameters specified in the request URI is outside the permissible range.",
+    "OutOfRangeQueryParameterValue": "One of the query parameters specified in the request URI is outside the "
+                                     "permissible range.",
     "UnsupportedQueryParameter": "One of the query parameters specified in the request URI is not supported.",
     "InvalidUri": "The requested URI does not represent any resource on the server.",
     "UnsupportedHttpVerb": "The resource doesn't support the specified HTTP verb.",
@@ -65,12 +69,12 @@ class BatchServiceError(Exception):
         super().__init__(f"{status} {code}: {self.message}")
 
 
-def service_error(status, code, message=None, **values):
+def service_error(status: int, code: str, message: str | None = None, **values: object) -> BatchServiceError:
     """Build the error; keyword arguments become the "values" list in the given order."""
     return BatchServiceError(status, code, message, [(k, str(v)) for k, v in values.items()])
 
 
-def error_body(err, base_url, request_id, now=None):
+def error_body(err: BatchServiceError, base_url: str, request_id: str, now: datetime | None = None) -> dict[str, Any]:
     """The JSON object the service sends for ``err`` (RequestId/Time appended as the service does)."""
     now = now or datetime.now(timezone.utc)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
@@ -84,17 +88,17 @@ def error_body(err, base_url, request_id, now=None):
     return body
 
 
-def invalid_property(name, value, reason):
+def invalid_property(name: str, value: object, reason: str) -> BatchServiceError:
     return service_error(400, "InvalidPropertyValue", PropertyName=name, PropertyValue=value, Reason=reason)
 
 
-def missing_property(name):
+def missing_property(name: str) -> BatchServiceError:
     return service_error(400, "MissingRequiredProperty", PropertyName=name)
 
 
-def not_found(code):
+def not_found(code: str) -> BatchServiceError:
     return service_error(404, code)
 
 
-def conflict(code, reason=None):
+def conflict(code: str, reason: str | None = None) -> BatchServiceError:
     return service_error(409, code, **({"Reason": reason} if reason else {}))

@@ -1,13 +1,16 @@
 """Jobs, tasks, task counts, subtasks and job preparation status."""
 
+from __future__ import annotations
+
 import copy
 
-from . import taskrun, wire
-from .errors import BatchServiceError, conflict, error_body, service_error
+from ..service.errors import BatchServiceError, conflict, error_body, service_error
+from ..service.state import Job, Task, get_job, get_task, iso, require_job_writable
+from ..service.states import JobState, StopReason, TaskState
+from ..service.validation import require_object, validate_job, validate_job_patch, validate_task
+from . import wire
+from .http import Request, Response, Server, element, entity, listing, route, written
 from .odata import select_properties
-from .routes import Response, element, entity, listing, route, written
-from .state import Job, Task, get_job, get_task, require_job_writable
-from .validation import require_object, validate_job, validate_job_patch, validate_task
 
 JOB_FILTER = ("id", "displayName", "state", "stateTransitionTime", "previousState", "creationTime", "lastModified",
               "priority", "poolInfo/poolId", "executionInfo/poolId", "executionInfo/startTime",
@@ -22,13 +25,13 @@ MAX_TASKS_PER_COLLECTION = 100
 
 
 @route("POST", "jobs")
-def create_job(server, req):
+def create_job(server: Server, req: Request) -> Response:
     body = validate_job(req.json())
     account = server.account
     with account.lock:
         existing = account.jobs.get(body["id"].lower())
         if existing is not None:
-            raise conflict("JobBeingDeleted" if existing.state == "deleting" else "JobExists")
+            raise conflict("JobBeingDeleted" if existing.state == JobState.DELETING else "JobExists")
         job = Job(id=body["id"], spec=copy.deepcopy(body))
         account.jobs[job.id.lower()] = job
     account.wake()
@@ -36,14 +39,14 @@ def create_job(server, req):
 
 
 @route("GET", "jobs")
-def list_jobs(server, req):
+def list_jobs(server: Server, req: Request) -> Response:
     with server.account.lock:
         items = [wire.job_to_wire(j, req.base) for j in server.account.jobs.values()]
     return listing(req, items, "jobs", JOB_FILTER)
 
 
 @route("GET", "jobs/{jobId}")
-def get_job_route(server, req):
+def get_job_route(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         body = wire.job_to_wire(job, req.base)
@@ -51,7 +54,7 @@ def get_job_route(server, req):
 
 
 @route("PATCH", "jobs/{jobId}")
-def patch_job(server, req):
+def patch_job(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         body = validate_job_patch(req.json(), job)
@@ -66,37 +69,37 @@ def patch_job(server, req):
 
 
 @route("DELETE", "jobs/{jobId}")
-def delete_job(server, req):
+def delete_job(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
-        if job.state == "deleting":
+        if job.state == JobState.DELETING:
             raise conflict("JobBeingDeleted")
-        job.set_state("deleting")
+        job.transition(JobState.DELETING)
     server.account.wake()
     return Response(202)
 
 
 @route("POST", "jobs/{jobId}/terminate")
-def terminate_job(server, req):
+def terminate_job(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         require_job_writable(job)
         job.terminate_reason = body.get("terminateReason") or "UserTerminate"
-        job.set_state("terminating")
+        job.transition(JobState.TERMINATING)
     server.account.wake()
     return written(202, req, f"/jobs/{job.id}", job.etag, job.last_modified)
 
 
 @route("GET", "jobs/{jobId}/taskcounts")
-def task_counts(server, req):
+def task_counts(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         return entity(wire.task_counts_to_wire(job), job.etag, job.last_modified)
 
 
 @route("GET", "jobs/{jobId}/jobpreparationandreleasetaskstatus")
-def prep_status(server, req):
+def prep_status(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         if job.prep_task() is None:
@@ -114,7 +117,7 @@ def _add_task(job, body):
 
 
 @route("POST", "jobs/{jobId}/tasks")
-def create_task(server, req):
+def create_task(server: Server, req: Request) -> Response:
     body = req.json()
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
@@ -125,7 +128,7 @@ def create_task(server, req):
 
 
 @route("POST", "jobs/{jobId}/addtaskcollection")
-def add_task_collection(server, req):
+def add_task_collection(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     values = body.get("value")
     if not isinstance(values, list):
@@ -142,7 +145,7 @@ def add_task_collection(server, req):
             try:
                 task = _add_task(job, validate_task(item, job))
                 results.append({"status": "success", "taskId": task.id, "eTag": task.etag,
-                                "lastModified": wire.iso(task.last_modified),
+                                "lastModified": iso(task.last_modified),
                                 "location": f"{req.base}/jobs/{job.id}/tasks/{task.id}"})
             except BatchServiceError as err:
                 detail = error_body(err, req.base, "-")
@@ -156,7 +159,7 @@ def add_task_collection(server, req):
 
 
 @route("GET", "jobs/{jobId}/tasks")
-def list_tasks(server, req):
+def list_tasks(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         items = [wire.task_to_wire(t, job, req.base) for t in job.tasks.values()]
@@ -164,7 +167,7 @@ def list_tasks(server, req):
 
 
 @route("GET", "jobs/{jobId}/tasks/{taskId}")
-def get_task_route(server, req):
+def get_task_route(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         task = get_task(server.account, req.params["jobId"], req.params["taskId"])
@@ -175,39 +178,33 @@ def get_task_route(server, req):
 
 
 @route("DELETE", "jobs/{jobId}/tasks/{taskId}")
-def delete_task(server, req):
+def delete_task(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
         task = get_task(server.account, req.params["jobId"], req.params["taskId"])
         del job.tasks[task.id.lower()]
         task.deleted = True
-        if task.busy:
-            task.stop_reason = "delete"   # the worker kills it and removes its files
-        else:
-            taskrun.remove_task_files(server.executor, job, task)
+        server.runtime.end_task(job, task, StopReason.DELETE)   # its run stops, its files go
     server.account.wake()
     return Response(200)
 
 
 @route("POST", "jobs/{jobId}/tasks/{taskId}/terminate")
-def terminate_task(server, req):
+def terminate_task(server: Server, req: Request) -> Response:
     account = server.account
     with account.lock:
         job = get_job(account, req.params["jobId"])
         task = get_task(account, req.params["jobId"], req.params["taskId"])
-        if task.state == "completed":
+        if task.state == TaskState.COMPLETED:
             raise conflict("TaskCompleted")
-        if task.busy:
-            task.stop_reason = "terminate"
-        else:   # never ran: it completes at once, with the failure the service reports for an ended task
-            taskrun.complete(server.executor, job, task, None, dict(taskrun.ENDED["terminate"]), [])
+        server.runtime.end_task(job, task, StopReason.TERMINATE)   # completes with TaskEnded, at once if it never ran
     account.wake()
     return Response(204, None, {"DataServiceId": f"{req.base}/jobs/{job.id}/tasks/{task.id}",
                                 "ETag": task.etag, "Last-Modified": wire.rfc1123(task.last_modified)})
 
 
 @route("GET", "jobs/{jobId}/tasks/{taskId}/subtasksinfo")
-def list_subtasks(server, req):
+def list_subtasks(server: Server, req: Request) -> Response:
     with server.account.lock:
         task = get_task(server.account, req.params["jobId"], req.params["taskId"])
         items = [select_properties(copy.deepcopy(s), req.query.get("$select")) for s in task.subtasks]

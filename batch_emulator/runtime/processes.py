@@ -6,6 +6,8 @@ session alone would leave ranks behind; the markers, which children inherit, let
 find every descendant through /proc (Linux) however it detached.
 """
 
+from __future__ import annotations
+
 import os
 import re
 import shlex
@@ -15,6 +17,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
+
+from ..service.states import StopReason
 
 INSTANCE_MARKER = "BATCH_EMULATOR_INSTANCE"   # same for all processes of one emulator
 RUN_MARKER = "BATCH_EMULATOR_RUN"             # one per started command line
@@ -22,11 +27,6 @@ POLL_SECONDS = 0.05
 
 # Variables we do not pass on to task processes: anything that looks like a credential.
 _SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|TOKEN|SAS|CONNECTION_STRING|CREDENTIAL)", re.I)
-
-# Exit code the service reports for a task it ended (maxWallClockTime, terminate): 0xC000013A as a
-# signed 32-bit int. The Batch error-handling docs state this value; on Linux nodes it may differ,
-# but no Linux-specific value is documented, so we follow the docs.
-ENDED_EXIT_CODE = -1073741510
 
 
 class Launcher:
@@ -47,7 +47,8 @@ class Launcher:
         env[INSTANCE_MARKER] = self.instance_id
         self.base_env = env
 
-    def start(self, command_line, cwd, env, stdout_path, stderr_path, append=False):
+    def start(self, command_line: str, cwd: str, env: dict[str, str], stdout_path: str, stderr_path: str,
+              append: bool = False) -> subprocess.Popen:
         """exec the command line without a shell, as the service does. Raises OSError if it cannot start."""
         argv = shlex.split(command_line)
         if not argv:
@@ -63,11 +64,12 @@ class Launcher:
                     raise OSError("the emulator is shutting down")
                 proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=out, stderr=err,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
-                proc.run_id = run_id
+                proc.run_id = run_id   # type: ignore[attr-defined]  # which run a process belongs to
                 self.live[run_id] = proc
         return proc
 
-    def wait(self, procs, deadline=None, should_stop=lambda: None):
+    def wait(self, procs: list[subprocess.Popen], deadline: float | None = None,
+             should_stop: Callable[[], StopReason | None] = lambda: None) -> tuple[list[int | None], StopReason | None]:
         """Wait for all ``procs``; returns (exit codes, stop reason or None).
 
         ``deadline`` is a time.monotonic() value (maxWallClockTime); ``should_stop`` returns a
@@ -75,30 +77,31 @@ class Launcher:
         """
         reason = None
         while any(p.poll() is None for p in procs):
-            reason = should_stop() or ("walltime" if deadline is not None and time.monotonic() >= deadline else None)
+            expired = deadline is not None and time.monotonic() >= deadline
+            reason = should_stop() or (StopReason.WALLTIME if expired else None)
             if reason or self.closing:
-                reason = reason or "shutdown"
+                reason = reason or StopReason.SHUTDOWN
                 for p in procs:
                     self.kill(p)
                 break
             time.sleep(POLL_SECONDS)
-        codes = []
+        codes: list[int | None] = []
         for p in procs:
             code = p.wait()
             with self.lock:
-                self.live.pop(p.run_id, None)
+                self.live.pop(p.run_id, None)   # type: ignore[attr-defined]
             codes.append(code if code >= 0 else 128 - code)   # killed by signal N -> 128+N, as a shell reports
         return codes, reason
 
-    def kill(self, proc):
+    def kill(self, proc: subprocess.Popen) -> None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for pid in pids_with_marker(RUN_MARKER, proc.run_id):
+        for pid in pids_with_marker(RUN_MARKER, proc.run_id):   # type: ignore[attr-defined]
             _kill_pid(pid)
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Kill every process this emulator started, including detached MPI ranks."""
         with self.lock:
             self.closing = True
@@ -123,10 +126,10 @@ def _kill_pid(pid):
         pass
 
 
-def pids_with_marker(name, value):
+def pids_with_marker(name: str, value: str) -> list[int]:
     """Pids whose environment holds name=value (empty where /proc is absent, e.g. macOS)."""
     needle = f"{name}={value}".encode()
-    found = []
+    found: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

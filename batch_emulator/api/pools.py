@@ -1,13 +1,17 @@
 """Pools, nodes, node counts and supported images."""
 
+from __future__ import annotations
+
 import copy
 import time
 
-from . import autoscale_samples, wire
-from .errors import conflict, missing_property, service_error
-from .routes import Response, element, listing, route, written
-from .state import Pool, get_node, get_pool, utcnow
-from .validation import check_autoscale, require_object, validate_pool, validate_resize
+from ..service import autoscale
+from ..service.errors import conflict, missing_property, service_error
+from ..service.state import Pool, get_node, get_pool
+from ..service.states import AllocationState, NodeState, PoolState
+from ..service.validation import check_autoscale, require_object, validate_pool, validate_resize
+from . import wire
+from .http import Request, Response, Server, element, listing, route, written
 
 POOL_FILTER = ("id", "displayName", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
                "creationTime", "lastModified", "vmSize", "enableAutoScale", "enableInterNodeCommunication",
@@ -20,13 +24,13 @@ IMAGE_FILTER = ("osType", "verificationType", "nodeAgentSKUId")
 
 
 @route("POST", "pools")
-def create_pool(server, req):
+def create_pool(server: Server, req: Request) -> Response:
     body = validate_pool(req.json())
     account = server.account
     with account.lock:
         existing = account.pools.get(body["id"].lower())
         if existing is not None:
-            raise conflict("PoolBeingDeleted" if existing.state == "deleting" else "PoolExists")
+            raise conflict("PoolBeingDeleted" if existing.state == PoolState.DELETING else "PoolExists")
         spec = copy.deepcopy(body)
         pool = Pool(id=body["id"], spec=spec, enable_auto_scale=bool(body.get("enableAutoScale")),
                     auto_scale_formula=body.get("autoScaleFormula"),
@@ -36,20 +40,20 @@ def create_pool(server, req):
                     resize_timeout=body.get("resizeTimeout") or "PT15M")
         account.pools[pool.id.lower()] = pool
         if pool.enable_auto_scale:
-            autoscale_samples.start(account, pool, time.time())   # the first run happens at once
+            autoscale.start(account, pool, time.time())   # the first run happens at once
     account.wake()
     return written(201, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
 
 @route("GET", "pools")
-def list_pools(server, req):
+def list_pools(server: Server, req: Request) -> Response:
     with server.account.lock:
         items = [wire.pool_to_wire(p, req.base) for p in server.account.pools.values()]
     return listing(req, items, "pools", POOL_FILTER)
 
 
 @route("GET", "pools/{poolId}")
-def get_pool_route(server, req):
+def get_pool_route(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         body = wire.pool_to_wire(pool, req.base)
@@ -57,24 +61,23 @@ def get_pool_route(server, req):
 
 
 @route("HEAD", "pools/{poolId}")
-def pool_exists(server, req):
+def pool_exists(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         return Response(200, None, {"ETag": pool.etag, "Last-Modified": wire.rfc1123(pool.last_modified)})
 
 
 @route("DELETE", "pools/{poolId}")
-def delete_pool(server, req):
+def delete_pool(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
-        pool.state, pool.state_time = "deleting", utcnow()
-        pool.touch()
+        pool.transition(PoolState.DELETING)
     server.account.wake()
     return Response(202)
 
 
 @route("PATCH", "pools/{poolId}")
-def patch_pool(server, req):
+def patch_pool(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
@@ -87,7 +90,7 @@ def patch_pool(server, req):
 
 
 @route("POST", "pools/{poolId}/enableautoscale")
-def enable_autoscale(server, req):
+def enable_autoscale(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     check_autoscale(body)
     account = server.account
@@ -97,10 +100,10 @@ def enable_autoscale(server, req):
             raise missing_property("autoScaleFormula")
         if not body.get("autoScaleFormula") and not body.get("autoScaleEvaluationInterval"):
             raise missing_property("autoScaleFormula")   # the docs: give the formula, the interval or both
-        if not pool.enable_auto_scale and pool.allocation_state != "steady":
+        if not pool.enable_auto_scale and pool.allocation_state != AllocationState.STEADY:
             raise conflict("PoolBeingResized", "Autoscale cannot be enabled while the pool is resizing.")
         now = time.time()
-        if autoscale_samples.enable_too_soon(account, pool, now):
+        if autoscale.enable_too_soon(account, pool, now):
             # The status is the Batch error-code list's (ServiceUnavailable); creating a pool does not count.
             raise service_error(503, "TooManyEnableAutoScaleRequests",
                                 "Too many Enable Pool AutoScale requests are issued on the pool.",
@@ -110,14 +113,14 @@ def enable_autoscale(server, req):
         pool.auto_scale_formula = body.get("autoScaleFormula") or pool.auto_scale_formula
         pool.auto_scale_interval = body.get("autoScaleEvaluationInterval") or pool.auto_scale_interval
         pool.last_enable = now
-        autoscale_samples.start(account, pool, now)   # evaluated now, then every interval from now
+        autoscale.start(account, pool, now)   # evaluated now, then every interval from now
         pool.touch()
     account.wake()
     return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
 
 @route("POST", "pools/{poolId}/disableautoscale")
-def disable_autoscale(server, req):
+def disable_autoscale(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
         pool.enable_auto_scale, pool.auto_scale_formula, pool.auto_scale_interval = False, None, None
@@ -127,7 +130,7 @@ def disable_autoscale(server, req):
 
 
 @route("POST", "pools/{poolId}/evaluateautoscale")
-def evaluate_autoscale(server, req):
+def evaluate_autoscale(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     if not body.get("autoScaleFormula"):
         raise missing_property("autoScaleFormula")
@@ -139,35 +142,35 @@ def evaluate_autoscale(server, req):
             # The docs only say the pool must have autoscale enabled; the exact 409 code is not documented.
             raise conflict("OperationInvalidForCurrentState",
                            "The pool must have auto scaling enabled in order to evaluate a formula.")
-        _outcome, run = autoscale_samples.evaluate(account, pool, body["autoScaleFormula"], time.time())
+        _outcome, run = autoscale.evaluate(account, pool, body["autoScaleFormula"], time.time())
     return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified, body=run)
 
 
 @route("POST", "pools/{poolId}/resize")
-def resize_pool(server, req):
+def resize_pool(server: Server, req: Request) -> Response:
     body = validate_resize(req.json())
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
         if pool.enable_auto_scale:
             raise conflict("OperationInvalidForCurrentState", "An autoscale pool cannot be resized manually.")
-        if pool.allocation_state != "steady":
+        if pool.allocation_state != AllocationState.STEADY:
             raise conflict("PoolBeingResized")
         if body.get("targetDedicatedNodes") is not None:
             pool.target_dedicated = body["targetDedicatedNodes"]
         if body.get("targetLowPriorityNodes") is not None:
             pool.target_low_priority = body["targetLowPriorityNodes"]
         pool.resize_timeout = body.get("resizeTimeout") or pool.resize_timeout
-        pool.set_allocation_state("resizing")
+        pool.set_allocation_state(AllocationState.RESIZING)
         pool.touch()
     server.account.wake()
     return written(202, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
 
 @route("POST", "pools/{poolId}/stopresize")
-def stop_resize(server, req):
+def stop_resize(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
-        live = [n for n in pool.nodes.values() if n.state != "leavingpool"]
+        live = [n for n in pool.nodes.values() if n.state != NodeState.LEAVING_POOL]
         pool.target_dedicated = sum(1 for n in live if n.dedicated)
         pool.target_low_priority = sum(1 for n in live if not n.dedicated)
         pool.touch()
@@ -176,7 +179,7 @@ def stop_resize(server, req):
 
 
 @route("GET", "pools/{poolId}/nodes")
-def list_nodes(server, req):
+def list_nodes(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         items = [wire.node_to_wire(n, pool, req.base) for n in pool.nodes.values()]
@@ -184,7 +187,7 @@ def list_nodes(server, req):
 
 
 @route("GET", "pools/{poolId}/nodes/{nodeId}")
-def get_node_route(server, req):
+def get_node_route(server: Server, req: Request) -> Response:
     with server.account.lock:
         node = get_node(server.account, req.params["poolId"], req.params["nodeId"])
         pool = get_pool(server.account, req.params["poolId"])
@@ -193,13 +196,13 @@ def get_node_route(server, req):
 
 
 @route("GET", "nodecounts")
-def node_counts(server, req):
+def node_counts(server: Server, req: Request) -> Response:
     with server.account.lock:
         items = [wire.node_counts_to_wire(p) for p in server.account.pools.values()]
     return listing(req, items, "nodecounts", ("poolId",))
 
 
 @route("GET", "supportedimages")
-def supported_images(server, req):
+def supported_images(server: Server, req: Request) -> Response:
     images = wire.SUPPORTED_IMAGES if server.account.supported_images is None else server.account.supported_images
     return listing(req, copy.deepcopy(images), "supportedimages", IMAGE_FILTER)

@@ -4,8 +4,10 @@ Failures become the service's task failureInfo codes (Batch TaskFailureInformati
 resource files -> BlobNotFound / BlobAccessDenied / BlobDownloadMiscError /
 ResourceContainerAccessDenied / ResourceContainerListMiscError; output files ->
 FileUploadContainerNotFound / FileUploadAccessDenied / FileUploadMiscError.
-SAS tokens never reach a log: every URL or error text goes through ``redact``.
+SAS tokens never reach a log: every URL or error text goes through ``redact`` (toolkit/redaction.py).
 """
+
+from __future__ import annotations
 
 import fnmatch
 import os
@@ -18,6 +20,10 @@ from datetime import datetime, timezone
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ExponentialRetry
 
+from toolkit.redaction import redact
+
+from ..service.states import ErrorCategory
+
 DOWNLOAD_TIMEOUT = 60
 
 
@@ -26,12 +32,8 @@ class TaskFailure(Exception):
 
     def __init__(self, code, message, **details):
         super().__init__(f"{code}: {message}")
-        self.info = {"category": "usererror", "code": code, "message": message,
+        self.info = {"category": ErrorCategory.USER_ERROR, "code": code, "message": message,
                      "details": [{"name": k, "value": redact(str(v))} for k, v in details.items()]}
-
-
-def redact(text):
-    return re.sub(r"(sig=)[^&\s'\"]+", r"\1REDACTED", str(text))
 
 
 def _status(exc):
@@ -41,8 +43,9 @@ def _status(exc):
 def _container(url):
     # The storage SDK's default retry waits 15 s, 45 s, ... (+-3 s jitter); keep failures quick on a laptop.
     return ContainerClient.from_container_url(
-        url, retry_policy=ExponentialRetry(initial_backoff=0.3, increment_base=1, retry_total=1,
-                                           random_jitter_range=0.2),
+        # The storage SDK annotates these two as int; it computes with them as seconds, fractions work.
+        url, retry_policy=ExponentialRetry(initial_backoff=0.3, increment_base=1, retry_total=1,  # type: ignore[arg-type]
+                                           random_jitter_range=0.2),  # type: ignore[arg-type]
         connection_timeout=10, read_timeout=DOWNLOAD_TIMEOUT)
 
 
@@ -61,7 +64,7 @@ def _set_mode(path, mode):
         pass
 
 
-def download_resource_files(files, directory):
+def download_resource_files(files: list[dict] | None, directory: str) -> None:
     """Fetch each ResourceFile into ``directory`` (the task's wd, or the shared dir for common files)."""
     for rf in files or []:
         if rf.get("httpUrl"):
@@ -146,7 +149,7 @@ def _segments_match(pattern_parts, path_parts):
     return fnmatch.fnmatchcase(name, head) and _segments_match(rest, path_parts[1:])
 
 
-def match_output_files(pattern, wd, env):
+def match_output_files(pattern: str, wd: str, env: dict[str, str]) -> list[tuple[str, str]]:
     """Files selected by an OutputFile filePattern: list of (absolute path, blob-relative name).
 
     No wildcard: the one file, whose blob name is then the destination path itself.
@@ -175,7 +178,7 @@ def _expand(pattern, env):
     return re.sub(r"\$(\w+)|\$\{(\w+)\}", lambda m: env.get(m.group(1) or m.group(2), m.group(0)), pattern)
 
 
-def condition_met(condition, exit_code):
+def condition_met(condition: str | None, exit_code: int | None) -> bool:
     condition = str(condition or "taskcompletion").lower()
     if condition == "tasksuccess":
         return exit_code == 0
@@ -184,7 +187,8 @@ def condition_met(condition, exit_code):
     return True
 
 
-def upload_output_files(output_files, wd, exit_code, env, log_dir):
+def upload_output_files(output_files: list[dict] | None, wd: str, exit_code: int | None, env: dict[str, str],
+                        log_dir: str) -> None:
     """Upload what the patterns select; write fileuploadout.txt/fileuploaderr.txt; raise TaskFailure on error."""
     if not output_files:
         return

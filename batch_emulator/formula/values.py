@@ -5,13 +5,17 @@ names and rendering in results strings, and the helpers the evaluator applies to
 comparison, IEEE arithmetic, logarithms, doubleVecList flattening and time() date parsing.
 """
 
+from __future__ import annotations
+
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any
 
-from .autoscale_language import FormulaError
+from .language import FormulaError
 
 
 class Vec(tuple):
@@ -28,16 +32,16 @@ class Interval:
     seconds: float        # formula time
 
 
-def type_name(value):
+def type_name(value: object) -> str:
     if isinstance(value, float):
         return "double"
     return {Vec: "doubleVec", str: "string", Timestamp: "timestamp", Interval: "timeinterval"}[type(value)]
 
 
-def render(value):
+def render(value: object) -> str:
     """A value as the results string shows it: doubles like C's %g (96.6667), vectors [1,2]."""
     if isinstance(value, float):
-        text = "%g" % value
+        text = format(value, "g")
         return "0" if text == "-0" else text
     if isinstance(value, Vec):
         return "[" + ",".join(render(v) for v in value) + "]"
@@ -55,7 +59,7 @@ def render(value):
     return str(value)
 
 
-def comparable(value):
+def comparable(value: object) -> Any:
     if isinstance(value, Timestamp):
         return value.dt
     if isinstance(value, Interval):
@@ -63,7 +67,7 @@ def comparable(value):
     return value
 
 
-def arith(op, a, b):
+def arith(op: str, a: float, b: float) -> float:
     if op == "+":
         return a + b
     if op == "-":
@@ -75,13 +79,13 @@ def arith(op, a, b):
     return a / b
 
 
-def logarithm(function, value):
+def logarithm(function: Callable[[float], float], value: float) -> float:
     if value < 0 or math.isnan(value):
         return math.nan
     return -math.inf if value == 0 else function(value)
 
 
-def flatten(args, pos, name):
+def flatten(args: list, pos: tuple, name: str) -> list[float]:
     values = []
     for arg in args:
         if isinstance(arg, float):
@@ -93,7 +97,7 @@ def flatten(args, pos, name):
     return values
 
 
-def parse_time(text, pos):
+def parse_time(text: str, pos: tuple) -> datetime:
     """W3C-DTF (an ISO 8601 profile) or RFC 1123, as the docs say time() reads."""
     value = text.strip()
     try:

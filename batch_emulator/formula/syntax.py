@@ -2,14 +2,15 @@
 
 parse(formula) returns the list of Statement nodes or raises FormulaError (syntax) with the
 line and column of what cannot be read. Nothing here knows which names exist: that is
-autoscale_checks.py.
+checks.py.
 """
+
+from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from .autoscale_language import FormulaError
-
+from .language import FormulaError
 
 # ---------------------------------------------------------------- tokens
 
@@ -36,15 +37,16 @@ class Token:
     pos: tuple      # (line, column), 1-based
 
 
-def tokenize(formula):
-    tokens, line, line_start, index = [], 1, 0, 0
+def tokenize(formula: str) -> list[Token]:
+    tokens: list[Token] = []
+    line, line_start, index = 1, 0, 0
     while index < len(formula):
         match = _TOKEN.match(formula, index)
         pos = (line, index - line_start + 1)
         if match is None:
             char = formula[index]
             raise FormulaError("syntax", pos, _UNSUPPORTED_CHARACTERS.get(char, f"unexpected character {char!r}"))
-        kind, text = match.lastgroup, match.group()
+        kind, text = match.lastgroup or "", match.group()   # every alternative is a named group
         if kind == "newline":
             line, line_start = line + 1, match.end()
         elif kind == "block":
@@ -126,7 +128,7 @@ class Cond:
 @dataclass
 class Statement:
     pos: tuple
-    target: str     # None for a bare expression
+    target: str | None     # None for a bare expression
     value: object
 
 
@@ -176,9 +178,11 @@ class _Parser:
 
     def statement(self):
         first = self.token
-        if first.kind == "name" and self.tokens[self.index + 1].kind == "op" and self.tokens[self.index + 1].text == "=":
-            self.index += 2
-            return Statement(first.pos, first.text, self.expression())
+        if first.kind == "name":   # a name is never the last token (the end token follows)
+            following = self.tokens[self.index + 1]
+            if following.kind == "op" and following.text == "=":
+                self.index += 2
+                return Statement(first.pos, first.text, self.expression())
         return Statement(first.pos, None, self.expression())
 
     def expression(self):
@@ -213,7 +217,8 @@ class _Parser:
             self.take()
             name = self.token
             if name.kind != "name" or name.text.startswith("$"):
-                raise FormulaError("syntax", name.pos, f"expected a method or member name after '.', found {describe(name)}")
+                raise FormulaError("syntax", name.pos,
+                                   f"expected a method or member name after '.', found {describe(name)}")
             self.take()
             if self.at("("):
                 node = Method(name.pos, node, name.text, self.arguments())
@@ -253,10 +258,10 @@ class _Parser:
         return args
 
 
-def describe(token):
+def describe(token: Token) -> str:
     return "the end of the formula" if token.kind == "end" else repr(token.text)
 
 
-def parse(formula):
+def parse(formula: str) -> list[Statement]:
     """The statements of ``formula``; raises FormulaError (syntax) if it cannot be read."""
     return _Parser(tokenize(formula)).program()

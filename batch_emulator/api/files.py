@@ -6,16 +6,18 @@ Files stay readable after their node left the pool (a deviation: on the service 
 with the node), so results can be inspected however quickly an emulated pool scales down.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import stat
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from ..service.errors import conflict, not_found, service_error
+from ..service.state import get_node, get_task, iso
 from . import wire
-from .errors import conflict, not_found, service_error
-from .routes import Response, listing, route
-from .state import get_node, get_task
+from .http import Request, Response, Server, listing, route
 
 OCTET = "application/octet-stream"
 
@@ -59,7 +61,7 @@ def _entry(name, path, url_base):
     item = {"name": name, "url": f"{url_base}/{quote(name, safe='')}", "isDirectory": stat.S_ISDIR(st.st_mode)}
     if not item["isDirectory"]:
         # contentLength is a string on the service; creationTime is not returned for Linux nodes.
-        item["properties"] = {"lastModified": wire.iso(_mtime(st)), "contentLength": str(st.st_size),
+        item["properties"] = {"lastModified": iso(_mtime(st)), "contentLength": str(st.st_size),
                               "contentType": OCTET, "fileMode": format(st.st_mode, "o").zfill(7)}
     return item
 
@@ -83,7 +85,7 @@ def _properties(req, base, url_base, with_body):
     path = _resolve(base, req.params["filePath"])
     st = os.stat(path)
     is_dir = stat.S_ISDIR(st.st_mode)
-    headers = {"Last-Modified": wire.rfc1123(_mtime(st)),
+    headers: dict[str, object] = {"Last-Modified": wire.rfc1123(_mtime(st)),
                "ocp-creation-time": wire.rfc1123(datetime.fromtimestamp(st.st_ctime, timezone.utc)),
                "ocp-batch-file-isdirectory": "true" if is_dir else "false",
                "ocp-batch-file-url": f"{url_base}/{quote(req.params['filePath'], safe='')}",
@@ -132,40 +134,44 @@ def _delete(req, base):
 
 
 @route("GET", "jobs/{jobId}/tasks/{taskId}/files")
-def list_task_files(server, req):
+def list_task_files(server: Server, req: Request) -> Response:
     return _list(req, *_task_base(server, req))
 
 
 @route("GET", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
-def download_task_file(server, req):
-    return _properties(req, *_task_base(server, req), with_body=True)
+def download_task_file(server: Server, req: Request) -> Response:
+    base, url_base = _task_base(server, req)
+    return _properties(req, base, url_base, with_body=True)
 
 
 @route("HEAD", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
-def task_file_properties(server, req):
-    return _properties(req, *_task_base(server, req), with_body=False)
+def task_file_properties(server: Server, req: Request) -> Response:
+    base, url_base = _task_base(server, req)
+    return _properties(req, base, url_base, with_body=False)
 
 
 @route("DELETE", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
-def delete_task_file(server, req):
+def delete_task_file(server: Server, req: Request) -> Response:
     return _delete(req, _task_base(server, req)[0])
 
 
 @route("GET", "pools/{poolId}/nodes/{nodeId}/files")
-def list_node_files(server, req):
+def list_node_files(server: Server, req: Request) -> Response:
     return _list(req, *_node_base(server, req))
 
 
 @route("GET", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
-def download_node_file(server, req):
-    return _properties(req, *_node_base(server, req), with_body=True)
+def download_node_file(server: Server, req: Request) -> Response:
+    base, url_base = _node_base(server, req)
+    return _properties(req, base, url_base, with_body=True)
 
 
 @route("HEAD", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
-def node_file_properties(server, req):
-    return _properties(req, *_node_base(server, req), with_body=False)
+def node_file_properties(server: Server, req: Request) -> Response:
+    base, url_base = _node_base(server, req)
+    return _properties(req, base, url_base, with_body=False)
 
 
 @route("DELETE", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
-def delete_node_file(server, req):
+def delete_node_file(server: Server, req: Request) -> Response:
     return _delete(req, _node_base(server, req)[0])

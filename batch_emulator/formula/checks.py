@@ -5,13 +5,26 @@ counts, variables read before they are assigned, writes to read-only variables, 
 statements and what the emulator cannot evaluate (resource metrics).
 """
 
-from .autoscale_language import (DEALLOCATION_OPTIONS, FUNCTIONS, MAX_STATEMENTS, METHODS, NODE_METRICS,
-                                 RESOURCE_METRICS, TASK_METRICS, TIME_INTERVALS, TIMESTAMP_MEMBERS, WRITABLE,
-                                 FormulaError, service_name)
-from .autoscale_syntax import Binary, Call, Cond, Member, Method, Name, Unary, parse
+from __future__ import annotations
+
+from .language import (
+    DEALLOCATION_OPTIONS,
+    FUNCTIONS,
+    MAX_STATEMENTS,
+    METHODS,
+    NODE_METRICS,
+    RESOURCE_METRICS,
+    TASK_METRICS,
+    TIME_INTERVALS,
+    TIMESTAMP_MEMBERS,
+    WRITABLE,
+    FormulaError,
+    service_name,
+)
+from .syntax import Binary, Call, Cond, Member, Method, Name, Statement, Unary, parse
 
 
-def check(formula):
+def check(formula: str) -> list[Statement]:
     """Parse and check ``formula`` as pool create / enable autoscale do; returns the statements.
 
     Raises FormulaError: syntax (AutoScalingFormulaSyntaxError) for text that cannot be read;
@@ -23,7 +36,7 @@ def check(formula):
     if len(statements) > MAX_STATEMENTS:
         raise FormulaError("invalid", statements[MAX_STATEMENTS].pos,
                            f"the formula has {len(statements)} statements; at most {MAX_STATEMENTS} are allowed")
-    assigned = set()
+    assigned: set[str] = set()
     for statement in statements:
         _check_expression(statement.value, assigned)
         if statement.target is not None:

@@ -1,11 +1,15 @@
 """Render state objects as the JSON the service returns, with the defaults a real GET fills in."""
 
+from __future__ import annotations
+
 import copy
+from datetime import datetime
 from email.utils import format_datetime
 
 import isodate
 
-from .state import task_counts
+from ..service.state import Job, Node, Pool, Task, iso, task_counts
+from ..service.states import NodeState
 
 MAX_DURATION = "P10675199DT2H48M5.4775807S"   # .NET TimeSpan.MaxValue: the service's "unlimited"
 NODE_AGENT_VERSION = "1.12.20"
@@ -18,7 +22,8 @@ SUPPORTED_IMAGES = [
      "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
      "osType": "linux", "capabilities": ["Generation2VMImage"], "verificationType": "verified"},
     {"nodeAgentSKUId": "batch.node.ubuntu 24.04",
-     "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server-gen1", "version": "latest"},
+     "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server-gen1",
+                        "version": "latest"},
      "osType": "linux", "verificationType": "verified"},
     {"nodeAgentSKUId": "batch.node.ubuntu 22.04",
      "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts",
@@ -34,18 +39,17 @@ SUPPORTED_IMAGES = [
 NODE_STATES = ("creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting",
                "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
                "deallocating", "upgradingOS")
+# Node counts name some states in camelCase; the others as a node's state does.
+COUNTED_AS = {NodeState.START_TASK_FAILED: "startTaskFailed", NodeState.LEAVING_POOL: "leavingPool",
+              NodeState.WAITING_FOR_START_TASK: "waitingForStartTask", NodeState.UPGRADING_OS: "upgradingOS"}
 DEFAULT_USER = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
 
 
-def iso(dt):
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-
-
-def rfc1123(dt):
+def rfc1123(dt: datetime) -> str:
     return format_datetime(dt, usegmt=True)
 
 
-def norm_duration(text):
+def norm_duration(text: str | None) -> str | None:
     """Echo durations the way the service does (PT05M00S -> PT5M); keep the 'unlimited' value as is."""
     if text is None or text == MAX_DURATION:
         return text
@@ -59,7 +63,7 @@ def _drop_none(d):
     return {k: v for k, v in d.items() if v is not None}
 
 
-def pool_to_wire(pool, base):
+def pool_to_wire(pool: Pool, base: str) -> dict:
     out = copy.deepcopy(pool.spec)
     for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "enableAutoScale", "autoScaleFormula",
                 "autoScaleEvaluationInterval", "resizeTimeout"):
@@ -98,7 +102,7 @@ def pool_to_wire(pool, base):
     return out
 
 
-def node_to_wire(node, pool, base):
+def node_to_wire(node: Node, pool: Pool, base: str) -> dict:
     image = ((pool.spec.get("virtualMachineConfiguration") or {}).get("imageReference")) or {}
     running = len({(j, t) for (j, t, _s) in node.running})
     out = {
@@ -119,14 +123,12 @@ def node_to_wire(node, pool, base):
     return out
 
 
-def node_counts_to_wire(pool):
+def node_counts_to_wire(pool: Pool) -> dict:
     def counts(dedicated):
         c = {name: 0 for name in NODE_STATES}
         for node in pool.nodes.values():
             if node.dedicated == dedicated:
-                key = {"starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool",
-                       "waitingforstarttask": "waitingForStartTask", "upgradingos": "upgradingOS"}.get(node.state,
-                                                                                                   node.state)
+                key = COUNTED_AS.get(node.state, str(node.state))
                 c[key] = c.get(key, 0) + 1
         c["total"] = sum(c.values())
         return c
@@ -142,7 +144,7 @@ def _task_defaults(spec, default_retries):
     return spec
 
 
-def job_to_wire(job, base):
+def job_to_wire(job: Job, base: str) -> dict:
     out = copy.deepcopy(job.spec)
     constraints = out.setdefault("constraints", {})
     constraints["maxWallClockTime"] = norm_duration(constraints.get("maxWallClockTime")) or MAX_DURATION
@@ -173,7 +175,7 @@ def job_to_wire(job, base):
     return out
 
 
-def task_to_wire(task, job, base):
+def task_to_wire(task: Task, job: Job, base: str) -> dict:
     out = _task_defaults(copy.deepcopy(task.spec), (job.spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
     out.setdefault("requiredSlots", 1)
     if out.get("multiInstanceSettings") is not None:
@@ -189,18 +191,13 @@ def task_to_wire(task, job, base):
     return out
 
 
-def task_counts_to_wire(job):
+def task_counts_to_wire(job: Job) -> dict:
     counts, slots = task_counts(job)
     return {"taskCounts": counts, "taskSlotCounts": slots}
 
 
-def prep_status_to_wire(record, base):
+def prep_status_to_wire(record: dict, base: str) -> dict:
     return {"poolId": record["poolId"], "nodeId": record["nodeId"],
             "nodeUrl": f"{base}/pools/{record['poolId']}/nodes/{record['nodeId']}",
             "jobPreparationTaskExecutionInfo": copy.deepcopy(record["info"])}
 
-
-def node_info(base, pool_id, node_id, task_root):
-    return {"affinityId": f"TVM:{node_id}", "nodeUrl": f"{base}/pools/{pool_id}/nodes/{node_id}",
-            "poolId": pool_id, "nodeId": node_id, "taskRootDirectory": task_root,
-            "taskRootDirectoryUrl": f"{base}/pools/{pool_id}/nodes/{node_id}/files/{task_root}"}

@@ -1,0 +1,12 @@
+"""The service's model and decisions: what the Batch service knows and decides, without I/O.
+
+    states.py      the state enums (pool, allocation, node, job, task, ...) as the wire writes them
+    state.py       Account, Pool, Node, Job, Task; lookups with the service's 404/409 errors
+    errors.py      the one error factory: BatchServiceError, service_error and the error body
+    validation.py  checks on request bodies (400/409 codes)
+    scheduler.py   the decisions the service takes on its own: pool sizes, node lifecycle, task placement
+    lifecycle.py   how a task's run ends: completed, retried, requeued or back to active
+    autoscale.py   autoscale sampling and the formula runs that resize a pool
+    sharedkey.py   the SharedKey string to sign and signature
+    work.py        Runtime: the interface through which the HTTP layer hands work to the task runner
+"""
