@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from config_resources import Settings, TaskSettings, sas_token_expiry, task_settings
+from config_resources import TaskSettings, sas_token_expiry, task_settings
 from toolkit.batch import (
     RETRY_POST,
     SUBMISSION_MARK,
@@ -56,15 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_task(settings: TaskSettings | Settings, job_id: str, task_id: str, nodes: int,
+def build_task(settings: TaskSettings, job_id: str, task_id: str, nodes: int,
                submission_id: str = "") -> models.BatchTaskCreateOptions:
-    """The multi-instance task; submission_id marks this run's request (see add_task).
-
-    The raw Settings of read_settings() are checked here too (tests/unit/test_wire.py passes them)."""
+    """The multi-instance task; submission_id marks this run's request (see add_task)."""
     from azure.batch import models
-
-    if isinstance(settings, Settings):
-        settings = task_settings(settings)
 
     admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
         scope=models.AutoUserScope.POOL, elevation_level=models.ElevationLevel.ADMIN))  # same account on every node

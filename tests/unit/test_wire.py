@@ -7,9 +7,9 @@ from azure.core.serialization import AzureJSONEncoder
 
 import create_pool_job
 import send_task
-from batch_helpers import MAX_NODES_METADATA, SUBMISSION_MARK
-from config_resources import ENV_FILE_VARIABLE, read_settings
+from config_resources import ENV_FILE_VARIABLE, pool_settings, read_settings, task_settings
 from tests.conftest import VALID_ENV
+from toolkit.batch import MAX_NODES_METADATA, SUBMISSION_MARK
 
 
 def wire(model) -> dict:
@@ -23,7 +23,7 @@ def settings():
 
 
 def test_pool_is_an_autoscaled_mpi_pool_on_ubuntu_24_04(settings):
-    body = wire(create_pool_job.build_pool(settings, "p1", "standard_d2s_v5", 5, "run-7"))
+    body = wire(create_pool_job.build_pool(pool_settings(settings), "p1", "standard_d2s_v5", 5, "run-7"))
     assert body["id"] == "p1" and body["vmSize"] == "standard_d2s_v5"
     assert body["virtualMachineConfiguration"] == {
         "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
@@ -44,14 +44,14 @@ def test_pool_is_an_autoscaled_mpi_pool_on_ubuntu_24_04(settings):
 
 
 def test_pool_options_change_size_and_cap(settings):
-    body = wire(create_pool_job.build_pool(settings, "p1", "standard_d4s_v5", 3))
+    body = wire(create_pool_job.build_pool(pool_settings(settings), "p1", "standard_d4s_v5", 3))
     assert body["vmSize"] == "standard_d4s_v5"
     assert "min(3," in create_pool_job.autoscale_formula(3)
     assert body["metadata"][0]["value"] == "3"
 
 
 def test_job_prepares_each_node_with_the_repository(settings):
-    body = wire(create_pool_job.build_job(settings, "j1", "p1", "run-7"))
+    body = wire(create_pool_job.build_job(pool_settings(settings), "j1", "p1", "run-7"))
     assert body["id"] == "j1" and body["poolInfo"] == {"poolId": "p1"}
     prep = body["jobPreparationTask"]
     assert prep["commandLine"] == settings.cmd_prep_task
@@ -62,7 +62,7 @@ def test_job_prepares_each_node_with_the_repository(settings):
 
 
 def test_task_is_multi_instance_with_uploaded_outputs(settings):
-    body = wire(send_task.build_task(settings, "j1", "t1", 3, "run-42"))
+    body = wire(send_task.build_task(task_settings(settings), "j1", "t1", 3, "run-42"))
     assert body["id"] == "t1"
     assert body["commandLine"] == settings.start_command
     assert body["multiInstanceSettings"] == {"numberOfInstances": 3,
@@ -82,5 +82,5 @@ def test_task_is_multi_instance_with_uploaded_outputs(settings):
 
 def test_task_wall_clock_follows_settings():
     settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV, "TASK_MAX_WALL_CLOCK_MINUTES": "90"})
-    body = wire(send_task.build_task(settings, "j1", "t1", 2))
+    body = wire(send_task.build_task(task_settings(settings), "j1", "t1", 2))
     assert body["constraints"]["maxWallClockTime"] == "PT01H30M00S"
