@@ -28,7 +28,7 @@ $(AZURITE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
 	@touch $@
 
 demo: setup
-	$(VENV_PYTHON) tools/demo.py
+	$(VENV_PYTHON) -m tools.demo
 
 lint: setup
 	$(VENV)/bin/ruff check .

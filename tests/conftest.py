@@ -24,6 +24,14 @@ VALID_ENV = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything under tests/e2e as `e2e`, so `pytest -m "not e2e"` runs the fast unit tests alone."""
+    e2e_dir = Path(__file__).resolve().parent / "e2e"
+    for item in items:
+        if e2e_dir in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def toolkit_env(monkeypatch):
     """An environment with no toolkit variable and no .env file; returns a function that sets variables."""

@@ -19,16 +19,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-if not __package__:
-    # `make demo` runs this file as a script (.venv/bin/python tools/demo.py), which puts tools/ first on
-    # sys.path; put the repository root there instead, as `python -m tools.demo` does, so that tools and
-    # toolkit import from it like everywhere else.
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
-from toolkit.redaction import redact  # noqa: E402 (imported once sys.path is right)
-from tools.local_stack import (  # noqa: E402
+from toolkit.redaction import redact
+from tools.local_stack import (
     REPO_ROOT,
     LocalStack,
     LocalStackError,

@@ -231,7 +231,7 @@ def start_azurite(workdir: Path, stack: contextlib.ExitStack) -> str:
 
 def _emulator_key(account: str) -> str:
     """The emulator's account key, from the batch_emulator package (the repository root is on sys.path:
-    pytest's pythonpath, python -m from the root, or tools/demo.py's start)."""
+    pytest's pythonpath, or python -m from the root as make demo runs it)."""
     try:
         from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
     except ImportError as error:

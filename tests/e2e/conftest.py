@@ -20,10 +20,10 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
-import local_stack as stack_module  # tools/ is on sys.path: pytest's pythonpath (pyproject.toml)
 import pytest
 
 from toolkit.redaction import redact
+from tools import local_stack as stack_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import local_stack as stack_module
 import pytest
 from azure.batch import models
 from azure.core.exceptions import HttpResponseError
 
 import create_pool_job
 from tests.conftest import wait_for
+from tools import local_stack as stack_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1

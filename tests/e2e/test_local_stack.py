@@ -14,13 +14,13 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import local_stack as stack_module  # tools/ is on sys.path (pytest pythonpath); the fixture is `local_stack`
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
 from dotenv import dotenv_values
 
 from tests.conftest import process_alive, wait_for
+from tools import local_stack as stack_module
 
 # --- with Azurite and the Batch emulator -------------------------------------
 

@@ -8,10 +8,9 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import local_stack as stack_module
-
 from tests.conftest import wait_for
 from tests.e2e.conftest import REPO_ROOT, batch_client
+from tools import local_stack as stack_module
 
 
 def closed_port() -> int:

@@ -2,10 +2,11 @@
 
 import re
 
-import local_stack as stack_module
 import pytest
 from azure.batch import models
 from azure.storage.blob import ContainerClient
+
+from tools import local_stack as stack_module
 
 POLL = ("--poll_seconds", "0.3")
 

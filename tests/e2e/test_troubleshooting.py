@@ -8,13 +8,13 @@ import datetime
 import re
 from pathlib import Path
 
-import local_stack as stack_module
 import pytest
 from azure.batch import models
 from azure.batch.models._models import BatchJobTerminateOptions
 
 from batch_emulator.faults import add_fault
 from tests.e2e.conftest import batch_client
+from tools import local_stack as stack_module
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WRONG_KEY = "A" * 86 + "=="
