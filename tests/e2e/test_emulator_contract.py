@@ -26,6 +26,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import process_alive, wait_for
 from tests.e2e.emulator_process import VM, start_emulator
+from tools import local_stack
 
 # Rank 0 prints for all ranks (gathered), so ranks' output cannot interleave.
 MPI_COMMAND = ("/bin/bash -c 'mpirun -np 4 --host $AZ_BATCH_HOST_LIST python3 -c "
@@ -374,12 +375,11 @@ def test_upload_failure_completes_the_task_with_file_upload_failure(client):
 
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory):
-    local_stack = pytest.importorskip("local_stack", reason="tools/local_stack.py is not there")
     with contextlib.ExitStack() as stack:
         try:
             endpoint = local_stack.start_azurite(tmp_path_factory.mktemp("azurite"), stack)
         except local_stack.LocalStackError as error:
-            pytest.skip(f"Azurite cannot start: {error}")
+            pytest.fail(f"Azurite cannot start: {error}", pytrace=False)
         local_stack.create_container(endpoint, "emulator")
         yield local_stack, endpoint
 
