@@ -76,7 +76,7 @@ def first_node(raw, pool):
     return raw("GET", f"/pools/{pool}/nodes").json["value"][0]["id"]
 
 
-# Names from the recordings (RECORDED.md section 10): taskcountsresult/@Element (CLI-task), taskaddresult (CLI-task),
+# Names from the recordings: taskcountsresult/@Element (CLI-task), taskaddresult (CLI-task),
 # poolnodecounts (SDK-create entry 2), nodes (SDK-files), jobpreparationandreleasetaskstatuslist (SDK-jobs-25 entry 10),
 # jobs / jobs/@Element, pools / pools/@Element, tasks/@Element, files.
 METADATA = [
