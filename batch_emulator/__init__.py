@@ -39,8 +39,9 @@ LIMITATIONS
   are refused, $PreemptedNodeCount is always 0; undocumented details are choices listed
   in README.md.
 - Absent: job schedules (auto pools live with their job only), certificates, applications,
-  node users/remote login/reboot/reimage/remove nodes, task reactivate and update, usage metrics and statistics ($expand=stats), containers,
-  mounts, start-task/node errors other than start task failure, autoStorageContainerName.
+  node users/remote login/reboot/reimage/remove nodes, task reactivate and update, usage
+  metrics and statistics ($expand=stats), containers, mounts, start-task/node errors other
+  than start task failure, autoStorageContainerName.
 - Simplified: node allocation takes well under a second and never fails; resize timeouts
   and a resize's nodeDeallocationOption are ignored (running tasks finish, taskcompletion);
   a job release task is accepted but never run; a job preparation task with
