@@ -34,21 +34,21 @@ LIMITATIONS
 - Autoscale formulas are evaluated (formula/: the documented language) on a clock
   --time-scale times faster than the service's (default 300: a 5-minute interval is 1 s,
   samples every 0.1 s, GetSample look-backs scaled alike; time() keeps the real clock),
-  at create / enable and then every interval; pools resize to the targets, capped by
+  one interval after create / enable and then every interval; pools resize to the targets, capped by
   --max-nodes, honouring $NodeDeallocationOption. Resource metrics ($CPUPercent, ...)
   are refused, $PreemptedNodeCount is always 0; undocumented details are choices listed
   in README.md.
-- Absent: job schedules, job manager tasks, auto pools, certificates, applications,
-  node users/remote login/reboot/reimage/remove nodes, job disable/enable, task
-  reactivate and update, usage metrics and statistics ($expand=stats), containers,
-  mounts, start-task/node errors other than start task failure, autoStorageContainerName.
+- Absent: job schedules (auto pools live with their job only), certificates, applications,
+  node users/remote login/reboot/reimage/remove nodes, task reactivate and update, usage
+  metrics and statistics ($expand=stats), containers, mounts, start-task/node errors other
+  than start task failure, autoStorageContainerName.
 - Simplified: node allocation takes well under a second and never fails; resize timeouts
   and a resize's nodeDeallocationOption are ignored (running tasks finish, taskcompletion);
   a job release task is accepted but never run; a job preparation task with
   waitForSuccess=false still runs before the task (its failure does not block); the
   15-minute clock-skew check of SharedKey is skipped; task retention times are ignored;
-  files of a task stay readable after its node left the pool; onTaskFailure jobAction
-  "disable" does nothing.
+  files of a task stay readable after its node left the pool; a deleted pool or job shows
+  "deleting" for half a second, not seconds.
 """
 
 DEFAULT_ACCOUNT_NAME = "devbatchaccount1"

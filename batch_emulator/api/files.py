@@ -20,6 +20,14 @@ from . import wire
 from .http import Request, Response, Server, listing, route
 
 OCTET = "application/octet-stream"
+TEXT = "text/plain"
+
+
+def _content_type(name):
+    """What the service serves a file as: stdout.txt and stderr.txt came back text/plain (Azure/azure-sdk-assets,
+    python/sdk/batch/azure-batch/tests/recordings/test_batch.pyTestBatchtest_batch_files[sync].json); other .txt
+    files the same ([inferred]), anything else as bytes."""
+    return TEXT if name.lower().endswith(".txt") else OCTET
 
 
 def _task_base(server, req):
@@ -62,7 +70,7 @@ def _entry(name, path, url_base):
     if not item["isDirectory"]:
         # contentLength is a string on the service; creationTime is not returned for Linux nodes.
         item["properties"] = {"lastModified": iso(_mtime(st)), "contentLength": str(st.st_size),
-                              "contentType": OCTET, "fileMode": format(st.st_mode, "o").zfill(7)}
+                              "contentType": _content_type(name), "fileMode": format(st.st_mode, "o").zfill(7)}
     return item
 
 
@@ -85,21 +93,23 @@ def _properties(req, base, url_base, with_body):
     path = _resolve(base, req.params["filePath"])
     st = os.stat(path)
     is_dir = stat.S_ISDIR(st.st_mode)
+    # As the service writes them (the recording above): isdirectory "False"/"True", the file's whole URL
+    # percent-encoded ("https%3A%2F%2F...%2Fstdout.txt"), and no ETag.
+    content_type = OCTET if is_dir else _content_type(req.params["filePath"])
     headers: dict[str, object] = {"Last-Modified": wire.rfc1123(_mtime(st)),
                "ocp-creation-time": wire.rfc1123(datetime.fromtimestamp(st.st_ctime, timezone.utc)),
-               "ocp-batch-file-isdirectory": "true" if is_dir else "false",
-               "ocp-batch-file-url": f"{url_base}/{quote(req.params['filePath'], safe='')}",
-               "ocp-batch-file-mode": format(st.st_mode, "o").zfill(7),
-               "ETag": f"0x{int(st.st_mtime_ns):X}"}
+               "ocp-batch-file-isdirectory": "True" if is_dir else "False",
+               "ocp-batch-file-url": quote(f"{url_base}/{quote(req.params['filePath'], safe='/')}", safe=""),
+               "ocp-batch-file-mode": format(st.st_mode, "o").zfill(7)}
     if not with_body:
         headers["Content-Length"] = 0 if is_dir else st.st_size
-        return Response(200, None, headers, OCTET)
+        return Response(200, None, headers, content_type)
     data = b""
     if not is_dir:
         with open(path, "rb") as fh:
             data = fh.read()
         data = _apply_range(req.headers.get("ocp-range"), data)
-    return Response(200, data, headers, OCTET)
+    return Response(200, data, headers, content_type)
 
 
 def _apply_range(header, data):

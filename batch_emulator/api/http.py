@@ -10,8 +10,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from ..service.errors import service_error
 from ..service.state import Account, utcnow
@@ -81,12 +82,38 @@ def element(req: Request, body: dict, metadata: str, etag: str | None, last_modi
 
 def written(status: int, req: Request, path: str, etag: str | None = None, last_modified: datetime | None = None,
             body: dict | None = None) -> Response:
-    """Response of a create/update: DataServiceId names the resource, as on the service."""
+    """Response of a create, update or action: DataServiceId names the resource (an action: the action's URL),
+    and a 201 has Location too, as on the service."""
     headers = {"DataServiceId": f"{req.base}{path}"}
+    if status == 201:
+        headers["Location"] = headers["DataServiceId"]
     if etag:
         headers["ETag"] = etag
     headers["Last-Modified"] = rfc1123(last_modified or utcnow())
     return Response(status, body, headers)
+
+
+def check_conditions(req: Request, etag: str, last_modified: datetime) -> None:
+    """The HTTP preconditions of a write (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since):
+    412 ConditionNotMet when one fails, nothing changed. Times compare to the second, as HTTP dates do."""
+    def _date(name):
+        try:
+            return parsedate_to_datetime(req.headers[name])
+        except (TypeError, ValueError, IndexError):
+            raise service_error(400, "InvalidHeaderValue", HeaderName=name, HeaderValue=req.headers[name]) from None
+
+    modified = last_modified.replace(microsecond=0)
+    failed = False
+    if "if-match" in req.headers:
+        failed |= req.headers["if-match"].strip() not in ("*", etag)
+    if "if-none-match" in req.headers:
+        failed |= req.headers["if-none-match"].strip() in ("*", etag)
+    if "if-unmodified-since" in req.headers:
+        failed |= modified > _date("if-unmodified-since")
+    if "if-modified-since" in req.headers:
+        failed |= modified <= _date("if-modified-since")
+    if failed:
+        raise service_error(412, "ConditionNotMet")
 
 
 def listing(req: Request, items: list[dict], metadata: str, filter_props: tuple[str, ...]) -> Response:
@@ -96,10 +123,14 @@ def listing(req: Request, items: list[dict], metadata: str, filter_props: tuple[
     page, token = odata.page(chosen, req.query)
     body = {"odata.metadata": f"{req.base}/$metadata#{metadata}", "value": page}
     if token:
-        keep = {k: req.query[k] for k in ("$filter", "$select", "$expand", "recursive") if req.query.get(k)}
+        # As the service writes it: api-version first, "$" left as is
+        # (...pools?api-version=2024-07-01.20.0&maxresults=1&$skiptoken=...).
+        keep = {k: req.query[k] for k in ("api-version", "$filter", "$select", "$expand", "recursive")
+                if req.query.get(k)}
         keep.update({"maxresults": odata.parse_maxresults(req.query), "$skiptoken": token})
         path = "/" + "/".join(quote(s, safe="") for s in req.segments)
-        body["odata.nextLink"] = f"{req.base}{path}?{urlencode(keep, quote_via=quote)}"
+        query = "&".join(f"{quote(k, safe='$')}={quote(str(v), safe='')}" for k, v in keep.items())
+        body["odata.nextLink"] = f"{req.base}{path}?{query}"
     return Response(200, body)
 
 

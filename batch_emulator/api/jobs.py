@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 
+from ..service import jobs
 from ..service.errors import BatchServiceError, conflict, error_body, service_error
 from ..service.state import Job, Task, get_job, get_task, iso, require_job_writable
 from ..service.states import JobState, StopReason, TaskState
-from ..service.validation import require_object, validate_job, validate_job_patch, validate_task
+from ..service.validation import require_object, validate_disable, validate_job, validate_job_patch, validate_task
 from . import wire
-from .http import Request, Response, Server, element, entity, listing, route, written
+from .http import Request, Response, Server, check_conditions, element, entity, listing, route, written
 from .odata import select_properties
 
 JOB_FILTER = ("id", "displayName", "state", "stateTransitionTime", "previousState", "creationTime", "lastModified",
@@ -29,13 +30,14 @@ def create_job(server: Server, req: Request) -> Response:
     body = validate_job(req.json())
     account = server.account
     with account.lock:
-        existing = account.jobs.get(body["id"].lower())
-        if existing is not None:
-            raise conflict("JobBeingDeleted" if existing.state == JobState.DELETING else "JobExists")
-        job = Job(id=body["id"], spec=copy.deepcopy(body))
-        account.jobs[job.id.lower()] = job
+        job = jobs.add_job(account, body)
     account.wake()
-    return written(201, req, f"/jobs/{job.id}", job.etag, job.last_modified)
+    # Every recorded job add answers DataServiceId and Location {account}/jobs/job-1, whatever the job's id
+    # ("job-1" is the service's internal name of a job's first run, as in the node path workitems/<job>/job-1):
+    # Azure/azure-cli, src/azure-cli/azure/cli/command_modules/batch/tests/latest/recordings/
+    # test_batch_jobs_and_tasks.yaml, and Azure/azure-sdk-assets, python/sdk/batch/azure-batch/tests/recordings/
+    # test_batch.pyTestBatchtest_batch_jobs[sync].json. A client following it gets 404, there as here.
+    return written(201, req, "/jobs/job-1", job.etag, job.last_modified)
 
 
 @route("GET", "jobs")
@@ -53,10 +55,28 @@ def get_job_route(server: Server, req: Request) -> Response:
     return element(req, body, "jobs/@Element", job.etag, job.last_modified)
 
 
+def _writable(server: Server, req: Request) -> Job:
+    """The job a write or action changes (account lock held), once its preconditions are met."""
+    job = get_job(server.account, req.params["jobId"])
+    check_conditions(req, job.etag, job.last_modified)
+    return job
+
+
+@route("PUT", "jobs/{jobId}")
+def replace_job(server: Server, req: Request) -> Response:
+    with server.account.lock:
+        job = _writable(server, req)
+        body = validate_job_patch(req.json(), job, replace=True)
+        require_job_writable(job)
+        jobs.replace_job(job, body)
+    server.account.wake()
+    return written(200, req, f"/jobs/{job.id}", job.etag, job.last_modified)
+
+
 @route("PATCH", "jobs/{jobId}")
 def patch_job(server: Server, req: Request) -> Response:
     with server.account.lock:
-        job = get_job(server.account, req.params["jobId"])
+        job = _writable(server, req)
         body = validate_job_patch(req.json(), job)
         require_job_writable(job)
         for key, value in body.items():
@@ -71,7 +91,7 @@ def patch_job(server: Server, req: Request) -> Response:
 @route("DELETE", "jobs/{jobId}")
 def delete_job(server: Server, req: Request) -> Response:
     with server.account.lock:
-        job = get_job(server.account, req.params["jobId"])
+        job = _writable(server, req)
         if job.state == JobState.DELETING:
             raise conflict("JobBeingDeleted")
         job.transition(JobState.DELETING)
@@ -83,19 +103,39 @@ def delete_job(server: Server, req: Request) -> Response:
 def terminate_job(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     with server.account.lock:
-        job = get_job(server.account, req.params["jobId"])
+        job = _writable(server, req)
         require_job_writable(job)
-        job.terminate_reason = body.get("terminateReason") or "UserTerminate"
-        job.transition(JobState.TERMINATING)
+        jobs.begin_terminate(job, body.get("terminateReason") or "UserTerminate")
     server.account.wake()
-    return written(202, req, f"/jobs/{job.id}", job.etag, job.last_modified)
+    return written(202, req, f"/jobs/{job.id}/terminate", job.etag, job.last_modified)
+
+
+@route("POST", "jobs/{jobId}/disable")
+def disable_job(server: Server, req: Request) -> Response:
+    option = validate_disable(req.json())
+    with server.account.lock:
+        job = _writable(server, req)
+        require_job_writable(job)
+        jobs.disable_job(job, option)
+    server.account.wake()
+    return written(202, req, f"/jobs/{job.id}/disable", job.etag, job.last_modified)
+
+
+@route("POST", "jobs/{jobId}/enable")
+def enable_job(server: Server, req: Request) -> Response:
+    with server.account.lock:
+        job = _writable(server, req)
+        require_job_writable(job)
+        jobs.enable_job(job)
+    server.account.wake()
+    return written(202, req, f"/jobs/{job.id}/enable", job.etag, job.last_modified)
 
 
 @route("GET", "jobs/{jobId}/taskcounts")
 def task_counts(server: Server, req: Request) -> Response:
     with server.account.lock:
         job = get_job(server.account, req.params["jobId"])
-        return entity(wire.task_counts_to_wire(job), job.etag, job.last_modified)
+        return entity(wire.task_counts_to_wire(job), metadata="taskcountsresult/@Element", base=req.base)
 
 
 @route("GET", "jobs/{jobId}/jobpreparationandreleasetaskstatus")
@@ -105,7 +145,7 @@ def prep_status(server: Server, req: Request) -> Response:
         if job.prep_task() is None:
             raise conflict("JobPreparationTaskNotSpecified")
         items = [wire.prep_status_to_wire(r, req.base) for r in job.prep_runs.values()]
-    return listing(req, items, "jobpreparationandreleasetaskstatus", PREP_FILTER)
+    return listing(req, items, "jobpreparationandreleasetaskstatuslist", PREP_FILTER)
 
 
 def _add_task(job, body):
@@ -144,18 +184,19 @@ def add_task_collection(server: Server, req: Request) -> Response:
             task_id = item.get("id") if isinstance(item, dict) else None
             try:
                 task = _add_task(job, validate_task(item, job))
-                results.append({"status": "success", "taskId": task.id, "eTag": task.etag,
+                # "Success" capitalised, as the service writes it (Azure/azure-cli, src/azure-cli/azure/cli/
+                # command_modules/batch/tests/latest/recordings/test_batch_task_create_cmd.yaml).
+                results.append({"status": "Success", "taskId": task.id, "eTag": task.etag,
                                 "lastModified": iso(task.last_modified),
                                 "location": f"{req.base}/jobs/{job.id}/tasks/{task.id}"})
             except BatchServiceError as err:
                 detail = error_body(err, req.base, "-")
                 detail.pop("odata.metadata", None)
+                # Only "Success" is recorded capitalised; this stays as the REST reference writes it, which is
+                # also what the SDK's create_tasks compares with, case-sensitively.
                 results.append({"status": "clienterror", "taskId": task_id, "error": detail})
     server.account.wake()
-    response = written(200, req, f"/jobs/{job.id}/addtaskcollection", job.etag, job.last_modified,
-                       body={"value": results})
-    response.headers.pop("DataServiceId", None)
-    return response
+    return Response(200, {"odata.metadata": f"{req.base}/$metadata#taskaddresult", "value": results})
 
 
 @route("GET", "jobs/{jobId}/tasks")

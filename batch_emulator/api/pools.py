@@ -5,13 +5,19 @@ from __future__ import annotations
 import copy
 import time
 
-from ..service import autoscale
+from ..service import autoscale, jobs
 from ..service.errors import conflict, missing_property, service_error
 from ..service.state import Pool, get_node, get_pool
 from ..service.states import AllocationState, NodeState, PoolState
-from ..service.validation import check_autoscale, require_object, validate_pool, validate_resize
+from ..service.validation import (
+    check_autoscale,
+    require_object,
+    validate_pool,
+    validate_pool_properties,
+    validate_resize,
+)
 from . import wire
-from .http import Request, Response, Server, element, listing, route, written
+from .http import Request, Response, Server, check_conditions, element, entity, listing, route, written
 
 POOL_FILTER = ("id", "displayName", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
                "creationTime", "lastModified", "vmSize", "enableAutoScale", "enableInterNodeCommunication",
@@ -28,19 +34,7 @@ def create_pool(server: Server, req: Request) -> Response:
     body = validate_pool(req.json())
     account = server.account
     with account.lock:
-        existing = account.pools.get(body["id"].lower())
-        if existing is not None:
-            raise conflict("PoolBeingDeleted" if existing.state == PoolState.DELETING else "PoolExists")
-        spec = copy.deepcopy(body)
-        pool = Pool(id=body["id"], spec=spec, enable_auto_scale=bool(body.get("enableAutoScale")),
-                    auto_scale_formula=body.get("autoScaleFormula"),
-                    auto_scale_interval=body.get("autoScaleEvaluationInterval"),
-                    target_dedicated=int(body.get("targetDedicatedNodes") or 0),
-                    target_low_priority=int(body.get("targetLowPriorityNodes") or 0),
-                    resize_timeout=body.get("resizeTimeout") or "PT15M")
-        account.pools[pool.id.lower()] = pool
-        if pool.enable_auto_scale:
-            autoscale.start(account, pool, time.time())   # the first run happens at once
+        pool = jobs.add_pool(account, body)
     account.wake()
     return written(201, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
@@ -67,10 +61,22 @@ def pool_exists(server: Server, req: Request) -> Response:
         return Response(200, None, {"ETag": pool.etag, "Last-Modified": wire.rfc1123(pool.last_modified)})
 
 
+def _writable(server: Server, req: Request) -> Pool:
+    """The pool a write or action changes (account lock held): not being deleted, preconditions met."""
+    pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+    check_conditions(req, pool.etag, pool.last_modified)
+    return pool
+
+
+def _action(req: Request, pool: Pool, status: int, body: dict | None = None) -> Response:
+    """An action's answer: DataServiceId is the action's URL (.../pools/x/resize), as on the service."""
+    return written(status, req, f"/pools/{pool.id}/{req.segments[-1]}", pool.etag, pool.last_modified, body)
+
+
 @route("DELETE", "pools/{poolId}")
 def delete_pool(server: Server, req: Request) -> Response:
     with server.account.lock:
-        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        pool = _writable(server, req)
         pool.transition(PoolState.DELETING)
     server.account.wake()
     return Response(202)
@@ -80,7 +86,7 @@ def delete_pool(server: Server, req: Request) -> Response:
 def patch_pool(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     with server.account.lock:
-        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        pool = _writable(server, req)
         for key in ("startTask", "metadata", "applicationPackageReferences", "targetNodeCommunicationMode",
                     "displayName", "vmSize", "taskSlotsPerNode", "taskSchedulingPolicy"):
             if key in body:
@@ -89,13 +95,29 @@ def patch_pool(server: Server, req: Request) -> Response:
         return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
 
 
+@route("POST", "pools/{poolId}/updateproperties")
+def update_properties(server: Server, req: Request) -> Response:
+    """Replace the start task, metadata, application packages and communication mode: what the body omits
+    is removed (an omitted startTask included), as the service did (204)."""
+    body = validate_pool_properties(req.json())
+    with server.account.lock:
+        pool = _writable(server, req)
+        for key in ("startTask", "metadata", "applicationPackageReferences", "certificateReferences",
+                    "targetNodeCommunicationMode"):
+            pool.spec.pop(key, None)
+            if body.get(key) is not None:
+                pool.spec[key] = copy.deepcopy(body[key])
+        pool.touch()
+        return _action(req, pool, 204)
+
+
 @route("POST", "pools/{poolId}/enableautoscale")
 def enable_autoscale(server: Server, req: Request) -> Response:
     body = require_object(req.json())
     check_autoscale(body)
     account = server.account
     with account.lock:
-        pool = get_pool(account, req.params["poolId"], allow_deleting=False)
+        pool = _writable(server, req)
         if not pool.enable_auto_scale and not body.get("autoScaleFormula"):
             raise missing_property("autoScaleFormula")
         if not body.get("autoScaleFormula") and not body.get("autoScaleEvaluationInterval"):
@@ -113,20 +135,20 @@ def enable_autoscale(server: Server, req: Request) -> Response:
         pool.auto_scale_formula = body.get("autoScaleFormula") or pool.auto_scale_formula
         pool.auto_scale_interval = body.get("autoScaleEvaluationInterval") or pool.auto_scale_interval
         pool.last_enable = now
-        autoscale.start(account, pool, now)   # evaluated now, then every interval from now
+        autoscale.start(account, pool, now)   # evaluated one interval from now, then every interval
         pool.touch()
     account.wake()
-    return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+    return _action(req, pool, 200)
 
 
 @route("POST", "pools/{poolId}/disableautoscale")
 def disable_autoscale(server: Server, req: Request) -> Response:
     with server.account.lock:
-        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        pool = _writable(server, req)
         pool.enable_auto_scale, pool.auto_scale_formula, pool.auto_scale_interval = False, None, None
         pool.auto_scale_run, pool.next_evaluation = None, None
         pool.touch()
-    return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+    return _action(req, pool, 200)
 
 
 @route("POST", "pools/{poolId}/evaluateautoscale")
@@ -143,14 +165,16 @@ def evaluate_autoscale(server: Server, req: Request) -> Response:
             raise conflict("OperationInvalidForCurrentState",
                            "The pool must have auto scaling enabled in order to evaluate a formula.")
         _outcome, run = autoscale.evaluate(account, pool, body["autoScaleFormula"], time.time())
-    return written(200, req, f"/pools/{pool.id}", pool.etag, pool.last_modified, body=run)
+    response = entity(run, metadata="Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun", base=req.base)
+    response.headers["DataServiceId"] = f"{req.base}/pools/{pool.id}/evaluateautoscale"   # no ETag: nothing changed
+    return response
 
 
 @route("POST", "pools/{poolId}/resize")
 def resize_pool(server: Server, req: Request) -> Response:
     body = validate_resize(req.json())
     with server.account.lock:
-        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        pool = _writable(server, req)
         if pool.enable_auto_scale:
             raise conflict("OperationInvalidForCurrentState", "An autoscale pool cannot be resized manually.")
         if pool.allocation_state != AllocationState.STEADY:
@@ -163,19 +187,19 @@ def resize_pool(server: Server, req: Request) -> Response:
         pool.set_allocation_state(AllocationState.RESIZING)
         pool.touch()
     server.account.wake()
-    return written(202, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+    return _action(req, pool, 202)
 
 
 @route("POST", "pools/{poolId}/stopresize")
 def stop_resize(server: Server, req: Request) -> Response:
     with server.account.lock:
-        pool = get_pool(server.account, req.params["poolId"], allow_deleting=False)
+        pool = _writable(server, req)
         live = [n for n in pool.nodes.values() if n.state != NodeState.LEAVING_POOL]
         pool.target_dedicated = sum(1 for n in live if n.dedicated)
         pool.target_low_priority = sum(1 for n in live if not n.dedicated)
         pool.touch()
     server.account.wake()
-    return written(202, req, f"/pools/{pool.id}", pool.etag, pool.last_modified)
+    return _action(req, pool, 202)
 
 
 @route("GET", "pools/{poolId}/nodes")
@@ -183,7 +207,7 @@ def list_nodes(server: Server, req: Request) -> Response:
     with server.account.lock:
         pool = get_pool(server.account, req.params["poolId"])
         items = [wire.node_to_wire(n, pool, req.base) for n in pool.nodes.values()]
-    return listing(req, items, f"pools/{pool.id}/nodes", NODE_FILTER)
+    return listing(req, items, "nodes", NODE_FILTER)
 
 
 @route("GET", "pools/{poolId}/nodes/{nodeId}")
@@ -199,7 +223,7 @@ def get_node_route(server: Server, req: Request) -> Response:
 def node_counts(server: Server, req: Request) -> Response:
     with server.account.lock:
         items = [wire.node_counts_to_wire(p) for p in server.account.pools.values()]
-    return listing(req, items, "nodecounts", ("poolId",))
+    return listing(req, items, "poolnodecounts", ("poolId",))
 
 
 @route("GET", "supportedimages")

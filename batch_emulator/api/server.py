@@ -92,7 +92,10 @@ class Handler(BaseHTTPRequestHandler):
         if how == "drop":
             self._reset()
         else:
-            self._send(response, request_id, headers.get("client-request-id"), cut=how == "cut")
+            # client-request-id comes back only when asked for: no recorded answer carries it unless the
+            # request says return-client-request-id: true (REST reference; every recording asks for none).
+            echo = headers.get("return-client-request-id", "").strip().lower() == "true"
+            self._send(response, request_id, headers.get("client-request-id") if echo else None, cut=how == "cut")
         if self.server.verbose:
             outcome = "dropped" if response is None else response.status
             shown = f" [fault {rule.id}: {rule.kind} {rule.when}]" if rule else ""

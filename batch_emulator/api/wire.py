@@ -8,8 +8,10 @@ from email.utils import format_datetime
 
 import isodate
 
+from ..service.errors import BatchServiceError
 from ..service.state import Job, Node, Pool, Task, iso, task_counts
 from ..service.states import NodeState
+from ..service.validation import parse_duration
 
 MAX_DURATION = "P10675199DT2H48M5.4775807S"   # .NET TimeSpan.MaxValue: the service's "unlimited"
 NODE_AGENT_VERSION = "1.12.20"
@@ -50,13 +52,53 @@ def rfc1123(dt: datetime) -> str:
 
 
 def norm_duration(text: str | None) -> str | None:
-    """Echo durations the way the service does (PT05M00S -> PT5M); keep the 'unlimited' value as is."""
+    """Echo durations the way the service does (PT05M00S -> PT5M, P3Y6M4DT12H30M5S -> P1279DT12H30M5S: years
+    and months in days); keep the 'unlimited' value as is."""
     if text is None or text == MAX_DURATION:
         return text
     try:
-        return isodate.duration_isoformat(isodate.parse_duration(text))
-    except (isodate.ISO8601Error, ValueError):
+        return isodate.duration_isoformat(parse_duration(text, "duration"))
+    except BatchServiceError:
         return text
+
+
+def pool_spec_defaults(out: dict) -> dict:
+    """Fill in what a pool GET (or a job's autoPoolSpecification.pool) shows when the add did not say it
+    (Azure/azure-sdk-assets, python/sdk/batch/azure-batch/tests/recordings/test_batch.pyTestBatchtest_batch_*
+    [sync].json: create_pools, scale_pools, update_pools, jobs). Secrets are never returned."""
+    vm = out.get("virtualMachineConfiguration") or {}
+    image = vm.get("imageReference") or {}
+    if "virtualMachineImageId" not in image:
+        image.setdefault("version", "latest")
+    image.pop("exactVersion", None)       # a node's virtualMachineInfo shows it, the pool does not
+    for disk in vm.get("dataDisks") or []:
+        disk.setdefault("caching", "none")
+        disk.setdefault("storageAccountType", "standard_lrs")
+    network = out.get("networkConfiguration")
+    if network is not None:
+        network.setdefault("dynamicVNetAssignmentScope", "none")
+        network.setdefault("enableAcceleratedNetworking", False)
+    for account in out.get("userAccounts") or []:
+        account.pop("password", None)
+        account.setdefault("elevationLevel", "nonadmin")
+        linux = account.get("linuxUserConfiguration")
+        if linux:
+            linux.pop("sshPrivateKey", None)
+    policy = out.setdefault("taskSchedulingPolicy", {})
+    # "Spread"/"Pack" capitalised, unlike the other enums, as the service writes them.
+    policy["nodeFillType"] = "Pack" if str(policy.get("nodeFillType", "")).lower() == "pack" else "Spread"
+    policy.setdefault("jobDefaultOrder", "none")
+    out["enableInterNodeCommunication"] = bool(out.get("enableInterNodeCommunication", False))
+    out["taskSlotsPerNode"] = int(out.get("taskSlotsPerNode") or 1)
+    out["resizeTimeout"] = norm_duration(out.get("resizeTimeout")) or "PT15M"
+    if out.get("autoScaleEvaluationInterval"):
+        out["autoScaleEvaluationInterval"] = norm_duration(out["autoScaleEvaluationInterval"])
+    if out.get("startTask"):
+        start = out["startTask"]
+        start.setdefault("waitForSuccess", True)
+        start.setdefault("maxTaskRetryCount", 0)
+        start.setdefault("userIdentity", copy.deepcopy(DEFAULT_USER))
+    return out
 
 
 def _drop_none(d):
@@ -68,11 +110,6 @@ def pool_to_wire(pool: Pool, base: str) -> dict:
     for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "enableAutoScale", "autoScaleFormula",
                 "autoScaleEvaluationInterval", "resizeTimeout"):
         out.pop(key, None)
-    vm = out.get("virtualMachineConfiguration") or {}
-    image = vm.get("imageReference") or {}
-    image.setdefault("version", "latest")
-    if "virtualMachineImageId" not in image:
-        image.setdefault("exactVersion", "24.04.202501010" if "24_04" in str(image.get("offer")) else "1.0.0")
     nodes = [n for n in pool.nodes.values()]
     out.update({
         "url": f"{base}/pools/{pool.id}", "eTag": pool.etag, "lastModified": iso(pool.last_modified),
@@ -82,24 +119,14 @@ def pool_to_wire(pool: Pool, base: str) -> dict:
         "currentDedicatedNodes": sum(1 for n in nodes if n.dedicated),
         "currentLowPriorityNodes": sum(1 for n in nodes if not n.dedicated),
         "targetDedicatedNodes": pool.target_dedicated, "targetLowPriorityNodes": pool.target_low_priority,
-        "enableAutoScale": pool.enable_auto_scale,
-        "enableInterNodeCommunication": bool(out.get("enableInterNodeCommunication", False)),
-        "taskSlotsPerNode": int(out.get("taskSlotsPerNode") or 1),
+        "enableAutoScale": pool.enable_auto_scale, "resizeTimeout": pool.resize_timeout,
     })
-    out.setdefault("taskSchedulingPolicy", {"nodeFillType": "spread"})
-    out["taskSchedulingPolicy"].setdefault("nodeFillType", "spread")
     if pool.enable_auto_scale:
         out["autoScaleFormula"] = pool.auto_scale_formula
-        out["autoScaleEvaluationInterval"] = norm_duration(pool.auto_scale_interval or "PT15M")
+        out["autoScaleEvaluationInterval"] = pool.auto_scale_interval or "PT15M"
         if pool.auto_scale_run:
             out["autoScaleRun"] = pool.auto_scale_run
-    out["resizeTimeout"] = norm_duration(pool.resize_timeout)
-    if out.get("startTask"):
-        start = out["startTask"]
-        start.setdefault("waitForSuccess", True)
-        start.setdefault("maxTaskRetryCount", 0)
-        start.setdefault("userIdentity", copy.deepcopy(DEFAULT_USER))
-    return out
+    return pool_spec_defaults(out)
 
 
 def node_to_wire(node: Node, pool: Pool, base: str) -> dict:
@@ -114,13 +141,21 @@ def node_to_wire(node: Node, pool: Pool, base: str) -> dict:
         "runningTaskSlotsCount": node.slots_used(), "totalTasksSucceeded": node.total_succeeded,
         "isDedicated": node.dedicated, "recentTasks": list(node.recent_tasks[-10:]),
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
-        "virtualMachineInfo": {"imageReference": copy.deepcopy(image)},
+        "virtualMachineInfo": {"imageReference": _exact(copy.deepcopy(image))},
     }
     if pool.spec.get("startTask"):
         out["startTask"] = copy.deepcopy(pool.spec["startTask"])
     if node.start_task_info:
         out["startTaskInfo"] = copy.deepcopy(node.start_task_info)
     return out
+
+
+def _exact(image: dict) -> dict:
+    """A node's image with the version it runs (the pool's shows none)."""
+    if "virtualMachineImageId" not in image:
+        image.setdefault("version", "latest")
+        image.setdefault("exactVersion", "24.04.202501010" if "24_04" in str(image.get("offer")) else "1.0.0")
+    return image
 
 
 def node_counts_to_wire(pool: Pool) -> dict:
@@ -161,8 +196,25 @@ def job_to_wire(job: Job, base: str) -> dict:
         prep.setdefault("waitForSuccess", True)
         prep.setdefault("rerunOnNodeRebootAfterSuccess", True)
         _task_defaults(prep, 0)
-    if out.get("jobReleaseTask") is not None:
-        out["jobReleaseTask"].setdefault("id", "jobrelease")
+    release = out.get("jobReleaseTask")
+    if release is not None:
+        release.setdefault("id", "jobrelease")
+        release["maxWallClockTime"] = norm_duration(release.get("maxWallClockTime")) or "PT15M"
+        release["retentionTime"] = norm_duration(release.get("retentionTime")) or "P7D"
+        release.setdefault("userIdentity", copy.deepcopy(DEFAULT_USER))
+    manager = out.get("jobManagerTask")
+    if manager is not None:
+        _task_defaults(manager, constraints["maxTaskRetryCount"])
+        for key, default in (("requiredSlots", 1), ("runExclusive", True), ("allowLowPriorityNode", True),
+                             ("killJobOnCompletion", True)):
+            manager.setdefault(key, default)
+    auto = (out.get("poolInfo") or {}).get("autoPoolSpecification")
+    if auto is not None:
+        auto.setdefault("keepAlive", False)
+        pool = auto.get("pool") or {}
+        for key, default in (("targetDedicatedNodes", 0), ("targetLowPriorityNodes", 0), ("enableAutoScale", False)):
+            pool.setdefault(key, default)
+        pool_spec_defaults(pool)
     out.update(_drop_none({
         "url": f"{base}/jobs/{job.id}", "eTag": job.etag, "lastModified": iso(job.last_modified),
         "creationTime": iso(job.creation_time), "state": job.state, "stateTransitionTime": iso(job.state_time),
@@ -170,7 +222,7 @@ def job_to_wire(job: Job, base: str) -> dict:
     }))
     out["executionInfo"] = _drop_none({
         "startTime": iso(job.creation_time), "endTime": iso(job.end_time),
-        "poolId": (job.spec.get("poolInfo") or {}).get("poolId"), "terminateReason": job.terminate_reason,
+        "poolId": job.pool_id(), "terminateReason": job.terminate_reason,
     })
     return out
 

@@ -154,8 +154,11 @@ def run(account: Account, pool: Pool, now: float) -> autoscale_formula.Outcome:
 
 
 def start(account: Account, pool: Pool, now: float) -> None:
-    """Autoscale was just enabled (pool create or enable): evaluate now and every interval from now on."""
-    run(account, pool, now)
+    """Autoscale was just enabled (pool create or enable): the first run comes one interval from now, then
+    every interval. Not at once: a pool read in the same second as enableautoscale has no autoScaleRun and
+    its old targets (Azure/azure-sdk-assets, python/sdk/batch/azure-batch/tests/recordings/
+    test_batch.pyTestBatchtest_batch_scale_pools[sync].json), and none appeared for 35 s after."""
+    pool.auto_scale_run = None
     pool.next_evaluation = now + interval_seconds(account, pool)
 
 

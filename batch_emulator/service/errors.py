@@ -51,6 +51,8 @@ MESSAGES = {
     "TaskDependenciesNotSpecifiedOnJob": "The specified job does not have task dependencies enabled.",
     "RequestBodyTooLarge": "The request body is too large and exceeds the maximum permissible limit.",
     "InvalidRange": "The range specified is invalid for the current size of the resource.",
+    "ConditionNotMet": "The condition specified using HTTP conditional header(s) is not met.",
+    "InvalidHeaderValue": "The value for one of the HTTP headers is not in the correct format.",
     "InternalError": "Server encountered an internal error. Please try again after some time.",
     # Quota codes are documented in the Batch error list; their message text is ours.
     "PoolQuotaReached": "The specified account has reached its quota of pools.",

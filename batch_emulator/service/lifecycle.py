@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import scheduler
+from . import jobs, scheduler
 from .state import Account, Job, Task, iso, utcnow
 from .states import ErrorCategory, ExecutionResult, JobAction, JobState, StopReason, SubtaskState, TaskState
 
@@ -30,6 +30,9 @@ ENDED: dict[str, dict[str, Any]] = {
                            "message": "Task Was Ended by User Request"},
     StopReason.JOB_TERMINATE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
                      "message": "The task was ended because its job was terminated"},
+    # Disable with disableTasks terminate ([inferred] wording: the REST reference says only that the tasks end).
+    StopReason.JOB_DISABLE: {"category": ErrorCategory.USER_ERROR, "code": "TaskEnded",
+                             "message": "The task was ended because its job was disabled"},
     # An autoscale pool shrank with $NodeDeallocationOption = terminate ([inferred] wording and category).
     StopReason.NODE_DEALLOCATION: {"category": ErrorCategory.SERVER_ERROR, "code": "TaskEnded",
                          "message": "The task was ended because its node was removed from the pool"},
@@ -89,6 +92,7 @@ def complete(account: Account, job: Job, task: Task, exit_code: int | None, fail
         task.transition(TaskState.COMPLETED)
         _record_on_nodes(account, job, task, failure is None)
         _job_action(job, task, exit_code, failure)
+        jobs.manager_completed(job, task)
     scheduler.release_nodes(account, job.id.lower(), task)
 
 
@@ -110,8 +114,8 @@ def _record_on_nodes(account, job, task, succeeded):
 def _job_action(job, task, exit_code, failure):
     """onTaskFailure=performexitoptionsjobaction: apply the task's exitConditions jobAction.
 
-    The service's default jobAction is none for exit code 0 and terminate for every other condition.
-    'disable' is not emulated (jobs cannot be disabled here) and is treated as none.
+    The service's default jobAction is none for exit code 0 and terminate for every other condition;
+    disable is a job disable with disableTasks requeue, as the REST reference says.
     """
     if failure is None or str(job.spec.get("onTaskFailure", "noaction")).lower() != "performexitoptionsjobaction":
         return
@@ -136,4 +140,6 @@ def _job_action(job, task, exit_code, failure):
                 options = conditions.get("default")
     action = str((options or {}).get("jobAction") or default).lower()
     if action == JobAction.TERMINATE and job.state == JobState.ACTIVE:
-        scheduler.begin_terminate(job, "TaskFailed")
+        jobs.begin_terminate(job, "TaskFailed")
+    elif action == JobAction.DISABLE and job.state == JobState.ACTIVE:
+        jobs.disable_job(job, "requeue")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 import time
 
-from . import autoscale
-from .state import Account, Job, Node, Task, dependencies_met, iso, node_info, utcnow
+from . import autoscale, jobs
+from .state import Account, Node, Task, dependencies_met, iso, node_info, utcnow
 from .states import AllocationState, DeallocationOption, JobState, NodeState, PoolState, StopReason, TaskState
 from .validation import parse_duration
 
@@ -58,7 +58,8 @@ def _size_pool(account, key, pool, now):
         for node in pool.nodes.values():
             _stop_work_on(account, node, StopReason.REQUEUE)   # the service requeues running tasks of a deleted pool
             _leave(node, now)
-        if not pool.nodes:
+        pool.set_allocation_state(AllocationState.RESIZING)    # as a deleting pool shows on the service
+        if not pool.nodes and _deleting_long_enough(account, pool):
             del account.pools[key]
         return actions
     # Autoscale pools remove busy nodes as the formula's $NodeDeallocationOption says; resized pools
@@ -94,6 +95,11 @@ def _size_pool(account, key, pool, now):
     return actions
 
 
+def _deleting_long_enough(account, entity):
+    """A deleted pool or job shows state deleting for a while before it is gone (404), as on the service."""
+    return (utcnow() - entity.state_time).total_seconds() >= account.deleting_seconds
+
+
 def _leave(node, now):
     if node.state != NodeState.LEAVING_POOL:
         node.set_state(NodeState.LEAVING_POOL)
@@ -105,10 +111,15 @@ def _advance_job(account, key, job):
     limit = (job.spec.get("constraints") or {}).get("maxWallClockTime")
     if job.state == JobState.ACTIVE:
         if limit and (utcnow() - job.creation_time) > parse_duration(limit, "constraints.maxWallClockTime"):
-            begin_terminate(job, "MaxWallClockTimeExpiry")
-        elif str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob" and \
+            jobs.begin_terminate(job, "MaxWallClockTimeExpiry")
+        elif str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob" and job.tasks and \
                 all(t.state == TaskState.COMPLETED for t in job.tasks.values()):
-            begin_terminate(job, "AllTasksComplete")
+            # Not on a job without tasks: one with terminatejob and no task stayed active for 20 s until
+            # deleted (Azure/azure-sdk-assets, python/sdk/batch/azure-batch/tests/recordings/
+            # test_batch.pyTestBatchtest_batch_jobs[sync].json), although the REST text suggests otherwise.
+            jobs.begin_terminate(job, "AllTasksComplete")
+    if job.state == JobState.DISABLING:
+        jobs.advance_disabling(job)
     if job.state in (JobState.TERMINATING, JobState.DELETING):
         reason = StopReason.JOB_TERMINATE if job.state == JobState.TERMINATING else StopReason.DELETE
         for task in job.tasks.values():
@@ -116,17 +127,14 @@ def _advance_job(account, key, job):
                 task.stop_reason = reason
         if not any(t.busy for t in job.tasks.values()):
             if job.state == JobState.TERMINATING:
-                job.end_time = utcnow()
                 job.transition(JobState.COMPLETED)
-            else:
+                job.end_time = job.state_time
+                jobs.end_auto_pool(account, job)
+            elif _deleting_long_enough(account, job):
                 del account.jobs[key]
+                jobs.end_auto_pool(account, job)
                 actions.append(("remove_job_files", job))
     return actions
-
-
-def begin_terminate(job: Job, reason: str) -> None:
-    job.terminate_reason = reason
-    job.transition(JobState.TERMINATING)
 
 
 def _eligible_nodes(pool, job_key, slots, whole_node):
@@ -139,19 +147,22 @@ def _eligible_nodes(pool, job_key, slots, whole_node):
 
 def _assign_tasks(account):
     actions = []
-    jobs = sorted((j for j in account.jobs.values() if j.state == JobState.ACTIVE),
-                  key=lambda j: (-int(j.spec.get("priority") or 0), j.creation_time))
-    for job in jobs:
+    active = sorted((j for j in account.jobs.values() if j.state == JobState.ACTIVE),
+                    key=lambda j: (-int(j.spec.get("priority") or 0), j.creation_time))
+    for job in active:
         pool = account.pools.get(job.pool_key())
         if pool is None or pool.state != PoolState.ACTIVE:
             continue     # the service accepts jobs on missing pools; their tasks just wait
         limit = int(job.spec.get("maxParallelTasks") or -1)
         busy = sum(1 for t in job.tasks.values() if t.state in (TaskState.PREPARING, TaskState.RUNNING))
+        manager_first = jobs.waiting_for_manager(job)   # the job manager starts before any other task
         for task in job.tasks.values():
             if limit != -1 and busy >= limit:
                 break
             if task.state != TaskState.ACTIVE or task.busy or not dependencies_met(job, task):
                 continue
+            if manager_first and task.id.lower() != job.manager_key:
+                break
             multi = task.spec.get("multiInstanceSettings") is not None
             if multi and (not pool.spec.get("enableInterNodeCommunication")
                           or int(pool.spec.get("taskSlotsPerNode") or 1) != 1):
@@ -160,7 +171,10 @@ def _assign_tasks(account):
                 # (https://learn.microsoft.com/azure/batch/batch-mpi).
                 continue
             slots = int(task.spec.get("requiredSlots") or 1)
-            nodes = _eligible_nodes(pool, job.id.lower(), slots, whole_node=multi)[:task.instances()]
+            exclusive = jobs.manager_runs_exclusive(job, task)   # runExclusive: the node runs nothing else
+            if exclusive:
+                slots = int(pool.spec.get("taskSlotsPerNode") or 1)
+            nodes = _eligible_nodes(pool, job.id.lower(), slots, whole_node=multi or exclusive)[:task.instances()]
             if len(nodes) < task.instances():
                 continue
             actions.append(("run_task", job, task, nodes))

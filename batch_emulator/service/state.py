@@ -29,6 +29,7 @@ from .states import (
 )
 
 _etag_counter = itertools.count(1)
+PASSING_STATES = (JobState.TERMINATING, JobState.DISABLING, JobState.ENABLING)
 
 
 def utcnow() -> datetime:
@@ -105,9 +106,14 @@ class Entity:
         self.last_modified, self.etag = utcnow(), new_etag()
 
     def transition(self, state: WireEnum) -> None:
-        """Move to ``state`` (the current one becomes the previous state, both with their times) and touch."""
+        """Move to ``state`` (the current one becomes the previous state, both with their times) and touch.
+
+        A passing state (a job's terminating, disabling, enabling) is never reported as the previous
+        state: after terminate the service shows completed with previousState active (Azure/azure-sdk-assets,
+        python/sdk/batch/azure-batch/tests/recordings/test_batch.pyTestBatchtest_batch_jobs[sync].json)."""
         if state != self.state:
-            self.previous_state, self.previous_state_time = self.state, self.state_time
+            if self.state not in PASSING_STATES:
+                self.previous_state, self.previous_state_time = self.state, self.state_time
             self.state, self.state_time = state, utcnow()
         self.touch()
 
@@ -162,11 +168,18 @@ class Job(Entity):
     state: JobState = field(default=JobState.ACTIVE, kw_only=True)
     end_time: datetime | None = None
     terminate_reason: str | None = None
+    auto_pool_id: str | None = None          # the pool made from poolInfo.autoPoolSpecification
+    manager_key: str | None = None           # the job manager task's key in ``tasks``
+    disable_tasks: str | None = None         # disableTasks of the last disable (requeue, terminate, wait)
     tasks: dict = field(default_factory=dict)         # task key -> Task, in creation order
     prep_runs: dict = field(default_factory=dict)     # node id -> {"poolId","nodeId","info":{...}}
 
+    def pool_id(self) -> str | None:
+        """The pool the job runs on: its auto pool, or poolInfo.poolId."""
+        return self.auto_pool_id or (self.spec.get("poolInfo") or {}).get("poolId")
+
     def pool_key(self) -> str:
-        return (self.spec.get("poolInfo") or {}).get("poolId", "").lower()
+        return (self.pool_id() or "").lower()
 
     def prep_task(self) -> dict | None:
         return self.spec.get("jobPreparationTask")
@@ -187,6 +200,9 @@ class Account:
     jobs: dict = field(default_factory=dict)          # job key -> Job
     next_ip: int = 2          # nodes get 127.0.0.2, 127.0.0.3, ...
     supported_images: list | None = None  # --supported-images; None: the built-in list (api/wire.py)
+    # A deleted pool or job stays visible (state deleting) at least this long, as on the service (where it
+    # takes seconds; shortened like the autoscale clock so that clients waiting for 404 stay fast).
+    deleting_seconds: float = 0.5
     changed: threading.Condition = field(init=False, repr=False)   # notified when the scheduler should look
 
     def __post_init__(self):

@@ -104,6 +104,7 @@ class StopReason(WireEnum):
     """Why running work must stop (Task.stop_reason, and what the process watcher reports). Not on the wire."""
     TERMINATE = "terminate"            # terminate task
     JOB_TERMINATE = "jobterminate"     # its job is terminating
+    JOB_DISABLE = "jobdisable"         # its job is disabled with disableTasks terminate
     REQUEUE = "requeue"                # its pool is deleted or shrinks with requeue
     DELETE = "delete"                  # the task or its job is deleted
     WALLTIME = "walltime"              # maxWallClockTime ran out

@@ -23,6 +23,7 @@ from .states import DeallocationOption
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_FORMULA_CHARS = 8192
 UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
+DISABLE_OPTIONS = ("requeue", "terminate", "wait")
 
 
 def require_object(body: Any, what: str = "request body") -> dict:
@@ -41,23 +42,36 @@ def check_id(value: Any, name: str = "id") -> str:
     return value
 
 
+# The service counts a year as 365 days and a month as 30: a job PATCHed with maxWallClockTime
+# P3Y6M4DT12H30M5S reads back P1279DT12H30M5S (Azure/azure-cli, src/azure-cli/azure/cli/command_modules/batch/
+# tests/latest/recordings/test_batch_jobs_and_tasks.yaml).
+DAYS_PER_YEAR, DAYS_PER_MONTH = 365, 30
+
+
 def parse_duration(value: Any, name: str) -> timedelta:
     """Durations arrive as ISO-8601 (the SDK writes PT05M00S style); isodate reads all forms."""
     try:
         parsed = isodate.parse_duration(value)
     except (isodate.ISO8601Error, TypeError, ValueError, AttributeError):
         raise invalid_property(name, value, "The value is not a valid ISO-8601 duration.") from None
-    if not isinstance(parsed, timedelta):   # years/months have no fixed length
-        raise invalid_property(name, value, "Durations with years or months are not supported.")
+    if isinstance(parsed, isodate.Duration):   # years and/or months: fixed lengths, as the service counts them
+        days = (int(parsed.years) * DAYS_PER_YEAR + int(parsed.months) * DAYS_PER_MONTH)
+        if parsed.years != int(parsed.years) or parsed.months != int(parsed.months):
+            raise invalid_property(name, value, "Years and months must be whole numbers.")
+        parsed = parsed.tdelta + timedelta(days=days)
     if parsed < timedelta(0):
         raise invalid_property(name, value, "The duration must not be negative.")
     return parsed
 
 
 def _check_int(body, name, low=None, high=None, code="InvalidPropertyValue"):
+    """An Int32 property; an integer written as a JSON string ("1", what `az batch pool create
+    --target-dedicated-nodes 1` sends) is read as that integer and stored as one."""
     value = body.get(name)
     if value is None:
         return None
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        value = body[name] = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid_property(name, value, "The value must be an integer.")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -136,16 +150,23 @@ def check_command_task(spec: Any, name: str) -> None:
 def validate_pool(body: Any) -> dict:
     require_object(body)
     check_id(body.get("id"))
+    return check_pool_spec(body)
+
+
+def check_pool_spec(body: dict, name: str = "") -> dict:
+    """A pool's properties (pool add, or an auto pool's ``pool``; ``name`` prefixes property names).
+    Neither target node counts nor autoscale is a pool of 0 nodes: the service answers 201 (Azure/azure-cli,
+    src/azure-cli/azure/cli/command_modules/batch/tests/latest/recordings/test_batch_jobs_and_tasks.yaml)."""
     if not body.get("vmSize"):
-        raise missing_property("vmSize")
+        raise missing_property(f"{name}vmSize")
     vm = body.get("virtualMachineConfiguration")
     if not vm:
-        raise missing_property("virtualMachineConfiguration")
+        raise missing_property(f"{name}virtualMachineConfiguration")
     if not vm.get("imageReference"):
-        raise missing_property("virtualMachineConfiguration.imageReference")
+        raise missing_property(f"{name}virtualMachineConfiguration.imageReference")
     if not vm.get("nodeAgentSKUId"):
-        raise missing_property("virtualMachineConfiguration.nodeAgentSKUId")
-    check_sizing(body, creating=True)
+        raise missing_property(f"{name}virtualMachineConfiguration.nodeAgentSKUId")
+    check_sizing(body)
     if body.get("resizeTimeout") is not None and \
             parse_duration(body["resizeTimeout"], "resizeTimeout") < timedelta(minutes=5):
         raise invalid_property("resizeTimeout", body["resizeTimeout"], "The minimum resize timeout is 5 minutes.")
@@ -158,7 +179,17 @@ def validate_pool(body: Any) -> dict:
     return body
 
 
-def check_sizing(body: dict, creating: bool) -> None:
+def validate_pool_properties(body: Any) -> dict:
+    """updateproperties: the start task, metadata and package references replace the pool's (absent: none)."""
+    require_object(body)
+    _check_name_values(body.get("metadata"), "metadata")
+    if body.get("startTask") is not None:
+        check_command_task(body["startTask"], "startTask")
+    _check_enum(body, "targetNodeCommunicationMode", ("default", "classic", "simplified"))
+    return body
+
+
+def check_sizing(body: dict) -> None:
     """Sizing rules of pool create and resize (https://learn.microsoft.com/rest/api/batchservice/pool/create):
     autoscale needs a formula and forbids fixed targets (targetDedicatedNodes, targetLowPriorityNodes)."""
     auto = bool(body.get("enableAutoScale"))
@@ -175,8 +206,6 @@ def check_sizing(body: dict, creating: bool) -> None:
         if body.get("autoScaleFormula"):
             raise invalid_property("autoScaleFormula", body["autoScaleFormula"],
                                    "autoScaleFormula can only be specified when enableAutoScale is true.")
-        if creating and not has_target:
-            raise missing_property("targetDedicatedNodes")
         _check_int(body, "targetDedicatedNodes", 0, 10000)
         _check_int(body, "targetLowPriorityNodes", 0, 10000)
 
@@ -219,16 +248,50 @@ def validate_resize(body: Any) -> dict:
     return body
 
 
+def check_pool_info(pool_info: Any) -> None:
+    """poolInfo: a poolId, or an autoPoolSpecification the emulator creates a pool from (lifetime job only:
+    there are no job schedules here)."""
+    if not pool_info:
+        raise missing_property("poolInfo")
+    require_object(pool_info, "poolInfo")
+    auto = pool_info.get("autoPoolSpecification")
+    if auto is None:
+        check_id(pool_info.get("poolId"), "poolInfo.poolId")
+        return
+    if pool_info.get("poolId") is not None:
+        raise invalid_property("poolInfo.poolId", pool_info["poolId"],
+                               "Specify either poolId or autoPoolSpecification, not both.")
+    require_object(auto, "poolInfo.autoPoolSpecification")
+    name = "poolInfo.autoPoolSpecification"
+    lifetime = auto.get("poolLifetimeOption")
+    if not lifetime:
+        raise missing_property(f"{name}.poolLifetimeOption")
+    if str(lifetime).lower() != "job":
+        raise invalid_property(f"{name}.poolLifetimeOption", lifetime,
+                               "The emulator has no job schedules: only poolLifetimeOption job is supported.")
+    prefix = auto.get("autoPoolIdPrefix")
+    if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", str(prefix)):
+        raise invalid_property(f"{name}.autoPoolIdPrefix", prefix,
+                               "The prefix can contain alphanumeric characters, hyphens and underscores, "
+                               "at most 20 characters.")
+    pool = auto.get("pool")
+    if not pool:
+        raise missing_property(f"{name}.pool")
+    check_pool_spec(require_object(pool, f"{name}.pool"), f"{name}.pool.")
+
+
+def check_job_manager(manager: Any) -> None:
+    name = "jobManagerTask"
+    check_command_task(manager, name)
+    check_id(manager.get("id"), f"{name}.id")
+    check_output_files(manager.get("outputFiles"))
+    _check_int(manager, "requiredSlots", 1, 256)
+
+
 def validate_job(body: Any) -> dict:
     require_object(body)
     check_id(body.get("id"))
-    pool_info = body.get("poolInfo")
-    if not pool_info:
-        raise missing_property("poolInfo")
-    if pool_info.get("autoPoolSpecification"):
-        raise invalid_property("poolInfo.autoPoolSpecification", "...",
-                               "Auto pools are not supported by the emulator; create a pool and use poolId.")
-    check_id(pool_info.get("poolId"), "poolInfo.poolId")
+    check_pool_info(body.get("poolInfo"))
     _check_int(body, "priority", -1000, 1000, code="OutOfRangePriority")
     max_parallel = _check_int(body, "maxParallelTasks", -1, 2**31 - 1)
     if max_parallel == 0:
@@ -238,8 +301,8 @@ def validate_job(body: Any) -> dict:
     check_constraints(body.get("constraints"))
     _check_name_values(body.get("commonEnvironmentSettings"), "commonEnvironmentSettings")
     _check_name_values(body.get("metadata"), "metadata")
-    if body.get("jobManagerTask"):
-        raise invalid_property("jobManagerTask", "...", "Job manager tasks are not supported by the emulator.")
+    if body.get("jobManagerTask") is not None:
+        check_job_manager(body["jobManagerTask"])
     prep = body.get("jobPreparationTask")
     if prep is not None:
         check_command_task(prep, "jobPreparationTask")
@@ -253,9 +316,11 @@ def validate_job(body: Any) -> dict:
     return body
 
 
-def validate_job_patch(body: Any, job: Job) -> dict:
+def validate_job_patch(body: Any, job: Job, replace: bool = False) -> dict:
+    """PATCH (``replace`` False) or PUT (True: poolInfo is required, and an omitted onAllTasksComplete
+    means noaction)."""
     require_object(body)
-    new_mode = body.get("onAllTasksComplete")
+    new_mode = body.get("onAllTasksComplete", "noaction" if replace else None)
     _check_enum(body, "onAllTasksComplete", ("noaction", "terminatejob"))
     if new_mode is not None and str(new_mode).lower() == "noaction" and \
             str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob":
@@ -266,9 +331,26 @@ def validate_job_patch(body: Any, job: Job) -> dict:
     _check_int(body, "maxParallelTasks", -1, 2**31 - 1)
     check_constraints(body.get("constraints"))
     _check_name_values(body.get("metadata"), "metadata")
+    if replace and body.get("poolInfo") is None:
+        raise missing_property("poolInfo")
     if body.get("poolInfo") is not None:
-        check_id((body["poolInfo"] or {}).get("poolId"), "poolInfo.poolId")
+        pool_info = require_object(body["poolInfo"], "poolInfo")
+        if pool_info.get("autoPoolSpecification") is not None or job.auto_pool_id:
+            # The service changes a job's pool only while it is disabled; the emulator not at all for auto pools.
+            raise invalid_property("poolInfo.autoPoolSpecification", "...",
+                                   "The emulator does not change the pool of a job to or from an auto pool.")
+        check_id(pool_info.get("poolId"), "poolInfo.poolId")
     return body
+
+
+def validate_disable(body: Any) -> str:
+    """disableTasks of a job disable: requeue, terminate or wait."""
+    require_object(body)
+    option = body.get("disableTasks")
+    if option is None:
+        raise missing_property("disableTasks")
+    _check_enum(body, "disableTasks", DISABLE_OPTIONS)
+    return str(option).lower()
 
 
 def validate_task(body: Any, job: Job) -> dict:

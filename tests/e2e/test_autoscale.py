@@ -54,6 +54,8 @@ def test_pool_grows_to_an_mpi_tasks_instances_and_shrinks_back_to_zero(run_scrip
     assert f"Enabling the autoscale formula on pool [{ids.pool_id}]..." in created.stdout
     pool = batch.get_pool(ids.pool_id)
     assert pool.auto_scale_formula == create_pool_job.autoscale_formula(5)
+    # The first run comes an evaluation interval after enabling, as on the service (no autoScaleRun at once).
+    pool = wait_for(lambda: (p := batch.get_pool(ids.pool_id)).auto_scale_run and p, what="the first autoscale run")
     assert pool.auto_scale_run.error is None and pool.current_dedicated_nodes == 0
 
     ok(run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--nodes", "2"))

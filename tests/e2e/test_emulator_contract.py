@@ -26,6 +26,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import process_alive, wait_for
 from tests.e2e.emulator_process import VM, start_emulator
+from toolkit.batch import wire_value
 from tools import local_stack
 
 # Rank 0 prints for all ranks (gathered), so ranks' output cannot interleave.
@@ -115,7 +116,8 @@ def test_pools_create_get_list_page_filter_and_delete(client):
     pool = client.get_pool("page-a")
     assert (pool.state, pool.vm_size, pool.target_dedicated_nodes) == ("active", "standard_d2s_v3", 0)
     assert pool.metadata[0].name == "maxNodes" and pool.metadata[0].value == "4"
-    assert pool.task_scheduling_policy.node_fill_type == "spread" and pool.enable_auto_scale is False
+    # "Spread" capitalised, as the service answers (tests/e2e/test_emulator_recorded_pools.py)
+    assert pool.task_scheduling_policy.node_fill_type == "Spread" and pool.enable_auto_scale is False
     assert client.pool_exists("page-b") is True
     paged = client.list_pools(filter="startswith(id,'page-') and state eq 'active'", max_results=1)
     assert [p.id for p in paged] == ["page-a", "page-b", "page-c"]
@@ -131,7 +133,7 @@ def test_autoscale_settings_round_trip_and_evaluate(client):
         auto_scale_formula="$TargetDedicatedNodes = 1;", auto_scale_evaluation_interval="PT5M"))
     pool = wait_for(lambda: (p := client.get_pool("auto")).auto_scale_run and p, what="autoScaleRun")
     assert pool.enable_auto_scale and pool.auto_scale_formula == "$TargetDedicatedNodes = 1;"
-    assert pool.auto_scale_run.results.startswith("$TargetDedicatedNodes=1;")   # evaluated at creation
+    assert pool.auto_scale_run.results.startswith("$TargetDedicatedNodes=1;")   # evaluated an interval after creation
     run = client.evaluate_pool_auto_scale("auto", m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="x=1;"))
     assert run.results == "$TargetDedicatedNodes=1;$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue;x=1"
     client.disable_pool_auto_scale("auto")
@@ -240,7 +242,8 @@ def test_task_collection_failure_counts_and_files(client):
         m.BatchTaskCreateOptions(id="retried", command_line="/bin/false",
                                  constraints=m.BatchTaskConstraints(max_task_retry_count=2)),
         m.BatchTaskCreateOptions(id="exists", command_line="true")])
-    assert {r.task_id: r.status for r in result.result_values} == {
+    # The service writes "Success" capitalised (tests/e2e/test_emulator_recorded_headers.py): compare as clients must.
+    assert {r.task_id: wire_value(r.status) for r in result.result_values} == {
         "ok": "success", "fail": "success", "missing": "success", "retried": "success", "exists": "clienterror"}
     ok = completed(client, "work", "ok")
     assert (ok.execution_info.result, ok.execution_info.exit_code, ok.node_info.pool_id) == ("success", 0, "work")

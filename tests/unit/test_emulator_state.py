@@ -1,6 +1,7 @@
 """Validation rules, wire defaults and scheduling decisions of the Batch emulator (no server, no processes)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -10,6 +11,7 @@ from batch_emulator.service.errors import BatchServiceError, error_body, service
 from batch_emulator.service.state import Account, Job, Pool, Task, dependencies_met, pending_instances
 from batch_emulator.service.states import ExecutionResult, NodeState, PoolState, TaskState
 from batch_emulator.service.validation import (
+    parse_duration,
     validate_job,
     validate_job_patch,
     validate_pool,
@@ -54,7 +56,8 @@ def test_invalid_pool_ids_give_invalid_property_value_with_details(bad_id):
 @pytest.mark.parametrize("body,code", [
     (pool_body(vmSize=None), "MissingRequiredProperty"),
     (pool_body(virtualMachineConfiguration=None), "MissingRequiredProperty"),
-    (pool_body(targetDedicatedNodes=None), "MissingRequiredProperty"),   # fixed size needs a target
+    (pool_body(targetDedicatedNodes="two"), "InvalidPropertyValue"),
+    (pool_body(targetDedicatedNodes="1.5"), "InvalidPropertyValue"),
     (pool_body(targetDedicatedNodes=None, enableAutoScale=True), "MissingRequiredProperty"),   # no formula
     (pool_body(enableAutoScale=True, autoScaleFormula="$TargetDedicatedNodes=1;"), "InvalidPropertyValue"),
     (pool_body(autoScaleFormula="$TargetDedicatedNodes=1;"), "InvalidPropertyValue"),
@@ -78,6 +81,41 @@ def test_autoscale_pool_with_sdk_style_interval_is_valid():
     validate_pool(pool_body(targetDedicatedNodes=None, enableAutoScale=True,
                             autoScaleFormula="$TargetDedicatedNodes=1;", autoScaleEvaluationInterval="PT05M00S"))
     validate_pool(pool_body(targetDedicatedNodes=0, targetLowPriorityNodes=2, resizeTimeout="PT15M"))
+
+
+def test_pool_without_targets_is_a_pool_of_zero_nodes():
+    # Recorded: 201 for a pool add with neither target nor autoscale (Azure/azure-cli, src/azure-cli/azure/cli/
+    # command_modules/batch/tests/latest/recordings/test_batch_jobs_and_tasks.yaml).
+    validate_pool(pool_body(targetDedicatedNodes=None))
+
+
+def test_integer_strings_are_read_as_integers():
+    # `az batch pool create --target-dedicated-nodes 1` sends "1".
+    body = validate_pool(pool_body(targetDedicatedNodes="1", taskSlotsPerNode=" 2"))
+    assert (body["targetDedicatedNodes"], body["taskSlotsPerNode"]) == (1, 2)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("P3Y6M4DT12H30M5S", timedelta(days=1279, hours=12, minutes=30, seconds=5)),
+    ("P1M", timedelta(days=30)), ("P1Y", timedelta(days=365)), ("PT06M00S", timedelta(minutes=6))])
+def test_years_and_months_count_as_365_and_30_days(text, expected):
+    # Recorded: P3Y6M4DT12H30M5S reads back P1279DT12H30M5S (Azure/azure-cli, .../test_batch_jobs_and_tasks.yaml).
+    assert parse_duration(text, "d") == expected
+    shown = {"P3Y6M4DT12H30M5S": "P1279DT12H30M5S", "P1M": "P30D", "P1Y": "P365D", "PT06M00S": "PT6M"}
+    assert wire.norm_duration(text) == shown[text]
+
+
+@pytest.mark.parametrize("pool_info,name", [
+    ({"autoPoolSpecification": {"poolLifetimeOption": "jobschedule", "pool": {}}},
+     "poolInfo.autoPoolSpecification.poolLifetimeOption"),
+    ({"autoPoolSpecification": {"pool": {}}}, "poolInfo.autoPoolSpecification.poolLifetimeOption"),
+    ({"autoPoolSpecification": {"poolLifetimeOption": "job"}}, "poolInfo.autoPoolSpecification.pool"),
+    ({"autoPoolSpecification": {"poolLifetimeOption": "job", "pool": {"vmSize": "x"}}},
+     "poolInfo.autoPoolSpecification.pool.virtualMachineConfiguration"),
+])
+def test_auto_pool_specification_problems_name_the_property(pool_info, name):
+    err = refused(validate_job, {"id": "j1", "poolInfo": pool_info})
+    assert err.status == 400 and dict(err.values)["PropertyName"] == name
 
 
 def test_resize_needs_a_target():
@@ -174,6 +212,7 @@ def only_node_failed_prep(account, pool):
 def test_autoscale_pool_grows_to_the_instances_a_multi_instance_task_needs():
     account, pool = account_with({"enableInterNodeCommunication": True}, enable_auto_scale=True,
                                  auto_scale_formula="$TargetDedicatedNodes = 2;")
+    pool.next_evaluation = 0.0   # due (the first run comes an interval after autoscale is enabled)
     j = job()
     j.tasks["mpi"] = Task(id="mpi", job_key="j1", spec={"id": "mpi", "multiInstanceSettings": {"numberOfInstances": 2}})
     account.jobs["j1"] = j
@@ -212,27 +251,36 @@ def test_nodes_that_failed_the_job_preparation_are_not_used_for_that_job():
     assert [a[0] for a in actions] == ["run_task"] and j.tasks["t"].state == "preparing"
 
 
-def test_job_with_terminatejob_and_no_tasks_completes_at_once():
+def test_job_with_terminatejob_and_no_tasks_stays_active_until_a_task_completes():
+    # Recorded: such a job stayed active for 20 s, until deleted (Azure/azure-sdk-assets, python/sdk/batch/
+    # azure-batch/tests/recordings/test_batch.pyTestBatchtest_batch_jobs[sync].json).
     account = Account(name="a", root="/x")
     account.jobs["j1"] = j = job(onAllTasksComplete="terminatejob")
     scheduler.tick(account)
-    assert (j.state, j.terminate_reason) == ("completed", "AllTasksComplete")
+    assert (j.state, j.previous_state) == ("active", None)
+    j.tasks["t"] = Task(id="t", job_key="j1", spec={"id": "t"}, state=TaskState.COMPLETED)
+    scheduler.tick(account)
+    assert (j.state, j.previous_state, j.terminate_reason) == ("completed", "active", "AllTasksComplete")
 
 
 def test_deleted_pool_disappears_once_its_nodes_left():
     account, pool = account_with({}, target_dedicated=2)
     scheduler.tick(account)
-    pool.state = PoolState.DELETING
+    pool.transition(PoolState.DELETING)
     scheduler.tick(account)
     assert all(n.state == "leavingpool" for n in pool.nodes.values())
     for node in pool.nodes.values():
         node.leaving_since -= 1
+    scheduler.tick(account)
+    assert not pool.nodes and account.pools["p1"].state == "deleting"   # shown deleting for a while, as recorded
+    pool.state_time -= timedelta(seconds=account.deleting_seconds)
     scheduler.tick(account)
     assert "p1" not in account.pools
 
 
 def test_autoscale_pool_whose_nodes_all_failed_prep_neither_grows_nor_churns():
     account, pool = account_with({}, enable_auto_scale=True, auto_scale_formula="$TargetDedicatedNodes = 1;")
+    pool.next_evaluation = 0.0   # due
     j, node = only_node_failed_prep(account, pool)
     node.idle_since -= 60
     for _ in range(5):
