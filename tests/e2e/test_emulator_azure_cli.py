@@ -50,12 +50,16 @@ def _install(env_dir):
     shutil.rmtree(env_dir, ignore_errors=True)
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     started = time.monotonic()
-    try:
-        done = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                               "--quiet", AZ_CLI_SPEC], capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-                              check=False, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        _skip_or_fail(f"pip install {AZ_CLI_SPEC} took more than {INSTALL_TIMEOUT} s")
+    for attempt in (1, 2):  # a package index can answer "no matching distribution" once under load
+        try:
+            done = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install",
+                                   "--disable-pip-version-check", "--quiet", AZ_CLI_SPEC], capture_output=True,
+                                  text=True, timeout=INSTALL_TIMEOUT, check=False, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            _skip_or_fail(f"pip install {AZ_CLI_SPEC} took more than {INSTALL_TIMEOUT} s")
+        if done.returncode == 0:
+            break
+        sys.stderr.write(f"\n[pip install {AZ_CLI_SPEC}: attempt {attempt} failed]\n")
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         _skip_or_fail(f"pip install {AZ_CLI_SPEC} exited {done.returncode}: {last}")
