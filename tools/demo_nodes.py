@@ -51,8 +51,7 @@ def install_host_tools() -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *HOST_PACKAGES], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     say("Downloading what the nodes' install.sh needs (the nodes have no route out) ...")
-    subprocess.run([str(REPO_ROOT / "tools" / "prefetch_node_packages.sh")], check=True, cwd=REPO_ROOT,
-                   env=dict(os.environ, PYTHON=sys.executable))
+    subprocess.run([str(REPO_ROOT / "tools" / "prefetch_node_packages.sh")], check=True, cwd=REPO_ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:

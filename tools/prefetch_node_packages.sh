@@ -7,7 +7,8 @@
 #     the packages that build needs, into a wheelhouse (default .local/node-packages), which the
 #     emulator gives the nodes' pip (PIP_FIND_LINKS, PIP_NO_INDEX).
 # Run as root, from the repository root:  tools/prefetch_node_packages.sh [WHEELHOUSE]
-# PYTHON (default python3) is the interpreter whose pip downloads.
+# PYTHON (default /usr/bin/python3, the nodes' python3) is the interpreter whose pip downloads: the
+# build's binary wheels (Cython) must fit the nodes' Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheelhouse="${1:-.local/node-packages}"
@@ -23,10 +24,11 @@ apt-get update -q
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive apt-get install --download-only --reinstall -y -q --no-install-recommends $packages
 mkdir -p "$wheelhouse"
-"${PYTHON:-python3}" -m pip download --quiet --disable-pip-version-check --no-binary mpi4py \
+"${PYTHON:-/usr/bin/python3}" -m pip download --quiet --disable-pip-version-check --no-binary mpi4py \
   -r demo_azure_batch/requirements_node.txt -d "$wheelhouse"
-# What pip needs to build mpi4py's source on a node with no index: its build-system requirements.
-"${PYTHON:-python3}" -m pip download --quiet --disable-pip-version-check --only-binary :all: \
-  "setuptools>=42" build wheel -d "$wheelhouse"
+# What pip needs to build mpi4py's source on a node with no index: its build-system requirements
+# and the backend's own (mpi4py 4.1.2 asks for cython>=3.0.1 when building from source).
+"${PYTHON:-/usr/bin/python3}" -m pip download --quiet --disable-pip-version-check --only-binary :all: \
+  "setuptools>=42" build wheel "cython>=3.0.1" -d "$wheelhouse"
 chmod -R a+rX "$wheelhouse"
 echo "Node packages ready: apt cache ($packages) and $wheelhouse ($(ls "$wheelhouse" | wc -l) files)"

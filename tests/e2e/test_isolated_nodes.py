@@ -93,6 +93,12 @@ def _prep_outputs(stack, job_id: str) -> list[str]:
     return [(d / "jobpreparation" / "stdout.txt").read_text() for d in _job_dirs(stack, job_id)]
 
 
+def _prep_logs(stack, job_id: str) -> str:
+    """The job preparation's stdout and stderr on every node (for a failure message)."""
+    return "".join(f"\n--- {path}:\n{path.read_text(errors='replace')[-3000:]}"
+                   for d in _job_dirs(stack, job_id) for path in sorted((d / "jobpreparation").glob("std*.txt")))
+
+
 def _flow(run, ids, job_suffix: str, timeout: float = 900, **env: str):
     job_id = f"{ids.job_id[:50]}-{job_suffix}"
     variables = {"NB_NODES": "3", "NB_PROCESSES": "4", **env}
@@ -108,8 +114,8 @@ def _flow(run, ids, job_suffix: str, timeout: float = 900, **env: str):
 def test_default_flow_runs_as_azbatch_on_three_hosts_and_installs_once(nodes_stack, nodes_run, ids, tmp_path):
     stack, first_install = nodes_stack
     job_id, checked = _flow(nodes_run, ids, "a")
+    assert "succeeded (exit code 0)" in checked.stdout, checked.stdout + checked.stderr + _prep_logs(stack, job_id)
     output = (tmp_path / "outputs" / job_id / ids.task_id / "stdout.txt").read_text()
-    assert checked.returncode == 0, checked.stdout + checked.stderr + output
     assert "MPI pi demo: 4 processes on 3 host(s)" in output, output
     assert "pi ~= 3.14159265" in output, output
     # The task's directories belong to the pool's non-admin user, which ran it (root would own them else).
