@@ -44,3 +44,10 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# make demo-nodes   (root) the three scripts on 3 isolated emulated nodes: network namespaces with
+#                   sshd, install.sh run for real by the job preparation task, mpirun as _azbatch
+.PHONY: demo-nodes
+demo-nodes: setup
+	@if [ "$$(id -u)" -ne 0 ]; then echo "make demo-nodes needs root (network namespaces, sshd, users, apt): run it with sudo; make demo needs no root" >&2; exit 2; fi
+	$(VENV_PYTHON) tools/demo_nodes.py

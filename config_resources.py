@@ -144,15 +144,31 @@ def default_coordination_command() -> str:
 
 
 def default_start_command(nb_processes: int) -> str:
-    """mpirun of demo_azure_batch/script.py over the task's nodes, from the preparation task's clone.
+    """mpirun of demo_azure_batch/script.py over the task's nodes, run by the pool's non-admin auto-user.
 
-    The OMPI_* variables let Open MPI (on the Ubuntu nodes) run as the admin
-    auto-user and put several processes per node; MPICH ignores them.
+    It works with Open MPI 4.1 (the nodes' apt package) and with MPICH's hydra (the local emulator's
+    --isolation none mode). Open MPI's settings are exported as OMPI_* variables, which MPICH
+    ignores and Open MPI passes to its daemons on the other nodes:
+    - OMPI_MCA_rmaps_base_oversubscribe=1: `--host a,b` gives one slot per node, so more processes
+      than nodes would fail with "not enough slots" (Open MPI 4.1's --oversubscribe).
+    - OMPI_MCA_btl_tcp_if_include / oob_tcp_if_include=eth0: use only the node's own interface; a
+      docker0-like bridge with one address on every node makes mpirun hang.
+    - OMPI_MCA_mca_base_env_list: the AZ_BATCH_* variables the ranks on other nodes get (Open MPI's
+      -x); only the primary's environment has them otherwise.
+    `cd "$AZ_BATCH_TASK_SHARED_DIR"`: mpirun's directory is the ranks' directory on every node, and
+    this one exists on all of them and is writable by the task's user (the primary's wd is not on
+    the others; the preparation task's clone is root's, read-only to the task). The program is
+    addressed by its absolute path in that clone, the same on every node. `python3` from PATH: the
+    system's on a node, the venv's in the emulator's none mode.
     """
-    return ("/bin/bash -c 'export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-            "OMPI_MCA_rmaps_base_oversubscribe=1; "
-            'cd "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo" && '
-            f"mpirun -np {nb_processes} --host $AZ_BATCH_HOST_LIST python3 demo_azure_batch/script.py'")
+    forwarded = ";".join(("AZ_BATCH_HOST_LIST", "AZ_BATCH_NODE_LIST", "AZ_BATCH_TASK_SHARED_DIR",
+                          "AZ_BATCH_JOB_ID", "AZ_BATCH_TASK_ID"))
+    return ("/bin/bash -c 'export OMPI_MCA_rmaps_base_oversubscribe=1 "
+            "OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
+            f'OMPI_MCA_mca_base_env_list=\"{forwarded}\"; '
+            'cd "$AZ_BATCH_TASK_SHARED_DIR" && '
+            f'exec mpirun -np {nb_processes} --host "$AZ_BATCH_HOST_LIST" '
+            'python3 "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/demo_azure_batch/script.py"\'')
 
 
 def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:

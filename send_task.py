@@ -61,8 +61,10 @@ def build_task(settings: TaskSettings, job_id: str, task_id: str, nodes: int,
     """The multi-instance task; submission_id marks this run's request (see add_task)."""
     from azure.batch import models
 
-    admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
-        scope=models.AutoUserScope.POOL, elevation_level=models.ElevationLevel.ADMIN))  # same account on every node
+    # The pool-scope non-admin auto-user (_azbatch on Linux): the same account on every node, and the one
+    # Batch sets up SSH between nodes for, so mpirun reaches them. Root (admin) gets no such set-up.
+    mpi_user = models.UserIdentity(auto_user=models.AutoUserSpecification(
+        scope=models.AutoUserScope.POOL, elevation_level=models.ElevationLevel.NON_ADMIN))
     upload_std_files = models.OutputFile(
         file_pattern=STD_FILES_PATTERN,
         destination=models.OutputFileDestination(container=models.OutputFileBlobContainerDestination(
@@ -75,7 +77,7 @@ def build_task(settings: TaskSettings, job_id: str, task_id: str, nodes: int,
         command_line=settings.start_command,
         multi_instance_settings=models.MultiInstanceSettings(
             number_of_instances=nodes, coordination_command_line=settings.coordination_command),
-        user_identity=admin,
+        user_identity=mpi_user,
         constraints=models.BatchTaskConstraints(
             max_wall_clock_time=datetime.timedelta(minutes=settings.task_max_wall_clock_minutes),
             max_task_retry_count=0),

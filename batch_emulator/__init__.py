@@ -26,9 +26,11 @@ both build on service/ (state and decisions), which uses formula/ (the autoscale
 faults/ is used by api/; __main__.py wires them together.
 
 LIMITATIONS
-- No isolation between nodes: all "nodes" are directories on this machine and every
-  process runs as the user who started the emulator (userIdentity and elevation are
-  ignored), with the emulator's environment minus credential-looking variables.
+- With --isolation none, no isolation between nodes: all "nodes" are directories on this
+  machine and every process runs as the user who started the emulator (userIdentity and
+  elevation are ignored), with the emulator's environment minus credential-looking variables.
+  --isolation netns (root) makes each node a network namespace with its own sshd and users
+  (runtime/isolation.py); its nodes have no route out of the machine.
 - State is in memory only: stopping the emulator forgets every pool, job and task and
   kills every process it started; with the default --root the node directories go too.
 - Autoscale formulas are evaluated (formula/: the documented language) on a clock

@@ -1,8 +1,11 @@
 """Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
 [--root DIR] [--max-nodes N] [--time-scale X] [--supported-images FILE] [--verbose] [--fault SPEC ...]
+[--isolation auto|none|netns] [--node-packages DIR]
 
-Prints exactly one line when ready: "Batch emulator listening on http://HOST:PORT (account NAME)".
-SIGINT/SIGTERM stop it cleanly: every process it started is killed, exit status 0.
+Prints exactly one line when ready:
+"Batch emulator listening on http://HOST:PORT (account NAME) isolation MODE".
+SIGINT/SIGTERM stop it cleanly: every process it started is killed (with --isolation netns:
+every node, namespace, route and user it made is removed), exit status 0.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import cast
 
 from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, faults
 from .api.server import BatchHTTPServer
+from .runtime import isolation
 from .runtime.executor import Executor
 from .service.state import Account
 
@@ -63,6 +67,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="a JSON list of images (as GET /supportedimages returns them) to serve instead of the "
                              "built-in current Ubuntu LTS images, e.g. your account's list or a retired image")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--isolation", choices=isolation.MODES, default="auto",
+                        help="none: nodes are this machine, processes run as you; netns (root): each node a "
+                             "network namespace with its own address, hostname, sshd and users, as a Batch "
+                             "Linux node; auto (default): netns when it can run here, else none")
+    parser.add_argument("--node-packages", metavar="DIR", default=os.path.join(".local", "node-packages"),
+                        help="netns: the wheelhouse pip on the nodes installs from (they have no route out; "
+                             "default .local/node-packages, filled by make demo-nodes)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", type=_fault_spec,
                         help="inject faults into matching requests (repeatable; syntax below)")
     args = parser.parse_args(argv)
@@ -77,14 +88,55 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _netns_root(root: str | None) -> str | None:
+    """Why ``root`` cannot hold isolated nodes' directories (None: it can). Each node has a private /tmp,
+    and the task's user (_azbatch) must reach its directories."""
+    if root is None:
+        return None
+    real = os.path.realpath(root)
+    if real == "/tmp" or real.startswith("/tmp/"):
+        return f"--root {root} is under /tmp, which is private to each isolated node: choose another directory"
+    parent = os.path.dirname(real)
+    while parent != "/":
+        if os.path.isdir(parent) and not os.stat(parent).st_mode & 0o001:
+            return f"--root {root}: {parent} is not searchable by other users (chmod o+x {parent})"
+        parent = os.path.dirname(parent)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        mode, why_not = isolation.choose_mode(args.isolation)
+    except RuntimeError as exc:
+        print(f"batch emulator: {exc}", file=sys.stderr)
+        return 2
+    if mode == "netns" and _netns_root(args.root):
+        if args.isolation == "netns":
+            print(f"batch emulator: {_netns_root(args.root)}", file=sys.stderr)
+            return 2
+        mode, why_not = "none", _netns_root(args.root)
+    if why_not and args.isolation == "auto":
+        print(f"batch emulator: isolation none ({why_not})", file=sys.stderr, flush=True)
     temporary = args.root is None
-    root = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-") if temporary else args.root)
+    # Not under /tmp in netns mode: each node has its own /tmp.
+    temp_parent = "/var/tmp" if mode == "netns" else None
+    root = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-", dir=temp_parent) if temporary else args.root)
     os.makedirs(os.path.join(root, "nodes"), exist_ok=True)
+    nodes = None
+    if mode == "netns":
+        for path in (root, os.path.join(root, "nodes")):
+            os.chmod(path, 0o755)   # the task's user walks through to its directories
+        try:
+            nodes = isolation.NetnsNodes(os.path.abspath(args.node_packages))
+        except (OSError, RuntimeError) as exc:
+            print(f"batch emulator: cannot set up isolated nodes: {exc}", file=sys.stderr)
+            if temporary:
+                shutil.rmtree(root, ignore_errors=True)
+            return 1
     account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
                       supported_images=args.supported_images)
-    executor = Executor(account, verbose=args.verbose)   # the runtime: service.work.Runtime for the routes
+    executor = Executor(account, verbose=args.verbose, nodes=nodes)   # the runtime: service.work.Runtime for the routes
     server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault)
     host, port = cast("tuple[str, int]", server.server_address)[:2]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -97,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     executor.start()
-    print(f"Batch emulator listening on {account.url} (account {account.name})", flush=True)
+    # tools/local_stack.py parses the part up to the closing parenthesis.
+    print(f"Batch emulator listening on {account.url} (account {account.name}) isolation {mode}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

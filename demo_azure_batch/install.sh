@@ -3,10 +3,13 @@
 # requirements_node.txt. Run by the job preparation task (admin auto-user) on
 # each Ubuntu 24.04 node before its first task; safe to run again (after a
 # reboot, or on a machine that already has everything: then it installs nothing).
+#   ./install.sh --list-apt-packages   prints the apt packages it installs (for a prefetch)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 requirements="$here/requirements_node.txt"
+apt_packages="openmpi-bin libopenmpi-dev python3-pip python3-dev build-essential"
+if [ "${1:-}" = "--list-apt-packages" ]; then echo "$apt_packages"; exit 0; fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
@@ -27,17 +30,35 @@ for line in open(sys.argv[1]):
 PY
 }
 
-if command -v mpirun >/dev/null 2>&1 && requirements_met; then
+installed() { command -v mpirun >/dev/null 2>&1 && requirements_met; }
+
+if installed; then
   echo "MPI and the Python packages are already installed: nothing to do."
+  exit 0
+fi
+
+# One install at a time per machine. apt's lists lock makes a second `apt-get update` fail at
+# once (DPkg::Lock::Timeout covers only dpkg's lock), and two pips building into one
+# site-packages would race. On Azure this guards against the node's own apt jobs; on the
+# emulator's isolated nodes, which share this machine's disk, against the other nodes.
+lock=/var/lock/batch-node-install.lock
+if [ -n "$sudo" ]; then lock="${TMPDIR:-/tmp}/batch-node-install-$(id -u).lock"; fi
+exec 9>"$lock"
+flock -w 1800 9 || { echo "install.sh: waited 30 minutes for $lock; is another install stuck?" >&2; exit 1; }
+if installed; then
+  echo "Installed meanwhile by another run: nothing to do."
   exit 0
 fi
 
 if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then
   echo "Installing Open MPI..."
-  # A new node may still be running its own apt jobs: wait for the lock rather than fail.
-  $sudo apt-get -o DPkg::Lock::Timeout=600 update -q
+  # A package list refresh that fails (no route out, a mirror down) is not fatal: apt installs
+  # from the lists and the downloaded packages already there, or fails below saying what is missing.
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -q \
+    || echo "install.sh: apt-get update failed; installing from the package lists already on this machine" >&2
+  # shellcheck disable=SC2086  # one word per package
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
-    --no-install-recommends openmpi-bin libopenmpi-dev python3-pip python3-dev build-essential
+    --no-install-recommends $apt_packages
 fi
 
 echo "Installing Python packages from requirements_node.txt..."

@@ -241,8 +241,12 @@ def _emulator_key(account: str) -> str:
     return DEFAULT_ACCOUNT_KEY
 
 
-def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack) -> tuple[str, str, str]:
-    """Start the Batch emulator with its nodes under `<workdir>/batch`; returns (endpoint, account, key)."""
+def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack,
+                         isolation: str = "none") -> tuple[str, str, str]:
+    """Start the Batch emulator with its nodes under `<workdir>/batch`; returns (endpoint, account, key).
+
+    `isolation` is the emulator's --isolation: "none" (the default here, also as root: fast, the
+    venv's MPICH) or "netns" (isolated nodes, root; tests/e2e/test_isolated_nodes.py, make demo-nodes)."""
     root = workdir / "batch"
     shutil.rmtree(root, ignore_errors=True)  # a fresh emulator, not the leftovers of an earlier run
     root.mkdir(parents=True)
@@ -250,7 +254,8 @@ def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack) -> tuple[st
     # The nodes run `python3` and `mpirun`: those of this interpreter's environment (the venv).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
     log_path = workdir / "batch_emulator.log"
-    argv = [sys.executable, "-m", "batch_emulator", "--host", HOST, "--port", "0", "--root", str(root)]
+    argv = [sys.executable, "-m", "batch_emulator", "--host", HOST, "--port", "0", "--root", str(root),
+            "--isolation", isolation]
     proc = _spawn(argv, log_path, REPO_ROOT, env)
     stack.callback(stop_process, proc)
     match = wait_for_line(proc, "The Batch emulator", log_path, EMULATOR_READY)
@@ -273,7 +278,7 @@ def create_container(blob_endpoint: str, container: str = CONTAINER) -> None:
 
 
 @contextlib.contextmanager
-def start_stack(workdir: str | Path | None = None) -> Iterator[LocalStack]:
+def start_stack(workdir: str | Path | None = None, isolation: str = "none") -> Iterator[LocalStack]:
     """Run Azurite and the Batch emulator for the `with` block; see the module's docstring.
 
     `workdir` keeps the services' logs, the emulator's nodes and toolkit.env;
@@ -292,7 +297,7 @@ def start_stack(workdir: str | Path | None = None) -> Iterator[LocalStack]:
         workdir.mkdir(parents=True, exist_ok=True)
         blob_endpoint = start_azurite(workdir, stack)
         create_container(blob_endpoint)
-        batch_endpoint, batch_account, batch_key = start_batch_emulator(workdir, stack)
+        batch_endpoint, batch_account, batch_key = start_batch_emulator(workdir, stack, isolation)
         local = LocalStack(workdir=workdir, blob_endpoint=blob_endpoint, container=CONTAINER,
                            batch_endpoint=batch_endpoint, batch_account=batch_account, batch_key=batch_key)
         variables = toolkit_environment(local, container_sas_url(local))

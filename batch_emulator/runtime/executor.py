@@ -18,10 +18,11 @@ from typing import Any
 
 from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
-from ..service.state import Job, Node, Task, iso, utcnow
+from ..service.state import Account, Job, Node, Task, iso, utcnow
 from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
 from ..service.validation import parse_duration
 from . import blobio, taskrun
+from .isolation import NetnsNodes
 from .processes import Launcher
 
 TICK_SECONDS = 0.1
@@ -31,13 +32,14 @@ def _seconds(duration_text):
 
 
 class Executor:
-    def __init__(self, account, verbose=False):
+    def __init__(self, account: Account, verbose: bool = False, nodes: NetnsNodes | None = None) -> None:
         self.account = account
-        self.launcher = Launcher()
+        self.nodes = nodes   # --isolation netns: each node a network namespace (isolation.py)
+        self.launcher = Launcher(nodes)
         self.verbose = verbose
         self.stopping = threading.Event()
-        self.threads = set()
-        self.prep_locks = {}
+        self.threads: set[threading.Thread] = set()
+        self.prep_locks: dict[tuple[str, str], threading.Lock] = {}
         self.scheduler_thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
 
     # ---- lifecycle ----
@@ -52,12 +54,17 @@ class Executor:
         deadline = time.monotonic() + 5
         for thread in list(self.threads) + [self.scheduler_thread]:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self.nodes is not None:
+            self.nodes.shutdown()
 
     def _loop(self):
         while not self.stopping.is_set():
             try:
                 with self.account.changed:
                     actions = scheduler.tick(self.account)
+                    live = {node_id for pool in self.account.pools.values() for node_id in pool.nodes}
+                if self.nodes is not None:
+                    self.nodes.forget_others(live)   # nodes that left their pool stop
                 for action in actions:
                     self._dispatch(*action)
                 with self.account.changed:
@@ -154,6 +161,8 @@ class Executor:
     def _provision_node(self, pool, node):
         for sub in ("workitems", "shared", "startup", "fsmounts"):
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
+        if self.nodes is not None and not self._start_isolated(node):
+            return
         start = pool.spec.get("startTask")
         with self.account.lock:
             if node.state == NodeState.LEAVING_POOL:
@@ -169,7 +178,7 @@ class Executor:
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
                                    start.get("environmentSettings"))
         retries = int(start.get("maxTaskRetryCount") or 0)
-        exit_code, failure = self._run_simple(start, task_dir, env, retries, None,
+        exit_code, failure = self._run_simple(start, node, task_dir, env, retries, None,
                                               lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL
                                               else None,
                                               lambda count: node.start_task_info.update(
@@ -186,7 +195,25 @@ class Executor:
                 node.set_state(NodeState.START_TASK_FAILED if failure else NodeState.IDLE)
         self.account.wake()
 
-    def _run_simple(self, spec, task_dir, env, retries, deadline_seconds, should_stop, on_retry):
+    def _start_isolated(self, node: Node) -> bool:
+        """Start the node's network namespace and sshd; its address becomes the node's ipAddress."""
+        assert self.nodes is not None
+        started = time.monotonic()
+        try:
+            ip = self.nodes.start(node.id, node.root)
+        except (OSError, RuntimeError) as exc:
+            print(f"batch emulator: node {node.id} could not start: {exc}", file=sys.stderr, flush=True)
+            with self.account.lock:
+                node.set_state(NodeState.UNUSABLE)
+            self.account.wake()
+            return False
+        if self.verbose:
+            print(f"node {node.id} started at {ip} in {time.monotonic() - started:.2f} s", file=sys.stderr)
+        with self.account.lock:
+            node.ip = ip
+        return True
+
+    def _run_simple(self, spec, node, task_dir, env, retries, deadline_seconds, should_stop, on_retry):
         """Run a start or job preparation task with retries; returns (exit code or None, failureInfo or None)."""
         wd = os.path.join(task_dir, "wd")
         os.makedirs(wd, exist_ok=True)
@@ -199,7 +226,8 @@ class Executor:
             deadline = time.monotonic() + deadline_seconds if deadline_seconds else None
             try:
                 proc = self.launcher.start(spec["commandLine"], wd, env, os.path.join(task_dir, "stdout.txt"),
-                                           os.path.join(task_dir, "stderr.txt"))
+                                           os.path.join(task_dir, "stderr.txt"), node_id=node.id,
+                                           identity=spec.get("userIdentity"))
             except (OSError, ValueError) as exc:
                 return None, launch_failure(exc)
             codes, reason = self.launcher.wait([proc], deadline, should_stop)
@@ -240,7 +268,7 @@ class Executor:
             self._apply_settings(env, job.spec.get("commonEnvironmentSettings"), prep.get("environmentSettings"))
             constraints = prep.get("constraints") or {}
             exit_code, failure = self._run_simple(
-                prep, task_dir, env, int(constraints.get("maxTaskRetryCount") or 0),
+                prep, node, task_dir, env, int(constraints.get("maxTaskRetryCount") or 0),
                 _seconds(constraints.get("maxWallClockTime")),
                 lambda: StopReason.DELETE if job.state == JobState.DELETING else None,
                 lambda count: info.update(retryCount=count, lastRetryTime=iso(utcnow())))

@@ -17,9 +17,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..service.states import StopReason
+from .isolation import NetnsNodes, unix_user
 
 INSTANCE_MARKER = "BATCH_EMULATOR_INSTANCE"   # same for all processes of one emulator
 RUN_MARKER = "BATCH_EMULATOR_RUN"             # one per started command line
@@ -30,12 +32,17 @@ _SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|TOKEN|SAS|CONNECTION_STR
 
 
 class Launcher:
-    """Owns every process the emulator started, so shutdown can kill them all."""
+    """Owns every process the emulator started, so shutdown can kill them all.
 
-    def __init__(self):
+    With ``nodes`` (--isolation netns), a process given a ``node_id`` runs inside that node as the
+    user its userIdentity names, with the node's environment (isolation.py), not the emulator's.
+    """
+
+    def __init__(self, nodes: NetnsNodes | None = None) -> None:
+        self.nodes = nodes
         self.instance_id = uuid.uuid4().hex
         self.lock = threading.Lock()
-        self.live = {}            # run id -> Popen
+        self.live: dict[str, subprocess.Popen] = {}   # run id -> Popen
         self.closing = False
         env = {k: v for k, v in os.environ.items()
                if not (k.startswith(("AZURE_", "AZ_BATCH_")) or _SECRET_NAME.search(k))}
@@ -48,12 +55,17 @@ class Launcher:
         self.base_env = env
 
     def start(self, command_line: str, cwd: str, env: dict[str, str], stdout_path: str, stderr_path: str,
-              append: bool = False) -> subprocess.Popen:
-        """exec the command line without a shell, as the service does. Raises OSError if it cannot start."""
+              append: bool = False, node_id: str | None = None,
+              identity: Mapping[str, Any] | None = None) -> subprocess.Popen:
+        """exec the command line without a shell, as the service does. Raises OSError if it cannot start
+        (ValueError: a userIdentity isolated nodes do not emulate)."""
         argv = shlex.split(command_line)
         if not argv:
             raise FileNotFoundError("empty command line")
         run_id = uuid.uuid4().hex
+        if self.nodes is not None and node_id is not None:
+            return self._start_in_node(node_id, argv, unix_user(identity), cwd, env, stdout_path, stderr_path,
+                                       "ab" if append else "wb", run_id)
         full_env = dict(self.base_env)
         full_env.update(env)
         full_env[RUN_MARKER] = run_id
@@ -67,6 +79,22 @@ class Launcher:
                 proc.run_id = run_id   # type: ignore[attr-defined]  # which run a process belongs to
                 self.live[run_id] = proc
         return proc
+
+    def _start_in_node(self, node_id, argv, user, cwd, env, stdout_path, stderr_path, mode, run_id):
+        assert self.nodes is not None
+        with open(stdout_path, mode) as out, open(stderr_path, mode) as err:
+            with self.lock:
+                if self.closing:
+                    raise OSError("the emulator is shutting down")
+                proc = self.nodes.run(node_id, argv, user, env, cwd, out, err)
+                proc.run_id = run_id   # type: ignore[attr-defined]
+                self.live[run_id] = proc
+        return proc
+
+    def sweep(self, node_ids: list[str]) -> None:
+        """A multi-instance task ended: on isolated nodes, kill what it left on its nodes (over SSH)."""
+        if self.nodes is not None:
+            self.nodes.sweep(node_ids)
 
     def wait(self, procs: list[subprocess.Popen], deadline: float | None = None,
              should_stop: Callable[[], StopReason | None] = lambda: None) -> tuple[list[int | None], StopReason | None]:
@@ -88,12 +116,17 @@ class Launcher:
         codes: list[int | None] = []
         for p in procs:
             code = p.wait()
+            if self.nodes is not None:
+                self.nodes.end_run(p)
             with self.lock:
                 self.live.pop(p.run_id, None)   # type: ignore[attr-defined]
             codes.append(code if code >= 0 else 128 - code)   # killed by signal N -> 128+N, as a shell reports
         return codes, reason
 
     def kill(self, proc: subprocess.Popen) -> None:
+        if self.nodes is not None and hasattr(proc, "run_cgroup"):
+            self.nodes.kill_run(proc)
+            return
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -89,7 +89,8 @@ def run_task(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> None:
                 blobio.download_resource_files(multi.get("commonResourceFiles"), directory)
             coordination = multi.get("coordinationCommandLine")
             if coordination:
-                procs = [ex.launcher.start(coordination, wds[i], envs[i], out[i], err[i]) for i in range(len(nodes))]
+                procs = [ex.launcher.start(coordination, wds[i], envs[i], out[i], err[i], node_id=nodes[i].id,
+                                           identity=task.spec.get("userIdentity")) for i in range(len(nodes))]
                 sub_codes, reason = ex.launcher.wait(procs, deadline, stop)
                 bad = [code for code in sub_codes if code != 0]
                 if bad and not reason:
@@ -99,13 +100,16 @@ def run_task(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> None:
             blobio.download_resource_files(task.spec.get("resourceFiles"), wds[0])
             # The primary's coordination output stays at the top of its stdout/stderr ([inferred]).
             proc = ex.launcher.start(task.spec["commandLine"], wds[0], envs[0], out[0], err[0],
-                                     append=bool(multi and multi.get("coordinationCommandLine")))
+                                     append=bool(multi and multi.get("coordinationCommandLine")),
+                                     node_id=nodes[0].id, identity=task.spec.get("userIdentity"))
             codes, reason = ex.launcher.wait([proc], deadline, stop)
             exit_code = codes[0]
     except blobio.TaskFailure as pre:
         failure = pre.info
     except (OSError, ValueError) as exc:
         failure = launch_failure(exc)
+    if multi is not None:
+        ex.launcher.sweep([n.id for n in nodes])   # isolated nodes: what mpirun started over SSH goes too
     if reason in (StopReason.REQUEUE, StopReason.DELETE, StopReason.SHUTDOWN):
         return _stopped(ex, job, task, reason, shared)
     if reason:

@@ -12,7 +12,8 @@ from azure.batch import models as m
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The emulator's first (and only) line on stdout, with the development account.
-READY = re.compile(r"^Batch emulator listening on (http://127\.0\.0\.1:\d+) \(account devbatchaccount1\)$")
+READY = re.compile(r"^Batch emulator listening on (http://127\.0\.0\.1:\d+) \(account devbatchaccount1\)"
+                   r" isolation (none|netns)$")
 VM = m.VirtualMachineConfiguration(
     image_reference=m.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server"),
     node_agent_sku_id="batch.node.ubuntu 24.04")
@@ -21,7 +22,9 @@ VM = m.VirtualMachineConfiguration(
 def start_emulator(root, log, *options):
     """Start `python -m batch_emulator --port 0 --root ROOT OPTIONS...` with its stderr in the open file `log`;
     return (process, url) once its first line says where it listens. A process that prints anything else
-    is killed and the test fails."""
+    is killed and the test fails. Nodes are not isolated (--isolation none) unless OPTIONS say otherwise."""
+    if "--isolation" not in options:
+        options = ("--isolation", "none", *options)
     proc = subprocess.Popen([sys.executable, "-m", "batch_emulator", "--port", "0", "--root", str(root), *options],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline().strip()

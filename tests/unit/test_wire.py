@@ -67,7 +67,8 @@ def test_task_is_multi_instance_with_uploaded_outputs(settings):
     assert body["commandLine"] == settings.start_command
     assert body["multiInstanceSettings"] == {"numberOfInstances": 3,
                                              "coordinationCommandLine": settings.coordination_command}
-    assert body["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
+    # mpirun runs as the pool's non-admin auto-user (_azbatch), which Batch sets up SSH between nodes for.
+    assert body["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
     assert body["constraints"] == {"maxWallClockTime": "PT01H00M00S", "maxTaskRetryCount": 0}
     assert "requiredSlots" not in body or body["requiredSlots"] == 1
     [output] = body["outputFiles"]

@@ -1,0 +1,311 @@
+"""End to end on isolated nodes: the three scripts against `python -m batch_emulator --isolation netns`
+(each node a network namespace with its own address, hostname and sshd; tasks run as the Unix user
+their userIdentity names) and Azurite. One emulator for the module: nodes start once and the job
+preparation's install.sh runs for real on them.
+
+Needs root, sshd, ip, unshare and the packages the nodes' install.sh installs, prefetched on the
+host (tools/prefetch_node_packages.sh; .ci/run does it): the nodes have no route out. Elsewhere
+these tests skip saying why; under CI=true they fail instead.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import uuid
+import warnings
+from pathlib import Path
+
+import local_stack as stack_module
+import pytest
+from azure.batch import models as m
+
+from batch_emulator.runtime.isolation import check_available
+from batch_emulator.runtime.netns_base import NS_PREFIX, STATE_ROOT
+from tests.conftest import process_alive, wait_for
+from tests.e2e.conftest import REPO_ROOT, ScriptRunner, batch_client
+from tests.e2e.emulator_process import VM, start_emulator
+
+IN_CI = os.environ.get("CI") == "true"
+WHEELHOUSE = REPO_ROOT / ".local" / "node-packages"
+APT_INSTALLED_BY_INSTALL_SH = ("openmpi-bin", "libopenmpi-dev")   # the rest is needed on the host anyway
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _why_not() -> str | None:
+    reason = check_available()
+    if reason is None and not any(WHEELHOUSE.glob("mpi4py-*")):
+        reason = f"no prefetched node packages in {WHEELHOUSE}: run tools/prefetch_node_packages.sh as root"
+    return reason
+
+
+def _skip_or_fail(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"isolated-node tests must run in CI: {reason}", pytrace=False)
+    pytest.skip(f"isolated nodes cannot run here: {reason}")
+
+
+def _host_has_mpi() -> bool:
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import mpi4py"], capture_output=True, check=False)
+    return shutil.which("mpirun", path="/usr/bin:/bin") is not None and probe.returncode == 0
+
+
+def _remove_mpi_from_host() -> None:
+    """CI: make the first run a real first install (the CI machine may have them from an earlier run)."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", PIP_BREAK_SYSTEM_PACKAGES="1")
+    subprocess.run(["apt-get", "purge", "-y", "-q", *APT_INSTALLED_BY_INSTALL_SH], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([SYSTEM_PYTHON, "-m", "pip", "uninstall", "-y", "-q", "mpi4py"], check=False, env=env)
+
+
+@pytest.fixture(scope="module")
+def nodes_stack():
+    reason = _why_not()
+    if reason:
+        _skip_or_fail(reason)
+    first_install = False
+    if IN_CI:
+        _remove_mpi_from_host()
+    first_install = not _host_has_mpi()
+    # Not under /tmp: each isolated node has a private /tmp.
+    workdir = REPO_ROOT / ".local" / f"test-isolated-nodes-{uuid.uuid4().hex[:8]}"
+    try:
+        with stack_module.start_stack(workdir, isolation="netns") as stack:
+            yield stack, first_install
+    except stack_module.LocalStackError as error:
+        pytest.fail(str(error), pytrace=False)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def nodes_run(nodes_stack, tmp_path):
+    return ScriptRunner(nodes_stack[0], tmp_path)
+
+
+def _job_dirs(stack, job_id: str) -> list[Path]:
+    return sorted((stack.workdir / "batch" / "nodes").glob(f"*/workitems/{job_id}/job-1"))
+
+
+def _prep_outputs(stack, job_id: str) -> list[str]:
+    return [(d / "jobpreparation" / "stdout.txt").read_text() for d in _job_dirs(stack, job_id)]
+
+
+def _prep_logs(stack, job_id: str) -> str:
+    """The job preparation's stdout and stderr on every node (for a failure message)."""
+    return "".join(f"\n--- {path}:\n{path.read_text(errors='replace')[-3000:]}"
+                   for d in _job_dirs(stack, job_id) for path in sorted((d / "jobpreparation").glob("std*.txt")))
+
+
+def _flow(run, ids, job_suffix: str, timeout: float = 900, **env: str):
+    job_id = f"{ids.job_id[:50]}-{job_suffix}"
+    variables = {"NB_NODES": "3", "NB_PROCESSES": "4", **env}
+    created = run("create_pool_job", "--pool_id", ids.pool_id, "--job_id", job_id, env=variables)
+    assert created.returncode == 0, created.stdout + created.stderr
+    sent = run("send_task", "--job_id", job_id, "--task_id", ids.task_id, env=variables)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    checked = run("check_task", "--job_id", job_id, "--wait", "--poll_seconds", "1", env=variables,
+                  timeout=timeout)
+    return job_id, checked
+
+
+def test_default_flow_runs_as_azbatch_on_three_hosts_and_installs_once(nodes_stack, nodes_run, ids, tmp_path):
+    stack, first_install = nodes_stack
+    job_id, checked = _flow(nodes_run, ids, "a")
+    assert "succeeded (exit code 0)" in checked.stdout, checked.stdout + checked.stderr + _prep_logs(stack, job_id)
+    output = (tmp_path / "outputs" / job_id / ids.task_id / "stdout.txt").read_text()
+    assert "MPI pi demo: 4 processes on 3 host(s)" in output, output
+    assert "pi ~= 3.14159265" in output, output
+    # The task's directories belong to the pool's non-admin user, which ran it (root would own them else).
+    azbatch = pwd.getpwnam("_azbatch").pw_uid
+    task_dirs = [d / ids.task_id for d in _job_dirs(stack, job_id) if (d / ids.task_id).is_dir()]
+    assert len(task_dirs) == 3 and all(d.stat().st_uid == azbatch for d in task_dirs), task_dirs
+    preps = _prep_outputs(stack, job_id)
+    assert len(preps) == 3, preps
+    if first_install:
+        assert any("Installing Open MPI" in p and "Installing Python packages" in p for p in preps), preps
+    else:
+        warnings.warn("Open MPI and mpi4py were already on this machine, so install.sh had nothing to do; "
+                      "the first-install check runs in CI (CI=true removes them first)", stacklevel=1)
+        assert all("nothing to do" in p for p in preps), preps
+    # A second job on the same nodes: its preparation finds everything installed.
+    job_id, checked = _flow(nodes_run, ids, "b")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert all("nothing to do" in p for p in _prep_outputs(stack, job_id))
+
+
+OLD_START_COMMAND = ("/bin/bash -c 'export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                     "OMPI_MCA_rmaps_base_oversubscribe=1; cd \"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo\" && "
+                     "mpirun -np 4 --host $AZ_BATCH_HOST_LIST python3 demo_azure_batch/script.py'")
+
+
+def test_admin_identity_cannot_reach_the_other_nodes(nodes_stack, nodes_run, ids, tmp_path):
+    """The old task identity (pool admin = root) fails as on Azure: root has no intra-pool SSH."""
+    stack, _ = nodes_stack
+    import config_resources
+    import send_task
+
+    job_id = f"{ids.job_id[:50]}-root"
+    created = nodes_run("create_pool_job", "--pool_id", ids.pool_id, "--job_id", job_id, env={"NB_NODES": "3"})
+    assert created.returncode == 0, created.stdout + created.stderr
+    env = stack_module.script_environment(stack, START_COMMAND=OLD_START_COMMAND)
+    settings = config_resources.task_settings(config_resources.read_settings(env))
+    task = send_task.build_task(settings, job_id, ids.task_id, 3)
+    task.user_identity = m.UserIdentity(auto_user=m.AutoUserSpecification(
+        scope=m.AutoUserScope.POOL, elevation_level=m.ElevationLevel.ADMIN))
+    batch_client(stack).create_task(job_id, task)
+    checked = nodes_run("check_task", "--job_id", job_id, "--wait", "--poll_seconds", "1", timeout=600)
+    assert "FAILED (exit code" in checked.stdout, checked.stdout + checked.stderr
+    stderr = (tmp_path / "outputs" / job_id / ids.task_id / "stderr.txt").read_text()
+    assert "Host key verification failed" in stderr or "Permission denied" in stderr, stderr
+    assert "ORTE was unable to reliably start one or more daemons" in stderr, stderr
+
+
+def _cluster_tag(root: Path) -> str:
+    """The tag of the emulator whose --root is ROOT (its state.json names its pid)."""
+    for state in STATE_ROOT.glob("*/state.json"):
+        pid = json.loads(state.read_text())["pid"]
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(root) in cmdline:
+            return state.parent.name
+    raise AssertionError(f"no isolated-node cluster for {root}")
+
+
+def _netns_of(pid: int) -> str:
+    return subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True, text=True).stdout.strip()
+
+
+def _node_processes(tag: str) -> dict[str, list[str]]:
+    """Command lines of every process in each node namespace of cluster TAG."""
+    found: dict[str, list[str]] = {}
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    for ns in (n for n in names if n.startswith(f"{NS_PREFIX}{tag}-n")):
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+        cmds = []
+        for pid in pids:
+            try:
+                cmds.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+            except OSError:
+                continue
+        found[ns] = cmds
+    return found
+
+
+def _ranks(tag: str) -> list[tuple[int, str]]:
+    """(pid, namespace) of every script.py process on the nodes of TAG."""
+    ranks = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"script.py" in cmd and b"python3" in cmd.split(b"\0")[0]:
+                ns = _netns_of(int(entry))
+                if ns.startswith(f"{NS_PREFIX}{tag}-n"):
+                    ranks.append((int(entry), ns))
+    return ranks
+
+
+def test_rank_killed_on_another_node_fails_the_task_and_leaves_nothing(nodes_stack, nodes_run, ids, tmp_path):
+    stack, _ = nodes_stack
+    import config_resources
+
+    long_run = config_resources.default_start_command(4).replace('script.py"', 'script.py" --intervals 4000000000')
+    job_id = f"{ids.job_id[:50]}-kill"
+    variables = {"NB_NODES": "3", "START_COMMAND": long_run}
+    assert nodes_run("create_pool_job", "--pool_id", ids.pool_id, "--job_id", job_id, env=variables).returncode == 0
+    assert nodes_run("send_task", "--job_id", job_id, "--task_id", ids.task_id, env=variables).returncode == 0
+    tag = _cluster_tag(stack.workdir / "batch")
+    ranks = wait_for(lambda: len(r := _ranks(tag)) == 4 and r, timeout=600, what="4 ranks on the nodes")
+    by_ns: dict[str, list[int]] = {}
+    for pid, ns in ranks:
+        by_ns.setdefault(ns, []).append(pid)
+    assert len(by_ns) == 3, by_ns
+    # A rank on a node where mpirun does not run (mpirun's own node holds rank 0 and another rank).
+    mpirun_ns = {_netns_of(int(p)) for p in _pids_named("mpirun")}
+    victim = next(pids[0] for ns, pids in by_ns.items() if ns not in mpirun_ns)
+    os.kill(victim, signal.SIGKILL)
+    checked = nodes_run("check_task", "--job_id", job_id, "--wait", "--poll_seconds", "1", timeout=300)
+    assert "FAILED (exit code" in checked.stdout, checked.stdout + checked.stderr
+    outputs = tmp_path / "outputs" / job_id / ids.task_id
+    assert (outputs / "stdout.txt").is_file() and (outputs / "stderr.txt").is_file()
+    wait_for(lambda: all(all(_is_service(c) for c in cmds) for cmds in _node_processes(tag).values()),
+             timeout=30, what=f"only the holder and sshd of each node: {_node_processes(tag)}")
+
+
+def _is_service(cmdline: str) -> bool:
+    """A node's own processes: the namespace holder and the sshd listener."""
+    return cmdline == "sleep infinity" or "[listener]" in cmdline or cmdline.startswith("/usr/sbin/sshd -D")
+
+
+def _pids_named(name: str) -> list[str]:
+    return subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+
+
+def _subnet(tag: str) -> str:
+    return json.loads((STATE_ROOT / tag / "state.json").read_text())["subnet"]
+
+
+def _leftovers(tag: str, subnet: str) -> list[str]:
+    """What cluster TAG made that still exists: namespaces, the prohibit route, its state directory."""
+    found = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+             if n.startswith(f"{NS_PREFIX}{tag}-")]
+    found += [line for line in subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
+                                              text=True).stdout.splitlines() if line.startswith(f"prohibit {subnet}")]
+    if (STATE_ROOT / tag).exists():
+        found.append(str(STATE_ROOT / tag))
+    return found
+
+
+def _start_nodes(root: Path, log, nodes: int = 2):
+    proc, url = start_emulator(root, log, "--isolation", "netns")
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+
+    client = BatchClient(url, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
+    client.create_pool(m.BatchPoolCreateOptions(id="p", vm_size="standard_d2s_v3", virtual_machine_configuration=VM,
+                                                target_dedicated_nodes=nodes))
+    wait_for(lambda: sum(n.state == "idle" for n in client.list_nodes("p")) == nodes, timeout=60, what="idle nodes")
+    ips = sorted(n.ip_address for n in client.list_nodes("p"))
+    tag = _cluster_tag(root)
+    return proc, tag, _subnet(tag), ips
+
+
+def test_nothing_left_after_stop_or_after_a_kill_and_restart(tmp_path):
+    reason = _why_not()
+    if reason:
+        _skip_or_fail(reason)
+    root = REPO_ROOT / ".local" / f"test-leftovers-{uuid.uuid4().hex[:8]}"
+    route_before = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    proc = None
+    try:
+        with open(tmp_path / "emulator.log", "w") as log:
+            proc, tag, subnet, ips = _start_nodes(root, log)
+            assert not any(ip.startswith("127.") for ip in ips), ips   # the nodes' own addresses
+            holders = [p for ns in _node_processes(tag) for p in
+                       subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()]
+            proc.kill()   # SIGKILL: no clean-up
+            proc.wait()
+            assert _leftovers(tag, subnet), "a killed emulator leaves its nodes (the next start removes them)"
+            proc, new_tag, new_subnet, _ = _start_nodes(root, log)
+            # The new instance may take the subnet the old one had (and its own prohibit route for it).
+            assert _leftovers(tag, "none" if new_subnet == subnet else subnet) == []
+            wait_for(lambda: not any(process_alive(int(p)) for p in holders), timeout=10, what="old nodes' end")
+            assert not Path(f"/run/batch-emulator-nodes/{tag}").exists()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            assert _leftovers(new_tag, new_subnet) == [], _leftovers(new_tag, new_subnet)
+        assert subprocess.run(["ip", "route"], capture_output=True, text=True).stdout == route_before
+    finally:
+        if proc is not None and proc.poll() is None:   # a failed check: stop it cleanly all the same
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
