@@ -50,4 +50,4 @@ distclean: clean
 .PHONY: demo-nodes
 demo-nodes: setup
 	@if [ "$$(id -u)" -ne 0 ]; then echo "make demo-nodes needs root (network namespaces, sshd, users, apt): run it with sudo; make demo needs no root" >&2; exit 2; fi
-	$(VENV_PYTHON) tools/demo_nodes.py
+	$(VENV_PYTHON) -m tools.demo_nodes

@@ -19,13 +19,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-if not __package__:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)   # as tools/demo.py: the repository root first
-
-from tools.demo import StepFailed, account_keys, run_step, say, show  # noqa: E402
-from tools.local_stack import REPO_ROOT, LocalStackError, script_environment, start_stack  # noqa: E402
+from tools.demo import StepFailed, account_keys, run_step, say, show
+from tools.local_stack import REPO_ROOT, LocalStackError, script_environment, start_stack
 
 POOL_ID, JOB_ID, TASK_ID = "demo-nodes-pool", "demo-nodes-job", "mpi-task-1"
 NB_NODES = 3
