@@ -37,6 +37,10 @@ DELEGATION_REFUSED = ("The storage account refused a user delegation key ({code}
                       "'Storage Blob Data Contributor' on the storage account or container; or put a SAS in "
                       "BLOB_CONTAINER_URL, or set AZURE_STORAGE_KEY.")
 
+# The storage SDK's default scope for Entra ID tokens (Batch's, https://batch.core.windows.net//.default,
+# is azure-batch's default: the scripts pass none).
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+
 _credential: TokenCredential | None = None
 
 

@@ -65,14 +65,19 @@ def user_delegation_key(storage: Storage, start: datetime.datetime, expiry: date
     """A user delegation key valid from `start` to `expiry`, asked for with the Entra ID sign-in
     (the identity needs a role that allows it, e.g. Storage Blob Data Contributor)."""
     from azure.core.exceptions import HttpResponseError
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
-    from toolkit.credentials import DELEGATION_REFUSED, entra_credential
+    from toolkit.credentials import DELEGATION_REFUSED, STORAGE_SCOPE, entra_credential
 
     logging.getLogger("azure").setLevel(logging.ERROR)
     print(f"Signing in to storage [{account_url(storage.container_url)}] with Microsoft Entra ID "
           "(user delegation SAS)...")
-    service = BlobServiceClient(account_url(storage.container_url), credential=entra_credential(),
+    credential = entra_credential()
+    # Signed in here, outside the client: the storage SDK's retry policy retries any error, a sign-in
+    # that found no credential included (for over a minute with its default backoff).
+    credential.get_token(STORAGE_SCOPE)
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
+    service = BlobServiceClient(account_url(storage.container_url), credential=credential, retry_policy=retry,
                                 connection_timeout=5, read_timeout=30)
     with service:
         try:
