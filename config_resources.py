@@ -65,14 +65,15 @@ DEFAULTS = {
 HOW_TO_SET = {
     "AZURE_BATCH_ACCOUNT": "the Batch account name, e.g. mybatchaccount (az batch account list)",
     "AZURE_BATCH_ACCESS_KEY": "the account's primary key "
-                              "(az batch account keys list --name ACCOUNT --resource-group GROUP)",
+                              "(az batch account keys list --name ACCOUNT --resource-group GROUP), "
+                              "or leave it empty to sign in with Microsoft Entra ID (az login)",
     "AZURE_BATCH_ENDPOINT": "the account URL with its scheme, e.g. https://mybatchaccount.westeurope.batch.azure.com",
     "BLOB_CONTAINER_URL": "the container URL, e.g. https://mystorage.blob.core.windows.net/outputs, "
-                          "with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN",
+                          "with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN, or without (see AZURE_STORAGE_KEY)",
     "AZURE_STORAGE_SAS_TOKEN": "a container SAS "
                                "(az storage container generate-sas ... --permissions racwl --expiry DATE)",
     "AZURE_STORAGE_KEY": "the storage account's key (az storage account keys list --account-name ACCOUNT), "
-                         "or leave it empty and give a SAS",
+                         "or leave it empty and give a SAS, or neither (Microsoft Entra ID: user delegation SAS)",
     "REPOSITORY_URL": "the git URL or local path of the repository the nodes clone (it holds demo_azure_batch/)",
     "NB_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
     "NB_PROCESSES": "a whole number of MPI processes, 1 or more",
@@ -110,7 +111,7 @@ class Settings:
     resource_gpe_name: str
     batch: Mapping[str, str]            # name, key, url
     blob_container: Mapping[str, str]   # url (without query), sas_token (without '?')
-    storage_key: str                    # optional: with it, the scripts make a short-lived SAS per use
+    storage_key: str                    # optional: with it (or with neither it nor a SAS), a SAS per use
     repository: str
     cmd_prep_task: str
     nb_nodes: int | None            # None when malformed (see problems), like the other numbers
@@ -337,7 +338,6 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
 # Where each variable's value lives in Settings, to tell "missing" apart from "set".
 _VALUE_OF = {
     "AZURE_BATCH_ACCOUNT": lambda s: s.batch["name"],
-    "AZURE_BATCH_ACCESS_KEY": lambda s: s.batch["key"],
     "AZURE_BATCH_ENDPOINT": lambda s: s.batch["url"],
     "BLOB_CONTAINER_URL": lambda s: s.blob_container["url"],
     "AZURE_STORAGE_SAS_TOKEN": lambda s: s.blob_container["sas_token"],
@@ -360,8 +360,6 @@ def require(settings: Settings, *variables: str) -> None:
             raise ConfigError(variable, "is not set")
         if variable == "BLOB_CONTAINER_URL" and "AZURE_STORAGE_KEY" in settings.problems:
             raise ConfigError("AZURE_STORAGE_KEY", settings.problems["AZURE_STORAGE_KEY"])
-        if variable == "BLOB_CONTAINER_URL" and not (settings.blob_container["sas_token"] or settings.storage_key):
-            raise ConfigError("AZURE_STORAGE_SAS_TOKEN", "is not set and BLOB_CONTAINER_URL has no SAS in its query")
 
 
 # --- checked settings -----------------------------------------------------------
@@ -371,15 +369,16 @@ def require(settings: Settings, *variables: str) -> None:
 
 @dataclass(frozen=True)
 class BatchAccess:
-    """The Batch account: AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY and AZURE_BATCH_ENDPOINT, all set and valid."""
+    """The Batch account: AZURE_BATCH_ACCOUNT and AZURE_BATCH_ENDPOINT set and valid, AZURE_BATCH_ACCESS_KEY valid."""
     account: str
-    key: str
+    key: str                            # '' when not set: the scripts sign in with Microsoft Entra ID
     endpoint: str                       # without a trailing '/'
 
 
 @dataclass(frozen=True)
 class Storage:
-    """The blob container: BLOB_CONTAINER_URL, authorised by a SAS, by AZURE_STORAGE_KEY, or by both."""
+    """The blob container: BLOB_CONTAINER_URL, authorised by a SAS, by AZURE_STORAGE_KEY, by both, or by
+    neither (then the scripts make user-delegation SAS with the Microsoft Entra ID sign-in)."""
     container_url: str                  # without its query
     sas_token: str                      # the configured SAS without '?' ('' when only key is set)
     key: str                            # AZURE_STORAGE_KEY, or '': with it, a short-lived SAS is made per use

@@ -13,7 +13,9 @@ and point a client at it:
     client = BatchClient("http://127.0.0.1:PORT",
                          AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
 
-It serves the Batch data-plane REST API over plain HTTP with SharedKey authentication,
+It serves the Batch data-plane REST API over plain HTTP (or HTTPS with --tls-cert/--tls-key) with
+SharedKey authentication and Microsoft Entra ID tokens it issues itself (--allowed-auth; its
+managed-identity endpoint /_emulator/identity/token serves azure-identity, see api/identity.py),
 and really runs the tasks: every node is a directory under ROOT/nodes/<nodeId>/ with its
 own loopback address (127.0.0.2, 127.0.0.3, ...); command lines run as local processes
 with the standard AZ_BATCH_* variables, MPI command lines (mpirun --host
@@ -55,4 +57,7 @@ LIMITATIONS
 
 DEFAULT_ACCOUNT_NAME = "devbatchaccount1"
 # A fixed, public development key (like Azurite's devstoreaccount1 key). Never use it for anything real.
+# The value its managed-identity endpoint expects in X-IDENTITY-HEADER (the IDENTITY_HEADER variable of a
+# client): a fixed development default, public like the key above.
+DEFAULT_IDENTITY_HEADER = "batch-emulator-dev-identity-header"
 DEFAULT_ACCOUNT_KEY = "JCdh/14YnBLlPP3/QtdQY4nwPZL2Dogd+tYZSeQSkADQEOncwCW+gipIPKWhS2zDAQvXMaOtoGuFliY6BQwqhg=="

@@ -1,9 +1,11 @@
 """Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
 [--root DIR] [--max-nodes N] [--time-scale X] [--supported-images FILE] [--verbose] [--fault SPEC ...]
 [--isolation auto|none|netns] [--node-packages DIR]
+[--allowed-auth sharedkey|aad|both] [--identity-header VALUE] [--token-lifetime SECONDS]
+[--tls-cert PEM --tls-key PEM]
 
 Prints exactly one line when ready:
-"Batch emulator listening on http://HOST:PORT (account NAME) isolation MODE".
+"Batch emulator listening on http://HOST:PORT (account NAME) isolation MODE" (https:// with --tls-cert).
 SIGINT/SIGTERM stop it cleanly: every process it started is killed (with --isolation netns:
 every node, namespace, route and user it made is removed), exit status 0.
 """
@@ -17,16 +19,18 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import threading
 from typing import cast
 
-from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, faults
+from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, DEFAULT_IDENTITY_HEADER, faults
 from .api.server import BatchHTTPServer
 from .runtime import isolation
 from .runtime.executor import Executor
 from .service.state import Account
+from .service.tokens import DEFAULT_TOKEN_LIFETIME, AllowedAuth, TokenSettings, derive_secret
 
 
 def _fault_spec(text):
@@ -76,7 +80,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "default .local/node-packages, filled by make demo-nodes)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", type=_fault_spec,
                         help="inject faults into matching requests (repeatable; syntax below)")
+    parser.add_argument("--allowed-auth", type=AllowedAuth, choices=list(AllowedAuth), default=AllowedAuth.BOTH,
+                        help="what the account accepts: sharedkey, aad (Microsoft Entra ID tokens only, like an "
+                             "account with local authentication disabled) or both (default)")
+    parser.add_argument("--identity-header", default=DEFAULT_IDENTITY_HEADER, metavar="VALUE",
+                        help="the X-IDENTITY-HEADER its managed-identity endpoint expects (default: the "
+                             "development value, see README.md)")
+    parser.add_argument("--token-lifetime", type=float, default=DEFAULT_TOKEN_LIFETIME, metavar="SECONDS",
+                        help=f"lifetime of the tokens it issues (default {DEFAULT_TOKEN_LIFETIME:.0f})")
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (needs --tls-key); "
+                                                           "clients refuse Entra ID tokens over plain HTTP")
+    parser.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.token_lifetime <= 0:
+        parser.error("--token-lifetime must be > 0")
     try:
         base64.b64decode(args.account_key, validate=True)
     except (binascii.Error, ValueError):
@@ -137,10 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
                       supported_images=args.supported_images)
     executor = Executor(account, verbose=args.verbose, nodes=nodes)   # the runtime: service.work.Runtime for the routes
-    server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault)
+    tokens = TokenSettings(allowed_auth=args.allowed_auth, secret=derive_secret(args.account_key),
+                           identity_header=args.identity_header, token_lifetime=args.token_lifetime)
+    scheme = "https" if args.tls_cert else "http"
+    server = BatchHTTPServer((args.host, args.port), account, args.account_key, executor, args.verbose, args.fault,
+                             tokens=tokens, scheme=scheme)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     host, port = cast("tuple[str, int]", server.server_address)[:2]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    account.url = f"http://{shown_host}:{port}"
+    account.url = f"{scheme}://{shown_host}:{port}"
 
     def stop(_signum: int, _frame: object) -> None:
         # shutdown() waits for serve_forever to return, so it must not run on the serving thread.

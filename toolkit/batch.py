@@ -33,13 +33,15 @@ RETRY_POST: dict[str, Any] = {"retry_on_methods": frozenset({"HEAD", "GET", "PUT
 
 
 def make_batch_client(access: BatchAccess) -> BatchClient:
-    """A BatchClient for the configured account, with bounded retries and timeouts."""
+    """A BatchClient for the configured account, with bounded retries and timeouts, signed in with the
+    account's key or with Microsoft Entra ID (toolkit/credentials.py; the SDK's default token scope
+    https://batch.core.windows.net//.default is the one the service accepts)."""
     from azure.batch import BatchClient
-    from azure.core.credentials import AzureNamedKeyCredential
+
+    from toolkit.credentials import batch_credential
 
     logging.getLogger("azure").setLevel(logging.ERROR)  # the SDK logs tracebacks for answers it then raises
-    credential = AzureNamedKeyCredential(access.account, access.key)
-    return BatchClient(endpoint=access.endpoint, credential=credential, **CLIENT_OPTIONS)
+    return BatchClient(endpoint=access.endpoint, credential=batch_credential(access), **CLIENT_OPTIONS)
 
 
 def wire_value(value: object) -> str:

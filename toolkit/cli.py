@@ -13,6 +13,7 @@ The azure packages are imported inside functions so that `--help` stays fast.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import stat
@@ -22,10 +23,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 from config_resources import ConfigError, Settings, read_settings
 from toolkit.batch import error_code
+from toolkit.credentials import KEYS_REFUSED, NO_CREDENTIAL, TOKEN_REJECTED, SignInConfigError
 from toolkit.redaction import redact
 
 if TYPE_CHECKING:
-    from azure.core.exceptions import HttpResponseError
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,9 +40,12 @@ _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
 # (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
 SERVICE_ADVICE = {
     "AuthenticationFailed": "Batch rejected the credentials: check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY "
-                            "(az batch account keys list --name ACCOUNT --resource-group GROUP).",
+                            "(az batch account keys list --name ACCOUNT --resource-group GROUP), or, if the account "
+                            "does not accept keys, unset AZURE_BATCH_ACCESS_KEY and sign in with `az login`.",
     "AccountIsDisabled": "the Batch account is disabled: enable it in the Azure portal.",
-    "InsufficientAccountPermissions": "the credentials may not do this: use the account's shared key.",
+    "InsufficientAccountPermissions": "the credentials may not do this: give the signed-in identity a role on the "
+                                      "Batch account (e.g. Azure Batch Data Contributor), or use the account's "
+                                      "shared key.",
     "PoolQuotaReached": "the account's pool quota is reached: delete an unused pool or ask for a higher quota.",
     "ActiveJobAndScheduleQuotaReached": "the account's job quota is reached: delete finished jobs or ask for a "
                                         "higher quota.",
@@ -101,10 +106,42 @@ def service_message(err: HttpResponseError) -> str:
     return f"{code}: {first_line}" if code else first_line
 
 
+def sign_in_message(err: ClientAuthenticationError) -> str:
+    """One line for a failed sign-in: the credential found none (no response), the service refused the
+    scheme or the key sent (SharedKey), or it refused the Entra ID token (with the service's detail,
+    which names no secret)."""
+    if err.response is None:  # raised by the credential before any request
+        return NO_CREDENTIAL
+    request = getattr(err.response, "request", None)
+    scheme = str(getattr(request, "headers", {}).get("Authorization") or "").partition(" ")[0]
+    if scheme == "SharedKey":  # a bad signature is a 403 (HttpResponseError); a 401 refuses keys as such
+        return KEYS_REFUSED
+    detail = error_detail(err, "AuthenticationErrorDetail")
+    return TOKEN_REJECTED.format(detail=f": {detail[:200]}" if detail else "")
+
+
+def error_detail(err: HttpResponseError, key: str) -> str:
+    """The first line of one of the service's error details (the "values" of its JSON error body), or ''.
+    Read from the body: azure-core raises a 401 before the SDK parses it into a model."""
+    try:
+        body = json.loads(err.response.text()) if err.response is not None else {}
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    for item in body.get("values") or [] if isinstance(body, dict) else []:
+        if isinstance(item, dict) and item.get("key") == key and item.get("value"):
+            return str(item["value"]).strip().splitlines()[0]
+    return ""
+
+
 def run(body: Callable[[], int]) -> int:
     """Run a script's body and turn every expected failure into one line on stderr and an exit code."""
     try:
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
     except ImportError as err:
         return _fail(f"The Python package {err.name} is missing: pip install -r requirements.txt", EXIT_USAGE)
     except KeyboardInterrupt:
@@ -115,6 +152,10 @@ def run(body: Callable[[], int]) -> int:
         return _fail(f"Configuration error: {err}", EXIT_USAGE)
     except ToolkitError as err:
         return _fail(str(err), err.exit_code)
+    except SignInConfigError as err:
+        return _fail(str(err), EXIT_USAGE)
+    except ClientAuthenticationError as err:  # before HttpResponseError, its base class
+        return _fail(sign_in_message(err), EXIT_FAILED)
     except (ServiceRequestError, ServiceResponseError) as err:
         return _fail(f"Cannot reach the service ({type(err).__name__}): check AZURE_BATCH_ENDPOINT, "
                      f"BLOB_CONTAINER_URL and the network. Detail: {str(err).splitlines()[0] if str(err) else ''}",

@@ -1,5 +1,6 @@
-"""The blob container for the scripts: its client, and the SAS that authorises it (made here from
-AZURE_STORAGE_KEY with least privilege, or checked when configured).
+"""The blob container for the scripts: its client, and the SAS that authorises it (made here with
+least privilege from AZURE_STORAGE_KEY, or, with neither a SAS nor a key, from a user delegation key
+obtained with the Microsoft Entra ID sign-in; or checked when configured).
 
 The azure packages are imported inside functions (or only for type checking) so that `--help` stays fast.
 """
@@ -14,7 +15,7 @@ from config_resources import Storage, container_parts, sas_token_expiry, sas_tok
 from toolkit.cli import EXIT_USAGE, ToolkitError
 
 if TYPE_CHECKING:
-    from azure.storage.blob import ContainerClient
+    from azure.storage.blob import ContainerClient, UserDelegationKey
 
 SAS_LETTERS = {"r": "read", "a": "add", "c": "create", "w": "write", "d": "delete", "l": "list"}
 # A SAS made here starts a little in the past, so a node or service with a slightly late clock accepts it.
@@ -33,10 +34,11 @@ def make_container_client(storage: Storage, permission: str, lifetime: datetime.
 
 
 def container_sas_url(storage: Storage, permission: str, lifetime: datetime.timedelta) -> str:
-    """The container URL with a SAS: the configured one, or, when AZURE_STORAGE_KEY is set, a new SAS
-    granting only `permission` for `lifetime` (least privilege: uploads get create/write, downloads read)."""
+    """The container URL with a SAS: the configured one, or a new SAS granting only `permission` for
+    `lifetime` (least privilege: uploads get create/write, downloads read), signed with AZURE_STORAGE_KEY
+    when set, else with a user delegation key of the same lifetime (Microsoft Entra ID)."""
     sas = storage.sas_token
-    if storage.key:
+    if storage.key or not sas:
         from azure.storage.blob import generate_container_sas
 
         parts = container_parts(storage.container_url)
@@ -44,14 +46,52 @@ def container_sas_url(storage: Storage, permission: str, lifetime: datetime.time
             raise ToolkitError(f"{storage.container_url} is not a container URL.", EXIT_USAGE)
         account, container = parts
         now = datetime.datetime.now(datetime.timezone.utc)
-        sas = generate_container_sas(account, container, account_key=storage.key, permission=permission,
-                                     start=now - SAS_CLOCK_SKEW, expiry=now + lifetime)
+        start, expiry = now - SAS_CLOCK_SKEW, now + lifetime
+        if storage.key:
+            sas = generate_container_sas(account, container, account_key=storage.key, permission=permission,
+                                         start=start, expiry=expiry)
+        else:
+            sas = generate_container_sas(account, container, permission=permission, start=start, expiry=expiry,
+                                         user_delegation_key=user_delegation_key(storage, start, expiry))
     return f"{storage.container_url}?{sas}"
+
+
+def account_url(container_url: str) -> str:
+    """The blob service URL of a container URL (the URL without its last path segment)."""
+    return container_url.rstrip("/").rsplit("/", 1)[0]
+
+
+def user_delegation_key(storage: Storage, start: datetime.datetime, expiry: datetime.datetime) -> UserDelegationKey:
+    """A user delegation key valid from `start` to `expiry`, asked for with the Entra ID sign-in
+    (the identity needs a role that allows it, e.g. Storage Blob Data Contributor)."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob import BlobServiceClient, ExponentialRetry
+
+    from toolkit.credentials import DELEGATION_REFUSED, STORAGE_SCOPE, entra_credential
+
+    logging.getLogger("azure").setLevel(logging.ERROR)
+    print(f"Signing in to storage [{account_url(storage.container_url)}] with Microsoft Entra ID "
+          "(user delegation SAS)...")
+    credential = entra_credential()
+    # Signed in here, outside the client: the storage SDK's retry policy retries any error, a sign-in
+    # that found no credential included (for over a minute with its default backoff).
+    credential.get_token(STORAGE_SCOPE)
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
+    service = BlobServiceClient(account_url(storage.container_url), credential=credential, retry_policy=retry,
+                                connection_timeout=5, read_timeout=30)
+    with service:
+        try:
+            return service.get_user_delegation_key(start, expiry)
+        except HttpResponseError as err:  # without a response, the sign-in itself failed: cli.run() says so
+            if err.response is not None and err.status_code in (401, 403):
+                code = getattr(err, "error_code", None) or err.status_code  # storage errors carry error_code
+                raise ToolkitError(DELEGATION_REFUSED.format(code=code)) from None
+            raise
 
 
 def check_container_sas(storage: Storage, needs: str, purpose: str) -> None:
     """Refuse a configured SAS that lacks a permission letter of `needs` or has expired (not made here)."""
-    if storage.key:
+    if storage.key or not storage.sas_token:
         return
     permissions = sas_token_permissions(storage.sas_token)
     missing = [letter for letter in needs if permissions and letter not in permissions]

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from toolkit.redaction import redact  # also what tests and tools use as local_stack.redact
 
@@ -54,8 +56,13 @@ ENV_FILE_VARIABLE = "BATCH_TOOLKIT_ENV_FILE"
 # Not --loose: SAS signatures, permissions and expiry are really checked.
 AZURITE_FLAGS = ("--blobHost", HOST, "--blobPort", "0", "--inMemoryPersistence",
                  "--extentMemoryLimit", "512", "--disableTelemetry", "--skipApiVersionCheck", "--silent")
-AZURITE_READY = re.compile(r"Azurite Blob service successfully listens on (http://\S+?):(\d+)")
-EMULATOR_READY = re.compile(r"Batch emulator listening on (http://\S+) \(account ([^)\s]+)\)")
+AZURITE_READY = re.compile(r"Azurite Blob service successfully listens on (https?)://\S+?:(\d+)")
+EMULATOR_READY = re.compile(r"Batch emulator listening on (https?://\S+) \(account ([^)\s]+)\)")
+# Keyless stack: Azurite checks Bearer tokens (only over HTTPS) and user delegation keys; the emulator
+# accepts only Entra ID tokens, like an account with local authentication disabled.
+AZURITE_OAUTH_FLAGS = ("--oauth", "basic")
+KEYLESS_EMULATOR_OPTIONS = ("--allowed-auth", "aad")
+IDENTITY_PATH = "/_emulator/identity/token"
 START_TIMEOUT = 60.0
 STOP_GRACE = 10.0
 
@@ -75,6 +82,7 @@ class LocalStack:
     storage_key: str = dataclasses.field(default=AZURITE_KEY, repr=False)
     # The toolkit's variables (with BATCH_TOOLKIT_ENV_FILE): holds the Batch key and the SAS.
     env: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    ca_file: str = ""           # keyless stack: the certificate both services serve (trust it, nothing else)
 
     @property
     def container_url(self) -> str:
@@ -180,9 +188,12 @@ def wait_for_line(proc: subprocess.Popen[bytes], name: str, log_path: Path, patt
         time.sleep(0.05)
 
 
-def wait_until_answering(url: str, name: str, timeout: float = START_TIMEOUT) -> None:
+def wait_until_answering(url: str, name: str, timeout: float = START_TIMEOUT, ca_file: str = "") -> None:
     """Wait until `url` answers HTTP at all (any status; an error status still means it is up)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]  # loopback: never a proxy
+    if ca_file:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_file)))
+    opener = urllib.request.build_opener(*handlers)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -211,8 +222,9 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> No
     proc.wait()
 
 
-def start_azurite(workdir: Path, stack: contextlib.ExitStack) -> str:
-    """Start Azurite's blob service; returns its account endpoint. `stack` stops it later."""
+def start_azurite(workdir: Path, stack: contextlib.ExitStack, tls: tuple[Path, Path] | None = None) -> str:
+    """Start Azurite's blob service; returns its account endpoint. `stack` stops it later.
+    With `tls` (certificate, key): HTTPS and OAuth (Bearer tokens, user delegation keys)."""
     if not AZURITE_BLOB.exists():
         raise LocalStackError(f"Azurite is not installed in {AZURITE_DIR}; {SETUP_HINT}")
     if shutil.which("node") is None:
@@ -221,12 +233,24 @@ def start_azurite(workdir: Path, stack: contextlib.ExitStack) -> str:
     location.mkdir(parents=True, exist_ok=True)
     env = {name: value for name, value in os.environ.items() if name != "AZURITE_ACCOUNTS"}  # only the dev account
     log_path = workdir / "azurite.log"
-    proc = _spawn([str(AZURITE_BLOB), *AZURITE_FLAGS], log_path, location, env)  # its cwd: nothing lands in the repo
+    flags = [*AZURITE_FLAGS, *(AZURITE_OAUTH_FLAGS + ("--cert", str(tls[0]), "--key", str(tls[1])) if tls else ())]
+    proc = _spawn([str(AZURITE_BLOB), *flags], log_path, location, env)  # its cwd: nothing lands in the repo
     stack.callback(stop_process, proc)
     match = wait_for_line(proc, "Azurite", log_path, AZURITE_READY)
-    endpoint = f"http://{HOST}:{match.group(2)}/{AZURITE_ACCOUNT}"
-    wait_until_answering(endpoint, "Azurite")
+    endpoint = f"{match.group(1)}://{HOST}:{match.group(2)}/{AZURITE_ACCOUNT}"
+    wait_until_answering(endpoint, "Azurite", ca_file=str(tls[0]) if tls else "")
     return endpoint
+
+
+# What azure-identity and requests read from the process environment, not from the toolkit's env file.
+PROCESS_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_TOKEN_CREDENTIALS", "REQUESTS_CA_BUNDLE",
+                     "NO_PROXY")
+
+
+def _identity_header() -> str:
+    from batch_emulator import DEFAULT_IDENTITY_HEADER
+
+    return DEFAULT_IDENTITY_HEADER
 
 
 def _emulator_key(account: str) -> str:
@@ -241,12 +265,14 @@ def _emulator_key(account: str) -> str:
     return DEFAULT_ACCOUNT_KEY
 
 
-def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack,
-                         isolation: str = "none") -> tuple[str, str, str]:
+def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack, options: tuple[str, ...] = (),
+                         tls: tuple[Path, Path] | None = None, isolation: str = "none") -> tuple[str, str, str]:
     """Start the Batch emulator with its nodes under `<workdir>/batch`; returns (endpoint, account, key).
 
-    `isolation` is the emulator's --isolation: "none" (the default here, also as root: fast, the
-    venv's MPICH) or "netns" (isolated nodes, root; tests/e2e/test_isolated_nodes.py, make demo-nodes)."""
+    `options` go to its command line; with `tls` it serves HTTPS and trusts that certificate (its nodes
+    upload to the HTTPS Azurite). `isolation` is the emulator's --isolation: "none" (the default here, also
+    as root: fast, the venv's MPICH) or "netns" (isolated nodes, root; tests/e2e/test_isolated_nodes.py,
+    make demo-nodes)."""
     root = workdir / "batch"
     shutil.rmtree(root, ignore_errors=True)  # a fresh emulator, not the leftovers of an earlier run
     root.mkdir(parents=True)
@@ -255,21 +281,25 @@ def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack,
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
     log_path = workdir / "batch_emulator.log"
     argv = [sys.executable, "-m", "batch_emulator", "--host", HOST, "--port", "0", "--root", str(root),
-            "--isolation", isolation]
+            "--isolation", isolation, *options]
+    if tls:
+        argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        env["REQUESTS_CA_BUNDLE"] = str(tls[0])
     proc = _spawn(argv, log_path, REPO_ROOT, env)
     stack.callback(stop_process, proc)
     match = wait_for_line(proc, "The Batch emulator", log_path, EMULATOR_READY)
     endpoint, account = match.group(1).rstrip("/"), match.group(2)
-    wait_until_answering(endpoint, "The Batch emulator")
+    wait_until_answering(endpoint, "The Batch emulator", ca_file=str(tls[0]) if tls else "")
     return endpoint, account, _emulator_key(account)
 
 
-def create_container(blob_endpoint: str, container: str = CONTAINER) -> None:
+def create_container(blob_endpoint: str, container: str = CONTAINER, ca_file: str = "") -> None:
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient
 
+    verify: dict[str, Any] = {"connection_verify": ca_file} if ca_file else {}
     service = BlobServiceClient(blob_endpoint, credential={"account_name": AZURITE_ACCOUNT,
-                                                           "account_key": AZURITE_KEY})
+                                                           "account_key": AZURITE_KEY}, **verify)
     with service:
         try:
             service.create_container(container)
@@ -277,12 +307,29 @@ def create_container(blob_endpoint: str, container: str = CONTAINER) -> None:
             pass
 
 
+def keyless_environment(stack: LocalStack, identity_header: str) -> dict[str, str]:
+    """The keyless stack's variables: no key, no SAS; Entra ID from the emulator's managed-identity endpoint.
+
+    AZURE_TOKEN_CREDENTIALS narrows DefaultAzureCredential to ManagedIdentityCredential, which with
+    IDENTITY_ENDPOINT set asks that endpoint (never the instance metadata address). REQUESTS_CA_BUNDLE
+    makes these processes, and only these, trust the stack's certificate.
+    """
+    variables = toolkit_environment(stack, stack.container_url)
+    del variables["AZURE_BATCH_ACCESS_KEY"]
+    return {**variables, "IDENTITY_ENDPOINT": stack.batch_endpoint + IDENTITY_PATH, "IDENTITY_HEADER": identity_header,
+            "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential", "REQUESTS_CA_BUNDLE": stack.ca_file,
+            "NO_PROXY": f"{HOST},localhost"}
+
+
 @contextlib.contextmanager
-def start_stack(workdir: str | Path | None = None, isolation: str = "none") -> Iterator[LocalStack]:
+def start_stack(workdir: str | Path | None = None, keyless: bool = False,
+                isolation: str = "none") -> Iterator[LocalStack]:
     """Run Azurite and the Batch emulator for the `with` block; see the module's docstring.
 
     `workdir` keeps the services' logs, the emulator's nodes and toolkit.env;
     without one, a temporary directory is used and removed afterwards.
+    `keyless`: both services over HTTPS with a certificate made here, the emulator refusing keys, and
+    settings with no key and no SAS (keyless_environment): the scripts sign in with Entra ID.
     """
     try:
         import azure.batch  # noqa: F401  (the emulator and the scripts need both)
@@ -295,12 +342,23 @@ def start_stack(workdir: str | Path | None = None, isolation: str = "none") -> I
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mpi-batch-local-"))
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        blob_endpoint = start_azurite(workdir, stack)
-        create_container(blob_endpoint)
-        batch_endpoint, batch_account, batch_key = start_batch_emulator(workdir, stack, isolation)
+        from tools.certs import make_self_signed  # the repository root is on sys.path (see _emulator_key)
+
+        tls = make_self_signed(workdir / "tls") if keyless else None
+        ca_file = str(tls[0]) if tls else ""
+        blob_endpoint = start_azurite(workdir, stack, tls)
+        create_container(blob_endpoint, ca_file=ca_file)
+        batch_endpoint, batch_account, batch_key = start_batch_emulator(
+            workdir, stack, KEYLESS_EMULATOR_OPTIONS if keyless else (), tls, isolation)
         local = LocalStack(workdir=workdir, blob_endpoint=blob_endpoint, container=CONTAINER,
-                           batch_endpoint=batch_endpoint, batch_account=batch_account, batch_key=batch_key)
-        variables = toolkit_environment(local, container_sas_url(local))
-        write_env_file(local.env_file, variables)
+                           batch_endpoint=batch_endpoint, batch_account=batch_account, batch_key=batch_key,
+                           ca_file=ca_file)
+        if keyless:
+            variables = keyless_environment(local, _identity_header())
+            write_env_file(local.env_file, {name: value for name, value in variables.items()
+                                            if name not in PROCESS_VARIABLES})
+        else:
+            variables = toolkit_environment(local, container_sas_url(local))
+            write_env_file(local.env_file, variables)
         variables[ENV_FILE_VARIABLE] = str(local.env_file)
         yield dataclasses.replace(local, env=MappingProxyType(variables))

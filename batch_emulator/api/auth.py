@@ -12,6 +12,7 @@ import hmac
 
 from ..service.errors import service_error
 from ..service.sharedkey import sign, string_to_sign
+from ..service.tokens import TokenSettings, check_bearer, refusal
 
 __all__ = ["sign", "string_to_sign", "verify_request"]
 
@@ -20,13 +21,21 @@ def _failed(detail):
     return service_error(403, "AuthenticationFailed", AuthenticationErrorDetail=detail)
 
 
-def verify_request(method: str, raw_target: str, headers: dict[str, str], account_name: str, account_key: str) -> None:
-    """Raise the service's 403 AuthenticationFailed unless the request is signed with our key.
+def verify_request(method: str, raw_target: str, headers: dict[str, str], account_name: str, account_key: str,
+                   tokens: TokenSettings | None = None) -> None:
+    """Raise the service's 403 AuthenticationFailed unless the request is signed with our key, or,
+    with `tokens`, its 401 unless it carries a token the account accepts (service/tokens.py).
 
     The error tells which string the server signed (useful to debug a client), never the
     expected signature or the key.
     """
     auth = headers.get("authorization", "")
+    if tokens is not None:
+        if auth.partition(" ")[0].lower() == "bearer" or (not auth and not tokens.allowed_auth.allows_key()):
+            check_bearer(tokens, auth)
+            return
+        if not tokens.allowed_auth.allows_key():  # refused by scheme, before any signature check
+            raise refusal("sharedkey_not_allowed")
     if not auth:
         raise _failed("Server failed to authenticate the request. The Authorization header is missing.")
     scheme, _, credential = auth.partition(" ")

@@ -24,14 +24,18 @@ from toolkit.redaction import redact
 from .. import faults
 from ..service.errors import BatchServiceError, error_body, service_error
 from ..service.state import Account, utcnow
+from ..service.tokens import TokenSettings
 from ..service.work import Runtime
-from . import auth, files, jobs, pools  # noqa: F401  (importing the route modules fills ROUTES)
+from . import auth, files, identity, jobs, pools  # noqa: F401  (importing the route modules fills ROUTES)
 from .http import ROUTES, Request, Response, match
 from .wire import rfc1123
 
 
 def dispatch(server: BatchHTTPServer, req: Request) -> Response:
-    auth.verify_request(req.method, req.raw_target, req.headers, server.account.name, server.account_key)
+    if identity.is_identity(req.raw_target):   # the emulator's token endpoint: its own check, no api-version
+        return identity.answer(server.tokens, req)
+    auth.verify_request(req.method, req.raw_target, req.headers, server.account.name, server.account_key,
+                        server.tokens)
     if faults.is_control(req.raw_target):   # the emulator's own endpoint: signed, no api-version
         return Response(*faults.control(server.faults, req.method, req.raw_target, req.body))
     if not req.query.get("api-version"):
@@ -55,9 +59,11 @@ class BatchHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], account: Account, account_key: str, runtime: Runtime,
-                 verbose: bool = False, fault_rules: Iterable[faults.FaultRule] = ()) -> None:
+                 verbose: bool = False, fault_rules: Iterable[faults.FaultRule] = (),
+                 tokens: TokenSettings | None = None, scheme: str = "http") -> None:
         # runtime: the one way routes hand work to the task runner (service.work.Runtime).
         self.account, self.account_key, self.runtime, self.verbose = account, account_key, runtime, verbose
+        self.tokens, self.scheme = tokens, scheme   # tokens None: SharedKey only, as before Entra ID
         self.faults = faults.Faults(fault_rules)
         super().__init__(address, Handler)
 
@@ -84,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
         host = headers.get("host") or "{}:{}".format(*cast("tuple[str, int]", self.server.server_address)[:2])
         req = Request(self.command, self.path, [unquote(s) for s in parts.path.strip("/").split("/") if s],
                       {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
-                      headers, body, f"http://{host}")
+                      headers, body, f"{self.server.scheme}://{host}")
         request_id = str(uuid.uuid4())
         rule = self.server.faults.decide(self.command, self.path)
         response, how = faults.apply(rule, lambda: self._answer(req, request_id), lambda err, extra: Response(
@@ -106,7 +112,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return dispatch(self.server, req)
         except BatchServiceError as err:
-            return Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id))
+            return Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id),
+                            dict(err.headers))
         except Exception as exc:   # a bug; still answer with the service's error shape
             print(f"batch_emulator: internal error on {self.command} {redact(self.path)}: {exc!r}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)

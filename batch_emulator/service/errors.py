@@ -68,6 +68,7 @@ class BatchServiceError(Exception):
         self.code = code
         self.message = message or MESSAGES.get(code, code)
         self.values = list(values or [])
+        self.headers: dict[str, str] = {}   # extra response headers (e.g. a 401's WWW-Authenticate)
         super().__init__(f"{status} {code}: {self.message}")
 
 

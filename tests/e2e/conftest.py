@@ -48,13 +48,20 @@ def secrets_in(environment) -> list:
     return [secret for secret in {*keys, *signatures, *decoded} if len(secret) >= 8]
 
 
+# What must never show in a script's output, whatever its settings: a JWT (an Entra ID access token's
+# header starts with base64url '{"', i.e. "eyJ"), a Bearer token, or an unredacted SAS signature.
+LEAKED_TOKEN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+|\bBearer\s+(?!REDACTED)[A-Za-z0-9._~+/=-]{8,}|"
+                          r"\bsig=(?!REDACTED)[^&\s'\"]{8,}", re.IGNORECASE)
+
+
 class ScriptRunner:
     """run_script("send_task.py", "--job_id", job, env={"NB_NODES": "1"}) -> CompletedProcess (text).
 
     `env` overrides the stack's variables for this run (None removes one);
     `cwd` is the test's temporary directory unless given. Every run's output
-    is scanned for tracebacks and for the keys and SAS signatures it was
-    given: printing one fails the test, whichever test it is.
+    is scanned for tracebacks, for the keys and SAS signatures it was
+    given, and for any access token or SAS signature (LEAKED_TOKEN): printing
+    one fails the test, whichever test it is.
     """
 
     def __init__(self, stack, cwd: Path):
@@ -75,6 +82,7 @@ class ScriptRunner:
         assert "Traceback" not in printed, f"{script} printed a traceback:\n{redact(printed, secrets=secrets)}"
         for secret in secrets:
             assert secret not in printed, f"{script} printed a key or SAS signature"
+        assert not LEAKED_TOKEN.search(printed), f"{script} printed an access token or a SAS signature"
         return result
 
 

@@ -18,7 +18,6 @@ import uuid
 import warnings
 from pathlib import Path
 
-import local_stack as stack_module
 import pytest
 from azure.batch import models as m
 
@@ -27,6 +26,7 @@ from batch_emulator.runtime.netns_base import NS_PREFIX, STATE_ROOT
 from tests.conftest import process_alive, wait_for
 from tests.e2e.conftest import REPO_ROOT, ScriptRunner, batch_client
 from tests.e2e.emulator_process import VM, start_emulator
+from tools import local_stack as stack_module
 
 IN_CI = os.environ.get("CI") == "true"
 WHEELHOUSE = REPO_ROOT / ".local" / "node-packages"

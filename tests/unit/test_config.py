@@ -95,7 +95,7 @@ def test_malformed_value_names_the_variable(variable, value, words):
     assert caught.value.variable == variable
 
 
-@pytest.mark.parametrize("missing", ["AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT",
+@pytest.mark.parametrize("missing", ["AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ENDPOINT",
                                      "BLOB_CONTAINER_URL", "REPOSITORY_URL"])
 def test_missing_value_names_the_variable(missing):
     values = {k: v for k, v in VALID_ENV.items() if k != missing}
@@ -160,12 +160,6 @@ def test_help_works_with_an_unreadable_env_file(tmp_path):
     assert result.returncode == 0 and result.stderr == ""
 
 
-def test_container_without_any_sas_asks_for_the_token():
-    settings = settings_from(**{**VALID_ENV, "BLOB_CONTAINER_URL": "https://s.blob.core.windows.net/c"})
-    with pytest.raises(ConfigError, match="^AZURE_STORAGE_SAS_TOKEN is not set"):
-        require(settings, "BLOB_CONTAINER_URL")
-
-
 def test_custom_prep_command_replaces_the_repository():
     values = {k: v for k, v in VALID_ENV.items() if k != "REPOSITORY_URL"}
     settings = settings_from(**values, CMD_PREP_TASK="/bin/bash -c 'echo ready'")
@@ -210,11 +204,8 @@ def test_checked_settings_hold_the_values_with_no_optional_left():
 
 
 @pytest.mark.parametrize("check, values, message", [
-    (config_resources.batch_access, {"AZURE_BATCH_ACCESS_KEY": ""}, "^AZURE_BATCH_ACCESS_KEY is not set"),
     (config_resources.batch_access, {"AZURE_BATCH_ENDPOINT": "mybatchaccount.batch.azure.com"},
      "^AZURE_BATCH_ENDPOINT is 'mybatchaccount.batch.azure.com', not a URL with a scheme"),
-    (config_resources.storage, {"BLOB_CONTAINER_URL": "https://s.blob.core.windows.net/c"},
-     "^AZURE_STORAGE_SAS_TOKEN is not set and BLOB_CONTAINER_URL has no SAS in its query"),
     (config_resources.storage, {"BLOB_CONTAINER_URL": ""}, "^BLOB_CONTAINER_URL is not set"),
     (config_resources.pool_settings, {"MAX_NODES": "0"}, "^MAX_NODES is 0, outside 1..100"),
     (config_resources.pool_settings, {"AUTOSCALE_EVALUATION_MINUTES": "x"},
@@ -228,3 +219,13 @@ def test_checked_settings_hold_the_values_with_no_optional_left():
 def test_each_checked_settings_type_refuses_what_it_needs(check, values, message):
     with pytest.raises(ConfigError, match=message):
         check(settings_from(**{**VALID_ENV, **values}))
+
+
+def test_without_keys_or_sas_the_settings_are_for_microsoft_entra_id():
+    """No AZURE_BATCH_ACCESS_KEY: Entra ID sign-in; a container URL without SAS or key: user-delegation SAS."""
+    values = {k: v for k, v in VALID_ENV.items() if k not in ("AZURE_BATCH_ACCESS_KEY", "AZURE_STORAGE_KEY")}
+    values["BLOB_CONTAINER_URL"] = "https://s.blob.core.windows.net/c"
+    settings = settings_from(**values)
+    assert config_resources.batch_access(settings).key == ""
+    blobs = config_resources.storage(settings)
+    assert (blobs.container_url, blobs.sas_token, blobs.key) == ("https://s.blob.core.windows.net/c", "", "")
