@@ -117,6 +117,7 @@ class JobChecker:
     lines: dict[str, list[Line]] = field(default_factory=dict)
     pools: PoolsView | None = None
     _listed: dict[str, tuple[tuple[int, ...], list[models.BatchTask]]] = field(default_factory=dict)
+    _fetched: set[tuple[str, str, str]] = field(default_factory=set)  # (job, task, file) fetched in this run
 
     def poll(self) -> bool:
         """Check every job not yet done; True when none has work left."""
@@ -216,6 +217,8 @@ class JobChecker:
         return tasks
 
     def fetch(self, job_id: str, files: list[tuple[str, str]]) -> list[Fetched]:
+        self._fetched.update((job_id, task_id, name) for task_id, name in files)
+
         def one(task_id: str, name: str) -> Fetched:
             target = self.output_dir / job_id / task_id / name
             result = self.downloader.fetch(job_id, task_id, name, target, check_existing=target.exists())
@@ -240,6 +243,8 @@ class JobChecker:
         if self.verbose and not self.wait:
             for task_id, task in recorded.items():
                 for name in task.files:
+                    if (job.id, task_id, name) in self._fetched:
+                        continue  # its line came when it was fetched
                     target = self.output_dir / job.id / task_id / name
                     lines.append((str(target), f"  {target}: already downloaded", ""))
         return lines
