@@ -201,6 +201,7 @@ class Outage:
                 result = poll()
             except Exception as err:
                 if not is_transient(err):
+                    self._back()  # it answered, if only to refuse
                     raise
                 now = time.monotonic()
                 if self.since is None:
@@ -215,7 +216,10 @@ class Outage:
                 self.sleep(delay)
                 delay = min(delay * 2, OUTAGE_BACKOFF_MAX)
                 continue
-            if self.since is not None:
-                self.display.event(f"The service answers again (after {duration(time.monotonic() - self.since)}).")
-                self.since = None
+            self._back()
             return result
+
+    def _back(self) -> None:
+        if self.since is not None:
+            self.display.event(f"The service answers again (after {duration(time.monotonic() - self.since)}).")
+            self.since = None
