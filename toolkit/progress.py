@@ -208,7 +208,7 @@ class Outage:
                     self.since = now
                     reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
                     self.display.event(f"The service cannot be reached or is busy ({type(err).__name__}: {reason}); "
-                                       f"retrying for up to {duration(self.limit)}...")
+                                       f"retrying for up to {self.limit / 60:g} minutes...")
                 elif now - self.since > self.limit:
                     raise ToolkitError(f"The service could not be reached for {duration(now - self.since)}; "
                                        f"stopped waiting. Run the command again later. Last error: "

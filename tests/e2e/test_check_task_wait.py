@@ -45,7 +45,7 @@ def test_wait_rides_out_an_outage_and_says_so_once(run_script, ids, local_stack,
     result = run_script("check_task.py", "--job_id", ids.job_id, "--wait", "--poll_seconds", "0.2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("The service cannot be reached or is busy") == 1
-    assert "retrying for up to 10m00s" in result.stdout and "The service answers again" in result.stdout
+    assert "retrying for up to 10 minutes" in result.stdout and "The service answers again" in result.stdout
     assert (tmp_path / "outputs" / ids.job_id / "a" / "stdout.txt").read_text() == "a\n"
 
 
