@@ -138,7 +138,7 @@ class JobChecker:
         return all(job.id in self.done or job.id in self.gone for job in self.jobs)
 
     def exit_code(self) -> int:
-        return EXIT_FAILED if self.gone else EXIT_OK
+        return EXIT_FAILED if self.gone and self.wait else EXIT_OK
 
     def job_gone(self, job: Job) -> None:
         message = f"Job [{job.id}] no longer exists (deleted, or the service lost it): nothing to wait for."

@@ -176,3 +176,42 @@ def test_file_mode_follows_the_umask():
         assert os.umask(0o027) == 0o027  # left as it was
     finally:
         os.umask(old)
+
+
+class RangeAnswer:
+    """An azure-core response to a ranged read, as the SDK raises it when the status is not 200."""
+
+    def __init__(self, status, body=b""):
+        self.status_code, self.reason, self._body = status, "x", body
+        self.headers, self.content_type, self.request = {}, "application/octet-stream", None
+
+    def body(self):
+        return self._body
+
+    def text(self, encoding=None):
+        return self._body.decode()
+
+
+class RangeClient:
+    def __init__(self, answer):
+        self.answer, self.ranges = answer, []
+
+    def download_task_file(self, job_id, task_id, path, ocp_range=None):
+        self.ranges.append(ocp_range)
+        raise HttpResponseError(response=self.answer)
+
+
+@pytest.mark.parametrize("answer, expected", [(RangeAnswer(416), b""), (RangeAnswer(206, b"new bytes"), b"new bytes")])
+def test_ranged_read_past_the_end_or_partial_content(answer, expected):
+    from toolkit.tail import read_from
+
+    client = RangeClient(answer)
+    assert read_from(client, "j", "t", 42) == expected
+    assert client.ranges == ["bytes=42-"]
+
+
+def test_ranged_read_refused_otherwise_is_raised():
+    from toolkit.tail import read_from
+
+    with pytest.raises(HttpResponseError):
+        read_from(RangeClient(RangeAnswer(500)), "j", "t", 0)
