@@ -39,7 +39,8 @@ def read_from(client: BatchClient, job_id: str, task_id: str, offset: int) -> by
         if err.status_code == 206 and err.response is not None:
             # The SDK accepts only 200 (what the emulator answers); should the service answer a range with
             # 206 Partial Content, the SDK raises, having read the body: that body is the range.
-            return bytes(err.response.body())
+            content: bytes = getattr(err.response, "content", b"")  # azure.core.rest.HttpResponse, read
+            return bytes(content)
         raise
 
 

@@ -185,7 +185,8 @@ class RangeAnswer:
         self.status_code, self.reason, self._body = status, "x", body
         self.headers, self.content_type, self.request = {}, "application/octet-stream", None
 
-    def body(self):
+    @property
+    def content(self):
         return self._body
 
     def text(self, encoding=None):
