@@ -137,7 +137,7 @@ CHILDREN: dict[str, Callable[[Path], None]] = {
 
 # --- a counting HTTP proxy -------------------------------------------------------------------------
 
-_LITERAL_SEGMENT = re.compile(r"^(jobs|tasks|pools|taskcounts|files|nodes|subtasksinfo|addtaskcollection|"
+_LITERAL_SEGMENT = re.compile(r"^(jobs|tasks|pools|taskcounts|files|nodes|nodecounts|subtasksinfo|addtaskcollection|"
                               r"jobpreparationandreleasetaskstatus|supportedimages|lifetimejobstats)$", re.IGNORECASE)
 
 

@@ -54,7 +54,7 @@ def test_storage_key_makes_a_create_write_sas_for_the_task(run_script, ids, loca
     env = {"BLOB_CONTAINER_URL": local_stack.container_url, "AZURE_STORAGE_KEY": local_stack.storage_key}
     for script, args in (("create_pool_job.py", ["--pool_id", ids.pool_id, "--job_id", ids.job_id]),
                          ("send_task.py", ["--job_id", ids.job_id, "--task_id", ids.task_id]),
-                         ("check_task.py", ["--job_id", ids.job_id, "--wait", "--poll_seconds", "0.3"])):
+                         ("check_task.py", ["--job_id", ids.job_id, "--wait", "--poll_seconds", "0.3", "--verbose"])):
         result = run_script(script, *args, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert local_stack.storage_key not in result.stdout + result.stderr

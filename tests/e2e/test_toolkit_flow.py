@@ -22,7 +22,7 @@ def run_flow(run_script, ids, **env):
     assert created.returncode == 0, created.stdout + created.stderr
     sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, env=env)
     assert sent.returncode == 0, sent.stdout + sent.stderr
-    return run_script("check_task.py", "--job_id", ids.job_id, "--wait", *POLL, env=env)
+    return run_script("check_task.py", "--job_id", ids.job_id, "--wait", *POLL, "--verbose", env=env)
 
 
 def test_mpi_task_runs_on_two_nodes_and_its_output_comes_back(run_script, ids, local_stack, batch, tmp_path):
@@ -47,7 +47,7 @@ def test_mpi_task_runs_on_two_nodes_and_its_output_comes_back(run_script, ids, l
     names = {blob.name for blob in container.list_blobs(name_starts_with=f"{ids.job_id}/")}
     assert names == {f"{ids.job_id}/{ids.task_id}/stdout.txt", f"{ids.job_id}/{ids.task_id}/stderr.txt"}
 
-    again = run_script("check_task.py", "--job_id", ids.job_id)
+    again = run_script("check_task.py", "--job_id", ids.job_id, "--verbose")
     assert_ok(again)
     assert again.stdout.count("already downloaded") == 2
     assert not list((tmp_path / "outputs").rglob("*.partial"))
@@ -141,7 +141,7 @@ def test_job_id_in_another_case_still_brings_the_outputs_back(run_script, ids, t
     sent = run_script("send_task.py", "--job_id", ids.job_id.upper(), "--task_id", ids.task_id)
     assert_ok(sent)
     assert f"to job [{ids.job_id}]" in sent.stdout  # the job's own spelling, used for the blob path
-    checked = run_script("check_task.py", "--wait", *POLL, "--job_id", ids.job_id)
+    checked = run_script("check_task.py", "--wait", *POLL, "--job_id", ids.job_id, "--verbose")
     assert_ok(checked)
     assert "stdout.txt: from the blob container" in checked.stdout
 

@@ -48,3 +48,11 @@ def test_cancelled_download_stops_and_cleans_up(tmp_path):
     with pytest.raises(check_task.DownloadCancelled):
         check_task.write_atomically(tmp_path / "stderr.txt", chunks(), cancelled)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_download_gets_the_mode_of_the_users_umask_not_mkstemps(tmp_path):
+    from toolkit.outputs import FILE_MODE, user_file_mode
+
+    target = tmp_path / "stdout.txt"
+    check_task.write_atomically(target, iter([b"x"]), threading.Event())
+    assert target.stat().st_mode & 0o777 == FILE_MODE == user_file_mode()

@@ -1,0 +1,258 @@
+"""check_task.py's downloads: the local record of what is complete, atomic writes with the user's
+file mode, and each output file fetched from the blob container or, failing that, from the node.
+
+The record (OUTPUT_DIR/.check_task-record.json) lets a re-run skip the Batch and blob requests of
+tasks whose outputs are already complete. It is only a shortcut: each recorded file's size is
+checked against the file on disk (a local stat) and a missing or truncated file is downloaded
+again; a deleted or unreadable record only means the run checks everything, as a first run does.
+
+The azure packages are imported inside functions (or only for type checking) so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from config_resources import Storage
+
+if TYPE_CHECKING:
+    import datetime
+
+    from azure.batch import BatchClient
+    from azure.storage.blob import ContainerClient
+
+STD_FILES = ("stdout.txt", "stderr.txt")
+RECORD_NAME = ".check_task-record.json"
+RECORD_VERSION = 1
+DOWNLOAD_ATTEMPTS = 3  # per file, when the connection breaks mid-file
+# The blob container is given up on (then the nodes' copies are used) within about the time a Batch
+# request takes to fail (toolkit.batch.CLIENT_OPTIONS): 3 tries of at most 5 s to connect, short backoffs.
+BLOB_RETRIES = 2
+BLOB_CONNECT_SECONDS = 5
+BLOB_READ_SECONDS = 30
+
+
+def user_file_mode() -> int:
+    """The mode open() gives a new file under the user's umask (0o644 under 022).
+
+    The umask can only be read by setting it: call this once, before any thread starts."""
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = user_file_mode()
+
+
+class DownloadCancelled(Exception):
+    """Another download failed or the user pressed Ctrl-C: stop, leaving no partial file."""
+
+
+def write_atomically(target: Path, chunks: Iterable[bytes], cancelled: threading.Event) -> int:
+    """Write the byte chunks into a temporary file beside target, renamed to target only when complete;
+    returns the number of bytes written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    size = 0
+    try:
+        with os.fdopen(handle, "wb") as file:
+            for chunk in chunks:
+                if cancelled.is_set():
+                    raise DownloadCancelled()
+                file.write(chunk)
+                size += len(chunk)
+        os.chmod(partial, FILE_MODE)  # mkstemp makes it private (0600); a download gets the usual mode
+        os.replace(partial, target)
+    except BaseException:
+        os.unlink(partial)
+        raise
+    return size
+
+
+# --- the record ----------------------------------------------------------------------------------
+
+@dataclass
+class TaskRecord:
+    """A task whose outputs are complete on disk: its result line and each file's size."""
+
+    result: str
+    failed: bool
+    files: dict[str, int]
+
+
+@dataclass
+class Record:
+    path: Path
+    jobs: dict[str, dict[str, TaskRecord]] = field(default_factory=dict)
+
+    def tasks(self, job_id: str) -> dict[str, TaskRecord]:
+        return self.jobs.setdefault(job_id, {})
+
+    def incomplete_files(self, job_id: str, output_dir: Path) -> list[tuple[str, str]]:
+        """(task_id, name) of recorded files that are missing on disk or of another size (a local stat each)."""
+        found = []
+        for task_id, task in self.jobs.get(job_id, {}).items():
+            for name, size in task.files.items():
+                try:
+                    on_disk = (output_dir / job_id / task_id / name).stat().st_size
+                except OSError:
+                    on_disk = -1
+                if on_disk != size:
+                    found.append((task_id, name))
+        return found
+
+    def save(self) -> None:
+        """Write the record atomically (a temporary file renamed over the old one)."""
+        data = {"version": RECORD_VERSION,
+                "jobs": {job_id: {task_id: {"result": task.result, "failed": task.failed, "files": task.files}
+                                  for task_id, task in tasks.items()}
+                         for job_id, tasks in self.jobs.items() if tasks}}
+        text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.path, [text.encode()], threading.Event())
+
+
+def load_record(output_dir: Path) -> Record:
+    """The record under output_dir; an empty one when it is missing, unreadable or not ours."""
+    path = output_dir / RECORD_NAME
+    try:
+        data = json.loads(path.read_text())
+        if data.get("version") != RECORD_VERSION:
+            return Record(path)
+        jobs = {job_id: {task_id: TaskRecord(str(task["result"]), bool(task["failed"]),
+                                             {str(name): int(size) for name, size in task["files"].items()})
+                         for task_id, task in tasks.items()}
+                for job_id, tasks in data["jobs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return Record(path)
+    return Record(path, jobs)
+
+
+# --- fetching files --------------------------------------------------------------------------------
+
+def make_download_container(storage: Storage, lifetime: datetime.timedelta) -> ContainerClient:
+    """A read-only container client that gives up within about the time a Batch request does."""
+    from azure.storage.blob import ContainerClient, ExponentialRetry
+
+    from toolkit.storage import container_sas_url
+
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=BLOB_RETRIES, random_jitter_range=1)
+    return ContainerClient.from_container_url(container_sas_url(storage, "r", lifetime), retry_policy=retry,
+                                              connection_timeout=BLOB_CONNECT_SECONDS,
+                                              read_timeout=BLOB_READ_SECONDS)
+
+
+def is_broken_connection(err: Exception) -> bool:
+    """A connection cut while the answer was read: azure-core raises it with no HTTP status."""
+    from azure.core.exceptions import HttpResponseError, ServiceResponseError
+
+    return isinstance(err, ServiceResponseError) or (isinstance(err, HttpResponseError) and err.status_code is None)
+
+
+def retry_if_cut(download: Callable[[], int], attempts: int = DOWNLOAD_ATTEMPTS) -> int:
+    """Run `download` again (from the start) when the connection breaks mid-file; azure-core does not."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return download()
+        except Exception as err:
+            if attempt == attempts or not is_broken_connection(err):
+                raise
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Fetched:
+    """Where one file came from (or why not), and its size on disk (None when not available)."""
+
+    how: str
+    size: int | None
+
+
+class Downloader:
+    """Fetches output files: from the blob container while it answers, else from the nodes.
+
+    When the container cannot be reached at all, it is given up on for the rest of the run, said
+    once (`notice`), and every file comes from the node's copy through the task file API."""
+
+    def __init__(self, client: BatchClient, container_factory: Callable[[], ContainerClient] | None,
+                 notice: Callable[[str], None]):
+        self.client = client
+        self._factory = container_factory
+        self._container: ContainerClient | None = None
+        self._unreachable = False
+        self._lock = threading.Lock()
+        self._notice = notice
+        self.cancelled = threading.Event()
+
+    def container(self) -> ContainerClient | None:
+        with self._lock:  # created on first use: a re-run with nothing to fetch never imports the storage SDK
+            if self._unreachable or self._factory is None:
+                return None
+            if self._container is None:
+                self._container = self._factory()
+            return self._container
+
+    def _give_up_on_container(self, err: Exception) -> None:
+        with self._lock:
+            if self._unreachable:
+                return
+            self._unreachable = True
+        detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        self._notice(f"The blob container cannot be reached ({type(err).__name__}: {detail}); "
+                     "reading outputs from the nodes instead. Check BLOB_CONTAINER_URL and the network.")
+
+    def fetch(self, job_id: str, task_id: str, name: str, target: Path, check_existing: bool) -> Fetched:
+        """Download one output file. With check_existing, a file already on disk with the source's
+        size is kept (a run without a record does this once per file)."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+
+        refused = ""
+        container = self.container()
+        if container is not None:
+            blob = container.get_blob_client(f"{job_id}/{task_id}/{name}")
+            try:
+                if check_existing and target.exists():
+                    size = blob.get_blob_properties().size
+                    if target.stat().st_size == size:
+                        return Fetched("already downloaded", size)
+                size = write_atomically(target, blob.download_blob().chunks(), self.cancelled)
+                return Fetched("from the blob container", size)
+            except ResourceNotFoundError:
+                pass  # not uploaded (the upload failed, or the task had none): the node may still have it
+            except ServiceRequestError as err:  # no connection at all, after the client's retries
+                self._give_up_on_container(err)
+                refused = " (the blob container cannot be reached)"
+            except HttpResponseError as err:  # e.g. a SAS Azure Storage rejects: say so, then try the node
+                if err.status_code is None or err.status_code >= 500:
+                    self._give_up_on_container(err)
+                    refused = " (the blob container cannot be reached)"
+                else:
+                    code = getattr(err, "error_code", None) or err.status_code
+                    refused = f" (the blob container refused the SAS: {code}; check BLOB_CONTAINER_URL's SAS)"
+        return self._from_node(job_id, task_id, name, target, check_existing, refused)
+
+    def _from_node(self, job_id: str, task_id: str, name: str, target: Path, check_existing: bool,
+                   refused: str) -> Fetched:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self.client
+        try:
+            if check_existing and target.exists():
+                size = client.get_task_file_properties(job_id, task_id, name).content_length
+                if target.stat().st_size == size:
+                    return Fetched("already downloaded" + refused, size)
+            size = retry_if_cut(lambda: write_atomically(target, client.download_task_file(job_id, task_id, name),
+                                                         self.cancelled))
+            return Fetched("from the node" + refused, size)
+        except ResourceNotFoundError:
+            return Fetched("not available: not in the blob container, and the node no longer has it" + refused,
+                           None)
