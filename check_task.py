@@ -43,11 +43,10 @@ from toolkit.outputs import (
     DownloadCancelled,
     Downloader,
     load_record,
-    make_download_container,
     write_atomically,
 )
 from toolkit.progress import OUTAGE_LIMIT_SECONDS, Display, Outage
-from toolkit.storage import check_container_sas
+from toolkit.storage import check_container_sas, make_container_client
 
 __all__ = ["STD_FILES", "DownloadCancelled", "write_atomically", "build_parser", "main"]
 
@@ -125,7 +124,7 @@ def check(args: argparse.Namespace) -> int:
     if settings.blob_container["url"] and args.tail is None:  # optional: without it, outputs come from the nodes
         blobs = storage(settings)
         check_container_sas(blobs, "r", "downloads")
-    client = make_batch_client(access)
+    client = make_batch_client(access, sys.stderr if args.tail is not None else None)
     if args.tail is not None:
         from toolkit.tail import follow
 
@@ -133,7 +132,7 @@ def check(args: argparse.Namespace) -> int:
 
     display = Display(waiting=args.wait)
     record = load_record(output_dir)  # first: it decides how little needs asking
-    factory = None if blobs is None else (lambda: make_download_container(blobs, DOWNLOAD_SAS_LIFETIME))
+    factory = None if blobs is None else (lambda: make_container_client(blobs, "r", DOWNLOAD_SAS_LIFETIME))
     downloader = Downloader(client, factory, display.event)
     outage = Outage(display)
     poll_seconds = args.poll_seconds or WAIT_POLL_SECONDS

@@ -7,8 +7,9 @@ The azure packages are imported inside functions (or only for type checking) so 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from config_resources import BatchAccess
 
@@ -32,16 +33,18 @@ CLIENT_OPTIONS: dict[str, Any] = dict(retry_total=4, retry_connect=2, retry_read
 RETRY_POST: dict[str, Any] = {"retry_on_methods": frozenset({"HEAD", "GET", "PUT", "DELETE", "POST"})}
 
 
-def make_batch_client(access: BatchAccess) -> BatchClient:
+def make_batch_client(access: BatchAccess, announce: TextIO | None = None) -> BatchClient:
     """A BatchClient for the configured account, with bounded retries and timeouts, signed in with the
     account's key or with Microsoft Entra ID (toolkit/credentials.py; the SDK's default token scope
-    https://batch.core.windows.net//.default is the one the service accepts)."""
+    https://batch.core.windows.net//.default is the one the service accepts). Which sign-in is used is
+    printed to `announce` (default stdout; check_task.py --tail keeps stdout for the task's output)."""
     from azure.batch import BatchClient
 
     from toolkit.credentials import batch_credential
 
     logging.getLogger("azure").setLevel(logging.ERROR)  # the SDK logs tracebacks for answers it then raises
-    return BatchClient(endpoint=access.endpoint, credential=batch_credential(access), **CLIENT_OPTIONS)
+    credential = batch_credential(access, announce or sys.stdout)
+    return BatchClient(endpoint=access.endpoint, credential=credential, **CLIENT_OPTIONS)
 
 
 def wire_value(value: object) -> str:

@@ -13,7 +13,7 @@ never load it. Nothing here prints a token or a key.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from config_resources import BatchAccess
 
@@ -64,12 +64,15 @@ class SignInConfigError(Exception):
     """The sign-in settings are unusable (found before any request); the message is one line."""
 
 
-def batch_credential(access: BatchAccess) -> AzureNamedKeyCredential | TokenCredential:
-    """The Batch account's shared key when configured, else Entra ID; prints which one (never the secret)."""
+def batch_credential(access: BatchAccess, announce: TextIO) -> AzureNamedKeyCredential | TokenCredential:
+    """The Batch account's shared key when configured, else Entra ID; prints which one to `announce`
+    (never the secret)."""
     if access.key:
         from azure.core.credentials import AzureNamedKeyCredential
 
-        print(f"Signing in to Batch account [{access.account}] with its shared key (AZURE_BATCH_ACCESS_KEY)...")
+        print(f"Signing in to Batch account [{access.account}] with its shared key (AZURE_BATCH_ACCESS_KEY)...",
+              file=announce, flush=True)
         return AzureNamedKeyCredential(access.account, access.key)
-    print(f"Signing in to Batch account [{access.account}] with Microsoft Entra ID (DefaultAzureCredential)...")
+    print(f"Signing in to Batch account [{access.account}] with Microsoft Entra ID (DefaultAzureCredential)...",
+          file=announce, flush=True)
     return entra_credential()

@@ -21,10 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config_resources import Storage
-
 if TYPE_CHECKING:
-    import datetime
 
     from azure.batch import BatchClient
     from azure.storage.blob import ContainerClient
@@ -35,9 +32,6 @@ RECORD_VERSION = 1
 DOWNLOAD_ATTEMPTS = 3  # per file, when the connection breaks mid-file
 # The blob container is given up on (then the nodes' copies are used) within about the time a Batch
 # request takes to fail (toolkit.batch.CLIENT_OPTIONS): 3 tries of at most 5 s to connect, short backoffs.
-BLOB_RETRIES = 2
-BLOB_CONNECT_SECONDS = 5
-BLOB_READ_SECONDS = 30
 
 
 def user_file_mode() -> int:
@@ -137,18 +131,6 @@ def load_record(output_dir: Path) -> Record:
 
 
 # --- fetching files --------------------------------------------------------------------------------
-
-def make_download_container(storage: Storage, lifetime: datetime.timedelta) -> ContainerClient:
-    """A read-only container client that gives up within about the time a Batch request does."""
-    from azure.storage.blob import ContainerClient, ExponentialRetry
-
-    from toolkit.storage import container_sas_url
-
-    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=BLOB_RETRIES, random_jitter_range=1)
-    return ContainerClient.from_container_url(container_sas_url(storage, "r", lifetime), retry_policy=retry,
-                                              connection_timeout=BLOB_CONNECT_SECONDS,
-                                              read_timeout=BLOB_READ_SECONDS)
-
 
 def is_broken_connection(err: Exception) -> bool:
     """A connection cut while the answer was read: azure-core raises it with no HTTP status."""

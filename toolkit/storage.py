@@ -20,17 +20,22 @@ if TYPE_CHECKING:
 SAS_LETTERS = {"r": "read", "a": "add", "c": "create", "w": "write", "d": "delete", "l": "list"}
 # A SAS made here starts a little in the past, so a node or service with a slightly late clock accepts it.
 SAS_CLOCK_SKEW = datetime.timedelta(minutes=5)
+# Blob requests give up within about the time a Batch request does (toolkit.batch's retry options).
+BLOB_RETRIES = 2
+BLOB_CONNECT_SECONDS = 5
+BLOB_READ_SECONDS = 30
 
 
 def make_container_client(storage: Storage, permission: str, lifetime: datetime.timedelta) -> ContainerClient:
-    """A ContainerClient for the configured blob container, authorised by a SAS (see container_sas_url)."""
+    """A ContainerClient for the configured blob container, authorised by a SAS (see container_sas_url),
+    that gives up within about the time a Batch request does (the storage SDK's own default waits 15 s
+    before its first retry)."""
     from azure.storage.blob import ContainerClient, ExponentialRetry
 
     logging.getLogger("azure").setLevel(logging.ERROR)
-    # The storage SDK's own default waits 15 s before its first retry.
-    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=BLOB_RETRIES, random_jitter_range=1)
     return ContainerClient.from_container_url(container_sas_url(storage, permission, lifetime), retry_policy=retry,
-                                              connection_timeout=5, read_timeout=30)
+                                              connection_timeout=BLOB_CONNECT_SECONDS, read_timeout=BLOB_READ_SECONDS)
 
 
 def container_sas_url(storage: Storage, permission: str, lifetime: datetime.timedelta) -> str:

@@ -7,13 +7,13 @@ import re
 import socket
 import time
 
-import local_stack as stack_module
 import pytest
 from azure.batch import models
 
 from bench.bench_check_task import CountingProxy
 from tests.conftest import wait_for
 from toolkit.outputs import RECORD_NAME
+from tools import local_stack as stack_module
 
 VM = models.VirtualMachineConfiguration(
     image_reference=models.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server"),

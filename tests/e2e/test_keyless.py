@@ -80,7 +80,7 @@ def test_three_scripts_run_with_no_key_anywhere(run_keyless, keyless_stack, ids,
     sent = run_keyless("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "with Microsoft Entra ID (user delegation SAS)" in sent.stdout
-    checked = run_keyless("check_task.py", "--job_id", ids.job_id, "--wait", *POLL)
+    checked = run_keyless("check_task.py", "--job_id", ids.job_id, "--wait", "--verbose", *POLL)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"task [{ids.task_id}]: succeeded (exit code 0)" in checked.stdout
     # The node uploaded with the task's create+write user-delegation SAS; check_task.py downloaded with a read one.
