@@ -7,6 +7,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 requirements="$here/requirements_node.txt"
+if [ ! -f "$requirements" ]; then
+  echo "demo_azure_batch/requirements_node.txt not found in the clone of REPOSITORY_URL: add it next to install.sh (one pinned package a line, e.g. mpi4py==4.1.2; see the README, Run your own program)" >&2
+  exit 3
+fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
