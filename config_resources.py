@@ -113,8 +113,9 @@ class ConfigError(Exception):
     `variable` is the first one named, `variables` all of them; `hint` ends the line (e.g. that no
     .env file was found)."""
 
-    def __init__(self, variable: str, problem: str, more: "Sequence[tuple[str, str]]" = (), hint: str = ""):
-        message = f"{variable} {problem}. Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment."
+    def __init__(self, variable: str, problem: str, more: Sequence[tuple[str, str]] = (), hint: str = ""):
+        message = (f"{variable} {problem}. "
+                   f"Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment.")
         if more:
             message += " Also: " + "; ".join(
                 f"{name} {what} (set it to {HOW_TO_SET.get(name, 'a valid value')})" for name, what in more) + "."
@@ -182,8 +183,8 @@ def default_start_command(nb_processes: int, program: str = DEFAULTS["PROGRAM"],
     return ("/bin/bash -c 'export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
             "OMPI_MCA_rmaps_base_oversubscribe=1; "
             'cd "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo" && '
-            f"mpirun -np {nb_processes} --host $AZ_BATCH_HOST_LIST {runner}" + (f" {program_args}" if program_args else "")
-            + "'")
+            f"mpirun -np {nb_processes} --host $AZ_BATCH_HOST_LIST {runner}"
+            + (f" {program_args}" if program_args else "") + "'")
 
 
 def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
@@ -229,7 +230,7 @@ def _load_environment(environ: Mapping[str, str]) -> _Environment:
     return _Environment(values, str(path), problem, names)
 
 
-def likely_typos(names: "Iterator[str] | Sequence[str]") -> dict[str, str]:
+def likely_typos(names: Sequence[str]) -> dict[str, str]:
     """Unknown names that look like one of the toolkit's variables (NB_NODE -> NB_NODES), each with that variable."""
     typos = {}
     for name in names:
