@@ -13,7 +13,6 @@ import pytest
 from azure.batch import models
 
 
-
 def create(run_script, ids, env=None, *extra):
     return run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, *extra, env=env)
 
