@@ -137,8 +137,20 @@ def run(body: Callable[[], int]) -> int:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    print(f"Error: {redact(message, secrets=_configured_keys())}", file=sys.stderr)
+    print(f"Error: {redact(with_own_names(message), secrets=_configured_keys())}", file=sys.stderr)
     return exit_code
+
+
+def with_own_names(message: str) -> str:
+    """The `az` hints of a message made runnable: the configured account and AZURE_RESOURCE_GROUP in place
+    of the ACCOUNT and GROUP placeholders, where they are set."""
+    settings = read_settings()
+    if settings.batch["name"] and "AZURE_BATCH_ACCOUNT" not in settings.problems:
+        message = message.replace("--name ACCOUNT --resource-group", f"--name {settings.batch['name']} "
+                                                                     "--resource-group")
+    if settings.resource_gpe_name:
+        message = message.replace("--resource-group GROUP", f"--resource-group {settings.resource_gpe_name}")
+    return message
 
 
 def _configured_keys() -> tuple[str, str]:
