@@ -351,8 +351,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  "work (make local); Ctrl-C stops both.")
     parser.add_argument("--env_file", type=Path, default=LOCAL_ENV_FILE,
                         help=f"where to write the scripts' settings (default {LOCAL_ENV_FILE.relative_to(REPO_ROOT)})")
+    parser.add_argument("--workdir", type=Path, default=LOCAL_WORKDIR,
+                        help="the services' logs and the emulator's nodes (default "
+                             f"{LOCAL_WORKDIR.relative_to(REPO_ROOT)}; emptied at start)")
     args = parser.parse_args(argv)
-    return serve(args.env_file.resolve())
+    return serve(args.env_file.resolve(), args.workdir.resolve())
 
 
 if __name__ == "__main__":
