@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from config_resources import batch_access
 from toolkit.batch import error_code, make_batch_client, wire_value
-from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run
+from toolkit.cli import EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, load_settings, run
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -288,13 +288,17 @@ def delete(args: argparse.Namespace) -> int:
             print(f"Would {line}.")
         return dry_run(lines, args, access.endpoint)
     confirm(lines, args)
-    if args.task_id:
-        terminate_task(client, args.job_id, args.task_id, args.poll_seconds)
-        return 0
-    if args.job_id and plan.job_state is not None:
-        delete_job(client, args.job_id, args.poll_seconds)
-    if args.pool_id and plan.pool_state is not None:
-        delete_pool(client, args.pool_id, args.poll_seconds)
+    try:
+        if args.task_id:
+            terminate_task(client, args.job_id, args.task_id, args.poll_seconds)
+            return 0
+        if args.job_id and plan.job_state is not None:
+            delete_job(client, args.job_id, args.poll_seconds)
+        if args.pool_id and plan.pool_state is not None:
+            delete_pool(client, args.pool_id, args.poll_seconds)
+    except KeyboardInterrupt:
+        raise ToolkitError("Interrupted: a delete already sent goes on at the service. Run the same command again "
+                           "to finish it and wait for the end.", EXIT_INTERRUPTED) from None
     return 0
 
 

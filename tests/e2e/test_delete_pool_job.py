@@ -1,10 +1,18 @@
 """delete_pool_job.py against the emulator: deletes what exists, waits for it, is safe to re-run, refuses
 what would surprise (a pool other jobs use, no terminal without --yes), and changes nothing in a dry run."""
 
+import os
+import pty
+import signal
+import subprocess
+import sys
+
+import local_stack as stack_module
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from tests.conftest import wait_for
+from tests.e2e.conftest import REPO_ROOT
 
 FAST = ("--poll_seconds", "0.2")
 
@@ -96,3 +104,43 @@ def test_bad_usage_is_one_line_and_exit_2_before_any_request(run_script, args, m
     result = run_script("delete_pool_job.py", *args, env={"AZURE_BATCH_ENDPOINT": "http://127.0.0.1:9"})
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_ctrl_c_during_a_delete_leaves_what_a_rerun_finishes(local_stack, ids, batch, fault, run_script):
+    create(run_script, ids.pool_id, ids.job_id)
+    fault("delay", "DELETE", f"/pools/{ids.pool_id}", delay=3, count=1)  # the pool's delete is slow to answer
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "delete_pool_job.py"), "--pool_id", ids.pool_id,
+                             "--job_id", ids.job_id, "--yes", *FAST], cwd=REPO_ROOT,
+                            env=stack_module.script_environment(local_stack), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: fault.fired() == 1, timeout=30, what="the pool's DELETE to be under way")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "Interrupted: a delete already sent goes on at the service. Run the same command again" in err
+    assert "Traceback" not in err
+    again = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes", *FAST)
+    assert again.returncode == 0, again.stderr
+    assert not exists(batch.get_job, ids.job_id) and not exists(batch.get_pool, ids.pool_id)
+
+
+def test_the_question_in_a_terminal(local_stack, ids, batch, run_script):
+    """In a terminal it asks; anything but y deletes nothing."""
+    create(run_script, ids.pool_id, ids.job_id)
+
+    def answer(reply: str) -> tuple[int, str]:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "delete_pool_job.py"), "--job_id", ids.job_id, *FAST],
+                                cwd=REPO_ROOT, env=stack_module.script_environment(local_stack), stdin=follower,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        os.close(follower)
+        os.write(leader, reply.encode())
+        out, _ = proc.communicate(timeout=60)
+        os.close(leader)
+        return proc.returncode, out
+
+    code, out = answer("n\n")
+    assert code == 1 and "Go ahead? [y/N]" in out and "Nothing deleted: not confirmed" in out
+    assert batch.get_job(ids.job_id).state == "active"
+    code, out = answer("y\n")
+    assert code == 0 and f"Job [{ids.job_id}] deleted." in out, out
