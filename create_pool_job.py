@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from config_resources import INTER_NODE_POOL_CAP, PoolSettings, default_cmd_prep_task, pool_settings
 from toolkit.batch import (
@@ -56,11 +54,11 @@ from toolkit.batch import (
 )
 from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run, service_message
 from toolkit.dryrun import show_request
+from toolkit.jobs import JOB_FIELDS, check_existing_job, delete_pool_command, get_or_none, shown_url
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
-Resource = TypeVar("Resource")
 
 # Warn when the image's end of support on Batch is this close.
 EOL_WARNING = datetime.timedelta(days=90)
@@ -148,15 +146,6 @@ def build_job(settings: PoolSettings, job_id: str, pool_id: str,
             user_identity=admin),
         metadata=[models.BatchMetadataItem(name=SUBMISSION_MARK, value=submission_id)],
     )
-
-
-def get_or_none(getter: Callable[..., Resource], resource_id: str, fields: list[str]) -> Resource | None:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return getter(resource_id, select=fields)
-    except ResourceNotFoundError:
-        return None
 
 
 def check_image(client: BatchClient, settings: PoolSettings) -> None:
@@ -276,16 +265,6 @@ def show_pool_requests(settings: PoolSettings, pool_id: str, vm_size: str, max_n
         auto_scale_formula=formula, auto_scale_evaluation_interval=evaluation_interval(settings)))
 
 
-def delete_pool_command(pool_id: str) -> str:
-    """The exact command that deletes a pool (the same as the README's)."""
-    return f"python3 delete_pool_job.py --pool_id {pool_id} --yes"
-
-
-def delete_job_command(job_id: str) -> str:
-    """The exact command that deletes a job (the same as the README's)."""
-    return f"python3 delete_pool_job.py --job_id {job_id} --yes"
-
-
 def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
                 submission_id: str, check_existing: bool = False, dry_run: bool = False) -> None:
     from azure.core.exceptions import ResourceExistsError
@@ -337,51 +316,6 @@ def describe_preparation(settings: PoolSettings) -> str:
         return "its preparation task runs CMD_PREP_TASK on each node."
     return f"its preparation task clones {shown_url(settings.repository)} and runs demo_azure_batch/install.sh " \
            "on each node."
-
-
-JOB_FIELDS = ["id", "state", "poolInfo", "metadata", "jobPreparationTask"]
-_CLONED = re.compile(r'git clone --quiet "([^"]*)" repo')
-
-
-def shown_url(url: str) -> str:
-    """A repository URL without the credentials it may hold."""
-    parts = urlsplit(url)
-    if not (parts.username or parts.password):
-        return url
-    return parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")).geturl()
-
-
-def preparation_difference(existing: str, wanted: str) -> str:
-    """What differs between the existing job's preparation command and this run's, in the user's terms."""
-    old_repo, new_repo = _CLONED.search(existing), _CLONED.search(wanted)
-    if old_repo and new_repo and old_repo.group(1) != new_repo.group(1) and \
-            existing.replace(old_repo.group(1), "") == wanted.replace(new_repo.group(1), ""):
-        return (f"its preparation task clones {shown_url(old_repo.group(1))}, "
-                f"not {shown_url(new_repo.group(1))} (REPOSITORY_URL)")
-    return "its preparation command is not this run's (CMD_PREP_TASK, or REPOSITORY_URL in the default one)"
-
-
-def check_existing_job(client: BatchClient, settings: PoolSettings, job_id: str,
-                       pool_id: str) -> models.BatchJob | None:
-    """The existing job when this run may reuse it, None when there is none; refuses, before anything is
-    created, a job on another pool, one that takes no tasks, or one whose preparation task differs."""
-    job = get_or_none(client.get_job, job_id, JOB_FIELDS)
-    if job is None:
-        return None
-    job_pool = job.pool_info.pool_id if job.pool_info else None
-    if (job_pool or "").lower() != pool_id.lower():
-        raise ToolkitError(f"Job [{job_id}] already exists on pool [{job_pool}], not [{pool_id}]; nothing was "
-                           f"created. Use another --job_id, or the job's own pool (--pool_id {job_pool}).")
-    if wire_value(job.state) != "active":
-        raise ToolkitError(f"Job [{job_id}] already exists and is {wire_value(job.state)}: it takes no new tasks. "
-                           f"Use another --job_id, or delete it: {delete_job_command(job_id)}")
-    existing = job.job_preparation_task.command_line if job.job_preparation_task else ""
-    if existing != settings.cmd_prep_task:
-        difference = preparation_difference(existing, settings.cmd_prep_task)
-        raise ToolkitError(f"Job [{job_id}] already exists but {difference}: its tasks would not run what you "
-                           f"asked for. Delete it ({delete_job_command(job_id)}) "
-                           "and run this again, or use another --job_id.")
-    return job
 
 
 def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id: str, submission_id: str,
