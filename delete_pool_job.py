@@ -138,8 +138,9 @@ def describe(plan: Plan, args: argparse.Namespace) -> list[str]:
         elif plan.task_state == "completed":
             print(f"Task [{args.task_id}] of job [{args.job_id}] has already completed: nothing to terminate.")
         else:
-            lines.append(f"terminate task [{args.task_id}] of job [{args.job_id}] (it is {plan.task_state}; "
-                         "its processes are stopped, its outputs are uploaded)")
+            effect = "its processes are stopped, its outputs are uploaded" if plan.task_state == "running" \
+                else "it will never run"
+            lines.append(f"terminate task [{args.task_id}] of job [{args.job_id}] (it is {plan.task_state}; {effect})")
         return lines
     if args.job_id:
         if plan.job_state is None:

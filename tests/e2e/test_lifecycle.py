@@ -17,6 +17,12 @@ def create(run_script, ids, env=None, *extra):
     return run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, *extra, env=env)
 
 
+def clean_up(run_script, ids):
+    result = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes",
+                        "--poll_seconds", "0.2")
+    assert result.returncode == 0, result.stderr
+
+
 def requests_in(output: str) -> list:
     """(method, url, body or None) of each request a dry run printed."""
     found = []
@@ -125,6 +131,7 @@ def test_dry_runs_send_nothing_and_print_bodies_the_service_accepts(run_script, 
     assert list(batch.list_tasks(ids.job_id)) == []
     batch.create_task(ids.job_id, models.BatchTaskCreateOptions(task_body))  # 201, or it raises
     assert batch.get_task(ids.job_id, ids.task_id).multi_instance_settings.number_of_instances == 2
+    clean_up(run_script, ids)  # the pool holds at 0 nodes: its task would wait forever on the shared stack
 
 
 AZ = os.environ.get("AZ_CLI", "/tmp/azcli/bin/az")
@@ -151,3 +158,4 @@ def test_az_accepts_the_printed_pool_and_task_json(run_script, ids, local_stack,
                            *account], env=env, capture_output=True, text=True, timeout=120)
     assert task.returncode == 0, task.stderr[-2000:]
     assert batch.get_task(ids.job_id, ids.task_id).multi_instance_settings.number_of_instances == 2
+    clean_up(run_script, ids)
