@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 # Job states in which a job still holds its pool (it may run tasks there).
 ACTIVE_JOB_STATES = {"active", "disabling", "disabled", "enabling", "terminating"}
 DEFAULT_POLL_SECONDS = 5.0
+FIRST_POLL_SECONDS = 0.25
 PROGRESS_SECONDS = 15.0
 
 
@@ -175,26 +176,29 @@ def confirm(lines: list[str], args: argparse.Namespace) -> None:
         raise ToolkitError("Nothing deleted: not confirmed (answer y, or add --yes).")
 
 
-def wait(what: str, done: Callable[[float], bool], poll_seconds: float) -> None:
-    """Call done(seconds to wait) until it is true, saying every PROGRESS_SECONDS that it still waits."""
+def wait(what: str, done: Callable[[], bool], poll_seconds: float) -> None:
+    """Call done() until it is true: first after FIRST_POLL_SECONDS, then twice as long each time up to
+    poll_seconds (a quick delete ends quickly), saying every PROGRESS_SECONDS that it still waits."""
     started = last_said = time.monotonic()
-    while not done(poll_seconds):
+    delay = min(FIRST_POLL_SECONDS, poll_seconds)
+    while not done():
+        time.sleep(delay)
+        delay = min(delay * 2, poll_seconds)
         now = time.monotonic()
         if now - last_said >= PROGRESS_SECONDS:
             print(f"  still {what} ({now - started:.0f} s)...", flush=True)
             last_said = now
 
 
-def gone(getter: Callable[[], object], poll_seconds: float) -> Callable[[float], bool]:
+def gone(getter: Callable[[], object]) -> Callable[[], bool]:
     """A done() for wait(): true once getter() answers 404."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    def check(_: float) -> bool:
+    def check() -> bool:
         try:
             getter()
         except ResourceNotFoundError:
             return True
-        time.sleep(poll_seconds)
         return False
     return check
 
@@ -212,7 +216,7 @@ def delete_job(client: BatchClient, job_id: str, poll_seconds: float) -> None:
         if error_code(err) != "JobBeingDeleted":
             raise
     # Our own wait (not the poller's): the same for a delete sent now and for one already under way.
-    wait(f"deleting job [{job_id}]", gone(lambda: client.get_job(job_id, select=["id"]), poll_seconds), poll_seconds)
+    wait(f"deleting job [{job_id}]", gone(lambda: client.get_job(job_id, select=["id"])), poll_seconds)
     print(f"Job [{job_id}] deleted.")
 
 
@@ -228,8 +232,7 @@ def delete_pool(client: BatchClient, pool_id: str, poll_seconds: float) -> None:
     except ResourceExistsError as err:
         if error_code(err) != "PoolBeingDeleted":
             raise
-    wait(f"deleting pool [{pool_id}]", gone(lambda: client.get_pool(pool_id, select=["id"]), poll_seconds),
-         poll_seconds)
+    wait(f"deleting pool [{pool_id}]", gone(lambda: client.get_pool(pool_id, select=["id"])), poll_seconds)
     print(f"Pool [{pool_id}] deleted.")
 
 
@@ -246,14 +249,11 @@ def terminate_task(client: BatchClient, job_id: str, task_id: str, poll_seconds:
         if error_code(err) != "TaskCompleted":
             raise
 
-    def completed(_: float) -> bool:
+    def completed() -> bool:
         try:
-            if wire_value(client.get_task(job_id, task_id, select=["id", "state"]).state) == "completed":
-                return True
+            return wire_value(client.get_task(job_id, task_id, select=["id", "state"]).state) == "completed"
         except ResourceNotFoundError:
             return True
-        time.sleep(poll_seconds)
-        return False
     wait(f"terminating task [{task_id}]", completed, poll_seconds)
     print(f"Task [{task_id}] terminated. Its outputs: python3 check_task.py --job_id {job_id}")
 
