@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from toolkit.redaction import redact
 from tools import local_stack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ def create(env: dict[str, str], pool_id: str, job_id: str) -> None:
     result = subprocess.run([sys.executable, "create_pool_job.py", "--pool_id", pool_id, "--job_id", job_id],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise SystemExit(f"create_pool_job.py failed: {local_stack.redact(result.stderr.strip())}")
+        raise SystemExit(f"create_pool_job.py failed: {redact(result.stderr.strip())}")
 
 
 def main() -> int:
@@ -49,7 +50,7 @@ def main() -> int:
                                     capture_output=True, text=True, timeout=300)
             script_times.append(time.perf_counter() - started)
             if result.returncode != 0:
-                raise SystemExit(f"delete_pool_job.py failed: {local_stack.redact(result.stderr.strip())}")
+                raise SystemExit(f"delete_pool_job.py failed: {redact(result.stderr.strip())}")
             create(env, f"bench-b{round_number}", f"bench-jb{round_number}")
             started = time.perf_counter()
             client.begin_delete_job(f"bench-jb{round_number}").result()
