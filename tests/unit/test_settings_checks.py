@@ -67,3 +67,12 @@ def test_missing_install_script_is_named_by_the_preparation_task():
     command = config_resources.default_cmd_prep_task("/srv/repo")
     assert "demo_azure_batch/install.sh not found in REPOSITORY_URL /srv/repo" in command
     assert "exit 3" in command
+
+
+def test_az_hints_name_the_configured_account_and_resource_group(toolkit_env):
+    from toolkit.cli import with_own_names
+
+    hint = "(az batch account keys list --name ACCOUNT --resource-group GROUP)"
+    assert with_own_names(hint) == hint  # nothing configured: the placeholders stay
+    toolkit_env(AZURE_BATCH_ACCOUNT="mybatch1", AZURE_RESOURCE_GROUP="research-rg")
+    assert with_own_names(hint) == "(az batch account keys list --name mybatch1 --resource-group research-rg)"
