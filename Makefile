@@ -1,4 +1,6 @@
 # make demo   the three scripts end to end against Azurite and the local Batch emulator
+# make local  Azurite and the Batch emulator in the foreground for your own work (Ctrl-C stops
+#             both); writes .local/local.env and prints the export line to use it
 # make test   lint, then the whole test suite (what CI runs)
 # make lint   ruff and mypy, with the settings in pyproject.toml
 # make setup  .venv (requirements-dev.txt) and Azurite (tools/azurite); each is
@@ -13,7 +15,7 @@ AZURITE_DIR := tools/azurite
 AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.lockfile-installed
 PYTEST_FLAGS ?= -q -ra --durations=5
 
-.PHONY: setup demo lint test clean distclean
+.PHONY: setup demo local lint test clean distclean
 
 setup: $(VENV_STAMP) $(AZURITE_STAMP)
 
@@ -29,6 +31,9 @@ $(AZURITE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json
 
 demo: setup
 	$(VENV_PYTHON) -m tools.demo
+
+local: setup
+	$(VENV_PYTHON) -m tools.local_stack
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -37,7 +37,6 @@ from pathlib import Path
 from config_resources import batch_access, read_settings, storage
 from toolkit.batch import make_batch_client
 from toolkit.cli import EXIT_OK, EXIT_USAGE, ToolkitError, check_id, run, warn_if_env_file_shared
-from toolkit.jobs import JobChecker, list_jobs
 from toolkit.outputs import (
     STD_FILES,
     DownloadCancelled,
@@ -46,6 +45,7 @@ from toolkit.outputs import (
     write_atomically,
 )
 from toolkit.progress import OUTAGE_LIMIT_SECONDS, Display, Outage
+from toolkit.status import JobChecker, list_jobs
 from toolkit.storage import check_container_sas, make_container_client
 
 __all__ = ["STD_FILES", "DownloadCancelled", "write_atomically", "build_parser", "main"]

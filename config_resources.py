@@ -19,10 +19,11 @@ Every variable is documented in `.env.example` and in the README.
 import base64
 import binascii
 import datetime
+import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -59,7 +60,13 @@ DEFAULTS = {
     "NODE_AGENT_SKU_ID": "batch.node.ubuntu 24.04",
     "AUTOSCALE_EVALUATION_MINUTES": "5",
     "TASK_MAX_WALL_CLOCK_MINUTES": "60",
+    # The MPI program the default START_COMMAND runs: a path inside the repository.
+    "PROGRAM": "demo_azure_batch/script.py",
 }
+# What the preparation task needs in the repository (the README's "Run your own program" layout).
+INSTALL_SCRIPT = "demo_azure_batch/install.sh"
+NODE_REQUIREMENTS = "demo_azure_batch/requirements_node.txt"
+EXAMPLE_ENV_FILE = Path(__file__).resolve().with_name(".env.example")
 
 # What to tell the user for each variable when it is missing or wrong.
 HOW_TO_SET = {
@@ -82,13 +89,17 @@ HOW_TO_SET = {
                                     f"to {MAX_EVALUATION_MINUTES}",
     "TASK_MAX_WALL_CLOCK_MINUTES": "a whole number of minutes from 1 to 259200 (180 days)",
     "VM_SIZE": "a VM size name, e.g. standard_d2s_v5",
+    "PROGRAM": "a relative path inside the repository, e.g. demo_azure_batch/script.py or src/app.py",
+    "PROGRAM_ARGS": "the program's arguments, without single quotes or newlines, e.g. --intervals 1000",
     ENV_FILE_VARIABLE: "the path of a readable NAME=value file, or an empty string to read none",
 }
 
 # Every variable the toolkit reads; each is documented in .env.example and the README.
 VARIABLES = ("AZURE_RESOURCE_GROUP", "AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT",
              "BLOB_CONTAINER_URL", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_KEY", "REPOSITORY_URL", "CMD_PREP_TASK",
-             "COORDINATION_COMMAND", "START_COMMAND", *DEFAULTS, ENV_FILE_VARIABLE)
+             "COORDINATION_COMMAND", "START_COMMAND", "PROGRAM_ARGS", *DEFAULTS, ENV_FILE_VARIABLE)
+# How close an unknown name in the env file must be to one of VARIABLES to be reported as a likely typo.
+TYPO_CUTOFF = 0.8
 
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 _VM_SIZE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -98,12 +109,20 @@ _LOOPBACK_HOSTS = {"localhost", "::1"}
 
 
 class ConfigError(Exception):
-    """A missing or malformed setting; its message is one line for the user."""
+    """Missing or malformed settings; its message is one line for the user naming every one of them.
 
-    def __init__(self, variable: str, problem: str):
-        super().__init__(f"{variable} {problem}. "
-                         f"Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment.")
+    `variable` is the first one named, `variables` all of them; `hint` ends the line (e.g. that no
+    .env file was found)."""
+
+    def __init__(self, variable: str, problem: str, more: Sequence[tuple[str, str]] = (), hint: str = ""):
+        message = (f"{variable} {problem}. "
+                   f"Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment.")
+        if more:
+            message += " Also: " + "; ".join(
+                f"{name} {what} (set it to {HOW_TO_SET.get(name, 'a valid value')})" for name, what in more) + "."
+        super().__init__(message + (f" {hint}" if hint else ""))
         self.variable = variable
+        self.variables = (variable, *(name for name, _ in more))
 
 
 @dataclass(frozen=True)
@@ -126,16 +145,24 @@ class Settings:
     task_max_wall_clock_minutes: int | None
     problems: Mapping[str, str]         # variable -> what is wrong with its value
     env_file: str | None = None         # the env file read, if any
+    program: str = DEFAULTS["PROGRAM"]  # PROGRAM: what the default START_COMMAND runs
+    program_args: str = ""              # PROGRAM_ARGS
+    start_command_is_default: bool = True  # False when START_COMMAND is set
+    warnings: tuple[str, ...] = ()      # e.g. a name in the env file that looks like a typo of one of ours
+    no_env_file_hint: str = ""          # set when no env file was looked for in vain: says to copy .env.example
 
 
 def default_cmd_prep_task(repository: str) -> str:
     """The tutorial's preparation: clone the repository, enter demo_azure_batch, run install.sh.
 
     It clones into `repo` under the job preparation task's working directory
-    (replacing an earlier clone, so a re-run after a node reboot works).
+    (replacing an earlier clone, so a re-run after a node reboot works). A repository without
+    demo_azure_batch/install.sh fails with exit code 3 and one line on stderr naming the file.
     """
     return ("/bin/bash -c 'set -e; rm -rf repo; "
             f'git clone --quiet "{repository}" repo; '
+            f'if [ ! -f repo/{INSTALL_SCRIPT} ]; then echo "{INSTALL_SCRIPT} not found in REPOSITORY_URL '
+            f'{repository}: add it (see the README, Run your own program)" >&2; exit 3; fi; '
             "cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh'")
 
 
@@ -144,8 +171,9 @@ def default_coordination_command() -> str:
     return "/bin/bash -c 'command -v mpirun >/dev/null && echo \"Node $AZ_BATCH_NODE_ID ready for MPI\"'"
 
 
-def default_start_command(nb_processes: int) -> str:
-    """mpirun of demo_azure_batch/script.py over the task's nodes, run by the pool's non-admin auto-user.
+def default_start_command(nb_processes: int, program: str = DEFAULTS["PROGRAM"], program_args: str = "") -> str:
+    """mpirun of PROGRAM (a path inside the repository) over the task's nodes, run by the pool's non-admin
+    auto-user: the ONE place that builds the default START_COMMAND.
 
     It works with Open MPI 4.1 (the nodes' apt package) and with MPICH's hydra (the local emulator's
     --isolation none mode). Open MPI's settings are exported as OMPI_* variables, which MPICH
@@ -159,17 +187,20 @@ def default_start_command(nb_processes: int) -> str:
     `cd "$AZ_BATCH_TASK_SHARED_DIR"`: mpirun's directory is the ranks' directory on every node, and
     this one exists on all of them and is writable by the task's user (the primary's wd is not on
     the others; the preparation task's clone is root's, read-only to the task). The program is
-    addressed by its absolute path in that clone, the same on every node. `python3` from PATH: the
-    system's on a node, the venv's in the emulator's none mode.
+    addressed by its absolute path in that clone, the same on every node; a .py file runs with
+    `python3` from PATH (the system's on a node, the venv's in the emulator's none mode), anything
+    else is executed.
     """
     forwarded = ";".join(("AZ_BATCH_HOST_LIST", "AZ_BATCH_NODE_LIST", "AZ_BATCH_TASK_SHARED_DIR",
                           "AZ_BATCH_JOB_ID", "AZ_BATCH_TASK_ID"))
+    path = f'"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/{program}"'
+    runner = f"python3 {path}" if program.endswith(".py") else path
     return ("/bin/bash -c 'export OMPI_MCA_rmaps_base_oversubscribe=1 "
             "OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
             f'OMPI_MCA_mca_base_env_list=\"{forwarded}\"; '
             'cd "$AZ_BATCH_TASK_SHARED_DIR" && '
-            f'exec mpirun -np {nb_processes} --host "$AZ_BATCH_HOST_LIST" '
-            'python3 "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/demo_azure_batch/script.py"\'')
+            f'exec mpirun -np {nb_processes} --host "$AZ_BATCH_HOST_LIST" {runner}'
+            + (f" {program_args}" if program_args else "") + "'")
 
 
 def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
@@ -188,23 +219,52 @@ def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
     return {b.key: b.value for b in bindings if b.key and b.value is not None}, None
 
 
-def _load_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], str | None, str | None]:
-    """The env file's values overlaid by the real environment (which wins), the file read, and
-    what is wrong with the file (or None)."""
+@dataclass(frozen=True)
+class _Environment:
+    values: dict[str, str]              # the env file's values overlaid by the real environment (which wins)
+    env_file: str | None                # the file read, if any
+    problem: str | None                 # what is wrong with that file
+    file_names: tuple[str, ...] = ()    # the names the file sets
+    default_missing: bool = False       # no BATCH_TOOLKIT_ENV_FILE and no .env next to the scripts
+
+
+def _load_environment(environ: Mapping[str, str]) -> _Environment:
     env_file = environ.get(ENV_FILE_VARIABLE)
     if env_file is None:
-        path = DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
+        if not DEFAULT_ENV_FILE.is_file():
+            return _Environment(dict(environ), None, None, default_missing=True)
+        path = DEFAULT_ENV_FILE
     elif env_file == "":
-        path = None
+        return _Environment(dict(environ), None, None)
     else:
         path = Path(env_file)
         if not path.is_file():
-            return dict(environ), None, f"names {env_file!r}, which is not a file"
-    if path is None:
-        return dict(environ), None, None
+            return _Environment(dict(environ), None, f"names {env_file!r}, which is not a file")
     values, problem = _read_env_file(path)
+    names = tuple(values)
     values.update(environ)
-    return values, str(path), problem
+    return _Environment(values, str(path), problem, names)
+
+
+def likely_typos(names: Sequence[str]) -> dict[str, str]:
+    """Unknown names that look like one of the toolkit's variables (NB_NODE -> NB_NODES), each with that variable."""
+    typos = {}
+    for name in names:
+        if name in VARIABLES:
+            continue
+        match = difflib.get_close_matches(name.upper(), VARIABLES, n=1, cutoff=TYPO_CUTOFF)
+        if match:
+            typos[name] = match[0]
+    return typos
+
+
+def _check_program(program: str, program_args: str, problems: dict[str, str]) -> None:
+    """PROGRAM goes inside "..." and PROGRAM_ARGS inside '...' of the default START_COMMAND."""
+    parts = program.split("/")
+    if program.startswith("/") or ".." in parts or any(c in program for c in "\"'`$\\\t\n ") or not program:
+        problems["PROGRAM"] = f"is {program!r}, not a relative path inside the repository without quotes, '$' or spaces"
+    if any(c in program_args for c in "'\n\r"):
+        problems["PROGRAM_ARGS"] = "contains a single quote or a newline"
 
 
 def _positive_int(values: Mapping[str, str], name: str, problems: dict[str, str], low: int = 1,
@@ -287,7 +347,8 @@ def _split_container(url: str, token: str, problems: dict[str, str]) -> dict[str
 
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; never raises. Malformed values are listed in `problems`."""
-    values, env_file, env_file_problem = _load_environment(os.environ if environ is None else environ)
+    environment = _load_environment(os.environ if environ is None else environ)
+    values, env_file, env_file_problem = environment.values, environment.env_file, environment.problem
 
     def get(name: str) -> str:
         return values.get(name, DEFAULTS.get(name, "")).strip()
@@ -310,6 +371,15 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not _VM_SIZE.match(get("VM_SIZE")):
         problems["VM_SIZE"] = f"is {get('VM_SIZE')!r}, not a VM size name"
     nb_processes = _positive_int(values, "NB_PROCESSES", problems)
+    program, program_args = get("PROGRAM"), get("PROGRAM_ARGS")
+    _check_program(program, program_args, problems)
+    where = env_file or "the env file"
+    warnings = tuple(f"{where} sets {name}, which the toolkit does not read: did you mean {intended}?"
+                     for name, intended in likely_typos(environment.file_names).items())
+    hint = (f"No .env file was found ({DEFAULT_ENV_FILE}): cp {EXAMPLE_ENV_FILE.name} .env next to the "
+            "scripts and fill it in." if environment.default_missing else "")
+    default_start = default_start_command(nb_processes, program, program_args) \
+        if nb_processes and "PROGRAM" not in problems and "PROGRAM_ARGS" not in problems else ""
 
     return Settings(
         resource_gpe_name=get("AZURE_RESOURCE_GROUP"),
@@ -321,7 +391,7 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
         nb_nodes=_positive_int(values, "NB_NODES", problems, high=INTER_NODE_POOL_CAP),
         nb_processes=nb_processes,
         coordination_command=get("COORDINATION_COMMAND") or default_coordination_command(),
-        start_command=get("START_COMMAND") or (default_start_command(nb_processes) if nb_processes else ""),
+        start_command=get("START_COMMAND") or default_start,
         vm_size=get("VM_SIZE"),
         max_nodes=_positive_int(values, "MAX_NODES", problems, high=INTER_NODE_POOL_CAP),
         image_reference={key: get(f"IMAGE_{key.upper()}") for key in ("publisher", "offer", "sku", "version")},
@@ -332,6 +402,11 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                                   high=MAX_WALL_CLOCK_MINUTES),
         problems=problems,
         env_file=env_file,
+        program=program,
+        program_args=program_args,
+        start_command_is_default=not get("START_COMMAND"),
+        warnings=warnings,
+        no_env_file_hint=hint,
     )
 
 
@@ -347,19 +422,32 @@ _VALUE_OF = {
 BATCH_VARIABLES = ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT")
 
 
-def require(settings: Settings, *variables: str) -> None:
-    """Raise ConfigError for the first of `variables` that is missing or malformed
+def problems_of(settings: Settings, *variables: str) -> list[tuple[str, str]]:
+    """(variable, what is wrong) for each of `variables` that is missing or malformed, in order
     (a broken env file first: every value may come from it)."""
     if ENV_FILE_VARIABLE in settings.problems:
-        raise ConfigError(ENV_FILE_VARIABLE, settings.problems[ENV_FILE_VARIABLE])
+        return [(ENV_FILE_VARIABLE, settings.problems[ENV_FILE_VARIABLE])]
+    found: dict[str, str] = {}
     for variable in variables:
         if variable in settings.problems:
-            raise ConfigError(variable, settings.problems[variable])
+            found.setdefault(variable, settings.problems[variable])
+            continue
         value_of = _VALUE_OF.get(variable)
         if value_of is not None and not value_of(settings):
-            raise ConfigError(variable, "is not set")
+            found.setdefault(variable, "is not set")
         if variable == "BLOB_CONTAINER_URL" and "AZURE_STORAGE_KEY" in settings.problems:
-            raise ConfigError("AZURE_STORAGE_KEY", settings.problems["AZURE_STORAGE_KEY"])
+            found.setdefault("AZURE_STORAGE_KEY", settings.problems["AZURE_STORAGE_KEY"])
+    return list(found.items())
+
+
+def require(settings: Settings, *variables: str) -> None:
+    """Raise one ConfigError naming every one of `variables` that is missing or malformed (a broken
+    env file alone: every value may come from it); with no .env at all, it also says to copy .env.example."""
+    found = problems_of(settings, *variables)
+    if found:
+        (variable, problem), *more = found
+        missing = any(what == "is not set" for _, what in found)
+        raise ConfigError(variable, problem, more, hint=settings.no_env_file_hint if missing else "")
 
 
 # --- checked settings -----------------------------------------------------------
@@ -406,6 +494,14 @@ class TaskSettings:
     start_command: str
     coordination_command: str
     task_max_wall_clock_minutes: int
+    nb_processes: int = 4
+    program: str = DEFAULTS["PROGRAM"]
+    program_args: str = ""
+    start_command_is_default: bool = True   # False when START_COMMAND is set (then --processes cannot apply)
+
+    def start_command_for(self, nb_processes: int) -> str:
+        """The default START_COMMAND with another number of processes (send_task.py --processes)."""
+        return default_start_command(nb_processes, self.program, self.program_args)
 
 
 def _checked(value: int | None, variable: str) -> int:
@@ -441,7 +537,8 @@ def pool_settings(settings: Settings) -> PoolSettings:
 
 
 def task_settings(settings: Settings) -> TaskSettings:
-    require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES", "TASK_MAX_WALL_CLOCK_MINUTES")
+    require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES", "PROGRAM", "PROGRAM_ARGS",
+            "TASK_MAX_WALL_CLOCK_MINUTES")
     return TaskSettings(
         batch=batch_access(settings),
         storage=storage(settings),
@@ -449,6 +546,10 @@ def task_settings(settings: Settings) -> TaskSettings:
         start_command=settings.start_command,
         coordination_command=settings.coordination_command,
         task_max_wall_clock_minutes=_checked(settings.task_max_wall_clock_minutes, "TASK_MAX_WALL_CLOCK_MINUTES"),
+        nb_processes=_checked(settings.nb_processes, "NB_PROCESSES"),
+        program=settings.program,
+        program_args=settings.program_args,
+        start_command_is_default=settings.start_command_is_default,
     )
 
 

@@ -1,7 +1,7 @@
 """Create a pool of compute nodes and a job (future tasks sent to the job run on the pool).
 
     python3 create_pool_job.py --pool_id POOL_ID --job_id JOB_ID [--vm_size SIZE] [--max_nodes N]
-                               [--check_formula]
+                               [--check_formula] [--dry_run]
 
 1. Logs in to the Batch account from config_resources.py.
 2. Creates the pool (Ubuntu 24.04 LTS): inter-node communication on, one task
@@ -13,7 +13,15 @@
    at 0 nodes). An existing pool that can run MPI tasks is reused.
 3. Creates the job, whose preparation task clones REPOSITORY_URL and runs
    demo_azure_batch/install.sh on each node before its first task there.
-   An existing job on the same pool is reused.
+   An existing job on the same pool with the same preparation task is reused.
+
+The job is checked before anything is created: a job id that exists on another
+pool, or whose preparation task (repository, CMD_PREP_TASK) differs from this
+run's, is refused with what differs and what to do; no pool is left behind.
+
+--dry_run makes the same reads and checks (GET requests only) and prints the
+requests it would send, with their JSON bodies (SAS signatures redacted);
+it creates and changes nothing.
 
 --check_formula also shows what the autoscale formula of an existing pool
 evaluates to now (the service's evaluate API: nothing is applied).
@@ -29,9 +37,8 @@ import datetime
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from config_resources import INTER_NODE_POOL_CAP, PoolSettings, default_cmd_prep_task, pool_settings
 from toolkit.batch import (
@@ -46,11 +53,12 @@ from toolkit.batch import (
     wire_value,
 )
 from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run, service_message
+from toolkit.dryrun import show_request
+from toolkit.jobs import JOB_FIELDS, check_existing_job, delete_pool_command, get_or_none, shown_url
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
-Resource = TypeVar("Resource")
 
 # Warn when the image's end of support on Batch is this close.
 EOL_WARNING = datetime.timedelta(days=90)
@@ -73,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check_formula", action="store_true",
                         help="also show what the autoscale formula of an existing pool evaluates to now "
                              "(a new pool's formula is always checked before it is enabled)")
+    parser.add_argument("--dry_run", action="store_true",
+                        help="make the checks (reads only) and print the requests that would be sent; create nothing")
     return parser
 
 
@@ -136,15 +146,6 @@ def build_job(settings: PoolSettings, job_id: str, pool_id: str,
             user_identity=admin),
         metadata=[models.BatchMetadataItem(name=SUBMISSION_MARK, value=submission_id)],
     )
-
-
-def get_or_none(getter: Callable[..., Resource], resource_id: str, fields: list[str]) -> Resource | None:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return getter(resource_id, select=fields)
-    except ResourceNotFoundError:
-        return None
 
 
 def check_image(client: BatchClient, settings: PoolSettings) -> None:
@@ -250,13 +251,30 @@ def settings_problem(pool: models.BatchPool, vm_size: str, max_nodes: int) -> st
     return None
 
 
+def show_pool_requests(settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
+                       submission_id: str) -> None:
+    """--dry_run: the pool's create, then the formula's evaluate and enable, as they would be sent."""
+    from azure.batch import models
+
+    endpoint = settings.batch.endpoint
+    show_request("POST", f"{endpoint}/pools", build_pool(settings, pool_id, vm_size, max_nodes, submission_id))
+    formula = autoscale_formula(max_nodes)
+    show_request("POST", f"{endpoint}/pools/{pool_id}/evaluateautoscale",
+                 models.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
+    show_request("POST", f"{endpoint}/pools/{pool_id}/enableautoscale", models.BatchPoolEnableAutoScaleOptions(
+        auto_scale_formula=formula, auto_scale_evaluation_interval=evaluation_interval(settings)))
+
+
 def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
-                submission_id: str, check_existing: bool = False) -> None:
+                submission_id: str, check_existing: bool = False, dry_run: bool = False) -> None:
     from azure.core.exceptions import ResourceExistsError
 
     pool = get_or_none(client.get_pool, pool_id, POOL_FIELDS)
     if pool is None:
         check_image(client, settings)
+        if dry_run:
+            show_pool_requests(settings, pool_id, vm_size, max_nodes, submission_id)
+            return
         print(f"Creating pool [{pool_id}]...")
         try:
             client.create_pool(build_pool(settings, pool_id, vm_size, max_nodes, submission_id), **RETRY_POST)
@@ -268,8 +286,8 @@ def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_si
             try:
                 apply_formula(client, settings, pool_id, max_nodes)
             except ToolkitError as err:
-                raise ToolkitError(f"{err} Pool [{pool_id}] was created but stays at 0 nodes; delete it "
-                                   f"(az batch pool delete --pool-id {pool_id}).", err.exit_code) from None
+                raise ToolkitError(f"{err} Pool [{pool_id}] was created but stays at 0 nodes; delete it: "
+                                   f"{delete_pool_command(pool_id)}", err.exit_code) from None
             print(f"Pool [{pool_id}] created: {vm_size} nodes, autoscale from 0 to {max_nodes} nodes.")
             return
     if wire_value(pool.state) == "deleting":
@@ -278,7 +296,10 @@ def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_si
     problem = f"cannot run MPI tasks: {problem}" if problem else settings_problem(pool, vm_size, max_nodes)
     if problem:
         raise ToolkitError(f"Pool [{pool_id}] already exists but {problem}. "
-                           f"Use another --pool_id, or delete it (az batch pool delete --pool-id {pool_id}).")
+                           f"Use another --pool_id, or delete it: {delete_pool_command(pool_id)}")
+    if dry_run:
+        print(f"Dry run: pool [{pool_id}] already exists and can run MPI tasks; it would be reused.")
+        return
     if pool.enable_auto_scale and pool.auto_scale_formula == HOLD_FORMULA:
         print(f"Pool [{pool_id}] exists at 0 nodes: a run was interrupted before it enabled the autoscale formula.")
         apply_formula(client, settings, pool_id, max_nodes)
@@ -293,36 +314,32 @@ def describe_preparation(settings: PoolSettings) -> str:
     """What the job preparation task does, without credentials a repository URL may hold."""
     if settings.cmd_prep_task != default_cmd_prep_task(settings.repository):
         return "its preparation task runs CMD_PREP_TASK on each node."
-    parts = urlsplit(settings.repository)
-    shown = parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")).geturl() \
-        if parts.username or parts.password else settings.repository
-    return f"its preparation task clones {shown} and runs demo_azure_batch/install.sh on each node."
+    return f"its preparation task clones {shown_url(settings.repository)} and runs demo_azure_batch/install.sh " \
+           "on each node."
 
 
-def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id: str, submission_id: str) -> None:
+def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id: str, submission_id: str,
+               existing: models.BatchJob | None, dry_run: bool = False) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    fields = ["id", "state", "poolInfo", "metadata"]
-    job = get_or_none(client.get_job, job_id, fields)
-    if job is None:
-        print(f"Creating job [{job_id}]...")
-        try:
-            client.create_job(build_job(settings, job_id, pool_id, submission_id), **RETRY_POST)
-        except ResourceExistsError as err:
-            if error_code(err) not in ("JobExists", "JobWithSameIdExists"):
-                raise
-            job = client.get_job(job_id, select=fields)  # made by a concurrent run, or by our retried POST
-        if job is None or made_by(job.metadata, submission_id):
-            print(f"Job [{job_id}] created on pool [{pool_id}]; {describe_preparation(settings)}")
+    if existing is not None:
+        print(f"Job [{job_id}] already exists on pool [{pool_id}]; reusing it.")
+        return
+    if dry_run:
+        show_request("POST", f"{settings.batch.endpoint}/jobs", build_job(settings, job_id, pool_id, submission_id))
+        return
+    print(f"Creating job [{job_id}]...")
+    try:
+        client.create_job(build_job(settings, job_id, pool_id, submission_id), **RETRY_POST)
+    except ResourceExistsError as err:
+        if error_code(err) not in ("JobExists", "JobWithSameIdExists"):
+            raise
+        job = client.get_job(job_id, select=JOB_FIELDS)  # made by a concurrent run, or by our retried POST
+        if not made_by(job.metadata, submission_id):
+            check_existing_job(client, settings, job_id, pool_id)
+            print(f"Job [{job_id}] was just created by another run with the same settings; reusing it.")
             return
-    job_pool = job.pool_info.pool_id if job.pool_info else None
-    if (job_pool or "").lower() != pool_id.lower():
-        raise ToolkitError(f"Job [{job_id}] already exists on pool [{job_pool}], not [{pool_id}]. "
-                           "Use another --job_id, or the job's own pool.")
-    if wire_value(job.state) != "active":
-        raise ToolkitError(f"Job [{job_id}] already exists and is {wire_value(job.state)}: it takes no new tasks. "
-                           f"Use another --job_id, or delete it (az batch job delete --job-id {job_id}).")
-    print(f"Job [{job_id}] already exists on pool [{pool_id}]; reusing it.")
+    print(f"Job [{job_id}] created on pool [{pool_id}]; {describe_preparation(settings)}")
 
 
 def create_pool_and_job(args: argparse.Namespace) -> int:
@@ -337,11 +354,16 @@ def create_pool_and_job(args: argparse.Namespace) -> int:
 
     client = make_batch_client(settings.batch)
     submission_id = uuid.uuid4().hex  # marks what this run creates (see toolkit.batch.SUBMISSION_MARK)
-    ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, submission_id, check_existing=args.check_formula)
-    ensure_job(client, settings, args.job_id, args.pool_id, submission_id)
+    existing_job = check_existing_job(client, settings, args.job_id, args.pool_id)  # before creating anything
+    ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, submission_id, check_existing=args.check_formula,
+                dry_run=args.dry_run)
+    ensure_job(client, settings, args.job_id, args.pool_id, submission_id, existing_job, dry_run=args.dry_run)
+    if args.dry_run:
+        print("Dry run: nothing was created or changed.")
+        return 0
     print(f"Next: python3 send_task.py --job_id {args.job_id} --task_id TASK_ID")
-    print("The pool shrinks to 0 nodes when idle. Delete it when you are done: "
-          f"az batch pool delete --pool-id {args.pool_id}")
+    print("The pool shrinks to 0 nodes when idle. Delete the job and the pool when you are done: "
+          f"python3 delete_pool_job.py --pool_id {args.pool_id} --job_id {args.job_id} --yes")
     return 0
 
 

@@ -1,18 +1,23 @@
 """Send an MPI task to a job.
 
-    python3 send_task.py --job_id JOB_ID --task_id TASK_ID [--nodes N]
+    python3 send_task.py --job_id JOB_ID --task_id TASK_ID [--nodes N] [--processes N] [--dry_run]
 
 The task is a multi-instance task: the coordination command (COORDINATION_COMMAND)
 runs on each of its nodes, then the primary node runs the start command
-(START_COMMAND; by default `mpirun` of demo_azure_batch/script.py with
-NB_PROCESSES processes over $AZ_BATCH_HOST_LIST). When the task completes, its
+(START_COMMAND; by default `mpirun` of PROGRAM, demo_azure_batch/script.py
+unless set, with NB_PROCESSES processes, or --processes, over $AZ_BATCH_HOST_LIST). When the task completes, its
 stdout.txt and stderr.txt are uploaded to the blob container under
 JOB_ID/TASK_ID/.
 
 Before adding the task it checks what can be checked: the ids, the settings and
 the container SAS (allows writing, lasts longer than the task may run), that
 the job exists and is active, that its pool can run MPI tasks and can have as
-many nodes as asked.
+many nodes as asked, and that the blob container exists (by listing it, which
+a racwl SAS and the per-use SAS made from AZURE_STORAGE_KEY allow; a SAS without
+list permission cannot tell, and the script says so and goes on).
+
+--dry_run makes the same checks (reads only) and prints the request it would
+send with its JSON body (SAS signature redacted); it adds nothing.
 
 Exit codes: 0 task added, 1 the service refused, 2 bad option or configuration, 130 interrupted.
 """
@@ -38,7 +43,8 @@ from toolkit.batch import (
     wire_value,
 )
 from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run
-from toolkit.storage import check_container_sas, container_sas_url
+from toolkit.dryrun import show_request
+from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
@@ -53,11 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--job_id", required=True, help="id of the job (created by create_pool_job.py)")
     parser.add_argument("--task_id", required=True, help="id of the new task, unique in the job")
     parser.add_argument("--nodes", type=int, help="number of nodes the MPI task runs on (default: NB_NODES, 2)")
+    parser.add_argument("--processes", type=int,
+                        help="number of MPI processes of the default START_COMMAND (default: NB_PROCESSES, 4)")
+    parser.add_argument("--dry_run", action="store_true",
+                        help="make the checks (reads only) and print the request that would be sent; add nothing")
     return parser
 
 
 def build_task(settings: TaskSettings, job_id: str, task_id: str, nodes: int,
-               submission_id: str = "") -> models.BatchTaskCreateOptions:
+               submission_id: str = "", command_line: str | None = None) -> models.BatchTaskCreateOptions:
     """The multi-instance task; submission_id marks this run's request (see add_task)."""
     from azure.batch import models
 
@@ -74,7 +84,7 @@ def build_task(settings: TaskSettings, job_id: str, task_id: str, nodes: int,
             upload_condition=models.OutputFileUploadCondition.TASK_COMPLETION))
     return models.BatchTaskCreateOptions(
         id=task_id,
-        command_line=settings.start_command,
+        command_line=command_line or settings.start_command,
         multi_instance_settings=models.MultiInstanceSettings(
             number_of_instances=nodes, coordination_command_line=settings.coordination_command),
         user_identity=mpi_user,
@@ -158,6 +168,18 @@ def add_task(client: BatchClient, job_id: str, task: models.BatchTaskCreateOptio
                                "choose another --task_id.") from None
 
 
+def start_command(settings: TaskSettings, processes: int | None) -> str:
+    """The task's command line: START_COMMAND, or the default one with --processes processes."""
+    if processes is None:
+        return settings.start_command
+    if processes < 1:
+        raise ToolkitError(f"--processes is {processes}; an MPI program needs 1 process or more.", EXIT_USAGE)
+    if not settings.start_command_is_default:
+        raise ToolkitError("--processes sets mpirun -np of the default START_COMMAND, but START_COMMAND is set: "
+                           "change -np there, or unset START_COMMAND and use PROGRAM.", EXIT_USAGE)
+    return settings.start_command_for(processes)
+
+
 def send_task(args: argparse.Namespace) -> int:
     check_id("--job_id", args.job_id)
     check_id("--task_id", args.task_id)
@@ -165,13 +187,20 @@ def send_task(args: argparse.Namespace) -> int:
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
     if nodes < 1:
         raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", EXIT_USAGE)
+    command_line = start_command(settings, args.processes)
     check_sas_for_upload(settings)
 
     client = make_batch_client(settings.batch)
     job_id, pool_id = check_job_and_pool(client, args.job_id, nodes)
-    print(f"Adding MPI task [{args.task_id}] to job [{job_id}] on {nodes} node(s) of pool [{pool_id}]...")
+    check_container_exists(settings.storage)
     submission_id = uuid.uuid4().hex
-    add_task(client, job_id, build_task(settings, job_id, args.task_id, nodes, submission_id), submission_id)
+    task = build_task(settings, job_id, args.task_id, nodes, submission_id, command_line)
+    if args.dry_run:
+        show_request("POST", f"{settings.batch.endpoint}/jobs/{job_id}/tasks", task)
+        print("Dry run: nothing was added.")
+        return 0
+    print(f"Adding MPI task [{args.task_id}] to job [{job_id}] on {nodes} node(s) of pool [{pool_id}]...")
+    add_task(client, job_id, task, submission_id)
     print(f"Task [{args.task_id}] added. When it completes, its stdout.txt and stderr.txt go to "
           f"{settings.storage.container_url}/{job_id}/{args.task_id}/")
     print(f"Follow it with: python3 check_task.py --job_id {job_id}")

@@ -10,6 +10,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 requirements="$here/requirements_node.txt"
 apt_packages="openmpi-bin libopenmpi-dev python3-pip python3-dev build-essential"
 if [ "${1:-}" = "--list-apt-packages" ]; then echo "$apt_packages"; exit 0; fi
+if [ ! -f "$requirements" ]; then
+  echo "demo_azure_batch/requirements_node.txt not found in the clone of REPOSITORY_URL: add it next to install.sh (one pinned package a line, e.g. mpi4py==4.1.2; see the README, Run your own program)" >&2
+  exit 3
+fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 

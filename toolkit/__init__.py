@@ -1,11 +1,13 @@
 """Code the toolkit's scripts share, one module per concern.
 
-The scripts (create_pool_job.py, send_task.py, check_task.py) and config_resources.py stay at the top
-level, as in the tutorial; what they have in common lives here:
+The scripts (create_pool_job.py, send_task.py, check_task.py, delete_pool_job.py) and config_resources.py
+stay at the top level, as in the tutorial; what they have in common lives here:
 
 - cli: exit codes, ToolkitError, id checks, loading the checked settings, and run(), the one place
   that turns an exception into a one-line message and an exit code;
 - batch: the Batch client with bounded retries, submission marks, MPI checks of a pool;
 - storage: the blob container client, and the SAS made or checked for it;
+- jobs: the clean-up commands the scripts print, and the check of an existing job before anything is created;
+- dryrun: the request bodies --dry_run prints, as the SDK sends them, secrets redacted;
 - redaction: redact(), which keeps SAS signatures, keys and tokens out of every output.
 """

@@ -84,13 +84,18 @@ def load_settings(check: Callable[[Settings], Checked]) -> Checked:
     """The settings, checked by `check` (e.g. config_resources.pool_settings), which raises ConfigError for
     the first missing or malformed variable; warns when the env file is readable by others."""
     settings = read_settings()
-    checked = check(settings)
-    warn_if_env_file_shared(settings)
+    try:
+        checked = check(settings)
+    finally:  # a typo is worth knowing also, and above all, when a variable is then reported missing
+        warn_if_env_file_shared(settings)
     return checked
 
 
 def warn_if_env_file_shared(settings: Settings) -> None:
-    """Warn on stderr when the env file, which holds keys, is readable by other users."""
+    """Warn on stderr when the env file, which holds keys, is readable by other users, and about each
+    name in it that looks like a typo of one of the toolkit's variables (NB_NODE for NB_NODES)."""
+    for warning in settings.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
     if settings.env_file and os.stat(settings.env_file).st_mode & (stat.S_IRGRP | stat.S_IROTH):
         print(f"Warning: {settings.env_file} holds secrets and other users can read it: chmod 600 {settings.env_file}",
               file=sys.stderr)
@@ -173,8 +178,20 @@ def run(body: Callable[[], int]) -> int:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    print(f"Error: {redact(message, secrets=_configured_keys())}", file=sys.stderr)
+    print(f"Error: {redact(with_own_names(message), secrets=_configured_keys())}", file=sys.stderr)
     return exit_code
+
+
+def with_own_names(message: str) -> str:
+    """The `az` hints of a message made runnable: the configured account and AZURE_RESOURCE_GROUP in place
+    of the ACCOUNT and GROUP placeholders, where they are set."""
+    settings = read_settings()
+    if settings.batch["name"] and "AZURE_BATCH_ACCOUNT" not in settings.problems:
+        message = message.replace("--name ACCOUNT --resource-group", f"--name {settings.batch['name']} "
+                                                                     "--resource-group")
+    if settings.resource_gpe_name:
+        message = message.replace("--resource-group GROUP", f"--resource-group {settings.resource_gpe_name}")
+    return message
 
 
 def _configured_keys() -> tuple[str, str]:

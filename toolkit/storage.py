@@ -107,3 +107,38 @@ def check_container_sas(storage: Storage, needs: str, purpose: str) -> None:
     if expiry is not None and expiry <= datetime.datetime.now(datetime.timezone.utc):
         raise ToolkitError(f"The container SAS expired on {expiry:%Y-%m-%d %H:%M} UTC: make a new one "
                            "(az storage container generate-sas ... --expiry DATE).", EXIT_USAGE)
+
+
+# How long the SAS made from AZURE_STORAGE_KEY for check_container_exists lasts.
+CHECK_SAS_LIFETIME = datetime.timedelta(minutes=10)
+
+
+def check_container_exists(storage: Storage) -> None:
+    """Refuse a blob container that does not exist (the task's uploads would fail with
+    FileUploadContainerNotFound once it has run).
+
+    It lists at most one blob: a container-level request that a racwl SAS allows (Get Container
+    Properties is not open to a container SAS) and that the per-use SAS made from AZURE_STORAGE_KEY
+    is made for. A SAS without list permission cannot tell: the script says so and goes on.
+    """
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    permissions = sas_token_permissions(storage.sas_token)
+    if not storage.key and permissions and "l" not in permissions:
+        print(f"Note: the container SAS allows '{permissions}', not list (l): cannot check that the container "
+              "exists.")
+        return
+    client = make_container_client(storage, "l", CHECK_SAS_LIFETIME)
+    try:
+        with client:
+            next(iter(client.list_blobs(results_per_page=1).by_page()), None)
+    except ResourceNotFoundError:
+        parts = container_parts(storage.container_url)
+        account, container = parts if parts else ("ACCOUNT", "CONTAINER")
+        raise ToolkitError(f"The blob container {storage.container_url} does not exist: the task's outputs could "
+                           f"not be uploaded. Create it (az storage container create --name {container} "
+                           f"--account-name {account}) or fix BLOB_CONTAINER_URL.", EXIT_USAGE) from None
+    except HttpResponseError as err:
+        if err.status_code != 403:
+            raise
+        print("Note: the storage service did not let this SAS list the container: cannot check that it exists.")

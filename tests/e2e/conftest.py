@@ -27,7 +27,7 @@ from tools import local_stack as stack_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SCRIPTS = ("create_pool_job.py", "send_task.py", "check_task.py")
+SCRIPTS = ("create_pool_job.py", "send_task.py", "check_task.py", "delete_pool_job.py")
 SCRIPT_TIMEOUT = 120
 
 

@@ -1,0 +1,150 @@
+"""delete_pool_job.py against the emulator: deletes what exists, waits for it, is safe to re-run, refuses
+what would surprise (a pool other jobs use, no terminal without --yes), and changes nothing in a dry run."""
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+
+import local_stack as stack_module
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+
+from tests.conftest import wait_for
+from tests.e2e.conftest import REPO_ROOT
+
+FAST = ("--poll_seconds", "0.2")
+
+
+def create(run_script, pool_id, job_id):
+    result = run_script("create_pool_job.py", "--pool_id", pool_id, "--job_id", job_id)
+    assert result.returncode == 0, result.stderr
+
+
+def exists(getter, resource_id):
+    try:
+        getter(resource_id)
+        return True
+    except ResourceNotFoundError:
+        return False
+
+
+def test_deletes_job_then_pool_and_a_rerun_is_success(run_script, ids, batch):
+    create(run_script, ids.pool_id, ids.job_id)
+    sleeper = {"START_COMMAND": "/bin/bash -c 'sleep 60'"}
+    assert run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, env=sleeper).returncode == 0
+    wait_for(lambda: batch.get_task(ids.job_id, ids.task_id).state == "running", timeout=60, what="the task to run")
+
+    result = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes", *FAST)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "1 running" in out
+    assert out.index(f"Deleting job [{ids.job_id}]...") < out.index(f"Deleting pool [{ids.pool_id}]...")
+    assert f"Pool [{ids.pool_id}] deleted." in out
+    assert not exists(batch.get_job, ids.job_id) and not exists(batch.get_pool, ids.pool_id)
+
+    again = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes", *FAST)
+    assert again.returncode == 0, again.stderr
+    assert "does not exist (already deleted)" in again.stdout and "Nothing to do." in again.stdout
+
+
+def test_waits_for_a_job_already_being_deleted(run_script, ids, batch):
+    create(run_script, ids.pool_id, ids.job_id)
+    batch.begin_delete_job(ids.job_id, polling_interval=60)  # sent, not waited for (as after a Ctrl-C)
+    result = run_script("delete_pool_job.py", "--job_id", ids.job_id, "--yes", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert ("already being deleted" in result.stdout or "does not exist" in result.stdout)
+    assert not exists(batch.get_job, ids.job_id)
+
+
+def test_terminates_one_task_and_keeps_the_job(run_script, ids, batch):
+    create(run_script, ids.pool_id, ids.job_id)
+    sleeper = {"START_COMMAND": "/bin/bash -c 'sleep 60'"}
+    assert run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, env=sleeper).returncode == 0
+    wait_for(lambda: batch.get_task(ids.job_id, ids.task_id).state == "running", timeout=60, what="the task to run")
+    result = run_script("delete_pool_job.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--yes", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "(it is running; its processes are stopped, its outputs are uploaded)" in result.stdout
+    assert batch.get_task(ids.job_id, ids.task_id).state == "completed"
+    assert batch.get_job(ids.job_id).state == "active"
+    again = run_script("delete_pool_job.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--yes", *FAST)
+    assert again.returncode == 0 and "already completed" in again.stdout
+    # A task ended before it ran has no node and no files (see the report on check_task.py): leave none behind.
+    assert run_script("delete_pool_job.py", "--job_id", ids.job_id, "--yes", *FAST).returncode == 0
+
+
+def test_refuses_a_pool_another_active_job_uses_unless_forced(run_script, ids, batch):
+    create(run_script, ids.pool_id, ids.job_id)
+    result = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--yes", *FAST)
+    assert result.returncode == 2
+    assert f"used by other active job(s): {ids.job_id}" in result.stderr
+    assert f"python3 delete_pool_job.py --job_id {ids.job_id} --yes" in result.stderr
+    assert exists(batch.get_pool, ids.pool_id)
+    forced = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--yes", "--force", *FAST)
+    assert forced.returncode == 0, forced.stderr
+    assert not exists(batch.get_pool, ids.pool_id)
+
+
+def test_dry_run_changes_nothing(run_script, ids, batch):
+    create(run_script, ids.pool_id, ids.job_id)
+    result = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--dry_run")
+    assert result.returncode == 0, result.stderr
+    assert f"DELETE {batch._config.endpoint}/jobs/{ids.job_id}" in result.stdout
+    assert f"DELETE {batch._config.endpoint}/pools/{ids.pool_id}" in result.stdout
+    assert batch.get_job(ids.job_id).state == "active" and batch.get_pool(ids.pool_id).state == "active"
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "Give --job_id, --pool_id or both"),
+    (("--task_id", "t"), "--task_id needs the --job_id of its job"),
+    (("--job_id", "j", "--pool_id", "p", "--task_id", "t"), "give it without --pool_id"),
+    (("--job_id", "j.1"), "--job_id 'j.1' contains '.'"),
+    (("--job_id", "j"), "Refusing to delete without confirmation: there is no terminal to ask in. Add --yes"),
+    (("--job_id", "j", "--yes", "--poll_seconds", "0"), "--poll_seconds is 0"),
+])
+def test_bad_usage_is_one_line_and_exit_2_before_any_request(run_script, args, message):
+    # An endpoint where nothing listens: any request would give exit 1, not 2.
+    result = run_script("delete_pool_job.py", *args, env={"AZURE_BATCH_ENDPOINT": "http://127.0.0.1:9"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_ctrl_c_during_a_delete_leaves_what_a_rerun_finishes(local_stack, ids, batch, fault, run_script):
+    create(run_script, ids.pool_id, ids.job_id)
+    fault("delay", "DELETE", f"/pools/{ids.pool_id}", delay=3, count=1)  # the pool's delete is slow to answer
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "delete_pool_job.py"), "--pool_id", ids.pool_id,
+                             "--job_id", ids.job_id, "--yes", *FAST], cwd=REPO_ROOT,
+                            env=stack_module.script_environment(local_stack), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: fault.fired() == 1, timeout=30, what="the pool's DELETE to be under way")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "Interrupted: a delete already sent goes on at the service. Run the same command again" in err
+    assert "Traceback" not in err
+    again = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes", *FAST)
+    assert again.returncode == 0, again.stderr
+    assert not exists(batch.get_job, ids.job_id) and not exists(batch.get_pool, ids.pool_id)
+
+
+def test_the_question_in_a_terminal(local_stack, ids, batch, run_script):
+    """In a terminal it asks; anything but y deletes nothing."""
+    create(run_script, ids.pool_id, ids.job_id)
+
+    def answer(reply: str) -> tuple[int, str]:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "delete_pool_job.py"), "--job_id", ids.job_id, *FAST],
+                                cwd=REPO_ROOT, env=stack_module.script_environment(local_stack), stdin=follower,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        os.close(follower)
+        os.write(leader, reply.encode())
+        out, _ = proc.communicate(timeout=60)
+        os.close(leader)
+        return proc.returncode, out
+
+    code, out = answer("n\n")
+    assert code == 1 and "Go ahead? [y/N]" in out and "Nothing deleted: not confirmed" in out
+    assert batch.get_job(ids.job_id).state == "active"
+    code, out = answer("y\n")
+    assert code == 0 and f"Job [{ids.job_id}] deleted." in out, out

@@ -1,0 +1,133 @@
+"""The README's "A local stack for your own work" and "Run your own program" sections, run as written.
+
+`make local` is run through its underlying command (python -m tools.local_stack, what the Makefile's
+`local` target runs after `make setup`), with its env file and working directory in the test's temporary
+directory; the fenced commands then run in bash from the repository root, with three substitutions: the
+venv's python3 first on PATH, HOME in the test's directory (for ~/hello-mpi), and the test's env file for
+`$PWD/.local/local.env`. Also: the clean-up command the scripts print is the README's.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import process_alive, wait_for
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def fenced(text: str) -> list[str]:
+    return re.findall(r"^```\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+
+
+@pytest.fixture
+def make_local(tmp_path):
+    """The foreground stack of `make local`; yields (printed export line, its output so far)."""
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^local: setup\n\t\$\(VENV_PYTHON\) -m tools.local_stack$", makefile, re.MULTILINE)
+    env_file = tmp_path / "local.env"
+    proc = subprocess.Popen([sys.executable, "-m", "tools.local_stack", "--env_file", str(env_file),
+                             "--workdir", str(tmp_path / "stack")], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        export = wait_for(lambda: next((line.strip() for line in lines if "export BATCH_TOOLKIT_ENV_FILE=" in line),
+                                       None) or (proc.poll() is not None and pytest.fail("".join(lines))),
+                          timeout=90, what="make local to print its export line")
+        assert export == f"export BATCH_TOOLKIT_ENV_FILE={env_file}"
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        yield env_file, lines
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C stops both services
+        try:
+            assert proc.wait(30) == 0, "".join(lines)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    reader.join(5)
+    assert "Stopped Azurite and the Batch emulator." in "".join(lines)
+    assert not process_alive(proc.pid)
+
+
+def run_block(block: str, tmp_path: Path, env_file: Path) -> subprocess.CompletedProcess:
+    script = block.replace("$PWD/.local/local.env", str(env_file))
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+           "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=REPO_ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+
+
+def test_local_stack_and_own_program_sections_run_as_written(make_local, tmp_path):
+    env_file, _ = make_local
+    local_blocks = fenced(section("A local stack for your own work"))
+    assert local_blocks[0].strip() == "make local"
+    own_blocks = [block for block in fenced(section("Run your own program")) if "python3 " in block]
+    assert len(own_blocks) == 1
+    try:
+        local = run_block(local_blocks[1], tmp_path, env_file)
+        assert local.returncode == 0, local.stdout + local.stderr
+        assert "Pool [local-pool] deleted." in local.stdout
+        assert "pi ~=" in (REPO_ROOT / "outputs" / "local-job" / "run-1" / "stdout.txt").read_text()
+
+        # In the same shell as the local stack's block: its export line first.
+        own = run_block(local_blocks[1].splitlines()[0] + "\n" + own_blocks[0], tmp_path, env_file)
+        assert own.returncode == 0, own.stdout + own.stderr
+        # One message per rank; mpirun may interleave the ranks' lines.
+        assert own.stdout.count("hello from rank") == 3 and own.stdout.count("again") == 3, own.stdout
+        assert all(f"rank {rank} of 3" in own.stdout for rank in range(3)), own.stdout
+        assert "Pool [hello-pool] deleted." in own.stdout
+    finally:
+        for job in ("local-job", "hello-job"):
+            shutil.rmtree(REPO_ROOT / "outputs" / job, ignore_errors=True)
+
+
+def test_a_repository_without_install_sh_is_named_by_the_preparation_task(run_script, ids, tmp_path, batch):
+    repo = tmp_path / "no-install"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "x.py").write_text("print('x')\n")
+    git = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": os.environ.get("PATH", os.defpath), "HOME": str(tmp_path)}
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
+        subprocess.run(command, cwd=repo, env=git, check=True)
+    env = {"REPOSITORY_URL": str(repo), "PROGRAM": "src/x.py"}
+    assert run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, env=env).returncode == 0
+    assert run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, env=env).returncode == 0
+    waited = run_script("check_task.py", "--job_id", ids.job_id, "--wait", "--poll_seconds", "0.3", env=env)
+    assert waited.returncode == 1 and "the job preparation task failed" in waited.stderr
+    assert "(exit code 3)" in waited.stderr
+    status = wait_for(lambda: [s for s in batch.list_job_preparation_and_release_task_status(ids.job_id)
+                               if s.job_preparation_task_execution_info is not None], what="the prep status")[0]
+    stderr = b"".join(batch.download_node_file(ids.pool_id, status.node_id,
+                                          f"{status.job_preparation_task_execution_info.task_root_directory}"
+                                          "/stderr.txt")).decode()
+    assert f"demo_azure_batch/install.sh not found in REPOSITORY_URL {repo}: add it" in stderr
+
+
+def test_the_clean_up_command_the_script_prints_is_the_readmes(run_script, ids):
+    created = run_script("create_pool_job.py", "--pool_id", "mpi-pool-x" + ids.pool_id[-8:],
+                         "--job_id", "mpi-job-x" + ids.job_id[-8:])
+    assert created.returncode == 0, created.stderr
+    printed = re.search(r"python3 delete_pool_job\.py --pool_id (\S+) --job_id (\S+) --yes", created.stdout)
+    assert printed, created.stdout
+    shape = printed.group(0).replace(printed.group(1), "mpi-pool").replace(printed.group(2), "mpi-job")
+    assert shape in fenced(section("Run it on Azure").split("### What it costs, and cleaning up", 1)[1])[0]
+    deleted = run_script("delete_pool_job.py", "--pool_id", printed.group(1), "--job_id", printed.group(2), "--yes",
+                         "--poll_seconds", "0.2")
+    assert deleted.returncode == 0, deleted.stderr

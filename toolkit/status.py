@@ -1,0 +1,289 @@
+"""check_task.py's rounds: the jobs and pools of the account, each job's task counts, the tasks to
+download (each as soon as it completes), and the lines that describe them.
+
+Requests per round: one task-counts request per job not yet done, the pools view (node counts of
+every pool in one request, and the pools' state in another), and a task listing only for a job
+whose counts show tasks that the local record does not hold as complete (or that are running).
+
+The azure packages are imported inside functions (or only for type checking) so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from toolkit.batch import error_code, wire_value
+from toolkit.cli import EXIT_FAILED, EXIT_OK, ToolkitError
+from toolkit.outputs import STD_FILES, Downloader, Fetched, Record, TaskRecord
+from toolkit.progress import Display, limited, now_utc, running_line, task_result
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient, models
+
+JOB_FIELDS = ["id", "poolInfo", "state"]
+POOL_FIELDS = ["id", "state", "enableAutoScale"]
+TASK_FIELDS = ["id", "state", "executionInfo", "nodeInfo", "constraints", "multiInstanceSettings"]
+ENDED_JOB_STATES = {"completed", "terminating", "deleting"}
+Line = tuple[str, str, str]  # (key, text, live part): see progress.Display
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    pool_id: str | None
+    state: str
+
+
+def list_jobs(client: BatchClient, job_id: str | None) -> list[Job]:
+    """The job asked for (its own spelling of the id), or every job of the account: one request."""
+    found = [client.get_job(job_id, select=JOB_FIELDS)] if job_id else client.list_jobs(select=JOB_FIELDS)
+    return [Job(job.id, job.pool_info.pool_id if job.pool_info else None, wire_value(job.state)) for job in found]
+
+
+def describe(job_id: str, counts: models.BatchTaskCounts) -> str:
+    return (f"Job [{job_id}]: active {counts.active}, running {counts.running}, completed {counts.completed} "
+            f"(succeeded {counts.succeeded}, failed {counts.failed})")
+
+
+@dataclass
+class PoolsView:
+    lines: list[Line]
+    existing: set[str]
+
+
+NODE_STATES = ("running", "idle", "creating", "starting", "waiting_for_start_task", "start_task_failed",
+               "rebooting", "reimaging", "leaving_pool", "offline", "preempted", "unusable", "unknown",
+               "deallocating", "deallocated", "upgrading_os")
+
+
+def pools_view(client: BatchClient, jobs: list[Job], whole_account: bool) -> PoolsView:
+    """The pools the jobs use, with their nodes by state (two requests for all pools); with the whole
+    account in view, a pool with nodes but no active job is flagged: it costs money for nothing."""
+    nodes: dict[str, Counter[str]] = {}
+    for entry in client.list_pool_node_counts():
+        states: Counter[str] = Counter()
+        for counts in (entry.dedicated, entry.low_priority):
+            for state in NODE_STATES:
+                states[state] += getattr(counts, state, 0) or 0 if counts is not None else 0
+        nodes[entry.pool_id] = states
+    pools = {pool.id: pool for pool in client.list_pools(select=POOL_FIELDS)}
+    active_jobs: dict[str, list[str]] = {}
+    for job in jobs:
+        if job.pool_id and job.state not in ENDED_JOB_STATES:
+            active_jobs.setdefault(job.pool_id.lower(), []).append(job.id)
+    used = {job.pool_id.lower() for job in jobs if job.pool_id}
+    lines = []
+    for pool_id, pool in sorted(pools.items()):
+        states = nodes.get(pool_id, Counter())
+        total = sum(states.values())
+        if pool_id.lower() not in used and not (whole_account and total):
+            continue
+        detail = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in states.most_common() if n)
+        text = f"Pool [{pool_id}]: {total} node{'' if total == 1 else 's'}{f' ({detail})' if detail else ''}"
+        if pool.enable_auto_scale:
+            text += ", autoscale"
+        if wire_value(pool.state) == "deleting":
+            text += ", being deleted"
+        users = active_jobs.get(pool_id.lower(), [])
+        if users:
+            text += f"; active jobs: {', '.join(users[:3])}{f' and {len(users) - 3} more' if len(users) > 3 else ''}"
+        elif whole_account and total and wire_value(pool.state) != "deleting":
+            text += (f"; no active job, so it costs money for nothing: delete it with "
+                     f"python3 delete_pool_job.py --pool_id {pool_id}")
+        lines.append((f"pool/{pool_id}", text, ""))
+    return PoolsView(lines, {pool_id.lower() for pool_id in pools})
+
+
+@dataclass
+class JobChecker:
+    """One round (poll) over the jobs: counts, downloads of newly completed tasks, lines to show."""
+
+    client: BatchClient
+    downloader: Downloader
+    record: Record
+    output_dir: Path
+    display: Display
+    executor: ThreadPoolExecutor
+    jobs: list[Job]
+    wait: bool = False
+    verbose: bool = False
+    whole_account: bool = True
+    done: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)
+    lines: dict[str, list[Line]] = field(default_factory=dict)
+    pools: PoolsView | None = None
+    _listed: dict[str, tuple[tuple[int, ...], list[models.BatchTask]]] = field(default_factory=dict)
+    _fetched: set[tuple[str, str, str]] = field(default_factory=set)  # (job, task, file) fetched in this run
+
+    def poll(self) -> bool:
+        """Check every job not yet done; True when none has work left."""
+        pending = [job for job in self.jobs if job.id not in self.done and job.id not in self.gone]
+        view: Future[PoolsView] = self.executor.submit(pools_view, self.client, self.jobs, self.whole_account)
+        counts = {job.id: self.executor.submit(self.client.get_job_task_counts, job.id) for job in pending}
+        self.pools = view.result()
+        for job in pending:
+            try:
+                job_counts = counts[job.id].result().task_counts
+            except Exception as err:
+                if error_code(err) != "JobNotFound":
+                    raise
+                self.job_gone(job)
+                continue
+            self.lines[job.id] = self.check_job(job, job_counts)
+        self.display.status([*self.pools.lines, *(line for job in self.jobs for line in self.lines.get(job.id, []))])
+        return all(job.id in self.done or job.id in self.gone for job in self.jobs)
+
+    def exit_code(self) -> int:
+        return EXIT_FAILED if self.gone and self.wait else EXIT_OK
+
+    def job_gone(self, job: Job) -> None:
+        message = f"Job [{job.id}] no longer exists (deleted, or the service lost it): nothing to wait for."
+        if not self.whole_account:
+            raise ToolkitError(message)
+        self.gone.add(job.id)
+        self.lines[job.id] = [(job.id, message, "")]
+
+    def check_job(self, job: Job, counts: models.BatchTaskCounts) -> list[Line]:
+        recorded = self.record.tasks(job.id)
+        fetched: Counter[str] = Counter()
+        lines: list[Line] = [(job.id, describe(job.id, counts), "")]
+        redo = self.record.incomplete_files(job.id, self.output_dir)  # deleted or truncated since recorded
+        if redo:
+            for (task_id, name), again in zip(redo, self.fetch(job.id, redo), strict=True):
+                fetched[again.how] += 1
+                if again.size is None:
+                    recorded.pop(task_id, None)  # no longer complete: the next run lists the job again
+                elif task_id in recorded:
+                    recorded[task_id].files[name] = again.size
+        finished = not counts.active and not counts.running
+        running: list[models.BatchTask] = []
+        unavailable: list[Line] = []
+        if not (finished and counts.completed == len(recorded) and (counts.completed or not self.wait)) \
+                and (counts.completed != len(recorded) or counts.running or (finished and self.wait)):
+            tasks = self.list_tasks(job.id, counts)
+            new = [task for task in tasks if wire_value(task.state) == "completed" and task.id not in recorded]
+            files = [(task.id, name) for task in new for name in STD_FILES]
+            got = dict(zip(files, self.fetch(job.id, files), strict=True))
+            for task in new:
+                sizes = {name: got[(task.id, name)].size for name in STD_FILES}
+                for name in STD_FILES:
+                    fetched[got[(task.id, name)].how] += 1
+                    if sizes[name] is None:
+                        unavailable.append((f"{job.id}/{task.id}/{name}", f"  task [{task.id}]: {name} "
+                                            f"{got[(task.id, name)].how}", ""))
+                result, failed = task_result(task)
+                if all(size is not None for size in sizes.values()):
+                    recorded[task.id] = TaskRecord(result, failed, {k: v for k, v in sizes.items() if v is not None})
+                elif failed:
+                    lines.append((f"{job.id}/{task.id}", f"  task [{task.id}]: {result}", ""))
+            running = [task for task in tasks if wire_value(task.state) in ("running", "preparing")]
+            if finished and all(wire_value(task.state) == "completed" for task in tasks):
+                listed = {task.id for task in tasks}
+                for task_id in [t for t in recorded if t not in listed]:  # deleted tasks
+                    del recorded[task_id]
+                self.finish(job, counts, lines, not tasks)
+        elif finished:
+            self.finish(job, counts, lines, counts.completed == 0)
+        if fetched:
+            self.record.save()
+        lines += self.task_lines(job, recorded, running, counts) + unavailable
+        if recorded:
+            lines.append((f"{job.id}/outputs", self.outputs_line(job, recorded, fetched), ""))
+        if counts.active and not counts.running:
+            problem = self.stuck_reason(job)
+            if problem and self.wait:
+                raise ToolkitError(problem)
+            if problem:
+                lines.append((f"{job.id}/stuck", f"  {problem}", ""))
+        return lines
+
+    def finish(self, job: Job, counts: models.BatchTaskCounts, lines: list[Line], empty: bool) -> None:
+        self.done.add(job.id)
+        if empty and (self.wait or counts.completed == 0) and not counts.active:
+            lines.append((f"{job.id}/empty", "  no tasks in this job", ""))
+
+    def list_tasks(self, job_id: str, counts: models.BatchTaskCounts) -> list[models.BatchTask]:
+        """The job's tasks; with --wait, listed again only when its counts have changed."""
+        key = (counts.active, counts.running, counts.completed, counts.failed)
+        cached = self._listed.get(job_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        tasks = list(self.client.list_tasks(job_id, select=TASK_FIELDS))
+        self._listed[job_id] = (key, tasks)
+        return tasks
+
+    def fetch(self, job_id: str, files: list[tuple[str, str]]) -> list[Fetched]:
+        self._fetched.update((job_id, task_id, name) for task_id, name in files)
+
+        def one(task_id: str, name: str) -> Fetched:
+            target = self.output_dir / job_id / task_id / name
+            result = self.downloader.fetch(job_id, task_id, name, target, check_existing=target.exists())
+            if self.verbose:
+                self.display.event(f"  {target}: {result.how}")
+            return result
+        return list(self.executor.map(one, *zip(*files, strict=True))) if files else []
+
+    def task_lines(self, job: Job, recorded: dict[str, TaskRecord], running: list[models.BatchTask],
+                   counts: models.BatchTaskCounts) -> list[Line]:
+        failed = [f"  task [{task_id}]: {task.result}" for task_id, task in recorded.items()
+                  if task.failed or self.verbose]
+        lines = [(f"{job.id}/{text}", text, "") for text in (failed if self.verbose else limited(failed, "failed"))]
+        now = now_utc()
+        shown = [running_line(task, now) for task in running]
+        for text, live in shown if self.verbose else shown[:10]:
+            lines.append((f"{job.id}/{text}", f"  {text}", live))
+        if len(shown) > 10 and not self.verbose:
+            lines.append((f"{job.id}/more-running", f"  ... and {len(shown) - 10} more running", ""))
+        if counts.active:
+            lines.append((f"{job.id}/active", f"  {counts.active} task(s) waiting for a node", ""))
+        if self.verbose and not self.wait:
+            for task_id, task in recorded.items():
+                for name in task.files:
+                    if (job.id, task_id, name) in self._fetched:
+                        continue  # its line came when it was fetched
+                    target = self.output_dir / job.id / task_id / name
+                    lines.append((str(target), f"  {target}: already downloaded", ""))
+        return lines
+
+    def outputs_line(self, job: Job, recorded: dict[str, TaskRecord], fetched: Counter[str]) -> str:
+        files = sum(len(task.files) for task in recorded.values())
+        text = f"  outputs of {len(recorded)} completed task(s) in {self.output_dir / job.id}/ ({files} files"
+        now = {how: n for how, n in fetched.items() if not how.startswith(("already", "not available"))}
+        if now and not self.wait:
+            text += "; downloaded now: " + ", ".join(f"{n} {how}" for how, n in sorted(now.items()))
+        return text + ")"
+
+    def stuck_reason(self, job: Job) -> str | None:
+        """Why tasks wait (the job's pool is gone, or its preparation task failed), or None."""
+        if job.pool_id is None or self.pools is None:  # an auto pool, which create_pool_job.py never makes
+            return None
+        if job.pool_id.lower() not in self.pools.existing:
+            return (f"Job [{job.id}]: its pool [{job.pool_id}] does not exist, so its tasks cannot start. Create "
+                    f"it: python3 create_pool_job.py --pool_id {job.pool_id} --job_id {job.id}")
+        failures = preparation_failures(self.client, job.id)
+        if not failures:
+            return None
+        node_id, info = failures[0]
+        return (f"Job [{job.id}]: the job preparation task failed on {len(failures)} node(s), e.g. {node_id} "
+                f"(exit code {info.exit_code}), so tasks cannot start there. Read its stderr.txt: "
+                f"az batch node file download --pool-id {job.pool_id} --node-id {node_id} "
+                f"--file-path {info.task_root_directory}/stderr.txt --destination prep-stderr.txt")
+
+
+def preparation_failures(client: BatchClient,
+                         job_id: str) -> list[tuple[str | None, models.BatchJobPreparationTaskExecutionInfo]]:
+    """Nodes where the job preparation task failed: the usual reason an MPI task stays active."""
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        statuses = client.list_job_preparation_and_release_task_status(job_id)
+        return [(status.node_id, status.job_preparation_task_execution_info) for status in statuses
+                if status.job_preparation_task_execution_info is not None
+                and wire_value(status.job_preparation_task_execution_info.result) == "failure"]
+    except ResourceExistsError:  # 409 JobPreparationTaskNotSpecified: the job has none
+        return []
+
