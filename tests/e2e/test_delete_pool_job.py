@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 
-import local_stack as stack_module
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from tests.conftest import wait_for
 from tests.e2e.conftest import REPO_ROOT
+from tools import local_stack as stack_module
 
 FAST = ("--poll_seconds", "0.2")
 

@@ -8,9 +8,10 @@ import os
 import shutil
 import subprocess
 
-import local_stack as stack_module
 import pytest
 from azure.batch import models
+
+from tools import local_stack as stack_module
 
 
 def create(run_script, ids, env=None, *extra):
