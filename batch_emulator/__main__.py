@@ -75,9 +75,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="none: nodes are this machine, processes run as you; netns (root): each node a "
                              "network namespace with its own address, hostname, sshd and users, as a Batch "
                              "Linux node; auto (default): netns when it can run here, else none")
-    parser.add_argument("--node-packages", metavar="DIR", default=os.path.join(".local", "node-packages"),
+    parser.add_argument("--node-packages", metavar="DIR", default=isolation.NODE_PACKAGES,
                         help="netns: the wheelhouse pip on the nodes installs from (they have no route out; "
-                             "default .local/node-packages, filled by make demo-nodes)")
+                             f"default {isolation.NODE_PACKAGES}, filled by tools/prefetch_node_packages.sh)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", type=_fault_spec,
                         help="inject faults into matching requests (repeatable; syntax below)")
     parser.add_argument("--allowed-auth", type=AllowedAuth, choices=list(AllowedAuth), default=AllowedAuth.BOTH,

@@ -21,11 +21,11 @@ import sys
 import time
 
 from tools.demo import StepFailed, account_keys, run_step, say, show
-from tools.local_stack import REPO_ROOT, LocalStackError, script_environment, start_stack
+from tools.local_stack import REPO_ROOT, LocalStackError, isolated_workdir, script_environment, start_stack
 
 POOL_ID, JOB_ID, TASK_ID = "demo-nodes-pool", "demo-nodes-job", "mpi-task-1"
 NB_NODES = 3
-WORKDIR = REPO_ROOT / ".local" / "demo-nodes"
+WORKDIR = isolated_workdir("demo-nodes")
 OUTPUT_DIR = REPO_ROOT / "outputs"
 HOST_PACKAGES = ("openssh-server", "openssh-client", "iproute2", "util-linux", "git")
 STEPS = [

@@ -90,6 +90,7 @@ class LocalStack:
     # The toolkit's variables (with BATCH_TOOLKIT_ENV_FILE): holds the Batch key and the SAS.
     env: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     ca_file: str = ""           # keyless stack: the certificate both services serve (trust it, nothing else)
+    repository: str = str(REPO_ROOT)  # what the nodes clone (REPOSITORY_URL)
 
     @property
     def container_url(self) -> str:
@@ -123,7 +124,7 @@ def toolkit_environment(stack: LocalStack, blob_container_url: str) -> dict[str,
         "AZURE_BATCH_ACCESS_KEY": stack.batch_key,
         "AZURE_BATCH_ENDPOINT": stack.batch_endpoint,
         "BLOB_CONTAINER_URL": blob_container_url,
-        "REPOSITORY_URL": str(REPO_ROOT),
+        "REPOSITORY_URL": stack.repository,
         "NB_NODES": str(NB_NODES),
         "NB_PROCESSES": str(NB_PROCESSES),
     }
@@ -359,7 +360,8 @@ def start_stack(workdir: str | Path | None = None, keyless: bool = False,
             workdir, stack, KEYLESS_EMULATOR_OPTIONS if keyless else (), tls, isolation)
         local = LocalStack(workdir=workdir, blob_endpoint=blob_endpoint, container=CONTAINER,
                            batch_endpoint=batch_endpoint, batch_account=batch_account, batch_key=batch_key,
-                           ca_file=ca_file)
+                           ca_file=ca_file,
+                           repository=mirror_repository(workdir) if isolation == "netns" else str(REPO_ROOT))
         if keyless:
             variables = keyless_environment(local, _identity_header())
             write_env_file(local.env_file, {name: value for name, value in variables.items()
@@ -369,6 +371,30 @@ def start_stack(workdir: str | Path | None = None, keyless: bool = False,
             write_env_file(local.env_file, variables)
         variables[ENV_FILE_VARIABLE] = str(local.env_file)
         yield dataclasses.replace(local, env=MappingProxyType(variables))
+
+
+# --- isolated nodes: paths they can see -------------------------------------------
+
+# Isolated nodes (--isolation netns) each have a private /tmp, and their tasks run as _azbatch: their
+# files cannot live under /tmp, nor under a checkout in a directory other users cannot enter (/root).
+ISOLATED_WORK_ROOT = Path("/var/tmp/mpi-batch-toolkit")
+
+
+def isolated_workdir(name: str) -> Path:
+    """Where a stack with isolated nodes keeps its files (root's: isolated nodes need root anyway)."""
+    return ISOLATED_WORK_ROOT / name
+
+
+def mirror_repository(workdir: Path) -> str:
+    """A bare clone of this checkout's HEAD under `workdir`, for the nodes to clone: wherever the checkout
+    is (under /tmp, or /root), they can read this one."""
+    mirror = workdir / "repository.git"
+    shutil.rmtree(mirror, ignore_errors=True)
+    done = subprocess.run(["git", "clone", "--bare", "--quiet", str(REPO_ROOT), str(mirror)], capture_output=True,
+                          text=True, check=False, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise LocalStackError(f"cannot clone {REPO_ROOT} for the nodes: {done.stderr.strip() or done.returncode}")
+    return str(mirror)
 
 
 # --- make local: the stack in the foreground, for your own work ----------------

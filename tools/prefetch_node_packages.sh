@@ -4,14 +4,15 @@
 #   - the .deb files of install.sh's apt packages, into apt's cache (/var/cache/apt/archives),
 #     with the package lists (apt-get update), so apt-get install works offline in a node;
 #   - requirements_node.txt as source (mpi4py is built on the node against its Open MPI) and
-#     the packages that build needs, into a wheelhouse (default .local/node-packages), which the
+#     the packages that build needs, into a wheelhouse (default /var/cache/mpi-batch-toolkit/node-packages, outside
+#     any checkout: a node sees neither /tmp nor a directory other users cannot enter), which the
 #     emulator gives the nodes' pip (PIP_FIND_LINKS, PIP_NO_INDEX).
 # Run as root, from the repository root:  tools/prefetch_node_packages.sh [WHEELHOUSE]
 # PYTHON (default /usr/bin/python3, the nodes' python3) is the interpreter whose pip downloads: the
 # build's binary wheels (Cython) must fit the nodes' Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wheelhouse="${1:-.local/node-packages}"
+wheelhouse="${1:-/var/cache/mpi-batch-toolkit/node-packages}"   # the emulator's --node-packages default
 if [ "$(id -u)" -ne 0 ]; then
   echo "prefetch_node_packages.sh: needs root (apt's cache); run it with sudo" >&2
   exit 2

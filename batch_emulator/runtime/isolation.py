@@ -64,6 +64,11 @@ def unix_user(identity: Mapping[str, Any] | None) -> str:
     return "root" if str(auto.get("elevationLevel") or "nonadmin").lower() == "admin" else POOL_USER
 
 
+# Where tools/prefetch_node_packages.sh puts what the nodes' pip installs from (the nodes have no route
+# out): outside any checkout, since a node sees neither /tmp nor a directory other users cannot enter.
+NODE_PACKAGES = "/var/cache/mpi-batch-toolkit/node-packages"
+
+
 class NetnsNodes:
     """The isolated nodes of one emulator: one cluster, one netns node per emulated node."""
 

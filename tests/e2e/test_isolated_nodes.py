@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from azure.batch import models as m
 
-from batch_emulator.runtime.isolation import check_available
+from batch_emulator.runtime.isolation import NODE_PACKAGES, check_available
 from batch_emulator.runtime.netns_base import NS_PREFIX, STATE_ROOT
 from tests.conftest import process_alive, wait_for
 from tests.e2e.conftest import REPO_ROOT, ScriptRunner, batch_client
@@ -29,7 +29,7 @@ from tests.e2e.emulator_process import VM, start_emulator
 from tools import local_stack as stack_module
 
 IN_CI = os.environ.get("CI") == "true"
-WHEELHOUSE = REPO_ROOT / ".local" / "node-packages"
+WHEELHOUSE = Path(NODE_PACKAGES)
 APT_INSTALLED_BY_INSTALL_SH = ("openmpi-bin", "libopenmpi-dev")   # the rest is needed on the host anyway
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -69,8 +69,7 @@ def nodes_stack():
     if IN_CI:
         _remove_mpi_from_host()
     first_install = not _host_has_mpi()
-    # Not under /tmp: each isolated node has a private /tmp.
-    workdir = REPO_ROOT / ".local" / f"test-isolated-nodes-{uuid.uuid4().hex[:8]}"
+    workdir = stack_module.isolated_workdir(f"test-isolated-nodes-{uuid.uuid4().hex[:8]}")
     try:
         with stack_module.start_stack(workdir, isolation="netns") as stack:
             yield stack, first_install
