@@ -2,42 +2,16 @@
 abbreviations: tests/e2e/recorded_client.py), and runs what it accepts: job manager tasks, auto pools, disable."""
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
 
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import wait_for
 from tests.e2e.recorded_client import (
     IMAGE,
     NEVER,
-    Raw,
     add_job,
-    make_node_pool,
-    running_emulator,
     scheduler_passes,
     uid,
     wait_task,
 )
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "recorded-jobs")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator):
-    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
-
-
-@pytest.fixture(scope="module")
-def node_pool(raw):
-    return make_node_pool(raw)
 
 
 @pytest.fixture
@@ -47,6 +21,7 @@ def jobs_to_delete(raw):
     yield ids
     for job_id in ids:
         raw("DELETE", f"/jobs/{job_id}")
+
 
 # ---------------------------------------------------------------- 3. PUT /jobs/{id} and preconditions
 

@@ -5,40 +5,13 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
 
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.e2e.recorded_client import (
     IMAGE,
-    Raw,
     add_job,
-    make_node_pool,
-    running_emulator,
     uid,
     wait_task,
 )
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "recorded-headers")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator):
-    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
-
-
-@pytest.fixture(scope="module")
-def node_pool(raw):
-    return make_node_pool(raw)
-
 
 # ---------------------------------------------------------------- 10. headers and metadata
 

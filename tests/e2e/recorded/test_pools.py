@@ -2,43 +2,16 @@
 abbreviations: tests/e2e/recorded_client.py). Raw signed requests, so statuses and headers are seen exactly."""
 
 import pytest
-from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.credentials import AzureNamedKeyCredential
 
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import wait_for
 from tests.e2e.emulator_process import VM
 from tests.e2e.recorded_client import (
     API,
     IMAGE,
-    Raw,
     add_pool,
-    make_node_pool,
-    running_emulator,
     uid,
 )
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "recorded-pools")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator):
-    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
-
-
-@pytest.fixture(scope="module")
-def node_pool(raw):
-    return make_node_pool(raw)
-
 
 # ---------------------------------------------------------------- 1. pool without target node counts
 
