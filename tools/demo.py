@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from toolkit.redaction import redact
 from tools.local_stack import (
@@ -80,6 +81,20 @@ def account_keys(stack: LocalStack) -> tuple[str, ...]:
     return stack.batch_key, stack.storage_key
 
 
+def show_program_output(stdout_file: Path) -> None:
+    """Print the MPI program's output that check_task.py downloaded; without its pi line, show its
+    stderr.txt and fail the demo."""
+    if not stdout_file.is_file():
+        raise StepFailed(f"check_task.py did not download {stdout_file.relative_to(REPO_ROOT)}")
+    output = stdout_file.read_text(errors="replace")
+    say(f"\nThe MPI program's output ({stdout_file.relative_to(REPO_ROOT)}):")
+    say(output.rstrip())
+    if "pi ~=" not in output:
+        stderr_file = stdout_file.parent / "stderr.txt"
+        show(stderr_file.read_text(errors="replace") if stderr_file.is_file() else "")
+        raise StepFailed("the MPI program printed no 'pi ~=' line; its stderr.txt is above")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
@@ -97,16 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             for number, (title, step_argv, timeout) in enumerate(STEPS, start=1):
                 run_step(number, title, step_argv, timeout, env, account_keys(stack))
             say("Stopping Azurite and the Batch emulator ...")
-        stdout_file = OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt"
-        if not stdout_file.is_file():
-            raise StepFailed(f"check_task.py did not download {stdout_file.relative_to(REPO_ROOT)}")
-        output = stdout_file.read_text(errors="replace")
-        say(f"\nThe MPI program's output ({stdout_file.relative_to(REPO_ROOT)}):")
-        say(output.rstrip())
-        if "pi ~=" not in output:
-            show((stdout_file.parent / "stderr.txt").read_text(errors="replace")
-                 if (stdout_file.parent / "stderr.txt").is_file() else "")
-            raise StepFailed("the MPI program printed no 'pi ~=' line; its stderr.txt is above")
+        show_program_output(OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt")
         say(f"\nDemo done in {time.monotonic() - started:.0f} s; "
             f"outputs are in {OUTPUT_DIR.relative_to(REPO_ROOT)}/{JOB_ID}/")
         return 0

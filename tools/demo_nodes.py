@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from tools.demo import StepFailed, account_keys, run_step, say, show
+from tools.demo import StepFailed, account_keys, run_step, say, show_program_output
 from tools.local_stack import REPO_ROOT, LocalStackError, isolated_workdir, script_environment, start_stack
 
 POOL_ID, JOB_ID, TASK_ID = "demo-nodes-pool", "demo-nodes-job", "mpi-task-1"
@@ -69,16 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             for number, (title, step_argv, timeout) in enumerate(STEPS, start=1):
                 run_step(number, title, step_argv, timeout, env, account_keys(stack))
             say("Stopping Azurite and the Batch emulator (its nodes are removed) ...")
-        stdout_file = OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt"
-        if not stdout_file.is_file():
-            raise StepFailed(f"check_task.py did not download {stdout_file.relative_to(REPO_ROOT)}")
-        output = stdout_file.read_text(errors="replace")
-        say(f"\nThe MPI program's output ({stdout_file.relative_to(REPO_ROOT)}):")
-        say(output.rstrip())
-        if "pi ~=" not in output:
-            stderr_file = stdout_file.parent / "stderr.txt"
-            show(stderr_file.read_text(errors="replace") if stderr_file.is_file() else "")
-            raise StepFailed("the MPI program printed no 'pi ~=' line; its stderr.txt is above")
+        show_program_output(OUTPUT_DIR / JOB_ID / TASK_ID / "stdout.txt")
         say(f"\nDemo on isolated nodes done in {time.monotonic() - started:.0f} s")
         return 0
     except subprocess.CalledProcessError as error:
