@@ -31,6 +31,16 @@ def _seconds(duration_text):
     return parse_duration(duration_text, "maxWallClockTime").total_seconds() if duration_text else None
 
 
+def _record_completion(info: dict[str, Any], exit_code: int | None, failure: dict[str, Any] | None) -> None:
+    """A start or job preparation task's info once it has run: completed, its result, exit code, failure."""
+    info.update(state=StartTaskState.COMPLETED, endTime=iso(utcnow()),
+                result=ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS)
+    if exit_code is not None:
+        info["exitCode"] = exit_code
+    if failure:
+        info["failureInfo"] = failure
+
+
 class Executor:
     def __init__(self, account: Account, verbose: bool = False, nodes: NetnsNodes | None = None) -> None:
         self.account = account
@@ -184,13 +194,7 @@ class Executor:
                                               lambda count: node.start_task_info.update(
                                                   retryCount=count, lastRetryTime=iso(utcnow())))
         with self.account.lock:
-            info = node.start_task_info
-            info.update(state=StartTaskState.COMPLETED, endTime=iso(utcnow()),
-                        result=ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS)
-            if exit_code is not None:
-                info["exitCode"] = exit_code
-            if failure:
-                info["failureInfo"] = failure
+            _record_completion(node.start_task_info, exit_code, failure)
             if node.state == NodeState.WAITING_FOR_START_TASK:
                 node.set_state(NodeState.START_TASK_FAILED if failure else NodeState.IDLE)
         self.account.wake()
@@ -273,12 +277,7 @@ class Executor:
                 lambda: StopReason.DELETE if job.state == JobState.DELETING else None,
                 lambda count: info.update(retryCount=count, lastRetryTime=iso(utcnow())))
             with self.account.lock:
-                info.update(state=StartTaskState.COMPLETED, endTime=iso(utcnow()),
-                            result=ExecutionResult.FAILURE if failure else ExecutionResult.SUCCESS)
-                if exit_code is not None:
-                    info["exitCode"] = exit_code
-                if failure:
-                    info["failureInfo"] = failure
+                _record_completion(info, exit_code, failure)
                 (node.prep_failed if failure else node.prep_succeeded).add(job_key)
             return failure is None or not wait
 
