@@ -32,5 +32,6 @@ def start_emulator(root, log, *options):
     if not match:
         proc.kill()
         proc.wait()
-    assert match, f"unexpected first line {line!r}"
+        log.flush()
+    assert match, f"unexpected first line {line!r}; the emulator's stderr: {Path(log.name).read_text()[-2000:]}"
     return proc, match.group(1)

@@ -24,7 +24,7 @@ from azure.batch import models as m
 from batch_emulator.runtime.isolation import NODE_PACKAGES, check_available
 from batch_emulator.runtime.netns_base import NS_PREFIX, STATE_ROOT
 from tests.conftest import process_alive, wait_for
-from tests.e2e.conftest import REPO_ROOT, ScriptRunner, batch_client
+from tests.e2e.conftest import ScriptRunner, batch_client
 from tests.e2e.emulator_process import VM, start_emulator
 from tools import local_stack as stack_module
 
@@ -105,7 +105,7 @@ def _flow(run, ids, job_suffix: str, timeout: float = 900, **env: str):
     assert created.returncode == 0, created.stdout + created.stderr
     sent = run("send_task", "--job_id", job_id, "--task_id", ids.task_id, env=variables)
     assert sent.returncode == 0, sent.stdout + sent.stderr
-    checked = run("check_task", "--job_id", job_id, "--wait", "--poll_seconds", "1", env=variables,
+    checked = run("check_task", "--job_id", job_id, "--wait", "--verbose", "--poll_seconds", "1", env=variables,
                   timeout=timeout)
     return job_id, checked
 
@@ -282,7 +282,7 @@ def test_nothing_left_after_stop_or_after_a_kill_and_restart(tmp_path):
     reason = _why_not()
     if reason:
         _skip_or_fail(reason)
-    root = REPO_ROOT / ".local" / f"test-leftovers-{uuid.uuid4().hex[:8]}"
+    root = stack_module.isolated_workdir(f"test-leftovers-{uuid.uuid4().hex[:8]}")
     route_before = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     proc = None
     try:
