@@ -13,30 +13,27 @@ into the checked settings it needs (`pool_settings`, `task_settings`,
 `batch_access`, `storage`: frozen dataclasses whose fields are all set), which
 call `require(settings, ...)`: a missing or malformed variable raises
 ConfigError with one line naming the variable and how to fix it.
-Every variable is documented in `.env.example` and in the README.
+Every variable is documented in `.env.example` and in the README. Reading the
+env file is toolkit/envfile.py; the checks of single values are toolkit/values.py.
 """
 
-import base64
-import binascii
 import datetime
 import difflib
-import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
 
-if TYPE_CHECKING:
-    from dotenv.parser import Binding
-
-parse_stream: Callable[[IO[str]], Iterator["Binding"]] | None
-try:
-    from dotenv.parser import parse_stream
-except ImportError:  # not installed: reading an env file then reports it (see _read_env_file)
-    parse_stream = None
+from toolkit.envfile import load_environment
+from toolkit.values import (
+    check_endpoint,
+    check_key,
+    check_program,
+    sas_token_expiry,
+    sas_token_permissions,
+    split_container,
+)
 
 ENV_FILE_VARIABLE = "BATCH_TOOLKIT_ENV_FILE"
 DEFAULT_ENV_FILE = Path(__file__).resolve().with_name(".env")
@@ -105,7 +102,6 @@ _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 _VM_SIZE = re.compile(r"^[A-Za-z0-9_]+$")
 # A task may run at most 180 days on Batch.
 MAX_WALL_CLOCK_MINUTES = 180 * 24 * 60
-_LOOPBACK_HOSTS = {"localhost", "::1"}
 
 
 class ConfigError(Exception):
@@ -203,49 +199,6 @@ def default_start_command(nb_processes: int, program: str = DEFAULTS["PROGRAM"],
             + (f" {program_args}" if program_args else "") + "'")
 
 
-def _read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
-    """(values, problem) of an env file. Values are taken literally: commands hold $VAR for the
-    node's shell, so no interpolation (python-dotenv's default would blank them)."""
-    if parse_stream is None:
-        return {}, "cannot be read: python-dotenv is not installed (pip install -r requirements.txt)"
-    try:
-        with open(path, encoding="utf-8") as file:
-            bindings = list(parse_stream(file))
-    except (OSError, UnicodeDecodeError) as err:
-        return {}, f"names {str(path)!r}, which cannot be read ({getattr(err, 'strerror', None) or err})"
-    broken = [binding for binding in bindings if binding.error]
-    if broken:
-        return {}, f"names {str(path)!r}, whose line {broken[0].original.line} is not NAME=value"
-    return {b.key: b.value for b in bindings if b.key and b.value is not None}, None
-
-
-@dataclass(frozen=True)
-class _Environment:
-    values: dict[str, str]              # the env file's values overlaid by the real environment (which wins)
-    env_file: str | None                # the file read, if any
-    problem: str | None                 # what is wrong with that file
-    file_names: tuple[str, ...] = ()    # the names the file sets
-    default_missing: bool = False       # no BATCH_TOOLKIT_ENV_FILE and no .env next to the scripts
-
-
-def _load_environment(environ: Mapping[str, str]) -> _Environment:
-    env_file = environ.get(ENV_FILE_VARIABLE)
-    if env_file is None:
-        if not DEFAULT_ENV_FILE.is_file():
-            return _Environment(dict(environ), None, None, default_missing=True)
-        path = DEFAULT_ENV_FILE
-    elif env_file == "":
-        return _Environment(dict(environ), None, None)
-    else:
-        path = Path(env_file)
-        if not path.is_file():
-            return _Environment(dict(environ), None, f"names {env_file!r}, which is not a file")
-    values, problem = _read_env_file(path)
-    names = tuple(values)
-    values.update(environ)
-    return _Environment(values, str(path), problem, names)
-
-
 def likely_typos(names: Sequence[str]) -> dict[str, str]:
     """Unknown names that look like one of the toolkit's variables (NB_NODE -> NB_NODES), each with that variable."""
     typos = {}
@@ -256,15 +209,6 @@ def likely_typos(names: Sequence[str]) -> dict[str, str]:
         if match:
             typos[name] = match[0]
     return typos
-
-
-def _check_program(program: str, program_args: str, problems: dict[str, str]) -> None:
-    """PROGRAM goes inside "..." and PROGRAM_ARGS inside '...' of the default START_COMMAND."""
-    parts = program.split("/")
-    if program.startswith("/") or ".." in parts or any(c in program for c in "\"'`$\\\t\n ") or not program:
-        problems["PROGRAM"] = f"is {program!r}, not a relative path inside the repository without quotes, '$' or spaces"
-    if any(c in program_args for c in "'\n\r"):
-        problems["PROGRAM_ARGS"] = "contains a single quote or a newline"
 
 
 def _positive_int(values: Mapping[str, str], name: str, problems: dict[str, str], low: int = 1,
@@ -281,73 +225,9 @@ def _positive_int(values: Mapping[str, str], name: str, problems: dict[str, str]
     return number
 
 
-def _check_endpoint(url: str, problems: dict[str, str]) -> None:
-    if not url:
-        return
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
-    except ValueError:
-        problems["AZURE_BATCH_ENDPOINT"] = f"is {url!r}, whose port is not a number"
-        return
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems["AZURE_BATCH_ENDPOINT"] = f"is {url!r}, not a URL with a scheme (https://...)"
-    elif parts.scheme == "http" and not _is_loopback(parts.hostname):
-        problems["AZURE_BATCH_ENDPOINT"] = "uses http:// for a remote host; Azure Batch needs https://"
-
-
-def _is_loopback(host: str) -> bool:
-    return host in _LOOPBACK_HOSTS or host.startswith("127.")
-
-
-def _is_ip_or_localhost(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return host == "localhost"
-
-
-def container_parts(url: str) -> tuple[str, str] | None:
-    """(storage account, container) of a container URL, or None when it is not one.
-
-    On Azure the account is the host's first label; emulators (an IP address or
-    localhost) put it first in the path: http://127.0.0.1:10000/ACCOUNT/CONTAINER.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    segments = [segment for segment in parts.path.split("/") if segment]
-    if _is_ip_or_localhost(parts.hostname):
-        return (segments[0], segments[1]) if len(segments) == 2 else None
-    return (parts.hostname.split(".")[0], segments[0]) if len(segments) == 1 else None
-
-
-def _check_key(variable: str, key: str, problems: dict[str, str]) -> None:
-    if not key:
-        return
-    try:
-        if not base64.b64decode(key, validate=True):
-            raise binascii.Error("empty")
-    except (binascii.Error, ValueError):
-        problems[variable] = "is not a base64 account key"
-
-
-def _split_container(url: str, token: str, problems: dict[str, str]) -> dict[str, str]:
-    """The container URL without its query, and the SAS from the query or from the token variable."""
-    parts = urlsplit(url)
-    if url and container_parts(url) is None:
-        problems["BLOB_CONTAINER_URL"] = "is not a container URL (https://ACCOUNT.blob.core.windows.net/CONTAINER)"
-    sas = parts.query or token.lstrip("?")
-    if url and sas and "sig" not in parse_qs(sas):
-        variable = "BLOB_CONTAINER_URL" if parts.query else "AZURE_STORAGE_SAS_TOKEN"
-        problems.setdefault(variable, "holds a SAS with no signature field")
-    return {"url": parts._replace(query="", fragment="").geturl() if url else "", "sas_token": sas}
-
-
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; never raises. Malformed values are listed in `problems`."""
-    environment = _load_environment(os.environ if environ is None else environ)
+    environment = load_environment(os.environ if environ is None else environ, ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
     values, env_file, env_file_problem = environment.values, environment.env_file, environment.problem
 
     def get(name: str) -> str:
@@ -359,11 +239,11 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
              "url": get("AZURE_BATCH_ENDPOINT").rstrip("/")}
     if batch["name"] and not _ACCOUNT_NAME.match(batch["name"]):
         problems["AZURE_BATCH_ACCOUNT"] = f"is {batch['name']!r}; account names are 3-24 lowercase letters and digits"
-    _check_key("AZURE_BATCH_ACCESS_KEY", batch["key"], problems)
-    _check_endpoint(batch["url"], problems)
-    blob_container = _split_container(get("BLOB_CONTAINER_URL"), get("AZURE_STORAGE_SAS_TOKEN"), problems)
+    check_key("AZURE_BATCH_ACCESS_KEY", batch["key"], problems)
+    check_endpoint(batch["url"], problems)
+    blob_container = split_container(get("BLOB_CONTAINER_URL"), get("AZURE_STORAGE_SAS_TOKEN"), problems)
     storage_key = get("AZURE_STORAGE_KEY")
-    _check_key("AZURE_STORAGE_KEY", storage_key, problems)
+    check_key("AZURE_STORAGE_KEY", storage_key, problems)
 
     repository = get("REPOSITORY_URL")
     if any(c in repository for c in "\"'`$\\\t\n"):  # it goes inside "..." in a bash -c '...' command
@@ -372,7 +252,7 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
         problems["VM_SIZE"] = f"is {get('VM_SIZE')!r}, not a VM size name"
     nb_processes = _positive_int(values, "NB_PROCESSES", problems)
     program, program_args = get("PROGRAM"), get("PROGRAM_ARGS")
-    _check_program(program, program_args, problems)
+    check_program(program, program_args, problems)
     where = env_file or "the env file"
     warnings = tuple(f"{where} sets {name}, which the toolkit does not read: did you mean {intended}?"
                      for name, intended in likely_typos(environment.file_names).items())
@@ -554,22 +434,6 @@ def task_settings(settings: Settings) -> TaskSettings:
 
 
 # --- the container SAS's fields -------------------------------------------------
-
-def sas_token_expiry(sas_token: str) -> datetime.datetime | None:
-    """When a SAS expires (its `se` field), or None when it does not say."""
-    expiry = parse_qs(sas_token).get("se", [""])[0]
-    try:
-        moment = datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    # A SAS time without an offset (e.g. the date-only se=2030-01-01 the Azure CLI accepts) is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
-
-
-def sas_token_permissions(sas_token: str) -> str:
-    """A SAS's permission letters (its `sp` field), e.g. 'racwl'."""
-    return parse_qs(sas_token).get("sp", [""])[0]
-
 
 def sas_expiry(settings: Settings) -> datetime.datetime | None:
     """When the configured container SAS expires, or None when it does not say."""

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from config_resources import TaskSettings, sas_token_expiry, task_settings
+from config_resources import TaskSettings, task_settings
 from toolkit.batch import (
     RETRY_POST,
     SUBMISSION_MARK,
@@ -45,6 +45,7 @@ from toolkit.batch import (
 from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run
 from toolkit.dryrun import show_request
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
+from toolkit.values import sas_token_expiry
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models

@@ -11,8 +11,9 @@ import datetime
 import logging
 from typing import TYPE_CHECKING
 
-from config_resources import Storage, container_parts, sas_token_expiry, sas_token_permissions
+from config_resources import Storage
 from toolkit.cli import EXIT_USAGE, ToolkitError
+from toolkit.values import container_parts, sas_token_expiry, sas_token_permissions
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient, UserDelegationKey

@@ -107,7 +107,7 @@ def test_env_file_readable_by_others_gets_a_warning(toolkit_env, tmp_path, capsy
     ("mystorage/outputs", None),
 ])
 def test_container_parts_on_azure_and_emulators(url, parts):
-    from config_resources import container_parts
+    from toolkit.values import container_parts
     assert container_parts(url) == parts
 
 
