@@ -33,7 +33,7 @@ demo: setup
 	$(VENV_PYTHON) -m tools.demo
 
 local: setup
-	$(VENV_PYTHON) -m tools.local_stack
+	$(VENV_PYTHON) -m tools.local
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -6,6 +6,7 @@ The azure packages are imported inside functions (or only for type checking) so 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable
@@ -53,12 +54,23 @@ def wire_value(value: object) -> str:
 
 
 def error_code(err: Exception) -> str | None:
-    """The service's error code (e.g. 'PoolExists') of an azure-core exception, if any."""
+    """The service's error code (e.g. 'PoolExists') of an azure-core exception, if any.
+
+    A streamed download (a task file) fails before the SDK reads the error body, so err.error is
+    None there: the code is then read from the body, which the service sends as JSON."""
     from azure.core.exceptions import HttpResponseError
 
-    if isinstance(err, HttpResponseError) and err.error is not None:
+    if not isinstance(err, HttpResponseError):
+        return None
+    if err.error is not None:
         return err.error.code
-    return None
+    read = getattr(err.response, "read", None)  # azure.core.rest.HttpResponse: the SDK's responses
+    try:
+        body = json.loads(read()) if callable(read) else None
+    except Exception:  # no body (a HEAD), not JSON, or the connection is gone: no code to tell
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def made_by(items: Iterable[models.BatchMetadataItem | models.EnvironmentSetting] | None, submission_id: str) -> bool:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 STD_FILES = ("stdout.txt", "stderr.txt")
 RECORD_NAME = ".check_task-record.json"
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: each job's creation time, so a job deleted and made again is not taken for the old one
 DOWNLOAD_ATTEMPTS = 3  # per file, when the connection breaks mid-file
 # The blob container is given up on (then the nodes' copies are used) within about the time a Batch
 # request takes to fail (toolkit.batch.CLIENT_OPTIONS): 3 tries of at most 5 s to connect, short backoffs.
@@ -86,8 +86,14 @@ class TaskRecord:
 class Record:
     path: Path
     jobs: dict[str, dict[str, TaskRecord]] = field(default_factory=dict)
+    created: dict[str, str] = field(default_factory=dict)  # job id -> the job's creation time
 
-    def tasks(self, job_id: str) -> dict[str, TaskRecord]:
+    def tasks(self, job_id: str, created: str) -> dict[str, TaskRecord]:
+        """The recorded tasks of this job; none when the job of that id was created at another time
+        (deleted and made again: the files on disk are the old job's)."""
+        if self.created.get(job_id) != created:
+            self.jobs[job_id] = {}
+            self.created[job_id] = created
         return self.jobs.setdefault(job_id, {})
 
     def incomplete_files(self, job_id: str, output_dir: Path) -> list[tuple[str, str]]:
@@ -106,8 +112,10 @@ class Record:
     def save(self) -> None:
         """Write the record atomically (a temporary file renamed over the old one)."""
         data = {"version": RECORD_VERSION,
-                "jobs": {job_id: {task_id: {"result": task.result, "failed": task.failed, "files": task.files}
-                                  for task_id, task in tasks.items()}
+                "jobs": {job_id: {"created": self.created.get(job_id, ""),
+                                  "tasks": {task_id: {"result": task.result, "failed": task.failed,
+                                                      "files": task.files}
+                                            for task_id, task in tasks.items()}}
                          for job_id, tasks in self.jobs.items() if tasks}}
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,11 +131,12 @@ def load_record(output_dir: Path) -> Record:
             return Record(path)
         jobs = {job_id: {task_id: TaskRecord(str(task["result"]), bool(task["failed"]),
                                              {str(name): int(size) for name, size in task["files"].items()})
-                         for task_id, task in tasks.items()}
-                for job_id, tasks in data["jobs"].items()}
+                         for task_id, task in job["tasks"].items()}
+                for job_id, job in data["jobs"].items()}
+        created = {job_id: str(job["created"]) for job_id, job in data["jobs"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Record(path)
-    return Record(path, jobs)
+    return Record(path, jobs, created)
 
 
 # --- fetching files --------------------------------------------------------------------------------
@@ -224,7 +233,9 @@ class Downloader:
 
     def _from_node(self, job_id: str, task_id: str, name: str, target: Path, check_existing: bool,
                    refused: str) -> Fetched:
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        from toolkit.batch import error_code
 
         client = self.client
         try:
@@ -237,4 +248,10 @@ class Downloader:
             return Fetched("from the node" + refused, size)
         except ResourceNotFoundError:
             return Fetched("not available: not in the blob container, and the node no longer has it" + refused,
+                           None)
+        except HttpResponseError as err:
+            if error_code(err) != "OperationInvalidForCurrentState":
+                raise
+            # A task ended before it ran (terminated while waiting, say) has no node to read files from.
+            return Fetched("not available: not in the blob container, and the task never ran on a node" + refused,
                            None)

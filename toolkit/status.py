@@ -24,7 +24,7 @@ from toolkit.progress import Display, limited, now_utc, running_line, task_resul
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
-JOB_FIELDS = ["id", "poolInfo", "state"]
+JOB_FIELDS = ["id", "poolInfo", "state", "creationTime"]
 POOL_FIELDS = ["id", "state", "enableAutoScale"]
 TASK_FIELDS = ["id", "state", "executionInfo", "nodeInfo", "constraints", "multiInstanceSettings"]
 ENDED_JOB_STATES = {"completed", "terminating", "deleting"}
@@ -36,12 +36,14 @@ class Job:
     id: str
     pool_id: str | None
     state: str
+    created: str  # the job's creation time: the record tells a job made again under the same id by it
 
 
 def list_jobs(client: BatchClient, job_id: str | None) -> list[Job]:
     """The job asked for (its own spelling of the id), or every job of the account: one request."""
     found = [client.get_job(job_id, select=JOB_FIELDS)] if job_id else client.list_jobs(select=JOB_FIELDS)
-    return [Job(job.id, job.pool_info.pool_id if job.pool_info else None, wire_value(job.state)) for job in found]
+    return [Job(job.id, job.pool_info.pool_id if job.pool_info else None, wire_value(job.state),
+                job.creation_time.isoformat() if job.creation_time else "") for job in found]
 
 
 def describe(job_id: str, counts: models.BatchTaskCounts) -> str:
@@ -148,7 +150,7 @@ class JobChecker:
         self.lines[job.id] = [(job.id, message, "")]
 
     def check_job(self, job: Job, counts: models.BatchTaskCounts) -> list[Line]:
-        recorded = self.record.tasks(job.id)
+        recorded = self.record.tasks(job.id, job.created)
         fetched: Counter[str] = Counter()
         lines: list[Line] = [(job.id, describe(job.id, counts), "")]
         redo = self.record.incomplete_files(job.id, self.output_dir)  # deleted or truncated since recorded

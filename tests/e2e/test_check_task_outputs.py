@@ -204,3 +204,23 @@ def test_pools_view_flags_a_pool_with_nodes_and_no_active_job(run_script, ids, l
         assert f"Pool [{plain_pool}]: 2 nodes" in one.stdout and ids.pool_id not in one.stdout
     finally:
         batch.begin_delete_pool(ids.pool_id, polling_interval=0).result()
+
+
+def test_a_task_ended_before_it_ran_is_reported_not_fatal(run_script, ids, local_stack, batch, tmp_path):
+    """A task terminated while it waited has no outputs anywhere: the node file API answers 409
+    OperationInvalidForCurrentState, which check_task reports per file instead of failing the run."""
+    pool_id = f"{ids.pool_id[:50]}-empty"
+    batch.create_pool(models.BatchPoolCreateOptions(id=pool_id, vm_size="standard_d2s_v5", target_dedicated_nodes=0,
+                                                    virtual_machine_configuration=VM))
+    try:
+        add_job(batch, local_stack, ids.job_id, pool_id, waiting="/bin/bash -c 'echo never'")
+        batch.terminate_task(ids.job_id, "waiting")
+        wait_completed(batch, ids.job_id, "waiting")
+        checked = run_script("check_task.py", "--job_id", ids.job_id, "--verbose")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "the task never ran on a node" in checked.stdout, checked.stdout
+        again = run_script("check_task.py", "--job_id", ids.job_id)
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        batch.begin_delete_job(ids.job_id, polling_interval=0).result()
+        batch.begin_delete_pool(pool_id, polling_interval=0).result()

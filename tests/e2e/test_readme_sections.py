@@ -1,6 +1,6 @@
 """The README's "A local stack for your own work" and "Run your own program" sections, run as written.
 
-`make local` is run through its underlying command (python -m tools.local_stack, what the Makefile's
+`make local` is run through its underlying command (python -m tools.local, what the Makefile's
 `local` target runs after `make setup`), with its env file and working directory in the test's temporary
 directory; the fenced commands then run in bash from the repository root, with three substitutions: the
 venv's python3 first on PATH, HOME in the test's directory (for ~/hello-mpi), and the test's env file for
@@ -36,9 +36,9 @@ def fenced(text: str) -> list[str]:
 def make_local(tmp_path):
     """The foreground stack of `make local`; yields (printed export line, its output so far)."""
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert re.search(r"^local: setup\n\t\$\(VENV_PYTHON\) -m tools.local_stack$", makefile, re.MULTILINE)
+    assert re.search(r"^local: setup\n\t\$\(VENV_PYTHON\) -m tools.local$", makefile, re.MULTILINE)
     env_file = tmp_path / "local.env"
-    proc = subprocess.Popen([sys.executable, "-m", "tools.local_stack", "--env_file", str(env_file),
+    proc = subprocess.Popen([sys.executable, "-m", "tools.local", "--env_file", str(env_file),
                              "--workdir", str(tmp_path / "stack")], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: list[str] = []

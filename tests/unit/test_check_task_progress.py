@@ -149,21 +149,35 @@ def test_outage_does_not_retry_what_waiting_cannot_change():
 
 def test_record_round_trip_and_local_check(tmp_path):
     record = Record(tmp_path / RECORD_NAME)
-    record.tasks("j")["t"] = TaskRecord("succeeded (exit code 0)", False, {"stdout.txt": 3, "stderr.txt": 0})
+    record.tasks("j", "2026-11-27T00:00:00+00:00")["t"] = TaskRecord("succeeded (exit code 0)", False,
+                                                                     {"stdout.txt": 3, "stderr.txt": 0})
     (tmp_path / "j" / "t").mkdir(parents=True)
     (tmp_path / "j" / "t" / "stdout.txt").write_bytes(b"abc")
     (tmp_path / "j" / "t" / "stderr.txt").write_bytes(b"")
     record.save()
     again = load_record(tmp_path)
     assert again.jobs == record.jobs and again.incomplete_files("j", tmp_path) == []
+    assert again.created == {"j": "2026-11-27T00:00:00+00:00"}
     (tmp_path / "j" / "t" / "stdout.txt").write_bytes(b"ab")
     (tmp_path / "j" / "t" / "stderr.txt").unlink()
     assert sorted(again.incomplete_files("j", tmp_path)) == [("t", "stderr.txt"), ("t", "stdout.txt")]
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
+def test_a_job_made_again_under_the_same_id_is_not_taken_for_the_recorded_one(tmp_path):
+    record = Record(tmp_path / RECORD_NAME)
+    record.tasks("j", "2026-11-27T00:00:00+00:00")["t"] = TaskRecord("succeeded (exit code 0)", False,
+                                                                     {"stdout.txt": 3})
+    record.save()
+    again = load_record(tmp_path)
+    assert again.tasks("j", "2026-11-27T00:00:00+00:00") != {}
+    assert again.tasks("j", "2026-11-27T01:00:00+00:00") == {}  # deleted and created again: nothing is complete
+    assert again.incomplete_files("j", tmp_path) == []
+
+
 @pytest.mark.parametrize("content", ["", "{not json", json.dumps({"version": 99, "jobs": {}}),
-                                     json.dumps({"version": 1, "jobs": {"j": {"t": {"files": 3}}}}), "[]"])
+                                     json.dumps({"version": 1, "jobs": {"j": {"t": {"files": 3}}}}),
+                                     json.dumps({"version": 2, "jobs": {"j": {"t": {"files": 3}}}}), "[]"])
 def test_unreadable_record_is_an_empty_one(tmp_path, content):
     (tmp_path / RECORD_NAME).write_text(content)
     assert load_record(tmp_path).jobs == {}
