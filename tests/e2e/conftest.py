@@ -128,3 +128,11 @@ def ids(request):
     suffix = uuid.uuid4().hex[:8]
     return SimpleNamespace(pool_id=f"pool-{name}-{suffix}", job_id=f"job-{name}-{suffix}",
                            task_id=f"task-{name}-{suffix}")
+
+
+@pytest.fixture(scope="session")
+def az_executable():
+    """Path of the Azure CLI's `az`, installed once per checkout (tests/e2e/azure_cli.py)."""
+    from tests.e2e.azure_cli import installed_az
+
+    return installed_az()

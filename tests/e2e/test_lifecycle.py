@@ -5,7 +5,6 @@ service accepts unchanged."""
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -135,11 +134,7 @@ def test_dry_runs_send_nothing_and_print_bodies_the_service_accepts(run_script, 
     clean_up(run_script, ids)  # the pool holds at 0 nodes: its task would wait forever on the shared stack
 
 
-AZ = os.environ.get("AZ_CLI", "/tmp/azcli/bin/az")
-
-
-@pytest.mark.skipif(not (shutil.which(AZ) or os.access(AZ, os.X_OK)), reason=f"the Azure CLI is not installed at {AZ}")
-def test_az_accepts_the_printed_pool_and_task_json(run_script, ids, local_stack, batch, tmp_path):
+def test_az_accepts_the_printed_pool_and_task_json(run_script, ids, local_stack, batch, tmp_path, az_executable):
     dry = create(run_script, ids, None, "--dry_run")
     printed = requests_in(dry.stdout)
     pool_file, task_file = tmp_path / "pool.json", tmp_path / "task.json"
@@ -149,13 +144,14 @@ def test_az_accepts_the_printed_pool_and_task_json(run_script, ids, local_stack,
            "AZURE_CORE_COLLECT_TELEMETRY": "false", "NO_PROXY": "*"}
     account = ["--account-name", local_stack.batch_account, "--account-key", local_stack.batch_key,
                "--account-endpoint", local_stack.batch_endpoint]
-    pool = subprocess.run([AZ, "batch", "pool", "create", "--json-file", str(pool_file), *account], env=env,
+    az = str(az_executable)
+    pool = subprocess.run([az, "batch", "pool", "create", "--json-file", str(pool_file), *account], env=env,
                           capture_output=True, text=True, timeout=120)
     assert pool.returncode == 0, pool.stderr[-2000:]
     assert batch.get_pool(ids.pool_id).enable_inter_node_communication is True
     sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--dry_run")
     task_file.write_text(json.dumps(requests_in(sent.stdout)[0][2]))
-    task = subprocess.run([AZ, "batch", "task", "create", "--job-id", ids.job_id, "--json-file", str(task_file),
+    task = subprocess.run([az, "batch", "task", "create", "--job-id", ids.job_id, "--json-file", str(task_file),
                            *account], env=env, capture_output=True, text=True, timeout=120)
     assert task.returncode == 0, task.stderr[-2000:]
     assert batch.get_task(ids.job_id, ids.task_id).multi_instance_settings.number_of_instances == 2
