@@ -344,8 +344,9 @@ def count_blobs(local_stack: ModuleType, stack: Any) -> int:
 
 
 def find_az(given: str | None) -> str | None:
+    """The absolute path of the az to use (the loop runs it from another directory)."""
     if given:
-        return given if Path(given).is_file() and os.access(given, os.X_OK) else None
+        return str(Path(given).resolve()) if Path(given).is_file() and os.access(given, os.X_OK) else None
     return shutil.which("az")
 
 
