@@ -52,7 +52,7 @@ from toolkit.batch import (
     pool_max_nodes,
     wire_value,
 )
-from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run, service_message
+from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, make_parser, run, service_message
 from toolkit.dryrun import show_request
 from toolkit.jobs import JOB_FIELDS, check_existing_job, delete_pool_command, get_or_none, shown_url
 
@@ -73,7 +73,7 @@ ENABLE_RETRY_SECONDS = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Create (or reuse) an autoscaled MPI pool and a job on it.")
+    parser = make_parser("create_pool_job.py", "Create (or reuse) an autoscaled MPI pool and a job on it.")
     parser.add_argument("--pool_id", required=True, help="id of the pool to create or reuse")
     parser.add_argument("--job_id", required=True, help="id of the job to create or reuse")
     parser.add_argument("--vm_size", help="VM size of the nodes (default: VM_SIZE, standard_d2s_v5)")

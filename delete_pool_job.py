@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from config_resources import batch_access
 from toolkit.batch import error_code, make_batch_client, wire_value
-from toolkit.cli import EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, load_settings, run
+from toolkit.cli import EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, load_settings, make_parser, run
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -47,8 +47,8 @@ PROGRESS_SECONDS = 15.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Delete a job, a pool or both (the job first), or terminate one task of a job.")
+    parser = make_parser(
+        "delete_pool_job.py", "Delete a job, a pool or both (the job first), or terminate one task of a job.")
     parser.add_argument("--job_id", help="the job to delete (its running tasks end), or the job of --task_id")
     parser.add_argument("--pool_id", help="the pool to delete (its nodes go)")
     parser.add_argument("--task_id", help="terminate this task of --job_id instead of deleting the job")
