@@ -156,12 +156,12 @@ def check(args: argparse.Namespace) -> int:
             if finished or not args.wait:
                 break
             time.sleep(poll_seconds)
-        display.finish()
         return checker.exit_code()
     except BaseException:
         downloader.cancelled.set()
         raise
     finally:
+        display.finish()  # also before an error or Ctrl-C's line: no 'waiting for' line left on the screen
         pool.shutdown(wait=True, cancel_futures=True)
 
 
