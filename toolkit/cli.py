@@ -55,6 +55,8 @@ SERVICE_ADVICE = {
                                "higher quota.",
     "PoolBeingDeleted": "the pool is being deleted: wait until it is gone, or use another --pool_id.",
     "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py (no --job_id).",
+    "TaskNotFound": "the job has no task with that id: list its tasks with python3 check_task.py --job_id JOB_ID "
+                    "--verbose.",
     "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
 }
 

@@ -132,7 +132,9 @@ def test_tail_of_an_unknown_task_is_one_line(run_script, ids, local_stack, batch
     assert result.returncode == 1
     # --tail says on stderr how it signs in (stdout is the task's output), then the error in one line
     problem = [line for line in result.stderr.splitlines() if not line.startswith("Signing in to Batch")]
-    assert len(problem) == 1 and "TaskNotFound" in problem[0], result.stderr
+    assert len(problem) == 1, result.stderr
+    assert problem[0] == ("Error: The service refused the request: TaskNotFound: the job has no task with that id: "
+                          "list its tasks with python3 check_task.py --job_id JOB_ID --verbose.")
 
 
 def test_wait_on_a_terminal_redraws_a_live_view(ids, local_stack, batch, plain_pool, tmp_path):
