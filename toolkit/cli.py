@@ -37,6 +37,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # (the `id` of https://learn.microsoft.com/python/api/azure-batch/azure.batch.models.batchpool).
 MAX_ID_LENGTH = 64
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
+# VM size names (standard_d2s_v5): the rule config_resources applies to VM_SIZE.
+_VM_SIZE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 # Service error codes with what the user should do about them
 # (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
@@ -125,6 +127,15 @@ def check_id(option: str, value: str) -> str:
     if bad:
         raise ToolkitError(f"{option} {value!r} contains {''.join(bad)!r}; ids use only letters, digits, '-' and '_'.",
                            EXIT_USAGE)
+    return value
+
+
+def check_vm_size(option: str, value: str) -> str:
+    """Check a VM size name before any request: an empty one would fall back to the default only after
+    a request, and one with spaces would be sent to the service as it is."""
+    if not _VM_SIZE_NAME.fullmatch(value):
+        raise ToolkitError(f"{option} is {value!r}, not a VM size name: give one like standard_d2s_v5 (letters, "
+                           "digits and '_'; az batch location list-skus --location LOCATION lists them).", EXIT_USAGE)
     return value
 
 

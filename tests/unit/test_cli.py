@@ -49,6 +49,9 @@ def test_without_configuration_one_line_and_exit_2(script, args):
     (create_pool_job.main, ["--pool_id", "p", "--job_id", ""], "--job_id is empty"),
     (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--max_nodes", "0"], "--max_nodes is 0"),
     (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--max_nodes", "101"], "--max_nodes is 101"),
+    # Both were sent: '' fell back to the default only after a request, 'x y' made a pool.
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--vm_size", ""], "--vm_size is '', not a VM size"),
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--vm_size", "x y"], "--vm_size is 'x y', not a VM"),
     (send_task.main, ["--job_id", "j", "--task_id", "t.1"], "--task_id 't.1' contains '.'"),
     (send_task.main, ["--job_id", "j", "--task_id", "t", "--nodes", "0"], "--nodes is 0"),
     (check_task.main, ["--job_id", "a;b"], "--job_id 'a;b' contains ';'"),
