@@ -207,7 +207,9 @@ def run(body: Callable[[], int]) -> int:
             ServiceResponseError,
         )
     except ImportError as err:
-        return _fail(f"The Python package {err.name} is missing: pip install -r requirements.txt", EXIT_USAGE)
+        # Most often the script was run with the system's python3 rather than the project's .venv.
+        return _fail(f"The Python package {err.name} is missing: use .venv/bin/python (make setup makes it) "
+                     "or pip install -r requirements.txt", EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("Interrupted.", EXIT_INTERRUPTED)
     try:

@@ -160,5 +160,6 @@ def test_missing_packages_are_one_line_and_exit_2():
                             cwd=REPO_ROOT)
     assert result.returncode == 2
     assert result.stderr.startswith("Error: The Python package azure")
-    assert "pip install -r requirements.txt" in result.stderr
+    assert result.stderr.endswith("is missing: use .venv/bin/python (make setup makes it) or pip install -r "
+                                  "requirements.txt\n")
     assert result.stderr.count("\n") == 1
