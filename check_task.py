@@ -36,7 +36,7 @@ from pathlib import Path
 
 from config_resources import batch_access, read_settings, storage
 from toolkit.batch import make_batch_client
-from toolkit.cli import EXIT_OK, EXIT_USAGE, ToolkitError, check_id, run, warn_if_env_file_shared
+from toolkit.cli import EXIT_OK, EXIT_USAGE, ToolkitError, check_id, make_parser, run, warn_if_env_file_shared
 from toolkit.outputs import (
     STD_FILES,
     DownloadCancelled,
@@ -55,15 +55,21 @@ WAIT_POLL_SECONDS, TAIL_POLL_SECONDS = 15.0, 2.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Summarise task states per job; download each finished task's outputs; follow a running task.",
-        epilog=f"--wait and --tail ride out a service that cannot be reached or is busy, retrying with backoff "
-               f"for up to {OUTAGE_LIMIT_SECONDS / 60:g} minutes, then stop with exit code 1. If the blob container "
-               "cannot be reached, outputs come from the nodes. --tail shows a multi-instance (MPI) task's primary "
-               "output, which holds mpirun's output of every rank; a subtask's own stdout.txt (its coordination "
-               "command) is on its node: az batch task subtask list --job-id JOB --task-id TASK gives its node "
-               "and taskRootDirectory, then az batch node file download --pool-id POOL --node-id NODE "
-               "--file-path TASK_ROOT_DIRECTORY/stdout.txt --destination sub-stdout.txt.")
+    parser = make_parser(
+        "check_task.py",
+        "Summarise task states per job; download each finished task's outputs;\nfollow a running task.",
+        epilog=f"""\
+--wait and --tail ride out a service that cannot be reached or is busy,
+retrying with backoff for up to {OUTAGE_LIMIT_SECONDS / 60:g} minutes, then stop with exit code 1.
+If the blob container cannot be reached, outputs come from the nodes.
+
+--tail shows a multi-instance (MPI) task's primary output, which holds
+mpirun's output of every rank. A subtask's own stdout.txt (its coordination
+command) is on its node; this gives its node and taskRootDirectory:
+  az batch task subtask list --job-id JOB --task-id TASK
+then this downloads it:
+  az batch node file download --pool-id POOL --node-id NODE \\
+    --file-path TASK_ROOT_DIRECTORY/stdout.txt --destination sub-stdout.txt""")
     parser.add_argument("--job_id", help="check this job only (default: every job of the account)")
     parser.add_argument("--output_dir", help="where outputs go (default: outputs)")
     parser.add_argument("--wait", action="store_true", help="poll until every task has completed, downloading "
@@ -150,12 +156,12 @@ def check(args: argparse.Namespace) -> int:
             if finished or not args.wait:
                 break
             time.sleep(poll_seconds)
-        display.finish()
         return checker.exit_code()
     except BaseException:
         downloader.cancelled.set()
         raise
     finally:
+        display.finish()  # also before an error or Ctrl-C's line: no 'waiting for' line left on the screen
         pool.shutdown(wait=True, cancel_futures=True)
 
 

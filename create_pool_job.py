@@ -52,7 +52,16 @@ from toolkit.batch import (
     pool_max_nodes,
     wire_value,
 )
-from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run, service_message
+from toolkit.cli import (
+    EXIT_USAGE,
+    ToolkitError,
+    check_id,
+    check_vm_size,
+    load_settings,
+    make_parser,
+    run,
+    service_message,
+)
 from toolkit.dryrun import show_request
 from toolkit.jobs import JOB_FIELDS, check_existing_job, delete_pool_command, get_or_none, shown_url
 
@@ -73,7 +82,7 @@ ENABLE_RETRY_SECONDS = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Create (or reuse) an autoscaled MPI pool and a job on it.")
+    parser = make_parser("create_pool_job.py", "Create (or reuse) an autoscaled MPI pool and a job on it.")
     parser.add_argument("--pool_id", required=True, help="id of the pool to create or reuse")
     parser.add_argument("--job_id", required=True, help="id of the job to create or reuse")
     parser.add_argument("--vm_size", help="VM size of the nodes (default: VM_SIZE, standard_d2s_v5)")
@@ -345,12 +354,14 @@ def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id
 def create_pool_and_job(args: argparse.Namespace) -> int:
     check_id("--pool_id", args.pool_id)
     check_id("--job_id", args.job_id)
+    if args.vm_size is not None:
+        check_vm_size("--vm_size", args.vm_size)
     settings = load_settings(pool_settings)
     max_nodes = settings.max_nodes if args.max_nodes is None else args.max_nodes
     if not 1 <= max_nodes <= INTER_NODE_POOL_CAP:
         raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "
                            "(pools with inter-node communication are capped).", EXIT_USAGE)
-    vm_size = args.vm_size or settings.vm_size
+    vm_size = settings.vm_size if args.vm_size is None else args.vm_size
 
     client = make_batch_client(settings.batch)
     submission_id = uuid.uuid4().hex  # marks what this run creates (see toolkit.batch.SUBMISSION_MARK)

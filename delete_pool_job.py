@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from config_resources import batch_access
 from toolkit.batch import error_code, make_batch_client, wire_value
-from toolkit.cli import EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, load_settings, run
+from toolkit.cli import EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, load_settings, make_parser, run
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -47,8 +47,8 @@ PROGRESS_SECONDS = 15.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Delete a job, a pool or both (the job first), or terminate one task of a job.")
+    parser = make_parser(
+        "delete_pool_job.py", "Delete a job, a pool or both (the job first), or terminate one task of a job.")
     parser.add_argument("--job_id", help="the job to delete (its running tasks end), or the job of --task_id")
     parser.add_argument("--pool_id", help="the pool to delete (its nodes go)")
     parser.add_argument("--task_id", help="terminate this task of --job_id instead of deleting the job")
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--poll_seconds", type=float, default=DEFAULT_POLL_SECONDS,
                         help=f"seconds between checks while waiting (default {DEFAULT_POLL_SECONDS:g})")
     return parser
+
+
+# Deleting what does not exist succeeds (a re-run is safe), so these say where to see what does exist.
+LIST_JOBS = "python3 check_task.py lists the jobs"
+LIST_POOLS = "python3 check_task.py shows the pools in use"
 
 
 @dataclass
@@ -82,6 +87,9 @@ def check_options(args: argparse.Namespace) -> None:
     if args.task_id and args.pool_id:
         raise ToolkitError("--task_id terminates one task and keeps the job and pool: give it without --pool_id.",
                            EXIT_USAGE)
+    if args.force and not args.pool_id:  # refused rather than ignored, as check_task.py refuses options doing nothing
+        raise ToolkitError("--force lets --pool_id delete a pool other active jobs use, and there is no --pool_id: "
+                           "drop --force, or add --pool_id POOL_ID.", EXIT_USAGE)
     for option in ("job_id", "pool_id", "task_id"):
         if getattr(args, option) is not None:
             check_id(f"--{option}", getattr(args, option))
@@ -133,9 +141,11 @@ def describe(plan: Plan, args: argparse.Namespace) -> list[str]:
     lines = []
     if args.task_id:
         if plan.job_state is None:
-            print(f"Job [{args.job_id}] does not exist: task [{args.task_id}] is already gone.")
+            print(f"No job [{args.job_id}] in this account: task [{args.task_id}] is already gone, or the id is "
+                  f"mistyped ({LIST_JOBS}).")
         elif plan.task_state is None:
-            print(f"Task [{args.task_id}] does not exist in job [{args.job_id}]: nothing to terminate.")
+            print(f"No task [{args.task_id}] in job [{args.job_id}]: nothing to terminate (already gone, or a "
+                  f"mistyped id: python3 check_task.py --job_id {args.job_id} --verbose lists its tasks).")
         elif plan.task_state == "completed":
             print(f"Task [{args.task_id}] of job [{args.job_id}] has already completed: nothing to terminate.")
         else:
@@ -145,7 +155,7 @@ def describe(plan: Plan, args: argparse.Namespace) -> list[str]:
         return lines
     if args.job_id:
         if plan.job_state is None:
-            print(f"Job [{args.job_id}] does not exist (already deleted).")
+            print(f"No job [{args.job_id}] in this account: already deleted, or a mistyped id ({LIST_JOBS}).")
         elif plan.job_state == "deleting":
             lines.append(f"wait for job [{args.job_id}], which is already being deleted")
         else:
@@ -153,7 +163,7 @@ def describe(plan: Plan, args: argparse.Namespace) -> list[str]:
                          f"{plan.job_tasks}): its running tasks end, its tasks and their files are deleted")
     if args.pool_id:
         if plan.pool_state is None:
-            print(f"Pool [{args.pool_id}] does not exist (already deleted).")
+            print(f"No pool [{args.pool_id}] in this account: already deleted, or a mistyped id ({LIST_POOLS}).")
         elif plan.pool_state == "deleting":
             lines.append(f"wait for pool [{args.pool_id}], which is already being deleted")
         else:
@@ -170,8 +180,12 @@ def confirm(lines: list[str], args: argparse.Namespace) -> None:
         return
     try:
         answer = input("Go ahead? [y/N] ").strip().lower()
-    except EOFError:
+    except EOFError:  # Ctrl-D: the terminal's cursor is still after the question
+        print(file=sys.stderr)
         answer = ""
+    except KeyboardInterrupt:  # the next line must not start after the question and the terminal's ^C
+        print(file=sys.stderr)
+        raise ToolkitError("Interrupted: nothing deleted.", EXIT_INTERRUPTED) from None
     if answer not in ("y", "yes"):
         raise ToolkitError("Nothing deleted: not confirmed (answer y, or add --yes).")
 

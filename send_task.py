@@ -42,7 +42,7 @@ from toolkit.batch import (
     pool_max_nodes,
     wire_value,
 )
-from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, run
+from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, make_parser, run
 from toolkit.dryrun import show_request
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 from toolkit.values import sas_token_expiry
@@ -56,7 +56,7 @@ STD_FILES_PATTERN = "../std*.txt"  # stdout.txt and stderr.txt sit one level abo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Send an MPI (multi-instance) task to a job.")
+    parser = make_parser("send_task.py", "Send an MPI (multi-instance) task to a job.")
     parser.add_argument("--job_id", required=True, help="id of the job (created by create_pool_job.py)")
     parser.add_argument("--task_id", required=True, help="id of the new task, unique in the job")
     parser.add_argument("--nodes", type=int, help="number of nodes the MPI task runs on (default: NB_NODES, 2)")

@@ -12,16 +12,18 @@ The azure packages are imported inside functions so that `--help` stays fast.
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import errno
 import json
 import os
 import re
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from config_resources import ConfigError, Settings, read_settings
+from config_resources import ENV_FILE_VARIABLE, ConfigError, Settings, read_settings
 from toolkit.batch import error_code
 from toolkit.credentials import KEYS_REFUSED, NO_CREDENTIAL, TOKEN_REJECTED, SignInConfigError
 from toolkit.redaction import redact
@@ -35,6 +37,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # (the `id` of https://learn.microsoft.com/python/api/azure-batch/azure.batch.models.batchpool).
 MAX_ID_LENGTH = 64
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
+# VM size names (standard_d2s_v5): the rule config_resources applies to VM_SIZE.
+_VM_SIZE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 # Service error codes with what the user should do about them
 # (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
@@ -53,6 +57,8 @@ SERVICE_ADVICE = {
                                "higher quota.",
     "PoolBeingDeleted": "the pool is being deleted: wait until it is gone, or use another --pool_id.",
     "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py (no --job_id).",
+    "TaskNotFound": "the job has no task with that id: list its tasks with python3 check_task.py --job_id JOB_ID "
+                    "--verbose.",
     "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
 }
 
@@ -67,6 +73,50 @@ class ToolkitError(Exception):
         self.exit_code = exit_code
 
 
+SETTINGS_NOTE = (f"Settings (account, storage, pool, task) come from the environment and from .env\n"
+                 f"next to the scripts, or from the file {ENV_FILE_VARIABLE} names instead\n"
+                 f"(every variable is described in .env.example).")
+
+
+def make_parser(script: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of a script, whose usage errors are one line on stderr (`Error: ... (see python3 SCRIPT
+    --help)`) and exit code 2, like every other error. The description and epilog are printed as written
+    (hand-wrapped), so that a command in them is never broken at a hyphen."""
+    parser = argparse.ArgumentParser(prog=script, description=f"{description}\n\n{SETTINGS_NOTE}", epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parsed: list[str] = []  # the tokens of the current parse, to name a mistyped option whatever argparse reports
+    parse_known_args = parser.parse_known_args
+
+    def remember_and_parse(args: Sequence[str] | None = None,
+                           namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed[:] = sys.argv[1:] if args is None else list(args)
+        return parse_known_args(args, namespace)
+
+    def one_line_error(message: str) -> None:
+        mistyped = [suggestion for token in parsed if (suggestion := unknown_option(parser, token))]
+        if mistyped:  # e.g. --pool-id: argparse would otherwise report --pool_id missing, not the typo
+            message = f"unrecognized arguments: {', '.join(mistyped)}"
+        print(f"Error: {message} (see python3 {script} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+    parser.parse_known_args = remember_and_parse  # type: ignore[method-assign, assignment]
+    parser.error = one_line_error  # type: ignore[method-assign, assignment]
+    return parser
+
+
+def unknown_option(parser: argparse.ArgumentParser, token: str) -> str:
+    """'' for anything but an option the parser does not know; else the option, with the closest known one
+    (the Azure CLI's --pool-id for --pool_id): '--pool-id (did you mean --pool_id?)'."""
+    if not token.startswith("--") or token == "--":
+        return ""
+    name = token.split("=", 1)[0]
+    known = [option for option in parser._option_string_actions if option.startswith("--")]
+    if any(option.startswith(name) for option in known):  # an option, or an abbreviation argparse accepts
+        return ""
+    close = difflib.get_close_matches("--" + name[2:].replace("-", "_"), known, n=1, cutoff=0.75)
+    return f"{name} (did you mean {close[0]}?)" if close else name
+
+
 def check_id(option: str, value: str) -> str:
     """Check a pool, job or task id against the service's rules before any request."""
     if not value:
@@ -77,6 +127,15 @@ def check_id(option: str, value: str) -> str:
     if bad:
         raise ToolkitError(f"{option} {value!r} contains {''.join(bad)!r}; ids use only letters, digits, '-' and '_'.",
                            EXIT_USAGE)
+    return value
+
+
+def check_vm_size(option: str, value: str) -> str:
+    """Check a VM size name before any request: an empty one would fall back to the default only after
+    a request, and one with spaces would be sent to the service as it is."""
+    if not _VM_SIZE_NAME.fullmatch(value):
+        raise ToolkitError(f"{option} is {value!r}, not a VM size name: give one like standard_d2s_v5 (letters, "
+                           "digits and '_'; az batch location list-skus --location LOCATION lists them).", EXIT_USAGE)
     return value
 
 
@@ -148,7 +207,9 @@ def run(body: Callable[[], int]) -> int:
             ServiceResponseError,
         )
     except ImportError as err:
-        return _fail(f"The Python package {err.name} is missing: pip install -r requirements.txt", EXIT_USAGE)
+        # Most often the script was run with the system's python3 rather than the project's .venv.
+        return _fail(f"The Python package {err.name} is missing: use .venv/bin/python (make setup makes it) "
+                     "or pip install -r requirements.txt", EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("Interrupted.", EXIT_INTERRUPTED)
     try:

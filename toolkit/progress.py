@@ -8,6 +8,7 @@ The azure packages are imported inside functions (or only for type checking) so 
 from __future__ import annotations
 
 import datetime
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -115,12 +116,16 @@ class Display:
     - once (no --wait): every line, as it comes;
     - waiting, piped: events and changed status lines, each with the time (HH:MM:SS);
     - waiting, in a terminal: events printed once (with the time), then a block of status lines
-      redrawn in place each poll (ANSI: cursor up, clear to the end of the screen).
+      redrawn in place each poll (ANSI: cursor up, clear to the end of the screen). Each of its lines is
+      cut to the terminal's width: a line that wrapped would take more rows than the cursor goes up, and
+      each redraw would leave rows behind. When done, the block gives way to its lines in full.
     Status lines are (key, text, live): `live` (how long something has run) is shown only in the
     live view, so that a piped log gets a line only when something really changed."""
 
-    def __init__(self, waiting: bool, out: TextIO | None = None, live: bool | None = None):
+    def __init__(self, waiting: bool, out: TextIO | None = None, live: bool | None = None,
+                 columns: Callable[[], int] = lambda: shutil.get_terminal_size().columns):
         self.out = out or sys.stdout
+        self.columns = columns
         self.waiting = waiting
         self.live = waiting and (self.out.isatty() if live is None else live)
         self._shown: dict[str, str] = {}
@@ -162,14 +167,27 @@ class Display:
         if not self.live or not self._last:
             return
         elapsed = f"waiting for {duration(time.monotonic() - self._started)} (Ctrl-C stops waiting; nothing is lost)"
-        rows = [f"{text}{live}" for _, text, live in self._last] + [elapsed]
+        # One column short of the width: a line filling the last column wraps early on some terminals.
+        width = max(self.columns() - 1, 10)
+        rows = [fitted(f"{text}{live}", width) for _, text, live in self._last] + [fitted(elapsed, width)]
         self.out.write("".join(f"{row}\n" for row in rows))
         self.out.flush()
         self._drawn = len(rows)
 
     def finish(self) -> None:
-        """Leave the last live view on the screen as plain lines."""
-        self._drawn = 0
+        """End the live view: its block (cut lines, the 'waiting for' line) gives way to the last status in full."""
+        if not self.live or not self._drawn:
+            return
+        self._erase()
+        for _, text, live in self._last:
+            print(f"{text}{live}", file=self.out)
+        self.out.flush()
+        self._last = []  # an event still to come (a download ending) is printed alone, drawing no block again
+
+
+def fitted(line: str, width: int) -> str:
+    """The line, cut to `width` characters with '...' when longer (ids and states are ASCII)."""
+    return line if len(line) <= width else f"{line[:width - 3]}..."
 
 
 # --- riding out an outage --------------------------------------------------------------------------

@@ -132,17 +132,26 @@ def test_tail_of_an_unknown_task_is_one_line(run_script, ids, local_stack, batch
     assert result.returncode == 1
     # --tail says on stderr how it signs in (stdout is the task's output), then the error in one line
     problem = [line for line in result.stderr.splitlines() if not line.startswith("Signing in to Batch")]
-    assert len(problem) == 1 and "TaskNotFound" in problem[0], result.stderr
+    assert len(problem) == 1, result.stderr
+    assert problem[0] == ("Error: The service refused the request: TaskNotFound: the job has no task with that id: "
+                          "list its tasks with python3 check_task.py --job_id JOB_ID --verbose.")
 
 
 def test_wait_on_a_terminal_redraws_a_live_view(ids, local_stack, batch, plain_pool, tmp_path):
+    import fcntl
     import pty
+    import struct
+    import termios
 
     add_job(batch, local_stack, ids.job_id, plain_pool, a="/bin/echo a")
     wait_completed(batch, ids.job_id, "a")
     primary, secondary = pty.openpty()
+    # 40 columns: narrower than the job's line, which the live view must cut rather than let wrap.
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    env = {name: value for name, value in stack_module.script_environment(local_stack).items()
+           if name not in ("COLUMNS", "LINES")}
     proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "check_task.py"), "--job_id", ids.job_id, "--wait",
-                             "--poll_seconds", "0.2"], cwd=tmp_path, env=stack_module.script_environment(local_stack),
+                             "--poll_seconds", "0.2"], cwd=tmp_path, env=env,
                             stdin=subprocess.DEVNULL, stdout=secondary, stderr=subprocess.PIPE)
     import os
 
@@ -164,5 +173,11 @@ def test_wait_on_a_terminal_redraws_a_live_view(ids, local_stack, batch, plain_p
             proc.kill()
     text = output.decode()
     assert proc.returncode == 0, text
-    assert "waiting for" in text and f"Job [{ids.job_id}]: active 0, running 0, completed 1" in text
+    job_line = f"Job [{ids.job_id}]: active 0, running 0, completed 1"
+    assert "waiting for" in text and len(job_line) > 40
+    *live_views, after_the_end = text.split("\x1b[J")
+    drawn = [row.rpartition("\x1b[J")[2] for view in live_views for row in view.splitlines()
+             if row.startswith(("Job [", "waiting for", "\x1b"))]  # the rows of the live view, not events
+    assert drawn and all(len(row) <= 39 for row in drawn), text
+    assert job_line in after_the_end and "waiting for" not in after_the_end, text
     wait_for(lambda: (tmp_path / "outputs" / ids.job_id / "a" / "stdout.txt").exists(), what="the download")

@@ -46,7 +46,11 @@ def test_deletes_job_then_pool_and_a_rerun_is_success(run_script, ids, batch):
 
     again = run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes", *FAST)
     assert again.returncode == 0, again.stderr
-    assert "does not exist (already deleted)" in again.stdout and "Nothing to do." in again.stdout
+    assert f"No job [{ids.job_id}] in this account: already deleted, or a mistyped id (python3 check_task.py " \
+           "lists the jobs)." in again.stdout
+    assert f"No pool [{ids.pool_id}] in this account: already deleted, or a mistyped id (python3 check_task.py " \
+           "shows the pools in use)." in again.stdout
+    assert "Nothing to do." in again.stdout
 
 
 def test_waits_for_a_job_already_being_deleted(run_script, ids, batch):
@@ -54,7 +58,7 @@ def test_waits_for_a_job_already_being_deleted(run_script, ids, batch):
     batch.begin_delete_job(ids.job_id, polling_interval=60)  # sent, not waited for (as after a Ctrl-C)
     result = run_script("delete_pool_job.py", "--job_id", ids.job_id, "--yes", *FAST)
     assert result.returncode == 0, result.stderr
-    assert ("already being deleted" in result.stdout or "does not exist" in result.stdout)
+    assert ("already being deleted" in result.stdout or "already deleted" in result.stdout)
     assert not exists(batch.get_job, ids.job_id)
 
 
@@ -102,6 +106,10 @@ def test_dry_run_changes_nothing(run_script, ids, batch):
     (("--job_id", "j.1"), "--job_id 'j.1' contains '.'"),
     (("--job_id", "j"), "Refusing to delete without confirmation: there is no terminal to ask in. Add --yes"),
     (("--job_id", "j", "--yes", "--poll_seconds", "0"), "--poll_seconds is 0"),
+    # --force only matters to a pool's delete: accepted without --pool_id, it would have been silently ignored
+    (("--job_id", "j", "--yes", "--force"), "--force lets --pool_id delete a pool other active jobs use, and there "
+                                            "is no --pool_id: drop --force, or add --pool_id POOL_ID."),
+    (("--job_id", "j", "--task_id", "t", "--yes", "--force"), "drop --force"),
 ])
 def test_bad_usage_is_one_line_and_exit_2_before_any_request(run_script, args, message):
     # An endpoint where nothing listens: any request would give exit 1, not 2.
@@ -138,13 +146,29 @@ def test_the_question_in_a_terminal(local_stack, ids, batch, run_script):
                                 cwd=REPO_ROOT, env=stack_module.script_environment(local_stack), stdin=follower,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         os.close(follower)
-        os.write(leader, reply.encode())
-        out, _ = proc.communicate(timeout=60)
+        if reply:
+            os.write(leader, reply.encode())
+            out, _ = proc.communicate(timeout=60)
+        else:  # interrupt it once it asks
+            assert proc.stdout is not None
+            asked = ""
+            while "Go ahead? [y/N] " not in asked:
+                chunk = os.read(proc.stdout.fileno(), 4096).decode()
+                assert chunk, asked
+                asked += chunk
+            proc.send_signal(signal.SIGINT)
+            rest, _ = proc.communicate(timeout=60)
+            out = asked + rest
         os.close(leader)
         return proc.returncode, out
 
     code, out = answer("n\n")
     assert code == 1 and "Go ahead? [y/N]" in out and "Nothing deleted: not confirmed" in out
     assert batch.get_job(ids.job_id).state == "active"
+    code, out = answer("")  # Ctrl-C at the question: the message starts on a line of its own
+    assert code == 130 and "Go ahead? [y/N] \nError: Interrupted: nothing deleted." in out, out
+    assert batch.get_job(ids.job_id).state == "active"
+    code, out = answer("\x04")  # Ctrl-D: likewise
+    assert code == 1 and "Go ahead? [y/N] \nError: Nothing deleted: not confirmed" in out, out
     code, out = answer("y\n")
     assert code == 0 and f"Job [{ids.job_id}] deleted." in out, out

@@ -104,6 +104,23 @@ def test_terminal_wait_redraws_the_status_in_place():
     assert "Job [j]: running 1 for 2s" in text and "something happened" in text
 
 
+def test_terminal_wait_cuts_lines_to_the_width_and_ends_with_the_lines_in_full():
+    out = FakeTerminal()
+    display = Display(waiting=True, out=out, columns=lambda: 30)
+    long_line = "  task [a-rather-long-task-id]: running on node tvmps_0123456789abcdef_d"
+    display.status([("j", "Job [j]: running 1", ""), ("j/t", long_line, " for 1s")])
+    display.status([("j", "Job [j]: running 1", ""), ("j/t", long_line, " for 2s")])
+    text = out.getvalue()
+    drawn = [line for part in text.split("\x1b[J") for line in part.split("\n")]
+    assert drawn.count("  task [a-rather-long-task...") == 2
+    assert all(len(line) <= 29 for line in text.split("\x1b[3F\x1b[J")[-1].splitlines())
+    display.finish()
+    after_the_last_erase = out.getvalue().split("\x1b[3F\x1b[J")[-1]
+    assert after_the_last_erase == f"Job [j]: running 1\n{long_line} for 2s\n"  # no 'waiting for' line left
+    display.event("downloaded")
+    assert out.getvalue().endswith(" downloaded\n")  # no block drawn again after the end
+
+
 def test_one_shot_prints_every_line_plainly():
     out = io.StringIO()
     Display(waiting=False, out=out).status([("j", "Job [j]", ""), ("j/t", "  task [t]: running", " for 1s")])

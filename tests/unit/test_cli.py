@@ -8,6 +8,7 @@ import pytest
 
 import check_task
 import create_pool_job
+import delete_pool_job
 import send_task
 from config_resources import ENV_FILE_VARIABLE, read_settings, task_settings
 from tests.conftest import REPO_ROOT, VALID_ENV
@@ -48,6 +49,9 @@ def test_without_configuration_one_line_and_exit_2(script, args):
     (create_pool_job.main, ["--pool_id", "p", "--job_id", ""], "--job_id is empty"),
     (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--max_nodes", "0"], "--max_nodes is 0"),
     (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--max_nodes", "101"], "--max_nodes is 101"),
+    # Both were sent: '' fell back to the default only after a request, 'x y' made a pool.
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--vm_size", ""], "--vm_size is '', not a VM size"),
+    (create_pool_job.main, ["--pool_id", "p", "--job_id", "j", "--vm_size", "x y"], "--vm_size is 'x y', not a VM"),
     (send_task.main, ["--job_id", "j", "--task_id", "t.1"], "--task_id 't.1' contains '.'"),
     (send_task.main, ["--job_id", "j", "--task_id", "t", "--nodes", "0"], "--nodes is 0"),
     (check_task.main, ["--job_id", "a;b"], "--job_id 'a;b' contains ';'"),
@@ -60,6 +64,47 @@ def test_bad_option_is_refused_before_any_request(valid_env, capsys, main, args,
     assert main(args) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("main, args, line", [
+    (create_pool_job.main, [], "Error: the following arguments are required: --pool_id, --job_id "
+                               "(see python3 create_pool_job.py --help)"),
+    # The Azure CLI's spelling: argparse alone would say --pool_id is missing, not that --pool-id is a typo.
+    (create_pool_job.main, ["--pool-id", "p", "--job_id", "j"],
+     "Error: unrecognized arguments: --pool-id (did you mean --pool_id?) (see python3 create_pool_job.py --help)"),
+    (send_task.main, ["--job_id", "j", "--task_id", "t", "--nodes", "two"],
+     "Error: argument --nodes: invalid int value: 'two' (see python3 send_task.py --help)"),
+    (check_task.main, ["--output-dir=x", "--wiat"], "Error: unrecognized arguments: --output-dir (did you mean "
+                                                    "--output_dir?), --wiat (did you mean --wait?) "
+                                                    "(see python3 check_task.py --help)"),
+    (check_task.main, ["--bogus"], "Error: unrecognized arguments: --bogus (see python3 check_task.py --help)"),
+    (delete_pool_job.main, ["--job_id"], "Error: argument --job_id: expected one argument "
+                                         "(see python3 delete_pool_job.py --help)"),
+])
+def test_usage_errors_are_one_line_naming_the_help_and_exit_2(capsys, main, args, line):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err == line + "\n" and captured.out == ""
+
+
+def test_an_abbreviated_option_is_not_taken_for_a_typo(capsys):
+    assert check_task.build_parser().parse_args(["--job", "j1"]).job_id == "j1"
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("script", [*SCRIPTS, "delete_pool_job.py"])
+def test_help_says_where_the_settings_come_from(script):
+    result = run_script(script, "--help", env={"PATH": "/usr/bin:/bin"})
+    assert "from .env\nnext to the scripts, or from the file BATCH_TOOLKIT_ENV_FILE names" in result.stdout
+
+
+def test_help_never_breaks_a_command_at_a_hyphen():
+    result = run_script("check_task.py", "--help", env={"PATH": "/usr/bin:/bin", "COLUMNS": "60"})
+    assert "az batch task subtask list --job-id JOB --task-id TASK\n" in result.stdout
+    assert "--file-path TASK_ROOT_DIRECTORY/stdout.txt --destination sub-stdout.txt" in result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.endswith("-") and not line.endswith(" -")]
 
 
 def sas_env(permissions, expiry):
@@ -115,5 +160,6 @@ def test_missing_packages_are_one_line_and_exit_2():
                             cwd=REPO_ROOT)
     assert result.returncode == 2
     assert result.stderr.startswith("Error: The Python package azure")
-    assert "pip install -r requirements.txt" in result.stderr
+    assert result.stderr.endswith("is missing: use .venv/bin/python (make setup makes it) or pip install -r "
+                                  "requirements.txt\n")
     assert result.stderr.count("\n") == 1
