@@ -73,8 +73,10 @@ def user_delegation_key(storage: Storage, start: datetime.datetime, expiry: date
     from azure.core.exceptions import HttpResponseError
     from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
-    from toolkit.credentials import DELEGATION_REFUSED, STORAGE_SCOPE, entra_credential
+    from toolkit.credentials import DELEGATION_REFUSED, STORAGE_SCOPE, entra_credential, require_https
 
+    require_https(storage.container_url, "BLOB_CONTAINER_URL", "SAS and no AZURE_STORAGE_KEY",
+                  "AZURE_STORAGE_KEY (for Azurite, its development key) or put a SAS in BLOB_CONTAINER_URL")
     logging.getLogger("azure").setLevel(logging.ERROR)
     print(f"Signing in to storage [{account_url(storage.container_url)}] with Microsoft Entra ID "
           "(user delegation SAS)...")
