@@ -88,7 +88,7 @@ HOW_TO_SET = {
     "VM_SIZE": "a VM size name, e.g. standard_d2s_v5",
     "PROGRAM": "a relative path inside the repository, e.g. demo_azure_batch/script.py or src/app.py",
     "PROGRAM_ARGS": "the program's arguments, without single quotes or newlines, e.g. --intervals 1000",
-    ENV_FILE_VARIABLE: "the path of a readable NAME=value file, or an empty string to read none",
+    ENV_FILE_VARIABLE: "the path of a readable NAME=value file, or to an empty string to read none",
 }
 
 # Every variable the toolkit reads; each is documented in .env.example and the README.
@@ -107,12 +107,16 @@ MAX_WALL_CLOCK_MINUTES = 180 * 24 * 60
 class ConfigError(Exception):
     """Missing or malformed settings; its message is one line for the user naming every one of them.
 
-    `variable` is the first one named, `variables` all of them; `hint` ends the line (e.g. that no
-    .env file was found)."""
+    `variable` is the first one named, `variables` all of them; `where` says where to set them (the env
+    file read and the environment); `hint` ends the line (e.g. that no .env file was found)."""
 
-    def __init__(self, variable: str, problem: str, more: Sequence[tuple[str, str]] = (), hint: str = ""):
-        message = (f"{variable} {problem}. "
-                   f"Set it to {HOW_TO_SET.get(variable, 'a valid value')} in .env or the environment.")
+    def __init__(self, variable: str, problem: str, more: Sequence[tuple[str, str]] = (), hint: str = "",
+                 where: str = "the environment"):
+        how = HOW_TO_SET.get(variable, "a valid value")
+        if variable == ENV_FILE_VARIABLE:  # it names the env file, so only the environment can set it
+            message = f"{variable} {problem}. Set it in the environment to {how}."
+        else:
+            message = f"{variable} {problem}. Set it to {how} in {where}."
         if more:
             message += " Also: " + "; ".join(
                 f"{name} {what} (set it to {HOW_TO_SET.get(name, 'a valid value')})" for name, what in more) + "."
@@ -327,7 +331,8 @@ def require(settings: Settings, *variables: str) -> None:
     if found:
         (variable, problem), *more = found
         missing = any(what == "is not set" for _, what in found)
-        raise ConfigError(variable, problem, more, hint=settings.no_env_file_hint if missing else "")
+        where = f"{settings.env_file} or the environment" if settings.env_file else "the environment"
+        raise ConfigError(variable, problem, more, hint=settings.no_env_file_hint if missing else "", where=where)
 
 
 # --- checked settings -----------------------------------------------------------

@@ -33,6 +33,9 @@ TOKEN_REJECTED = ("Batch rejected the Microsoft Entra ID token (AuthenticationFa
                   "identity needs a role on the Batch account (Access control (IAM), e.g. Azure Batch Data "
                   "Contributor) in the account's tenant (`az login --tenant TENANT`); or, if the account accepts "
                   "only shared keys, set AZURE_BATCH_ACCESS_KEY.")
+ENTRA_NEEDS_HTTPS = ("{variable} is {url}: with no {without} the scripts sign in with Microsoft Entra ID, which "
+                     "needs an https:// endpoint. Set {fix}, or use https://.")
+BATCH_KEY_FIX = "AZURE_BATCH_ACCESS_KEY (for the local emulator, its development key)"
 DELEGATION_REFUSED = ("The storage account refused a user delegation key ({code}): the signed-in identity needs "
                       "'Storage Blob Data Contributor' on the storage account or container; or put a SAS in "
                       "BLOB_CONTAINER_URL, or set AZURE_STORAGE_KEY.")
@@ -64,6 +67,13 @@ class SignInConfigError(Exception):
     """The sign-in settings are unusable (found before any request); the message is one line."""
 
 
+def require_https(url: str, variable: str, without: str, fix: str) -> None:
+    """Refuse, before any request, to sign in with Entra ID to a plain http:// URL: azure-core refuses to
+    send a token there only at the first request, with an error that reads like a network fault."""
+    if not url.lower().startswith("https://"):
+        raise SignInConfigError(ENTRA_NEEDS_HTTPS.format(variable=variable, url=url, without=without, fix=fix))
+
+
 def batch_credential(access: BatchAccess, announce: TextIO) -> AzureNamedKeyCredential | TokenCredential:
     """The Batch account's shared key when configured, else Entra ID; prints which one to `announce`
     (never the secret)."""
@@ -73,6 +83,7 @@ def batch_credential(access: BatchAccess, announce: TextIO) -> AzureNamedKeyCred
         print(f"Signing in to Batch account [{access.account}] with its shared key (AZURE_BATCH_ACCESS_KEY)...",
               file=announce, flush=True)
         return AzureNamedKeyCredential(access.account, access.key)
+    require_https(access.endpoint, "AZURE_BATCH_ENDPOINT", "AZURE_BATCH_ACCESS_KEY", BATCH_KEY_FIX)
     print(f"Signing in to Batch account [{access.account}] with Microsoft Entra ID (DefaultAzureCredential)...",
           file=announce, flush=True)
     return entra_credential()

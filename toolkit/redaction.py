@@ -14,7 +14,10 @@ _PATTERNS = (
     re.compile(r"(\bsig=)[^&\s'\"]+", re.IGNORECASE),  # a SAS signature in a URL or query string
     re.compile(r"(\bAccountKey=)[^;\s'\"]+", re.IGNORECASE),  # a storage connection string
     re.compile(r"(\bSharedKey\s+[^:\s]+:)[^\s'\"]+", re.IGNORECASE),  # an Authorization header's signature
-    re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),  # an OAuth access token
+    # An OAuth access token: a JWT (header.claims.signature, the signature possibly empty) or a long opaque
+    # string; not any word after "Bearer", which would blank prose such as "Bearer token authentication".
+    re.compile(r"(\bBearer\s+)(?:[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|[A-Za-z0-9._~+/-]{20,}=*)",
+               re.IGNORECASE),
     re.compile(r"(\"access_token\"\s*:\s*\")[^\"]+", re.IGNORECASE),  # a token endpoint's answer
 )
 

@@ -73,8 +73,10 @@ def user_delegation_key(storage: Storage, start: datetime.datetime, expiry: date
     from azure.core.exceptions import HttpResponseError
     from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
-    from toolkit.credentials import DELEGATION_REFUSED, STORAGE_SCOPE, entra_credential
+    from toolkit.credentials import DELEGATION_REFUSED, STORAGE_SCOPE, entra_credential, require_https
 
+    require_https(storage.container_url, "BLOB_CONTAINER_URL", "SAS and no AZURE_STORAGE_KEY",
+                  "AZURE_STORAGE_KEY (for Azurite, its development key) or put a SAS in BLOB_CONTAINER_URL")
     logging.getLogger("azure").setLevel(logging.ERROR)
     print(f"Signing in to storage [{account_url(storage.container_url)}] with Microsoft Entra ID "
           "(user delegation SAS)...")
@@ -114,9 +116,16 @@ def check_container_sas(storage: Storage, needs: str, purpose: str) -> None:
 CHECK_SAS_LIFETIME = datetime.timedelta(minutes=10)
 
 
+# Storage error codes (403) that mean the SAS itself was refused: its signature does not match (Azure says
+# AuthenticationFailed; Azurite says AuthorizationFailure), so the task's uploads would be refused too.
+SAS_REJECTED = frozenset({"AuthenticationFailed", "AuthorizationFailure"})
+# The SAS is genuine but does not allow listing (a SAS without l, or an identity without a data role).
+LIST_NOT_ALLOWED = "AuthorizationPermissionMismatch"
+
+
 def check_container_exists(storage: Storage) -> None:
-    """Refuse a blob container that does not exist (the task's uploads would fail with
-    FileUploadContainerNotFound once it has run).
+    """Refuse a blob container that does not exist, or a credential the storage service refuses (the
+    task's uploads would fail with FileUploadContainerNotFound or FileUploadAccessDenied once it has run).
 
     It lists at most one blob: a container-level request that a racwl SAS allows (Get Container
     Properties is not open to a container SAS) and that the per-use SAS made from AZURE_STORAGE_KEY
@@ -134,12 +143,42 @@ def check_container_exists(storage: Storage) -> None:
         with client:
             next(iter(client.list_blobs(results_per_page=1).by_page()), None)
     except ResourceNotFoundError:
-        parts = container_parts(storage.container_url)
-        account, container = parts if parts else ("ACCOUNT", "CONTAINER")
+        account, container = _account_and_container(storage)
         raise ToolkitError(f"The blob container {storage.container_url} does not exist: the task's outputs could "
                            f"not be uploaded. Create it (az storage container create --name {container} "
                            f"--account-name {account}) or fix BLOB_CONTAINER_URL.", EXIT_USAGE) from None
     except HttpResponseError as err:
         if err.status_code != 403:
             raise
-        print("Note: the storage service did not let this SAS list the container: cannot check that it exists.")
+        code = getattr(err, "error_code", None)  # set by azure-storage-blob from the x-ms-error-code header
+        refused = credential_refused(storage, code)
+        if refused:
+            raise ToolkitError(refused, EXIT_USAGE) from None
+        print(f"Note: the storage service did not let this SAS list the container ({code or 403}): cannot check "
+              "that it exists.")
+
+
+def credential_refused(storage: Storage, code: str | None) -> str | None:
+    """The one line naming the storage credential the service refused (403 `code` to a list request), or
+    None when the refusal says only that listing is not allowed (the uploads may still work)."""
+    account, _ = _account_and_container(storage)
+    shown = code or "403"
+    if storage.key:  # the SAS was made here and grants list: only the key can be wrong
+        return (f"The storage service refused the SAS signed with AZURE_STORAGE_KEY ({shown}): it is not a key of "
+                f"storage account {account}, so the task's outputs could not be uploaded. Set it to one "
+                f"(az storage account keys list --account-name {account}), or leave it empty and give a SAS.")
+    if code not in SAS_REJECTED:
+        return None
+    if storage.sas_token:
+        return (f"The storage service refused the container SAS in BLOB_CONTAINER_URL or AZURE_STORAGE_SAS_TOKEN "
+                f"({shown}): its signature does not match (mistyped, cut short, or made for another account, "
+                "container or key), so the task's outputs could not be uploaded. Make a new one (az storage "
+                "container generate-sas ... --permissions racwl --expiry DATE) or set AZURE_STORAGE_KEY.")
+    return (f"The storage service refused the user delegation SAS made with the Microsoft Entra ID sign-in "
+            f"({shown}), so the task's outputs could not be uploaded. Put a SAS in BLOB_CONTAINER_URL, or set "
+            "AZURE_STORAGE_KEY.")
+
+
+def _account_and_container(storage: Storage) -> tuple[str, str]:
+    parts = container_parts(storage.container_url)
+    return parts if parts else ("ACCOUNT", "CONTAINER")

@@ -201,3 +201,12 @@ def test_expired_token_is_refused_and_the_credential_renews_it(short_lived_emula
         list(stale.list_pools())
     assert refused.value.status_code == 401
     assert "expiry UTC time" in sign_in_message(refused.value)
+
+
+def test_no_key_against_the_http_stack_says_entra_id_needs_https(run_script):
+    for script, args in (("check_task.py", ()), ("delete_pool_job.py", ("--job_id", "j", "--yes"))):
+        result = run_script(script, *args, env={"AZURE_BATCH_ACCESS_KEY": ""})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.count("\n") == 1 and "Cannot reach" not in result.stderr
+        assert "with no AZURE_BATCH_ACCESS_KEY the scripts sign in with Microsoft Entra ID, which needs an https://" \
+            in result.stderr

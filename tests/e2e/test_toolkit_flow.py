@@ -70,8 +70,9 @@ def test_failed_job_preparation_stops_the_wait_with_the_reason(run_script, ids, 
 
 
 def test_upload_refused_by_storage_is_reported_and_stdout_read_from_the_node(run_script, ids, local_stack, tmp_path):
-    # The SAS looks right (write, not expired) but its signature is wrong: only Azurite can tell.
-    good = stack_module.container_sas_url(local_stack)
+    # The SAS looks right (write, not expired) but its signature is wrong: only Azurite can tell. Without
+    # list permission send_task.py cannot ask (a SAS that lists is checked: test_storage_credentials.py).
+    good = stack_module.container_sas_url(local_stack, permission="rcw")
     forged = re.sub(r"sig=[^&]+", "sig=Zm9yZ2VkIHNpZ25hdHVyZQ%3D%3D", good)
     checked = run_flow(run_script, ids, BLOB_CONTAINER_URL=forged)
     assert_ok(checked)

@@ -21,10 +21,28 @@ def test_each_kind_of_secret_is_hidden_and_its_name_kept(text, expected):
     assert redact(text) == expected
 
 
-@pytest.mark.parametrize("text", ["...&SIG=abc", "accountkey=abc;", "sharedkey acct:abc", "BEARER abc",
+@pytest.mark.parametrize("text", ["...&SIG=abc", "accountkey=abc;", "sharedkey acct:abc",
+                                  "BEARER abcd.efgh.ijkl", "bearer abcdefghijklmnopqrstuvwxyz0123",
                                   '"ACCESS_TOKEN": "abc"'])
 def test_names_are_matched_whatever_their_case(text):
     assert "abc" not in redact(text) and PLACEHOLDER in redact(text)
+
+
+@pytest.mark.parametrize("token", [
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2JhdGNoIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ",
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJhdWQiOiJ4In0.",  # an unsigned JWT
+    "EwBwA8l6BAAURSN/FHlDW5xN74t6GIjZ2I9jLKwq2i0AAAYUd3PlS9Lw3o4+QrEz==",  # an opaque token
+])
+def test_real_looking_bearer_tokens_are_hidden(token):
+    assert redact(f"Authorization: Bearer {token}, then") == "Authorization: Bearer REDACTED, then"
+
+
+@pytest.mark.parametrize("text", [
+    "Bearer token authentication is not permitted for non-TLS protected (non-https) URLs.",
+    "BEARER Token", "a Bearer e.g. one", 'WWW-Authenticate: Bearer authorization_uri="https://login"',
+])
+def test_prose_after_bearer_is_kept(text):
+    assert redact(text) == text
 
 
 def test_literal_secrets_are_hidden_whatever_their_case():

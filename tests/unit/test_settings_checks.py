@@ -77,3 +77,25 @@ def test_az_hints_name_the_configured_account_and_resource_group(toolkit_env):
     assert with_own_names(hint) == hint  # nothing configured: the placeholders stay
     toolkit_env(AZURE_BATCH_ACCOUNT="mybatch1", AZURE_RESOURCE_GROUP="research-rg")
     assert with_own_names(hint) == "(az batch account keys list --name mybatch1 --resource-group research-rg)"
+
+
+def test_a_missing_variable_names_the_env_file_actually_read(tmp_path):
+    env_file = tmp_path / "demo.env"
+    env_file.write_text("NB_NODES=2\n")
+    with pytest.raises(ConfigError) as caught:
+        require(read_settings({config_resources.ENV_FILE_VARIABLE: str(env_file)}), "AZURE_BATCH_ACCOUNT")
+    assert str(caught.value).startswith(f"AZURE_BATCH_ACCOUNT is not set. Set it to the Batch account name, e.g. "
+                                        f"mybatchaccount (az batch account list) in {env_file} or the environment.")
+    assert " .env or" not in str(caught.value)
+    # No file read (an empty BATCH_TOOLKIT_ENV_FILE): only the environment.
+    with pytest.raises(ConfigError, match=r"\(az batch account list\) in the environment\.$"):
+        require(settings_from(), "AZURE_BATCH_ACCOUNT")
+
+
+def test_a_broken_env_file_variable_says_to_set_it_in_the_environment(tmp_path):
+    missing = tmp_path / "nowhere.env"
+    with pytest.raises(ConfigError) as caught:
+        require(read_settings({config_resources.ENV_FILE_VARIABLE: str(missing)}), "AZURE_BATCH_ACCOUNT")
+    assert str(caught.value) == (f"BATCH_TOOLKIT_ENV_FILE names {str(missing)!r}, which is not a file. Set it in the "
+                                 "environment to the path of a readable NAME=value file, or to an empty string to "
+                                 "read none.")
