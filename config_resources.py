@@ -30,6 +30,7 @@ from toolkit.values import (
     check_endpoint,
     check_key,
     check_program,
+    is_vm_size_name,
     sas_token_expiry,
     sas_token_permissions,
     split_container,
@@ -99,7 +100,6 @@ VARIABLES = ("AZURE_RESOURCE_GROUP", "AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_
 TYPO_CUTOFF = 0.8
 
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
-_VM_SIZE = re.compile(r"^[A-Za-z0-9_]+$")
 # A task may run at most 180 days on Batch.
 MAX_WALL_CLOCK_MINUTES = 180 * 24 * 60
 
@@ -252,7 +252,7 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     repository = get("REPOSITORY_URL")
     if any(c in repository for c in "\"'`$\\\t\n"):  # it goes inside "..." in a bash -c '...' command
         problems["REPOSITORY_URL"] = "contains quotes, '$', backslashes, tabs or newlines"
-    if not _VM_SIZE.match(get("VM_SIZE")):
+    if not is_vm_size_name(get("VM_SIZE")):
         problems["VM_SIZE"] = f"is {get('VM_SIZE')!r}, not a VM size name"
     nb_processes = _positive_int(values, "NB_PROCESSES", problems)
     program, program_args = get("PROGRAM"), get("PROGRAM_ARGS")

@@ -27,6 +27,7 @@ from config_resources import ENV_FILE_VARIABLE, ConfigError, Settings, read_sett
 from toolkit.batch import error_code
 from toolkit.credentials import KEYS_REFUSED, NO_CREDENTIAL, TOKEN_REJECTED, SignInConfigError
 from toolkit.redaction import redact
+from toolkit.values import is_vm_size_name
 
 if TYPE_CHECKING:
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
@@ -38,7 +39,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_ID_LENGTH = 64
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
 # VM size names (standard_d2s_v5): the rule config_resources applies to VM_SIZE.
-_VM_SIZE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 # Service error codes with what the user should do about them
 # (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
@@ -133,7 +133,7 @@ def check_id(option: str, value: str) -> str:
 def check_vm_size(option: str, value: str) -> str:
     """Check a VM size name before any request: an empty one would fall back to the default only after
     a request, and one with spaces would be sent to the service as it is."""
-    if not _VM_SIZE_NAME.fullmatch(value):
+    if not is_vm_size_name(value):
         raise ToolkitError(f"{option} is {value!r}, not a VM size name: give one like standard_d2s_v5 (letters, "
                            "digits and '_'; az batch location list-skus --location LOCATION lists them).", EXIT_USAGE)
     return value

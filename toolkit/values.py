@@ -8,9 +8,15 @@ import base64
 import binascii
 import datetime
 import ipaddress
+import re
 from urllib.parse import parse_qs, urlsplit
 
 LOOPBACK_HOSTS = {"localhost", "::1"}
+
+
+def is_vm_size_name(value: str) -> bool:
+    """A VM size name as Batch spells them (standard_d2s_v5): letters, digits and underscores."""
+    return re.fullmatch(r"[A-Za-z0-9_]+", value) is not None
 
 
 def check_program(program: str, program_args: str, problems: dict[str, str]) -> None:
