@@ -106,8 +106,10 @@ def test_local_stack_and_own_program_sections_run_as_written(make_local, tmp_pat
         assert local_blocks[1].splitlines()[0] == "source .venv/bin/activate"
         own = run_block("\n".join(local_blocks[1].splitlines()[:2]) + "\n" + own_blocks[0], tmp_path, env_file)
         assert own.returncode == 0, own.stdout + own.stderr
-        # One message per rank; mpirun may interleave the ranks' lines.
+        # One whole line per rank, in any order (an unbuffered python3 on the nodes would mix them mid-line).
         assert own.stdout.count("hello from rank") == 3 and own.stdout.count("again") == 3, own.stdout
+        assert all(re.fullmatch(r"hello from rank \d of 3 again", line)
+                   for line in own.stdout.splitlines() if "hello from rank" in line), own.stdout
         assert all(f"rank {rank} of 3" in own.stdout for rank in range(3)), own.stdout
         assert "Pool [hello-pool] deleted." in own.stdout
     finally:
