@@ -176,3 +176,36 @@ def test_the_clean_up_command_the_script_prints_is_the_readmes(run_script, ids):
     deleted = run_script("delete_pool_job.py", "--pool_id", printed.group(1), "--job_id", printed.group(2), "--yes",
                          "--poll_seconds", "0.2")
     assert deleted.returncode == 0, deleted.stderr
+
+
+def test_the_three_commands_sample_outputs_are_what_the_scripts_print(run_script, ids, local_stack):
+    """"The three commands": each `$ python3 ...` sample is a real run's output, with the README's names for
+    the ids, the account, the repository and the container."""
+    sample = fenced(README.split("\n### The three commands\n", 1)[1])[0]
+    shown = {command: output for command, output in re.findall(r"^\$ python3 (.+)\n((?:(?!\$ ).*\n)*)", sample,
+                                                               flags=re.MULTILINE)}
+    names = {ids.pool_id: "mpi-pool", ids.job_id: "mpi-job", ids.task_id: "run-1",
+             local_stack.batch_account: "mybatchaccount", local_stack.repository: "https://github.com/you/mpi-batch.git",
+             local_stack.container_url: "https://mystorage.blob.core.windows.net/mpi-outputs"}
+
+    def printed(*args):
+        result = run_script(*args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        text = result.stdout + result.stderr
+        for real, readme in names.items():
+            text = text.replace(real, readme)
+        return text
+
+    created = printed("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    sent = printed("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
+    waited = run_script("check_task.py", "--job_id", ids.job_id, "--wait", "--poll_seconds", "0.3",
+                        "--output_dir", "elsewhere")
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    checked = printed("check_task.py")
+    try:
+        assert shown["create_pool_job.py --pool_id mpi-pool --job_id mpi-job"].strip() == created.strip()
+        assert shown["send_task.py --job_id mpi-job --task_id run-1"].strip() == sent.strip()
+        assert shown["check_task.py"].strip() == checked.strip()
+    finally:
+        run_script("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes",
+                   "--poll_seconds", "0.2")
