@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import process_alive, wait_for
+from tests.e2e.conftest import ScriptRunner
 from tools import local
+from tools import local_stack as stack_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
@@ -178,9 +180,21 @@ def test_the_clean_up_command_the_script_prints_is_the_readmes(run_script, ids):
     assert deleted.returncode == 0, deleted.stderr
 
 
-def test_the_three_commands_sample_outputs_are_what_the_scripts_print(run_script, ids, local_stack):
+@pytest.fixture
+def own_stack(tmp_path):
+    """A stack of its own, for a `check_task.py` without --job_id that reports every active job: no other
+    test's jobs."""
+    try:
+        with stack_module.start_stack(tmp_path / "stack") as stack:
+            yield stack
+    except stack_module.LocalStackError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+def test_the_three_commands_sample_outputs_are_what_the_scripts_print(own_stack, ids, tmp_path):
     """"The three commands": each `$ python3 ...` sample is a real run's output, with the README's names for
     the ids, the account, the repository and the container."""
+    local_stack, run_script = own_stack, ScriptRunner(own_stack, tmp_path)
     sample = fenced(README.split("\n### The three commands\n", 1)[1])[0]
     shown = {command: output for command, output in re.findall(r"^\$ python3 (.+)\n((?:(?!\$ ).*\n)*)", sample,
                                                                flags=re.MULTILINE)}
