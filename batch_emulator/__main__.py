@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import io
 import json
 import os
 import shutil
@@ -125,6 +126,10 @@ def _netns_root(root: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Its log lines reach a file (tools/local_stack.py) as they happen, without PYTHONUNBUFFERED, which
+    # the tasks would inherit.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         mode, why_not = isolation.choose_mode(args.isolation)
     except RuntimeError as exc:

@@ -4,11 +4,17 @@
 
 It runs the stack of tools/local_stack.py, writes .local/local.env (git-ignored; the container URL
 and Azurite's published development key, so the scripts make their own short-lived SAS), prints the
-`export BATCH_TOOLKIT_ENV_FILE=...` line to use it with the scripts, and stops both services on
-Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 the stack could not start.
+`source .venv/bin/activate` and `export BATCH_TOOLKIT_ENV_FILE=...` lines to use it with the scripts,
+and stops both services on Ctrl-C or SIGTERM, removing the env file (the scripts then say it is
+missing, rather than "connection refused"). One run at a time per env file and per workdir: a second
+is refused (a lock file beside each, held while the stack runs, so a killed run's never blocks).
+Exit codes: 0 stopped, 1 the stack could not start, 2 another run uses the same env file or workdir.
 """
 
 import argparse
+import contextlib
+import fcntl
+import os
 import signal
 import sys
 import time
@@ -37,28 +43,81 @@ def local_environment(stack: LocalStack) -> dict[str, str]:
     return variables
 
 
+class AlreadyRunning(Exception):
+    """Another `make local` holds the lock; the message is the line to print."""
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def hold_lock(path: Path, locks: contextlib.ExitStack) -> None:
+    """Lock `path` (by its .lock file) for as long as `locks` is open, or raise AlreadyRunning.
+
+    flock, not the file's existence: the kernel releases it when the process ends however it ends,
+    so a killed run's lock file never blocks the next one."""
+    lock_file = lock_path(path)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    handle = locks.enter_context(open(lock_file, "a+"))
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        raise AlreadyRunning(f"make local is already running with {path} (pid {pid}): use that one, or stop it "
+                             "(Ctrl-C in its shell) before starting another") from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+
+
+def activate_command() -> str:
+    """`source .../bin/activate` of this interpreter's virtualenv (relative to the checkout when inside it),
+    so that `python3` in the user's shell is the one with the toolkit's packages; "" outside a virtualenv."""
+    if sys.prefix == sys.base_prefix:
+        return ""
+    activate = Path(sys.prefix) / "bin" / "activate"
+    with contextlib.suppress(ValueError):
+        activate = activate.relative_to(REPO_ROOT)
+    return f"source {activate}"
+
+
 def serve(env_file: Path = LOCAL_ENV_FILE, workdir: Path = LOCAL_WORKDIR) -> int:
     """Run the stack until Ctrl-C (or SIGTERM); returns the exit code."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the services too, like Ctrl-C
-    try:
-        print(f"Starting Azurite and the Batch emulator on {HOST} ...", flush=True)
-        with start_stack(workdir) as stack:
-            env_file.parent.mkdir(parents=True, exist_ok=True)
-            write_env_file(env_file, local_environment(stack))
-            print(f"Azurite blob service: {stack.blob_endpoint} (container {stack.container}, created)")
-            print(f"Batch emulator:       {stack.batch_endpoint} (account {stack.batch_account})")
-            print(f"Settings for the scripts: {env_file} (REPOSITORY_URL is this checkout; the environment wins)")
-            print("Use them from another shell:")
-            print(f"    export {ENV_FILE_VARIABLE}={env_file}")
-            print("Ctrl-C stops both (their pools, jobs and blobs are kept in memory only).", flush=True)
-            while True:
-                time.sleep(3600)
-    except LocalStackError as error:
-        print(f"local stack failed: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("Stopped Azurite and the Batch emulator.", flush=True)
-        return 0
+    with contextlib.ExitStack() as locks:
+        try:
+            for path in dict.fromkeys((env_file, workdir)):  # the env file is rewritten, the workdir emptied
+                hold_lock(path, locks)
+        except AlreadyRunning as error:
+            print(f"make local: {error}", file=sys.stderr)
+            return 2
+        try:
+            print(f"Starting Azurite and the Batch emulator on {HOST} ...", flush=True)
+            with start_stack(workdir) as stack:
+                env_file.parent.mkdir(parents=True, exist_ok=True)
+                write_env_file(env_file, local_environment(stack))
+                print(f"Azurite blob service: {stack.blob_endpoint} (container {stack.container}, created)")
+                print(f"Batch emulator:       {stack.batch_endpoint} (account {stack.batch_account})")
+                print(f"Settings for the scripts: {env_file} (REPOSITORY_URL is this checkout; the environment "
+                      "wins; removed when this stops)")
+                print(f"Use them from another shell, in {REPO_ROOT}:")
+                activate = activate_command()
+                if activate:
+                    print(f"    {activate}")
+                print(f"    export {ENV_FILE_VARIABLE}={env_file}")
+                print("Ctrl-C stops both (their pools, jobs and blobs are kept in memory only).", flush=True)
+                while True:
+                    time.sleep(3600)
+        except LocalStackError as error:
+            print(f"local stack failed: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("Stopped Azurite and the Batch emulator.", flush=True)
+            return 0
+        finally:
+            # Its settings point at the services just stopped (or at a killed run's): useless now.
+            env_file.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -280,7 +280,7 @@ def start_batch_emulator(workdir: Path, stack: contextlib.ExitStack, options: tu
     root = workdir / "batch"
     shutil.rmtree(root, ignore_errors=True)  # a fresh emulator, not the leftovers of an earlier run
     root.mkdir(parents=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ)  # the emulator line-buffers its log itself
     # The nodes run `python3` and `mpirun`: those of this interpreter's environment (the venv).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
     log_path = workdir / "batch_emulator.log"

@@ -44,8 +44,10 @@ class Launcher:
         self.lock = threading.Lock()
         self.live: dict[str, subprocess.Popen] = {}   # run id -> Popen
         self.closing = False
+        # Not the emulator's Python settings (PYTHONUNBUFFERED, PYTHONPATH, ...) either: a node has none, and
+        # unbuffered ranks would mix their lines mid-line.
         env = {k: v for k, v in os.environ.items()
-               if not (k.startswith(("AZURE_", "AZ_BATCH_")) or _SECRET_NAME.search(k))}
+               if not (k.startswith(("AZURE_", "AZ_BATCH_", "PYTHON")) or _SECRET_NAME.search(k))}
         # The venv of the emulator comes first, so python3 and mpirun are its mpi4py + MPICH.
         bindir = os.path.dirname(sys.executable)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")

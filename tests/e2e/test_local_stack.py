@@ -73,6 +73,29 @@ def test_emulator_answers_the_batch_sdk(local_stack):
     assert refused.value.status_code == 403
 
 
+def test_tasks_get_none_of_the_emulators_python_settings(batch, ids):
+    """A node has no PYTHONUNBUFFERED (with it, the ranks of an MPI program mix their lines mid-line)
+    nor the emulator's PYTHONPATH: python3 in a task of the local stack sees no PYTHON* variable."""
+    from azure.batch import models as m
+
+    from tests.e2e.emulator_process import VM
+
+    batch.create_pool(m.BatchPoolCreateOptions(id=ids.pool_id, vm_size="standard_d2s_v5",
+                                               virtual_machine_configuration=VM, target_dedicated_nodes=1))
+    try:
+        batch.create_job(m.BatchJobCreateOptions(id=ids.job_id, pool_info=m.BatchPoolInfo(pool_id=ids.pool_id)))
+        batch.create_task(ids.job_id, m.BatchTaskCreateOptions(
+            id=ids.task_id, command_line="python3 -c \"import os; print(sorted(k for k in os.environ "
+                                         "if k.startswith('PYTHON')))\""))
+        task = wait_for(lambda: (t := batch.get_task(ids.job_id, ids.task_id)).state == "completed" and t,
+                        timeout=60, what="the task")
+        assert task.execution_info.exit_code == 0
+        assert b"".join(batch.download_task_file(ids.job_id, ids.task_id, "stdout.txt")) == b"[]\n"
+    finally:
+        batch.begin_delete_job(ids.job_id).result()
+        batch.begin_delete_pool(ids.pool_id).result()
+
+
 def test_toolkit_reads_the_stack_from_its_env_file(local_stack):
     import config_resources
 
