@@ -58,8 +58,10 @@ def failure_reason(task: models.BatchTask) -> str:
     if code == "TaskEnded" or exit_code == ENDED_EXIT_CODE:
         return ended_reason(task)
     if code and code.startswith("FileUpload"):
-        return (f"its outputs could not be uploaded to the blob container ({code}: check the SAS of "
-                f"BLOB_CONTAINER_URL); the program exited with {exit_code}")
+        # The task carries the SAS send_task.py made or was given: from AZURE_STORAGE_KEY, from a SAS in the
+        # settings, or from the Entra ID sign-in; check_task cannot tell which, so it names all three.
+        return (f"its outputs could not be uploaded to the blob container ({code}: check BLOB_CONTAINER_URL "
+                f"and the SAS, AZURE_STORAGE_KEY or sign-in send_task.py used); the program exited with {exit_code}")
     if code and code.startswith(("Blob", "ResourceContainer")):
         return f"a resource file could not be downloaded to the node ({code}: {failure.message if failure else ''})"
     if exit_code is not None and (code is None or code == "FailureExitCode"):

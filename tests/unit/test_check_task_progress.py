@@ -51,7 +51,8 @@ def task(result="failure", exit_code=None, code=None, category="usererror", deta
     (task(exit_code=-1073741510, code="TaskEnded", ran=datetime.timedelta(seconds=5),
           limit=datetime.timedelta(hours=1)), "FAILED: ended by a user or its job's end (TaskEnded)"),
     (task(exit_code=0, code="FileUploadAccessDenied"),
-     "FAILED: its outputs could not be uploaded to the blob container (FileUploadAccessDenied"),
+     "FAILED: its outputs could not be uploaded to the blob container (FileUploadAccessDenied: check "
+     "BLOB_CONTAINER_URL and the SAS, AZURE_STORAGE_KEY or sign-in send_task.py used)"),
     (task(code="BlobNotFound"), "FAILED: a resource file could not be downloaded to the node (BlobNotFound"),
     (task(exit_code=1, code="SomethingNew"), "FAILED: SomethingNew: m (exit code 1)"),
 ])
