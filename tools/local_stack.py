@@ -18,6 +18,7 @@ own work.
 """
 
 import contextlib
+import ctypes
 import dataclasses
 import datetime
 import os
@@ -160,11 +161,29 @@ def script_environment(stack: LocalStack, **overrides: str | None) -> dict[str, 
 
 # --- processes ---------------------------------------------------------------
 
+def _linux_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _linux_prctl()  # looked up here, not in the forked child
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: Linux sends it SIGTERM when the process that started it dies, even by
+    SIGKILL, so a killed `make local` or test run leaves no service running (SIGTERM stops each cleanly)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _spawn(argv: list[str], log_path: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own process group, its output going to `log_path`."""
+    """Start `argv` in its own process group, its output going to `log_path`; it stops when we die."""
     with open(log_path, "wb") as log:
         return subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_stop_with_parent)
 
 
 def _last_line(log_path: Path) -> str:

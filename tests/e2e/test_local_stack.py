@@ -10,8 +10,10 @@ import datetime
 import os
 import re
 import stat
+import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -216,3 +218,26 @@ def test_stop_process_kills_a_stubborn_process_and_its_children(tmp_path):
     assert time.monotonic() - started < 10
     assert proc.returncode is not None
     wait_for(lambda: not process_alive(child_pid), timeout=5, what=f"the stubborn process's child {child_pid} to go")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def test_services_stop_when_make_local_is_killed(tmp_path):
+    """Azurite and the emulator run in sessions of their own; SIGKILL of `make local` must not orphan them."""
+    proc = subprocess.Popen([sys.executable, "-m", "tools.local", "--env_file", str(tmp_path / "local.env"),
+                             "--workdir", str(tmp_path / "stack")], cwd=stack_module.REPO_ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (tmp_path / "local.env").exists(), timeout=90, what="make local to write its env file")
+        services = _children(proc.pid)
+        assert len(services) == 2, services  # Azurite and the Batch emulator
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_for(lambda: not any(process_alive(pid) for pid in services), timeout=30,
+             what="Azurite and the emulator to stop after make local was killed")
