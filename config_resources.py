@@ -17,7 +17,6 @@ Every variable is documented in `.env.example` and in the README. Reading the
 env file is toolkit/envfile.py; the checks of single values are toolkit/values.py.
 """
 
-import datetime
 import difflib
 import os
 import re
@@ -31,8 +30,6 @@ from toolkit.values import (
     check_key,
     check_program,
     is_vm_size_name,
-    sas_token_expiry,
-    sas_token_permissions,
     split_container,
 )
 
@@ -436,18 +433,6 @@ def task_settings(settings: Settings) -> TaskSettings:
         program_args=settings.program_args,
         start_command_is_default=settings.start_command_is_default,
     )
-
-
-# --- the container SAS's fields -------------------------------------------------
-
-def sas_expiry(settings: Settings) -> datetime.datetime | None:
-    """When the configured container SAS expires, or None when it does not say."""
-    return sas_token_expiry(settings.blob_container["sas_token"])
-
-
-def sas_permissions(settings: Settings) -> str:
-    """The configured container SAS's permission letters, e.g. 'racwl'."""
-    return sas_token_permissions(settings.blob_container["sas_token"])
 
 
 # The tutorial's module-level names, for readers of the tutorial and interactive use.

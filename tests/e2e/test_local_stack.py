@@ -22,6 +22,7 @@ from azure.storage.blob import ContainerClient
 from dotenv import dotenv_values
 
 from tests.conftest import process_alive, wait_for
+from toolkit.values import sas_token_permissions
 from tools import local_stack as stack_module
 
 # --- with Azurite and the Batch emulator -------------------------------------
@@ -107,7 +108,7 @@ def test_toolkit_reads_the_stack_from_its_env_file(local_stack):
     assert settings.problems == {}
     assert settings.batch["url"] == local_stack.batch_endpoint
     assert settings.blob_container["url"] == local_stack.container_url
-    assert config_resources.sas_permissions(settings) == "racwl"
+    assert sas_token_permissions(settings.blob_container["sas_token"]) == "racwl"
     assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600  # it holds the key and the SAS
 
 

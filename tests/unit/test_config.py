@@ -8,6 +8,7 @@ import pytest
 import config_resources
 from config_resources import ConfigError, read_settings, require
 from tests.conftest import REPO_ROOT, VALID_ENV
+from toolkit.values import sas_token_expiry
 
 
 def settings_from(**values):
@@ -124,7 +125,8 @@ def test_repository_path_may_hold_spaces():
 
 def test_date_only_sas_expiry_is_utc():
     url = VALID_ENV["BLOB_CONTAINER_URL"].replace("se=2099-01-01T00%3A00%3A00Z", "se=2030-01-01")
-    expiry = config_resources.sas_expiry(settings_from(**{**VALID_ENV, "BLOB_CONTAINER_URL": url}))
+    settings = settings_from(**{**VALID_ENV, "BLOB_CONTAINER_URL": url})
+    expiry = sas_token_expiry(settings.blob_container["sas_token"])
     assert expiry.isoformat() == "2030-01-01T00:00:00+00:00"
 
 
