@@ -46,12 +46,15 @@ LIMITATIONS
   node users/remote login/reboot/reimage/remove nodes, task reactivate and update, usage
   metrics and statistics ($expand=stats), containers, mounts, start-task/node errors other
   than start task failure, autoStorageContainerName.
-- Simplified: node allocation takes well under a second and never fails; resize timeouts
+- Simplified: node allocation takes well under a second and fails only on a core quota
+  (--dedicated-core-quota / --low-priority-core-quota: AccountCoreQuotaReached and
+  AccountLowPriorityCoreQuotaReached in the pool's resizeErrors); resize timeouts
   and a resize's nodeDeallocationOption are ignored (running tasks finish, taskcompletion);
   a job release task is accepted but never run; a job preparation task with
   waitForSuccess=false still runs before the task (its failure does not block); the
-  15-minute clock-skew check of SharedKey is skipped; task retention times are ignored;
-  files of a task stay readable after its node left the pool; a deleted pool or job shows
+  15-minute clock-skew check of SharedKey is skipped; task retention times are ignored
+  (a task's files stay until its node leaves the pool and takes them along, as on the service);
+  a deleted pool or job shows
   "deleting" for half a second, not seconds.
 """
 

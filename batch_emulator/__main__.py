@@ -1,5 +1,6 @@
 """Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
-[--root DIR] [--max-nodes N] [--time-scale X] [--supported-images FILE] [--verbose] [--fault SPEC ...]
+[--root DIR] [--max-nodes N] [--dedicated-core-quota N] [--low-priority-core-quota N]
+[--time-scale X] [--supported-images FILE] [--verbose] [--fault SPEC ...]
 [--isolation auto|none|netns] [--node-packages DIR]
 [--allowed-auth sharedkey|aad|both] [--identity-header VALUE] [--token-lifetime SECONDS]
 [--tls-cert PEM --tls-key PEM]
@@ -65,6 +66,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--root", help="directory for node directories (default: a temporary one, removed at exit)")
     parser.add_argument("--max-nodes", type=int, default=8,
                         help="most nodes an autoscale pool gets, whatever its formula asks (default 8)")
+    parser.add_argument("--dedicated-core-quota", type=int, metavar="N",
+                        help="the account's dedicated core quota, over all pools: a resize beyond it allocates the "
+                             "nodes that fit and reports AccountCoreQuotaReached in the pool's resizeErrors; a "
+                             "node's cores come from its VM size name (standard_d2s_v5: 2) (default: no quota)")
+    parser.add_argument("--low-priority-core-quota", type=int, metavar="N",
+                        help="the same for low-priority (Spot) nodes: AccountLowPriorityCoreQuotaReached "
+                             "(default: no quota)")
     parser.add_argument("--time-scale", type=float, default=300.0, metavar="X",
                         help="run the autoscale clock X times faster than the service's: a 5-minute evaluation "
                              "interval takes 5 min / X, samples come every 30 s / X (default 300)")
@@ -103,6 +111,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--account-key must be base64")
     if args.max_nodes < 0:
         parser.error("--max-nodes must be >= 0")
+    for option in ("dedicated_core_quota", "low_priority_core_quota"):
+        if (getattr(args, option) or 0) < 0:
+            parser.error(f"--{option.replace('_', '-')} must be >= 0")
     if not 1 <= args.time_scale <= 3600:
         parser.error("--time-scale must be between 1 (real time) and 3600")
     return args
@@ -159,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(root, ignore_errors=True)
             return 1
     account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
-                      supported_images=args.supported_images)
+                      dedicated_core_quota=args.dedicated_core_quota,
+                      low_priority_core_quota=args.low_priority_core_quota, supported_images=args.supported_images)
     executor = Executor(account, verbose=args.verbose, nodes=nodes)   # the runtime: service.work.Runtime for the routes
     tokens = TokenSettings(allowed_auth=args.allowed_auth, secret=derive_secret(args.account_key),
                            identity_header=args.identity_header, token_lifetime=args.token_lifetime)

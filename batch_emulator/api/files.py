@@ -2,8 +2,9 @@
 
 Task file paths are relative to the task directory (stdout.txt, wd/out.txt); node file
 paths are relative to the node root (workitems/..., shared/..., startup/...).
-Files stay readable after their node left the pool (a deviation: on the service they go
-with the node), so results can be inspected however quickly an emulated pool scales down.
+Files go with their node, as on the service: once the node a task ran on has left its pool
+(shrink or pool delete), the task's files answer 404 NodeNotFound, and the node's own files
+404 NodeNotFound (PoolNotFound once its pool is gone).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from ..service.errors import conflict, not_found, service_error
-from ..service.state import get_node, get_task, iso
+from ..service.state import find_node, get_node, get_task, iso
 from . import wire
 from .http import Request, Response, Server, listing, route
 
@@ -36,6 +37,11 @@ def _task_base(server, req):
         if not task.node_ids:
             raise conflict("OperationInvalidForCurrentState",
                            "The files of the specified task cannot be accessed as the task state is still active")
+        if find_node(server.account, task.node_ids[0]) is None:
+            # The node it ran on left its pool and took the files along. The service answers 404 then (Azure/
+            # BatchExplorer's task-outputs view shows a 404 here as "the node the task ran on doesn't exist
+            # anymore"); its code is [inferred]: the node API's for a node that is gone.
+            raise not_found("NodeNotFound")
         job_id = server.account.jobs[task.job_key].id
         rel = os.path.join("workitems", job_id, "job-1", task.id)
         root = server.account.node_dir(task.node_ids[0])

@@ -184,6 +184,7 @@ def resize_pool(server: Server, req: Request) -> Response:
         if body.get("targetLowPriorityNodes") is not None:
             pool.target_low_priority = body["targetLowPriorityNodes"]
         pool.resize_timeout = body.get("resizeTimeout") or pool.resize_timeout
+        pool.begin_resize()   # its errors, if any, replace the last resize's resizeErrors
         pool.set_allocation_state(AllocationState.RESIZING)
         pool.touch()
     server.account.wake()

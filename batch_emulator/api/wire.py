@@ -8,9 +8,9 @@ from email.utils import format_datetime
 
 import isodate
 
-from ..service.errors import BatchServiceError
+from ..service.errors import BatchServiceError, ResizeError
 from ..service.state import Job, Node, Pool, Task, iso, task_counts
-from ..service.states import NodeState
+from ..service.states import AllocationState, NodeState
 from ..service.validation import parse_duration
 
 MAX_DURATION = "P10675199DT2H48M5.4775807S"   # .NET TimeSpan.MaxValue: the service's "unlimited"
@@ -121,12 +121,23 @@ def pool_to_wire(pool: Pool, base: str) -> dict:
         "targetDedicatedNodes": pool.target_dedicated, "targetLowPriorityNodes": pool.target_low_priority,
         "enableAutoScale": pool.enable_auto_scale, "resizeTimeout": pool.resize_timeout,
     })
+    if pool.resize_errors and pool.allocation_state == AllocationState.STEADY:   # only when steady (the spec)
+        out["resizeErrors"] = [resize_error_to_wire(e) for e in pool.resize_errors]
     if pool.enable_auto_scale:
         out["autoScaleFormula"] = pool.auto_scale_formula
         out["autoScaleEvaluationInterval"] = pool.auto_scale_interval or "PT15M"
         if pool.auto_scale_run:
             out["autoScaleRun"] = pool.auto_scale_run
     return pool_spec_defaults(out)
+
+
+def resize_error_to_wire(error: ResizeError) -> dict:
+    """A ResizeError: values are NameValuePairs ({name, value}, unlike a BatchError's {key, value}) and,
+    like the service's quota errors, absent when there are none."""
+    out: dict = {"code": error.code, "message": error.message}
+    if error.values:
+        out["values"] = [{"name": name, "value": value} for name, value in error.values]
+    return out
 
 
 def node_to_wire(node: Node, pool: Pool, base: str) -> dict:

@@ -86,7 +86,7 @@ class Executor:
     def _dispatch(self, kind, *args):
         targets: dict[str, Callable[..., None]] = {
             "provision": self._provision_node, "run_task": self._run_task_guarded,
-            "remove_job_files": self._remove_job_files}
+            "remove_job_files": self._remove_job_files, "remove_node": self._remove_node_files}
         target = targets[kind]
         self.spawn(target, *args)
 
@@ -168,7 +168,21 @@ class Executor:
 
     # ---- nodes ----
 
+    def _remove_node_files(self, node: Node) -> None:
+        """A node that left its pool takes its directory with it, as a removed VM its disk (its netns
+        namespace, home and /tmp went already: forget_others, before this action ran)."""
+        shutil.rmtree(node.root, ignore_errors=True)
+
     def _provision_node(self, pool, node):
+        try:
+            self._start_node(pool, node)
+        finally:
+            with self.account.lock:
+                gone = pool.nodes.get(node.id) is not node
+            if gone:   # it left while starting: what the start-up wrote after its removal goes too
+                self._remove_node_files(node)
+
+    def _start_node(self, pool, node):
         for sub in ("workitems", "shared", "startup", "fsmounts"):
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
         if self.nodes is not None and not self._start_isolated(node):

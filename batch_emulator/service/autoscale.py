@@ -141,7 +141,8 @@ def run(account: Account, pool: Pool, now: float) -> autoscale_formula.Outcome:
     """One autoscale run: evaluate the pool's formula, show it in autoScaleRun, apply the targets.
 
     A failed run changes nothing, as on the service. --max-nodes caps the targets (a safety limit
-    for a laptop, like an account quota): the results string still shows what the formula asked.
+    for a laptop): the results string still shows what the formula asked. A run that applies its targets
+    starts a resize, so the account's core quotas are checked anew (service/quota.py).
     """
     outcome, pool.auto_scale_run = evaluate(account, pool, pool.auto_scale_formula or "", now)
     if outcome.error is None:
@@ -150,6 +151,7 @@ def run(account: Account, pool: Pool, now: float) -> autoscale_formula.Outcome:
         pool.target_dedicated = dedicated
         pool.target_low_priority = min(outcome.target_low_priority, account.max_nodes - dedicated)
         pool.deallocation_option = DeallocationOption(outcome.deallocation)
+        pool.begin_resize()
     return outcome
 
 

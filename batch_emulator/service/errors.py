@@ -10,6 +10,7 @@ Wire shape (top level, never wrapped in "odata.error", or the SDK's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -89,6 +90,29 @@ def error_body(err: BatchServiceError, base_url: str, request_id: str, now: date
     if err.values:
         body["values"] = [{"key": k, "value": v} for k, v in err.values]
     return body
+
+
+# A pool's resizeErrors: what the last resize could not do (not an HTTP answer). The service's messages.
+RESIZE_MESSAGES = {
+    # What a real pool showed (Azure portal, MicrosoftDocs/azure-docs#53298): this message and no values.
+    "AccountCoreQuotaReached": "The specified account has reached core quota",
+    # [inferred] The .NET SDK's description of the code (PoolResizeErrorCodes), whose description of
+    # AccountCoreQuotaReached is the service's message word for word; no real answer was found.
+    "AccountLowPriorityCoreQuotaReached": "The specified account has reached low priority core quota",
+}
+
+
+@dataclass(frozen=True)
+class ResizeError:
+    """One entry of a pool's resizeErrors: code, message and values (the spec's NameValuePair list)."""
+    code: str
+    message: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+def resize_error(code: str, **values: object) -> ResizeError:
+    """The resize error ``code`` with the service's message; keyword arguments become its values, in order."""
+    return ResizeError(code, RESIZE_MESSAGES.get(code, code), tuple((k, str(v)) for k, v in values.items()))
 
 
 def invalid_property(name: str, value: object, reason: str) -> BatchServiceError:

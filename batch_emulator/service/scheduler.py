@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from . import autoscale, jobs
+from . import autoscale, jobs, quota
 from .state import Account, Node, Task, dependencies_met, iso, node_info, utcnow
 from .states import AllocationState, DeallocationOption, JobState, NodeState, PoolState, StopReason, TaskState
 from .validation import parse_duration
@@ -54,6 +54,7 @@ def _size_pool(account, key, pool, now):
     for node in list(pool.nodes.values()):   # finish departures first
         if node.state == NodeState.LEAVING_POOL and now - node.leaving_since >= LEAVING_SECONDS and not node.running:
             del pool.nodes[node.id]
+            actions.append(("remove_node", node))   # its files go with it, as with a removed VM
     if pool.state == PoolState.DELETING:
         for node in pool.nodes.values():
             _stop_work_on(account, node, StopReason.REQUEUE)   # the service requeues running tasks of a deleted pool
@@ -65,14 +66,22 @@ def _size_pool(account, key, pool, now):
     # Autoscale pools remove busy nodes as the formula's $NodeDeallocationOption says; resized pools
     # let running tasks finish (taskcompletion: the emulator ignores the resize's option).
     option = pool.deallocation_option if pool.enable_auto_scale else DeallocationOption.TASK_COMPLETION
+    # A new resize sizes the pool anew; one that ended short of its targets (resizeErrors) stays so.
+    fresh, pool.resize_pending = pool.resize_pending, False
+    ended_short = bool(pool.resize_errors) and not fresh
+    errors = [] if fresh else list(pool.resize_errors)
     for dedicated, target in ((True, pool.target_dedicated), (False, pool.target_low_priority)):
         members = [n for n in pool.nodes.values() if n.dedicated == dedicated and n.state != NodeState.LEAVING_POOL]
         staying = [n for n in members if not n.retiring]
         for node in [n for n in members if n.retiring][:max(0, target - len(staying))]:
             node.retiring = False       # wanted again before its task ended: it stays
             staying.append(node)
-        for _ in range(target - len(staying)):
+        missing = 0 if ended_short else target - len(staying)
+        fit = quota.nodes_that_fit(account, pool, dedicated, missing) if missing > 0 else 0
+        for _ in range(fit):
             actions.append(("provision", pool, _new_node(account, pool, dedicated)))
+        if fit < missing:
+            errors.append(quota.quota_error(dedicated))
         surplus = len(staying) - target
         for node in sorted(staying, key=lambda n: REMOVAL_ORDER.get(n.state, len(REMOVAL_ORDER)))[:max(0, surplus)]:
             if not node.running:
@@ -91,7 +100,9 @@ def _size_pool(account, key, pool, now):
                   for n in pool.nodes.values())
     counts_match = sum(1 for n in pool.nodes.values() if n.dedicated) == pool.target_dedicated and \
         sum(1 for n in pool.nodes.values() if not n.dedicated) == pool.target_low_priority
-    pool.set_allocation_state(AllocationState.STEADY if settled and counts_match else AllocationState.RESIZING)
+    pool.resize_errors = errors    # a resize that ended short is steady at the nodes it got
+    done = counts_match or bool(errors)
+    pool.set_allocation_state(AllocationState.STEADY if settled and done else AllocationState.RESIZING)
     return actions
 
 

@@ -137,10 +137,17 @@ class Pool(Entity):
     allocation_state: AllocationState = AllocationState.STEADY
     allocation_state_time: datetime = field(default_factory=utcnow)
     nodes: dict = field(default_factory=dict)         # node id -> Node, in allocation order
+    resize_errors: list = field(default_factory=list)  # errors.ResizeError of the last resize (service/quota.py)
+    resize_pending: bool = True    # a resize started that the scheduler has not sized yet (the pool add is one)
 
     def set_allocation_state(self, state: AllocationState) -> None:
         if state != self.allocation_state:
             self.allocation_state, self.allocation_state_time = state, utcnow()
+
+    def begin_resize(self) -> None:
+        """A resize starts (a resize request, an applied autoscale run; the pool add is one): the scheduler's
+        next sizing allocates anew, and what it cannot allocate replaces the last resize's resizeErrors."""
+        self.resize_pending = True
 
 
 @dataclass
@@ -193,6 +200,8 @@ class Account:
     name: str
     root: str                 # where node directories live
     max_nodes: int = 8
+    dedicated_core_quota: int | None = None      # --dedicated-core-quota; None: no quota (service/quota.py)
+    low_priority_core_quota: int | None = None   # --low-priority-core-quota
     time_scale: float = 300.0  # the autoscale clock runs this much faster than the service's (service/autoscale.py)
     url: str = "http://127.0.0.1"   # set once the server listens; used in URLs and AZ_BATCH_ACCOUNT_URL
     lock: threading.RLock = field(default_factory=threading.RLock)
