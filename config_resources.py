@@ -152,11 +152,15 @@ class Settings:
 def default_cmd_prep_task(repository: str) -> str:
     """The tutorial's preparation: clone the repository, enter demo_azure_batch, run install.sh.
 
-    It clones into `repo` under the job preparation task's working directory
-    (replacing an earlier clone, so a re-run after a node reboot works). A repository without
-    demo_azure_batch/install.sh fails with exit code 3 and one line on stderr naming the file.
+    It installs git first when the node has none (it runs as root, the pool's admin auto-user): git on
+    the Batch Ubuntu image is likely but not documented (batch-facts §26). It clones into `repo` under
+    the job preparation task's working directory (replacing an earlier clone, so a re-run after a node
+    reboot works). A repository without demo_azure_batch/install.sh fails with exit code 3 and one line
+    on stderr naming the file.
     """
-    return ("/bin/bash -c 'set -e; rm -rf repo; "
+    return ("/bin/bash -c 'set -e; "
+            "command -v git >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install "
+            "-y -q git; }; rm -rf repo; "
             f'git clone --quiet "{repository}" repo; '
             f'if [ ! -f repo/{INSTALL_SCRIPT} ]; then echo "{INSTALL_SCRIPT} not found in REPOSITORY_URL '
             f'{repository}: add it (see the README, Run your own program)" >&2; exit 3; fi; '

@@ -15,6 +15,10 @@
    demo_azure_batch/install.sh on each node before its first task there.
    An existing job on the same pool with the same preparation task is reused.
 
+REPOSITORY_URL is checked before any request, with the default CMD_PREP_TASK
+(toolkit/repository.py): a repository the nodes could not clone or use is
+refused; uncommitted changes, or a URL that does not answer in time, a warning.
+
 The job is checked before anything is created: a job id that exists on another
 pool, or whose preparation task (repository, CMD_PREP_TASK) differs from this
 run's, is refused with what differs and what to do; no pool is left behind.
@@ -64,6 +68,7 @@ from toolkit.cli import (
 )
 from toolkit.dryrun import show_request
 from toolkit.jobs import JOB_FIELDS, check_existing_job, delete_pool_command, get_or_none, shown_url
+from toolkit.repository import check_repository
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
@@ -319,9 +324,23 @@ def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_si
     print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
 
 
+def clones_repository(settings: PoolSettings) -> bool:
+    """Whether the preparation task is the default one, which clones REPOSITORY_URL and runs its install.sh
+    (a CMD_PREP_TASK of the user's may clone anything, or nothing)."""
+    return settings.cmd_prep_task == default_cmd_prep_task(settings.repository)
+
+
+def check_cloned_repository(settings: PoolSettings) -> None:
+    """Refuse (exit 2) a REPOSITORY_URL the default preparation could not clone or run, print the warnings.
+    Nothing is said with a custom CMD_PREP_TASK: what it clones is the user's (the job line names it)."""
+    if clones_repository(settings):
+        for warning in check_repository(settings.repository):
+            print(f"Warning: {warning}")  # on stdout with the run's other lines, like check_image's
+
+
 def describe_preparation(settings: PoolSettings) -> str:
     """What the job preparation task does, without credentials a repository URL may hold."""
-    if settings.cmd_prep_task != default_cmd_prep_task(settings.repository):
+    if not clones_repository(settings):
         return "its preparation task runs CMD_PREP_TASK on each node."
     return f"its preparation task clones {shown_url(settings.repository)} and runs demo_azure_batch/install.sh " \
            "on each node."
@@ -362,6 +381,7 @@ def create_pool_and_job(args: argparse.Namespace) -> int:
         raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "
                            "(pools with inter-node communication are capped).", EXIT_USAGE)
     vm_size = settings.vm_size if args.vm_size is None else args.vm_size
+    check_cloned_repository(settings)  # before any request: a bad one would fail on every node, minutes later
 
     client = make_batch_client(settings.batch)
     submission_id = uuid.uuid4().hex  # marks what this run creates (see toolkit.batch.SUBMISSION_MARK)

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 from azure.batch import models
 
+from tests.git_repos import make_repository
 from tools import local_stack as stack_module
 
 
@@ -50,7 +51,7 @@ def test_a_job_on_another_pool_is_refused_before_any_pool_is_created(run_script,
 
 def test_a_rerun_with_another_repository_is_refused_with_what_to_do(run_script, ids, tmp_path):
     assert create(run_script, ids).returncode == 0
-    other_repo = str(tmp_path / "other-repo")
+    other_repo = str(make_repository(tmp_path / "other-repo"))  # one the nodes could use: only the job differs
     rerun = create(run_script, ids, {"REPOSITORY_URL": other_repo})
     assert rerun.returncode == 1
     assert f"its preparation task clones {stack_module.REPO_ROOT}, not {other_repo} (REPOSITORY_URL)" in rerun.stderr
