@@ -3,29 +3,38 @@
     python3 check_task.py [--job_id JOB_ID] [--output_dir outputs] [--verbose]
     python3 check_task.py [--job_id JOB_ID] --wait [--poll_seconds 15]
     python3 check_task.py --job_id JOB_ID --tail TASK_ID [--poll_seconds 2]
+    python3 check_task.py [--job_id JOB_ID] [--wait] --json
 
 1. Logs in to the Batch account from config_resources.py.
 2. Prints the pools the jobs use (nodes by state) and flags a pool that has nodes but no active job.
 3. Prints, for every job of the account (or --job_id only), one line of task counts (one request per
    job); then a line per task that failed (why, in plain words), per task still running (its
-   node and how long it has run), and one line for the outputs of the completed tasks.
+   node and how long it has run), and one line for the outputs of the completed tasks. Under a failed
+   task, the lines of its stderr.txt that say why (a Python traceback's end), and those of its other
+   nodes for an MPI task; under a job whose preparation task failed, what that task wrote on the node,
+   and the commands that make the job again. A pool that cannot get its nodes (core quota, allocation
+   failure) says so, with the fix.
 4. Downloads each completed task's stdout.txt and stderr.txt to OUTPUT_DIR/JOB_ID/TASK_ID/ as soon
    as that task completes: from the blob container where send_task.py had them uploaded, else from
    the node (task file API). Downloads run in parallel and are atomic. A record of what is complete
    (OUTPUT_DIR/.check_task-record.json) makes a re-run cost one request per job.
 
 --wait polls until every task has completed: a live view in a terminal, timed lines of what changed
-when piped. --tail follows a running task's stdout.txt until it completes.
+when piped. --tail follows a running task's stdout.txt until it completes. --json prints one JSON
+document (jobs, pools, each task's state, exit code, failure and output paths: toolkit/report.py) and
+nothing else on stdout; the usual lines go to stderr.
 
-Exit codes: 0 done (whatever the tasks' own results), 1 the service refused, stayed unreachable, or
---wait stopped (a job's preparation task failed, its pool or the job is gone), 2 bad option or
-configuration, 130 interrupted.
+Exit codes: 0 done (with --wait: every task succeeded), 1 the service refused or stayed unreachable,
+or --wait stopped because a job's pool or the job is gone, 2 bad option or configuration, 3 --wait: a
+task failed or a job's preparation task failed, 130 interrupted. Without --wait, 0 whatever the
+tasks' own results (it prints them).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import math
 import os
 import sys
@@ -36,7 +45,7 @@ from pathlib import Path
 
 from config_resources import batch_access, read_settings, storage
 from toolkit.batch import make_batch_client
-from toolkit.cli import EXIT_OK, EXIT_USAGE, ToolkitError, check_id, make_parser, run, warn_if_env_file_shared
+from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, make_parser, run, warn_if_env_file_shared
 from toolkit.outputs import (
     STD_FILES,
     DownloadCancelled,
@@ -45,6 +54,7 @@ from toolkit.outputs import (
     write_atomically,
 )
 from toolkit.progress import OUTAGE_LIMIT_SECONDS, Display, Outage
+from toolkit.report import document
 from toolkit.status import JobChecker, list_jobs
 from toolkit.storage import check_container_sas, make_container_client
 
@@ -80,6 +90,8 @@ then this downloads it:
     parser.add_argument("--tail", metavar="TASK_ID", help="with --job_id: print the task's stdout.txt while it "
                                                           "runs, following new output until it completes")
     parser.add_argument("--verbose", action="store_true", help="also list every task and every output file")
+    parser.add_argument("--json", action="store_true", help="print one JSON document of the jobs, pools and tasks "
+                                                            "on stdout (the usual lines go to stderr)")
     return parser
 
 
@@ -100,7 +112,9 @@ def check_options(args: argparse.Namespace) -> None:
                (args.tail is not None and args.output_dir is not None,
                 "--tail downloads nothing, so --output_dir does nothing: drop it (run without --tail to download)."),
                (args.tail is not None and args.verbose,
-                "--verbose lists downloaded files, which --tail does not download: drop it.")]
+                "--verbose lists downloaded files, which --tail does not download: drop it."),
+               (args.tail is not None and args.json,
+                "--tail prints the task's own output, not a JSON document: drop --json.")]
     for bad, message in refused:
         if bad:
             raise ToolkitError(message, EXIT_USAGE)
@@ -130,13 +144,13 @@ def check(args: argparse.Namespace) -> int:
     if settings.blob_container["url"] and args.tail is None:  # optional: without it, outputs come from the nodes
         blobs = storage(settings)
         check_container_sas(blobs, "r", "downloads")
-    client = make_batch_client(access, sys.stderr if args.tail is not None else None)
+    client = make_batch_client(access, sys.stderr if args.tail is not None or args.json else None)
     if args.tail is not None:
         from toolkit.tail import follow
 
         return follow(client, args.job_id, args.tail, args.poll_seconds or TAIL_POLL_SECONDS)
 
-    display = Display(waiting=args.wait)
+    display = Display(waiting=args.wait, out=sys.stderr if args.json else None)
     record = load_record(output_dir)  # first: it decides how little needs asking
     factory = None if blobs is None else (lambda: make_container_client(blobs, "r", DOWNLOAD_SAS_LIFETIME))
     downloader = Downloader(client, factory, display.event)
@@ -146,16 +160,22 @@ def check(args: argparse.Namespace) -> int:
     try:
         jobs = outage.attempt(lambda: list_jobs(client, args.job_id), poll_seconds) if args.wait \
             else list_jobs(client, args.job_id)
-        if not jobs:
-            print("No jobs in this Batch account.")
-            return EXIT_OK
         checker = JobChecker(client, downloader, record, output_dir, display, pool, jobs, wait=args.wait,
-                             verbose=args.verbose, whole_account=args.job_id is None)
-        while True:
-            finished = outage.attempt(checker.poll, poll_seconds) if args.wait else checker.poll()
-            if finished or not args.wait:
-                break
-            time.sleep(poll_seconds)
+                             verbose=args.verbose, whole_account=args.job_id is None, list_always=args.json)
+        if not jobs:
+            display.event("No jobs in this Batch account.")
+        try:
+            while jobs:
+                finished = outage.attempt(checker.poll, poll_seconds) if args.wait else checker.poll()
+                if finished or not args.wait:
+                    break
+                time.sleep(poll_seconds)
+        except ToolkitError:
+            if args.json:  # --wait stopped on what waiting cannot change: the document says what was found
+                print(json.dumps(document(checker), indent=2))
+            raise
+        if args.json:
+            print(json.dumps(document(checker), indent=2))
         return checker.exit_code()
     except BaseException:
         downloader.cancelled.set()

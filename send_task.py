@@ -12,9 +12,10 @@ JOB_ID/TASK_ID/.
 Before adding the task it checks what can be checked: the ids, the settings and
 the container SAS (allows writing, lasts longer than the task may run), that
 the job exists and is active, that its pool can run MPI tasks and can have as
-many nodes as asked, and that the blob container exists (by listing it, which
-a racwl SAS and the per-use SAS made from AZURE_STORAGE_KEY allow; a SAS without
-list permission cannot tell, and the script says so and goes on).
+many nodes as asked (not when its core quota is used up), and that the blob
+container exists (by listing it, which a racwl SAS and the per-use SAS made from
+AZURE_STORAGE_KEY allow; a SAS without list permission cannot tell, and the
+script says so and goes on).
 
 --dry_run makes the same checks (reads only) and prints the request it would
 send with its JSON body (SAS signature redacted); it adds nothing.
@@ -44,6 +45,7 @@ from toolkit.batch import (
 )
 from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, make_parser, run
 from toolkit.dryrun import show_request
+from toolkit.failures import pool_node_count, resize_problem
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 from toolkit.values import sas_token_expiry
 
@@ -135,7 +137,8 @@ def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> tuple[st
     try:
         pool = client.get_pool(pool_id, select=["id", "state", "enableInterNodeCommunication", "taskSlotsPerNode",
                                                 "enableAutoScale", "targetDedicatedNodes",
-                                                "targetLowPriorityNodes", "metadata"])
+                                                "targetLowPriorityNodes", "metadata", "vmSize", "resizeErrors",
+                                                "currentDedicatedNodes", "currentLowPriorityNodes"])
     except ResourceNotFoundError:
         raise ToolkitError(f"Job [{job_id}] runs on pool [{pool_id}], which does not exist: create it with "
                            f"python3 create_pool_job.py --pool_id {pool_id} --job_id {job_id}") from None
@@ -148,7 +151,22 @@ def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> tuple[st
         raise ToolkitError(f"{nodes} nodes (--nodes or NB_NODES) is more than pool [{pool_id}] can ever have "
                            f"({max_nodes}): the task would wait forever. Use --nodes {max_nodes} or fewer, or a pool "
                            "with a larger --max_nodes.", EXIT_USAGE)
+    check_resize(pool, nodes)
     return job.id, pool_id
+
+
+def check_resize(pool: models.BatchPool, nodes: int) -> None:
+    """Refuse a task that a pool's resize error keeps from ever starting (a core quota used up, with fewer
+    nodes than it needs); warn about one that waiting may cure (an allocation that failed this time)."""
+    problem = resize_problem(pool)
+    if problem is None:
+        return
+    have = pool_node_count(pool)
+    if problem.lasting and have < nodes:
+        raise ToolkitError(f"Pool [{pool.id}] has {have} node(s) and cannot get the {nodes} this task needs "
+                           f"({problem.code}): {problem.advice}. The task would wait until then; nothing was added.")
+    print(f"Warning: pool [{pool.id}] could not get all the nodes it asked for ({problem.code}): {problem.advice}.",
+          file=sys.stderr)
 
 
 def add_task(client: BatchClient, job_id: str, task: models.BatchTaskCreateOptions, submission_id: str) -> None:

@@ -5,6 +5,7 @@ Exit codes of every script:
     0    done
     1    the service refused or failed (the message says why and what to do)
     2    usage or configuration error, found before any network call
+    3    check_task.py --wait: a task failed, or a job's preparation task failed (the work did not succeed)
     130  interrupted (Ctrl-C)
 
 The azure packages are imported inside functions so that `--help` stays fast.
@@ -32,7 +33,7 @@ from toolkit.values import is_vm_size_name
 if TYPE_CHECKING:
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TASKS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # Pool, job and task ids: letters, digits, hyphens and underscores, at most 64 characters
 # (the `id` of https://learn.microsoft.com/python/api/azure-batch/azure.batch.models.batchpool).

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from toolkit.batch import wire_value
 from toolkit.cli import ToolkitError
+from toolkit.failures import expired_upload
 
 if TYPE_CHECKING:
     from azure.batch import models
@@ -58,6 +59,9 @@ def failure_reason(task: models.BatchTask) -> str:
     if code == "TaskEnded" or exit_code == ENDED_EXIT_CODE:
         return ended_reason(task)
     if code and code.startswith("FileUpload"):
+        expired = expired_upload(task)
+        if expired:
+            return expired
         # The task carries the SAS send_task.py made or was given: from AZURE_STORAGE_KEY, from a SAS in the
         # settings, or from the Entra ID sign-in; check_task cannot tell which, so it names all three.
         return (f"its outputs could not be uploaded to the blob container ({code}: check BLOB_CONTAINER_URL "

@@ -17,16 +17,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.batch import error_code, wire_value
-from toolkit.cli import EXIT_FAILED, EXIT_OK, ToolkitError
+from toolkit.cli import EXIT_FAILED, EXIT_OK, EXIT_TASKS_FAILED, ToolkitError
+from toolkit.failures import (
+    PreparationFailure,
+    ResizeProblem,
+    excerpt_lines,
+    fetch_subtask_stderr,
+    file_excerpt,
+    preparation_failures,
+    resize_problem,
+    subtask_stderr_files,
+)
 from toolkit.outputs import STD_FILES, Downloader, Fetched, Record, TaskRecord
-from toolkit.progress import Display, limited, now_utc, running_line, task_result
+from toolkit.progress import MAX_TASK_LINES, Display, now_utc, running_line, task_result
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
 JOB_FIELDS = ["id", "poolInfo", "state", "creationTime"]
-POOL_FIELDS = ["id", "state", "enableAutoScale"]
-TASK_FIELDS = ["id", "state", "executionInfo", "nodeInfo", "constraints", "multiInstanceSettings"]
+POOL_FIELDS = ["id", "state", "enableAutoScale", "vmSize", "resizeErrors", "currentDedicatedNodes",
+               "currentLowPriorityNodes"]
+TASK_FIELDS = ["id", "state", "executionInfo", "nodeInfo", "constraints", "multiInstanceSettings", "outputFiles"]
 ENDED_JOB_STATES = {"completed", "terminating", "deleting"}
 Line = tuple[str, str, str]  # (key, text, live part): see progress.Display
 
@@ -51,10 +62,22 @@ def describe(job_id: str, counts: models.BatchTaskCounts) -> str:
             f"(succeeded {counts.succeeded}, failed {counts.failed})")
 
 
+@dataclass(frozen=True)
+class PoolSummary:
+    """A pool as check_task shows it: its nodes by state and why it cannot get more, if so."""
+
+    id: str
+    state: str
+    autoscale: bool
+    nodes: dict[str, int]
+    resize: ResizeProblem | None
+
+
 @dataclass
 class PoolsView:
     lines: list[Line]
     existing: set[str]
+    shown: list[PoolSummary] = field(default_factory=list)
 
 
 NODE_STATES = ("running", "idle", "creating", "starting", "waiting_for_start_task", "start_task_failed",
@@ -78,12 +101,15 @@ def pools_view(client: BatchClient, jobs: list[Job], whole_account: bool) -> Poo
         if job.pool_id and job.state not in ENDED_JOB_STATES:
             active_jobs.setdefault(job.pool_id.lower(), []).append(job.id)
     used = {job.pool_id.lower() for job in jobs if job.pool_id}
-    lines = []
+    lines, shown = [], []
     for pool_id, pool in sorted(pools.items()):
         states = nodes.get(pool_id, Counter())
         total = sum(states.values())
         if pool_id.lower() not in used and not (whole_account and total):
             continue
+        resize = resize_problem(pool)
+        shown.append(PoolSummary(pool_id, wire_value(pool.state), bool(pool.enable_auto_scale),
+                                 {state: n for state, n in states.items() if n}, resize))
         detail = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in states.most_common() if n)
         text = f"Pool [{pool_id}]: {total} node{'' if total == 1 else 's'}{f' ({detail})' if detail else ''}"
         if pool.enable_auto_scale:
@@ -97,7 +123,10 @@ def pools_view(client: BatchClient, jobs: list[Job], whole_account: bool) -> Poo
             text += (f"; no active job, so it costs money for nothing: delete it with "
                      f"python3 delete_pool_job.py --pool_id {pool_id}")
         lines.append((f"pool/{pool_id}", text, ""))
-    return PoolsView(lines, {pool_id.lower() for pool_id in pools})
+        if resize is not None:
+            lines.append((f"pool/{pool_id}/resize", f"  it cannot get the nodes it asks for ({resize.code}): "
+                                                    f"{resize.advice}.", ""))
+    return PoolsView(lines, {pool_id.lower() for pool_id in pools}, shown)
 
 
 @dataclass
@@ -114,10 +143,14 @@ class JobChecker:
     wait: bool = False
     verbose: bool = False
     whole_account: bool = True
+    list_always: bool = False  # --json: every task's state is reported, so each job's tasks are listed
     done: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
     lines: dict[str, list[Line]] = field(default_factory=dict)
     pools: PoolsView | None = None
+    counts: dict[str, models.BatchTaskCounts] = field(default_factory=dict)
+    stuck: dict[str, str] = field(default_factory=dict)  # job id -> why its tasks cannot start
+    preparation: dict[str, list[PreparationFailure]] = field(default_factory=dict)
     _listed: dict[str, tuple[tuple[int, ...], list[models.BatchTask]]] = field(default_factory=dict)
     _fetched: set[tuple[str, str, str]] = field(default_factory=set)  # (job, task, file) fetched in this run
 
@@ -135,12 +168,23 @@ class JobChecker:
                     raise
                 self.job_gone(job)
                 continue
+            self.counts[job.id] = job_counts
             self.lines[job.id] = self.check_job(job, job_counts)
         self.display.status([*self.pools.lines, *(line for job in self.jobs for line in self.lines.get(job.id, []))])
+        if self.wait and self.stuck:  # waiting cannot change it: say so now, after the lines that say why
+            job_id, problem = next(iter(self.stuck.items()))
+            missing_pool = job_id not in self.preparation or not self.preparation[job_id]
+            raise ToolkitError(problem, EXIT_FAILED if missing_pool else EXIT_TASKS_FAILED)
         return all(job.id in self.done or job.id in self.gone for job in self.jobs)
 
     def exit_code(self) -> int:
-        return EXIT_FAILED if self.gone and self.wait else EXIT_OK
+        """--wait: 0 when every followed task succeeded, EXIT_TASKS_FAILED when one failed, EXIT_FAILED when a
+        job went away; without --wait a status report always succeeds."""
+        if not self.wait:
+            return EXIT_OK
+        if self.gone:
+            return EXIT_FAILED
+        return EXIT_TASKS_FAILED if any(counts.failed for counts in self.counts.values()) else EXIT_OK
 
     def job_gone(self, job: Job) -> None:
         message = f"Job [{job.id}] no longer exists (deleted, or the service lost it): nothing to wait for."
@@ -164,8 +208,9 @@ class JobChecker:
         finished = not counts.active and not counts.running
         running: list[models.BatchTask] = []
         unavailable: list[Line] = []
-        if not (finished and counts.completed == len(recorded) and (counts.completed or not self.wait)) \
-                and (counts.completed != len(recorded) or counts.running or (finished and self.wait)):
+        all_recorded = finished and counts.completed == len(recorded) and (counts.completed or not self.wait)
+        if self.list_always or (not all_recorded and (counts.completed != len(recorded) or counts.running
+                                                      or (finished and self.wait))):
             tasks = self.list_tasks(job.id, counts)
             new = [task for task in tasks if wire_value(task.state) == "completed" and task.id not in recorded]
             files = [(task.id, name) for task in new for name in STD_FILES]
@@ -178,6 +223,10 @@ class JobChecker:
                         unavailable.append((f"{job.id}/{task.id}/{name}", f"  task [{task.id}]: {name} "
                                             f"{got[(task.id, name)].how}", ""))
                 result, failed = task_result(task)
+                instances = task.multi_instance_settings.number_of_instances if task.multi_instance_settings else 1
+                if failed and (instances or 1) > 1:  # the other nodes' stderr, while those nodes still have it
+                    fetch_subtask_stderr(self.client, job.id, task.id, self.output_dir / job.id / task.id,
+                                         self.downloader.cancelled)
                 if all(size is not None for size in sizes.values()):
                     recorded[task.id] = TaskRecord(result, failed, {k: v for k, v in sizes.items() if v is not None})
                 elif failed:
@@ -195,12 +244,14 @@ class JobChecker:
         lines += self.task_lines(job, recorded, running, counts) + unavailable
         if recorded:
             lines.append((f"{job.id}/outputs", self.outputs_line(job, recorded, fetched), ""))
+        self.stuck.pop(job.id, None)
         if counts.active and not counts.running:
-            problem = self.stuck_reason(job)
-            if problem and self.wait:
-                raise ToolkitError(problem)
-            if problem:
-                lines.append((f"{job.id}/stuck", f"  {problem}", ""))
+            found = self.stuck_reason(job, counts)
+            if found:
+                problem, details = found
+                self.stuck[job.id] = problem
+                shown = details if self.wait else [f"  {problem}", *details]  # --wait ends on the problem itself
+                lines += [(f"{job.id}/stuck/{i}", text, "") for i, text in enumerate(shown)]
         return lines
 
     def finish(self, job: Job, counts: models.BatchTaskCounts, lines: list[Line], empty: bool) -> None:
@@ -218,6 +269,11 @@ class JobChecker:
         self._listed[job_id] = (key, tasks)
         return tasks
 
+    def last_listing(self, job_id: str) -> list[models.BatchTask]:
+        """The job's tasks as last listed in this run ([] when they were not listed)."""
+        cached = self._listed.get(job_id)
+        return cached[1] if cached else []
+
     def fetch(self, job_id: str, files: list[tuple[str, str]]) -> list[Fetched]:
         self._fetched.update((job_id, task_id, name) for task_id, name in files)
 
@@ -231,9 +287,16 @@ class JobChecker:
 
     def task_lines(self, job: Job, recorded: dict[str, TaskRecord], running: list[models.BatchTask],
                    counts: models.BatchTaskCounts) -> list[Line]:
-        failed = [f"  task [{task_id}]: {task.result}" for task_id, task in recorded.items()
-                  if task.failed or self.verbose]
-        lines = [(f"{job.id}/{text}", text, "") for text in (failed if self.verbose else limited(failed, "failed"))]
+        listed = [task_id for task_id, task in recorded.items() if task.failed or self.verbose]
+        lines: list[Line] = []
+        for task_id in listed if self.verbose else listed[:MAX_TASK_LINES]:
+            text = f"  task [{task_id}]: {recorded[task_id].result}"
+            lines.append((f"{job.id}/{text}", text, ""))
+            if recorded[task_id].failed:
+                lines += [(f"{job.id}/{task_id}/why/{i}", why, "")
+                          for i, why in enumerate(self.failure_excerpts(job.id, task_id))]
+        if len(listed) > MAX_TASK_LINES and not self.verbose:
+            lines.append((f"{job.id}/more-failed", f"  ... and {len(listed) - MAX_TASK_LINES} more failed", ""))
         now = now_utc()
         shown = [running_line(task, now) for task in running]
         for text, live in shown if self.verbose else shown[:10]:
@@ -259,33 +322,57 @@ class JobChecker:
             text += "; downloaded now: " + ", ".join(f"{n} {how}" for how, n in sorted(now.items()))
         return text + ")"
 
-    def stuck_reason(self, job: Job) -> str | None:
-        """Why tasks wait (the job's pool is gone, or its preparation task failed), or None."""
+    def failure_excerpts(self, job_id: str, task_id: str) -> list[str]:
+        """What the failed task's downloaded stderr.txt says, and its other nodes' (a local read each)."""
+        task_dir = self.output_dir / job_id / task_id
+        lines = excerpt_lines("stderr.txt (last lines)", file_excerpt(task_dir / "stderr.txt"))
+        for path in subtask_stderr_files(task_dir):
+            lines += excerpt_lines(f"stderr.txt of subtask {path.parent.name} on another node ({path})",
+                                   file_excerpt(path))
+        return lines
+
+    def short_of_nodes(self, job: Job, counts: models.BatchTaskCounts) -> tuple[str, list[str]] | None:
+        """Tasks that need more nodes than the job's pool has while a lasting resize error (a core quota used
+        up) keeps it from getting more: they can never start until the quota is raised."""
+        summary = next((pool for pool in self.pools.shown if job.pool_id and pool.id.lower() == job.pool_id.lower()),
+                       None) if self.pools else None
+        if summary is None or summary.resize is None or not summary.resize.lasting:
+            return None
+        waiting = [task for task in self.list_tasks(job.id, counts) if wire_value(task.state) == "active"]
+        needs = min(((task.multi_instance_settings.number_of_instances or 1) if task.multi_instance_settings else 1)
+                    for task in waiting) if waiting else 0
+        have = sum(summary.nodes.values())
+        if needs <= have:
+            return None
+        return (f"Job [{job.id}]: its tasks need {needs} node(s) and pool [{summary.id}] has {have}, which it cannot "
+                f"grow beyond ({summary.resize.code}): {summary.resize.advice}."), []
+
+    def stuck_reason(self, job: Job, counts: models.BatchTaskCounts) -> tuple[str, list[str]] | None:
+        """Why tasks wait (the job's pool is gone, or its preparation task failed) and the lines that show the
+        cause and what to do, or None."""
         if job.pool_id is None or self.pools is None:  # an auto pool, which create_pool_job.py never makes
             return None
         if job.pool_id.lower() not in self.pools.existing:
             return (f"Job [{job.id}]: its pool [{job.pool_id}] does not exist, so its tasks cannot start. Create "
-                    f"it: python3 create_pool_job.py --pool_id {job.pool_id} --job_id {job.id}")
+                    f"it: python3 create_pool_job.py --pool_id {job.pool_id} --job_id {job.id}"), []
         failures = preparation_failures(self.client, job.id)
+        self.preparation[job.id] = failures
         if not failures:
-            return None
-        node_id, info = failures[0]
-        return (f"Job [{job.id}]: the job preparation task failed on {len(failures)} node(s), e.g. {node_id} "
-                f"(exit code {info.exit_code}), so tasks cannot start there. Read its stderr.txt: "
-                f"az batch node file download --pool-id {job.pool_id} --node-id {node_id} "
-                f"--file-path {info.task_root_directory}/stderr.txt --destination prep-stderr.txt")
-
-
-def preparation_failures(client: BatchClient,
-                         job_id: str) -> list[tuple[str | None, models.BatchJobPreparationTaskExecutionInfo]]:
-    """Nodes where the job preparation task failed: the usual reason an MPI task stays active."""
-    from azure.core.exceptions import ResourceExistsError
-
-    try:
-        statuses = client.list_job_preparation_and_release_task_status(job_id)
-        return [(status.node_id, status.job_preparation_task_execution_info) for status in statuses
-                if status.job_preparation_task_execution_info is not None
-                and wire_value(status.job_preparation_task_execution_info.result) == "failure"]
-    except ResourceExistsError:  # 409 JobPreparationTaskNotSpecified: the job has none
-        return []
+            return self.short_of_nodes(job, counts)
+        first = failures[0]
+        cause = f", {first.failure}" if first.failure else ""
+        problem = (f"Job [{job.id}]: the job preparation task failed on {len(failures)} node(s), e.g. {first.node_id} "
+                   f"(exit code {first.exit_code}{cause}), so its tasks cannot start there.")
+        waiting = [task.id for task in self.list_tasks(job.id, counts) if wire_value(task.state) == "active"]
+        file = first.shown_file or "stderr.txt"
+        return problem, [
+            *excerpt_lines(f"{file} of the preparation on {first.node_id} (last lines)", list(first.lines)),
+            "    The pool's nodes keep running, and costing, while the job's tasks wait. Fix the cause in the "
+            "repository (or CMD_PREP_TASK), commit and push it, then make the job again and send its task(s) again:",
+            f"      python3 delete_pool_job.py --job_id {job.id} --yes",
+            f"      python3 create_pool_job.py --pool_id {job.pool_id} --job_id {job.id}",
+            *(f"      python3 send_task.py --job_id {job.id} --task_id {task_id}" for task_id in waiting[:3]),
+            f"    The preparation's whole {file}: az batch node file download --pool-id {job.pool_id} --node-id "
+            f"{first.node_id} --file-path {first.task_root}/{file} --destination ./prep-{file}",
+        ]
 

@@ -346,13 +346,14 @@ def keyless_environment(stack: LocalStack, identity_header: str) -> dict[str, st
 
 @contextlib.contextmanager
 def start_stack(workdir: str | Path | None = None, keyless: bool = False,
-                isolation: str = "none") -> Iterator[LocalStack]:
+                isolation: str = "none", emulator_options: tuple[str, ...] = ()) -> Iterator[LocalStack]:
     """Run Azurite and the Batch emulator for the `with` block; see the module's docstring.
 
     `workdir` keeps the services' logs, the emulator's nodes and toolkit.env;
     without one, a temporary directory is used and removed afterwards.
     `keyless`: both services over HTTPS with a certificate made here, the emulator refusing keys, and
     settings with no key and no SAS (keyless_environment): the scripts sign in with Entra ID.
+    `emulator_options`: more options of `python -m batch_emulator` (e.g. a core quota).
     """
     try:
         import azure.batch  # noqa: F401  (the emulator and the scripts need both)
@@ -372,7 +373,7 @@ def start_stack(workdir: str | Path | None = None, keyless: bool = False,
         blob_endpoint = start_azurite(workdir, stack, tls)
         create_container(blob_endpoint, ca_file=ca_file)
         batch_endpoint, batch_account, batch_key = start_batch_emulator(
-            workdir, stack, KEYLESS_EMULATOR_OPTIONS if keyless else (), tls, isolation)
+            workdir, stack, (*(KEYLESS_EMULATOR_OPTIONS if keyless else ()), *emulator_options), tls, isolation)
         local = LocalStack(workdir=workdir, blob_endpoint=blob_endpoint, container=CONTAINER,
                            batch_endpoint=batch_endpoint, batch_account=batch_account, batch_key=batch_key,
                            ca_file=ca_file,

@@ -153,18 +153,19 @@ def test_a_repository_without_install_sh_is_named_by_the_preparation_task(run_sc
            "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": os.environ.get("PATH", os.defpath), "HOME": str(tmp_path)}
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
         subprocess.run(command, cwd=repo, env=git, check=True)
-    env = {"REPOSITORY_URL": str(repo), "PROGRAM": "src/x.py"}
+    # As a URL: create_pool_job.py refuses a local path without install.sh, but cannot see a URL's files.
+    env = {"REPOSITORY_URL": f"file://{repo}", "PROGRAM": "src/x.py"}
     assert run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, env=env).returncode == 0
     assert run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, env=env).returncode == 0
     waited = run_script("check_task.py", "--job_id", ids.job_id, "--wait", "--poll_seconds", "0.3", env=env)
-    assert waited.returncode == 1 and "the job preparation task failed" in waited.stderr
+    assert waited.returncode == 3 and "the job preparation task failed" in waited.stderr
     assert "(exit code 3)" in waited.stderr
     status = wait_for(lambda: [s for s in batch.list_job_preparation_and_release_task_status(ids.job_id)
                                if s.job_preparation_task_execution_info is not None], what="the prep status")[0]
     stderr = b"".join(batch.download_node_file(ids.pool_id, status.node_id,
                                           f"{status.job_preparation_task_execution_info.task_root_directory}"
                                           "/stderr.txt")).decode()
-    assert f"demo_azure_batch/install.sh not found in REPOSITORY_URL {repo}: add it" in stderr
+    assert f"demo_azure_batch/install.sh not found in REPOSITORY_URL file://{repo}: add it" in stderr
 
 
 def test_the_clean_up_command_the_script_prints_is_the_readmes(run_script, ids):
@@ -195,15 +196,18 @@ def test_the_three_commands_sample_outputs_are_what_the_scripts_print(own_stack,
     """"The three commands": each `$ python3 ...` sample is a real run's output, with the README's names for
     the ids, the account, the repository and the container."""
     local_stack, run_script = own_stack, ScriptRunner(own_stack, tmp_path)
+    # A clone of HEAD (what the nodes clone anyway): a checkout with uncommitted changes gets a warning.
+    clone = tmp_path / "repository"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True, capture_output=True)
     sample = fenced(README.split("\n### The three commands\n", 1)[1])[0]
     shown = {command: output for command, output in re.findall(r"^\$ python3 (.+)\n((?:(?!\$ ).*\n)*)", sample,
                                                                flags=re.MULTILINE)}
     names = {ids.pool_id: "mpi-pool", ids.job_id: "mpi-job", ids.task_id: "run-1",
-             local_stack.batch_account: "mybatchaccount", local_stack.repository: "https://github.com/you/mpi-batch.git",
+             local_stack.batch_account: "mybatchaccount", str(clone): "https://github.com/you/mpi-batch.git",
              local_stack.container_url: "https://mystorage.blob.core.windows.net/mpi-outputs"}
 
     def printed(*args):
-        result = run_script(*args)
+        result = run_script(*args, env={"REPOSITORY_URL": str(clone)})
         assert result.returncode == 0, result.stdout + result.stderr
         text = result.stdout + result.stderr
         for real, readme in names.items():

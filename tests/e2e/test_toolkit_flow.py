@@ -6,6 +6,7 @@ import pytest
 from azure.batch import models
 from azure.storage.blob import ContainerClient
 
+from tests.git_repos import git_http_server, served_repository
 from tools import local_stack as stack_module
 
 POLL = ("--poll_seconds", "0.3")
@@ -55,17 +56,19 @@ def test_mpi_task_runs_on_two_nodes_and_its_output_comes_back(run_script, ids, l
 
 def test_failed_program_is_reported_and_its_stderr_downloaded(run_script, ids, local_stack, tmp_path):
     checked = run_flow(run_script, ids, START_COMMAND="/bin/bash -c 'echo the program broke >&2; exit 3'")
-    assert_ok(checked)
+    assert checked.returncode == 3, checked.stdout + checked.stderr  # --wait: a task failed
     assert "completed 1 (succeeded 0, failed 1)" in checked.stdout
     assert "FAILED (exit code 3)" in checked.stdout
+    assert "    | the program broke" in checked.stdout  # its stderr's last lines, under its FAILED line
     stderr = (tmp_path / "outputs" / ids.job_id / ids.task_id / "stderr.txt").read_text()
     assert "the program broke" in stderr
 
 
 def test_failed_job_preparation_stops_the_wait_with_the_reason(run_script, ids, local_stack):
     checked = run_flow(run_script, ids, CMD_PREP_TASK="/bin/bash -c 'echo no installer >&2; exit 7'")
-    assert checked.returncode == 1
+    assert checked.returncode == 3
     assert "the job preparation task failed" in checked.stderr and "exit code 7" in checked.stderr
+    assert "    | no installer" in checked.stdout
     assert checked.stderr.count("\n") == 1
 
 
@@ -75,7 +78,7 @@ def test_upload_refused_by_storage_is_reported_and_stdout_read_from_the_node(run
     good = stack_module.container_sas_url(local_stack, permission="rcw")
     forged = re.sub(r"sig=[^&]+", "sig=Zm9yZ2VkIHNpZ25hdHVyZQ%3D%3D", good)
     checked = run_flow(run_script, ids, BLOB_CONTAINER_URL=forged)
-    assert_ok(checked)
+    assert checked.returncode == 3, checked.stdout + checked.stderr  # --wait: the task failed (its upload)
     assert "failed 1" in checked.stdout and "FileUpload" in checked.stdout
     assert "stdout.txt: from the node (the blob container refused the SAS" in checked.stdout
     assert "MPI pi demo" in (tmp_path / "outputs" / ids.job_id / ids.task_id / "stdout.txt").read_text()
@@ -162,11 +165,13 @@ def test_wait_stops_when_the_jobs_pool_is_gone(run_script, ids, batch):
     assert f"its pool [{ids.pool_id}] does not exist, so its tasks cannot start" in checked.stderr
 
 
-def test_repository_credentials_are_not_printed(run_script, ids):
-    result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
-                        env={"REPOSITORY_URL": "https://me:ghp_SECRETTOKEN@example.invalid/me/repo.git"})
+def test_repository_credentials_are_not_printed(run_script, ids, tmp_path):
+    served_repository(tmp_path / "served", "me/repo.git")
+    with git_http_server(tmp_path / "served") as port:  # a real remote on loopback, probed with git ls-remote
+        result = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
+                            env={"REPOSITORY_URL": f"http://me:ghp_SECRETTOKEN@127.0.0.1:{port}/me/repo.git"})
     assert_ok(result)
-    assert "clones https://example.invalid/me/repo.git" in result.stdout
+    assert f"clones http://127.0.0.1:{port}/me/repo.git" in result.stdout
     assert "SECRETTOKEN" not in result.stdout + result.stderr
 
 

@@ -6,6 +6,7 @@ README must show the same message and exit code, so the table cannot drift.
 
 import datetime
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from azure.batch.models._models import BatchJobTerminateOptions
 
 from batch_emulator.faults import add_fault
 from tests.e2e.conftest import batch_client
+from tests.git_repos import NODE_FILES, make_repository, write_files
 from tools import local_stack as stack_module
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -55,6 +57,16 @@ def failing_preparation(run_script, ids, stack):
 def pool_quota_reached(run_script, ids, stack):
     add_fault(stack.batch_endpoint, stack.batch_account, stack.batch_key,
               kind="409", method="POST", path="/pools", code="PoolQuotaReached", count=1)
+
+
+def repository_dir(stack, name, files=NODE_FILES, git=True):
+    """A folder under the stack's directory holding `files`, a committed git repository if `git`."""
+    path = stack.workdir / "repositories" / f"{name}-{uuid.uuid4().hex[:8]}"
+    if git:
+        return str(make_repository(path, files))
+    path.mkdir(parents=True)
+    write_files(path, files)
+    return str(path)
 
 
 def sas(stack, permission, expiry):
@@ -102,8 +114,20 @@ CASES = [
     ("6 nodes (--nodes or NB_NODES) is more than pool", 2, SEND + ("--nodes", "6"), {},
      lambda r, i, s: create_pool_and_job(r, i)),
     ("already exists in job", 1, SEND, {}, task_already_sent),
-    ("the job preparation task failed", 1, CHECK_WAIT, {}, failing_preparation),
+    ("the job preparation task failed", 3, CHECK_WAIT, {}, failing_preparation),
     ("PoolQuotaReached: the account's pool quota is reached", 1, CREATE, {}, pool_quota_reached),
+    ("does not exist: set it to the path of a git clone of your repository, or to its git URL.", 2, CREATE,
+     {"REPOSITORY_URL": lambda s: str(s.workdir / "no-such-repo")}, None),
+    ("is not a git repository (the nodes git clone it): git init -q ", 2, CREATE,
+     {"REPOSITORY_URL": lambda s: repository_dir(s, "plain", git=False)}, None),
+    ("has no demo_azure_batch/install.sh at HEAD (the nodes clone HEAD): add and commit it", 2, CREATE,
+     {"REPOSITORY_URL": lambda s: repository_dir(s, "no-install", {"src/x.py": "print(1)\n",
+                                                                   "demo_azure_batch/requirements_node.txt": "x\n"})},
+     None),
+    ("REPOSITORY_URL http://127.0.0.1:9/me/repo.git: 127.0.0.1 refused the connection on port 9", 2, CREATE,
+     {"REPOSITORY_URL": "http://127.0.0.1:9/me/repo.git"}, None),
+    ("that the repository is public or the URL holds credentials the nodes can use.", 2, CREATE,
+     {"REPOSITORY_URL": lambda s: f"file://{s.workdir}/no-such-repo.git"}, None),
 ]
 
 
