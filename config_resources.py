@@ -189,13 +189,16 @@ def default_start_command(nb_processes: int, program: str = DEFAULTS["PROGRAM"],
     this one exists on all of them and is writable by the task's user (the primary's wd is not on
     the others; the preparation task's clone is root's, read-only to the task). The program is
     addressed by its absolute path in that clone, the same on every node; a .py file runs with
-    `python3` from PATH (the system's on a node, the venv's in the emulator's none mode), anything
-    else is executed.
+    `python3 -m mpi4py` from PATH (the system's on a node, the venv's in the emulator's none mode),
+    anything else is executed. `-m mpi4py`: an uncaught exception on one rank calls MPI_Abort, which
+    ends every rank in seconds with the traceback on stderr; with plain `python3`, the crashing rank
+    waits in MPI_Finalize at exit for ranks that wait for it, until the task's wall clock (N billed
+    nodes for TASK_MAX_WALL_CLOCK_MINUTES).
     """
     forwarded = ";".join(("AZ_BATCH_HOST_LIST", "AZ_BATCH_NODE_LIST", "AZ_BATCH_TASK_SHARED_DIR",
                           "AZ_BATCH_JOB_ID", "AZ_BATCH_TASK_ID"))
     path = f'"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/{program}"'
-    runner = f"python3 {path}" if program.endswith(".py") else path
+    runner = f"python3 -m mpi4py {path}" if program.endswith(".py") else path
     return ("/bin/bash -c 'export OMPI_MCA_rmaps_base_oversubscribe=1 "
             "OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
             f'OMPI_MCA_mca_base_env_list=\"{forwarded}\"; '
