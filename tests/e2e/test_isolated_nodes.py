@@ -238,6 +238,27 @@ def test_rank_killed_on_another_node_fails_the_task_and_leaves_nothing(nodes_sta
              timeout=30, what=f"only the holder and sshd of each node: {_node_processes(tag)}")
 
 
+def test_a_rank_that_raises_on_another_node_ends_the_task_at_once_with_its_traceback(nodes_stack, nodes_run, ids,
+                                                                                     tmp_path):
+    """Open MPI over ssh between isolated nodes: rank 1 of 3 (on another node) raises; -m mpi4py's MPI_Abort
+    ends every rank, so the task fails in seconds, not at its wall clock, and check_task shows the exception."""
+    stack, _ = nodes_stack
+    variables = {"NB_NODES": "3", "NB_PROCESSES": "3", "PROGRAM": "tests/programs/crash.py",
+                 "TASK_MAX_WALL_CLOCK_MINUTES": "10"}
+    job_id = f"{ids.job_id[:50]}-crash"
+    assert nodes_run("create_pool_job", "--pool_id", ids.pool_id, "--job_id", job_id, env=variables).returncode == 0
+    assert nodes_run("send_task", "--job_id", job_id, "--task_id", ids.task_id, env=variables).returncode == 0
+    checked = nodes_run("check_task", "--job_id", job_id, "--wait", "--poll_seconds", "1", env=variables,
+                        timeout=900)
+    assert checked.returncode == 3, checked.stdout + checked.stderr + _prep_logs(stack, job_id)
+    task = batch_client(stack).get_task(job_id, ids.task_id)
+    ran = task.execution_info.end_time - task.execution_info.start_time
+    assert ran.total_seconds() < 300, ran  # its wall clock is 10 minutes
+    stderr = (tmp_path / "outputs" / job_id / ids.task_id / "stderr.txt").read_text()
+    assert "RuntimeError: rank 1 of 3 broke on purpose" in stderr, stderr
+    assert "| RuntimeError: rank 1 of 3 broke on purpose" in checked.stdout
+
+
 def _is_service(cmdline: str) -> bool:
     """A node's own processes: the namespace holder and the sshd listener."""
     return cmdline == "sleep infinity" or "[listener]" in cmdline or cmdline.startswith("/usr/sbin/sshd -D")

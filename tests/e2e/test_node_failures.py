@@ -204,3 +204,20 @@ def test_a_pool_held_back_by_its_core_quota_is_shown_and_a_task_it_cannot_run_re
     assert "which it cannot grow beyond (AccountCoreQuotaReached)" in waited.stderr
     deleted = run("delete_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--yes")
     assert deleted.returncode == 0, deleted.stderr
+
+
+CRASHING = {"PROGRAM": "tests/programs/crash.py", "NB_NODES": "3", "NB_PROCESSES": "3",
+            "TASK_MAX_WALL_CLOCK_MINUTES": "10"}
+
+
+def test_a_rank_that_raises_ends_the_task_at_once_with_its_traceback_shown(run_script, ids, tmp_path, batch):
+    create_and_send(run_script, ids, CRASHING)
+    waited = run_script("check_task.py", "--job_id", ids.job_id, "--wait", *POLL, env=CRASHING, timeout=300)
+    assert waited.returncode == EXIT_TASKS_FAILED, waited.stdout + waited.stderr
+    task = batch.get_task(ids.job_id, ids.task_id)
+    ran = task.execution_info.end_time - task.execution_info.start_time
+    assert ran < datetime.timedelta(minutes=5), ran  # not its 10-minute wall clock: MPI_Abort ended every rank
+    assert task.execution_info.failure_info is None or task.execution_info.failure_info.code != "TaskEnded"
+    stderr = (tmp_path / "outputs" / ids.job_id / ids.task_id / "stderr.txt").read_text()
+    assert "RuntimeError: rank 1 of 3 broke on purpose" in stderr
+    assert "    | RuntimeError: rank 1 of 3 broke on purpose" in printed_lines(waited.stdout)
