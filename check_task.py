@@ -20,7 +20,8 @@
    (OUTPUT_DIR/.check_task-record.json) makes a re-run cost one request per job.
 
 --wait polls until every task has completed: a live view in a terminal, timed lines of what changed
-when piped. --tail follows a running task's stdout.txt until it completes. --json prints one JSON
+when piped. --tail follows a running task's stdout.txt and stderr.txt until it completes (each line
+marked stdout| or stderr| once both have output). --json prints one JSON
 document (jobs, pools, each task's state, exit code, failure and output paths: toolkit/report.py) and
 nothing else on stdout; the usual lines go to stderr.
 
@@ -73,13 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 retrying with backoff for up to {OUTAGE_LIMIT_SECONDS / 60:g} minutes, then stop with exit code 1.
 If the blob container cannot be reached, outputs come from the nodes.
 
---tail shows a multi-instance (MPI) task's primary output, which holds
-mpirun's output of every rank. A subtask's own stdout.txt (its coordination
-command) is on its node; this gives its node and taskRootDirectory:
+--tail shows a multi-instance (MPI) task's primary output (stdout.txt and
+stderr.txt), which holds mpirun's output of every rank; lines are marked
+stdout| or stderr| once both files have output. A subtask's own stdout.txt
+(its coordination command) is on its node; this gives its node and
+taskRootDirectory:
   az batch task subtask list --job-id JOB --task-id TASK
 then this downloads it:
   az batch node file download --pool-id POOL --node-id NODE \\
-    --file-path TASK_ROOT_DIRECTORY/stdout.txt --destination sub-stdout.txt""")
+    --file-path TASK_ROOT_DIRECTORY/stdout.txt --destination ./sub-stdout.txt""")
     parser.add_argument("--job_id", help="check this job only (default: every job of the account)")
     parser.add_argument("--output_dir", help="where outputs go (default: outputs)")
     parser.add_argument("--wait", action="store_true", help="poll until every task has completed, downloading "
@@ -87,8 +90,9 @@ then this downloads it:
     parser.add_argument("--poll_seconds", type=float,
                         help=f"seconds between polls with --wait (default {WAIT_POLL_SECONDS:g}) or --tail "
                              f"(default {TAIL_POLL_SECONDS:g})")
-    parser.add_argument("--tail", metavar="TASK_ID", help="with --job_id: print the task's stdout.txt while it "
-                                                          "runs, following new output until it completes")
+    parser.add_argument("--tail", metavar="TASK_ID", help="with --job_id: print the task's stdout.txt and "
+                                                          "stderr.txt while it runs, following new output until "
+                                                          "it completes")
     parser.add_argument("--verbose", action="store_true", help="also list every task and every output file")
     parser.add_argument("--json", action="store_true", help="print one JSON document of the jobs, pools and tasks "
                                                             "on stdout (the usual lines go to stderr)")

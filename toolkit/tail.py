@@ -1,5 +1,9 @@
-"""check_task.py --tail: print a task's stdout.txt while it runs, following new output (range reads of the
-node's file) until the task completes, then its exit state.
+"""check_task.py --tail: print a task's stdout.txt and stderr.txt while it runs, following new output (range
+reads of the node's files) until the task completes, then its exit state.
+
+While only one of the two files has output, its lines are printed as they are (so `--tail > file` of a
+program that writes no stderr is its stdout); once both have, each line is marked `stdout| ` or
+`stderr| `. Lines are printed whole, in the order the polls read them (stdout's new lines, then stderr's).
 
 The azure packages are imported inside functions (or only for type checking) so that `--help` stays fast.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from toolkit.batch import wire_value
@@ -19,16 +24,50 @@ if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
 TAIL_FILE = "stdout.txt"
+TAIL_FILES = ("stdout.txt", "stderr.txt")
+MARKS = {"stdout.txt": b"stdout| ", "stderr.txt": b"stderr| "}
 TASK_FIELDS = ["id", "state", "executionInfo", "nodeInfo", "constraints", "multiInstanceSettings"]
 
 
-def read_from(client: BatchClient, job_id: str, task_id: str, offset: int) -> bytes | None:
-    """The bytes of the task's stdout.txt from `offset` on (b'' when nothing new); None when the node
-    has no such file (not yet written, or gone with its node)."""
+@dataclass
+class StreamLines:
+    """The lines of stdout.txt and stderr.txt as --tail prints them (see the module's docstring)."""
+
+    pending: dict[str, bytes] = field(default_factory=lambda: dict.fromkeys(TAIL_FILES, b""))
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def marked(self) -> bool:
+        return len(self.seen) == len(TAIL_FILES)
+
+    def feed(self, name: str, chunk: bytes) -> bytes:
+        """What to print of `name`'s new bytes: its complete lines (the rest waits for its end)."""
+        if chunk:
+            self.seen.add(name)
+        data = self.pending[name] + chunk
+        cut = data.rfind(b"\n") + 1
+        self.pending[name] = data[cut:]
+        return self.render(name, data[:cut])
+
+    def finish(self) -> bytes:
+        """The last lines, without their end (a program that wrote no final newline)."""
+        rest = b"".join(self.render(name, self.pending[name] + b"\n") for name in TAIL_FILES if self.pending[name])
+        self.pending = dict.fromkeys(TAIL_FILES, b"")
+        return rest
+
+    def render(self, name: str, lines: bytes) -> bytes:
+        if not self.marked:
+            return lines
+        return b"".join(MARKS[name] + line for line in lines.splitlines(keepends=True))
+
+
+def read_from(client: BatchClient, job_id: str, task_id: str, offset: int, name: str = TAIL_FILE) -> bytes | None:
+    """The bytes of the task's file `name` (stdout.txt) from `offset` on (b'' when nothing new); None when the
+    node has no such file (not yet written, or gone with its node)."""
     from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
     try:
-        return b"".join(client.download_task_file(job_id, task_id, TAIL_FILE, ocp_range=f"bytes={offset}-"))
+        return b"".join(client.download_task_file(job_id, task_id, name, ocp_range=f"bytes={offset}-"))
     except ResourceNotFoundError:
         return None
     except ResourceExistsError:  # 409: the task is not on a node (any more)
@@ -46,12 +85,15 @@ def read_from(client: BatchClient, job_id: str, task_id: str, offset: int) -> by
 
 def follow(client: BatchClient, job_id: str, task_id: str, poll_seconds: float, out: BinaryIO | None = None,
            notes: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Copy the task's stdout.txt to `out` as it grows; notes (waiting, node, exit state) go to `notes`."""
+    """Copy the task's stdout.txt and stderr.txt to `out` as they grow; notes (waiting, node, exit state) go
+    to `notes`."""
     out = out or sys.stdout.buffer
     notes = notes or sys.stderr
     display = Display(waiting=True, out=notes, live=False)
     outage = Outage(display, sleep=sleep)
-    offset, said = 0, ""
+    offsets = dict.fromkeys(TAIL_FILES, 0)
+    lines = StreamLines()
+    said = ""
 
     def note(text: str) -> None:
         nonlocal said
@@ -59,21 +101,33 @@ def follow(client: BatchClient, job_id: str, task_id: str, poll_seconds: float, 
             said = text
             display.event(text)
 
-    def step() -> tuple[models.BatchTask, bytes | None]:
+    def step() -> tuple[models.BatchTask, dict[str, bytes | None]]:
         task = client.get_task(job_id, task_id, select=TASK_FIELDS)
-        return task, read_from(client, job_id, task_id, offset) if wire_value(task.state) != "active" else None
+        if wire_value(task.state) == "active":
+            return task, dict.fromkeys(TAIL_FILES)
+        return task, {name: read_from(client, job_id, task_id, offsets[name], name) for name in TAIL_FILES}
 
     while True:
-        task, chunk = outage.attempt(step, poll_seconds)
+        task, chunks = outage.attempt(step, poll_seconds)
         state = wire_value(task.state)
-        if chunk:
-            out.write(chunk)
-            out.flush()
-            offset += len(chunk)
+        was_marked = lines.marked
+        lines.seen.update(name for name, chunk in chunks.items() if chunk)  # this poll's lines are marked alike
+        if lines.marked and not was_marked:
+            note(f"Task [{task_id}]: stdout.txt and stderr.txt both have output: each line is now marked "
+                 "stdout| or stderr|")
+        for name in TAIL_FILES:
+            chunk = chunks[name] or b""
+            offsets[name] += len(chunk)
+            printed = lines.feed(name, chunk)
+            if printed:
+                out.write(printed)
+                out.flush()
         if state == "completed":
-            if chunk is None and offset == 0:
-                note(f"Task [{task_id}]: its {TAIL_FILE} is not on the node; python3 check_task.py --job_id {job_id} "
-                     "downloads it from the blob container.")
+            out.write(lines.finish())
+            out.flush()
+            if not any(offsets.values()) and all(chunk is None for chunk in chunks.values()):
+                note(f"Task [{task_id}]: its stdout.txt and stderr.txt are not on the node; python3 check_task.py "
+                     f"--job_id {job_id} downloads them from the blob container.")
             result, _ = task_result(task)
             note(f"Task [{task_id}] completed: {result}")
             return EXIT_OK
@@ -81,5 +135,6 @@ def follow(client: BatchClient, job_id: str, task_id: str, poll_seconds: float, 
             note(f"Task [{task_id}] is waiting for a node...")
         else:
             text, _ = running_line(task, now_utc())
-            note(f"Task [{task_id}]: following its {TAIL_FILE}: {text.split(': ', 1)[1]} (Ctrl-C stops)")
+            note(f"Task [{task_id}]: following its stdout.txt and stderr.txt: {text.split(': ', 1)[1]} "
+                 "(Ctrl-C stops)")
         sleep(poll_seconds)

@@ -1,6 +1,7 @@
 """check_task.py --wait and --tail end to end: riding out an outage (fault injection), a real stop and
 restart of the emulator (the job is then gone: reported, not a crash), and following a running task."""
 
+import re
 import socket
 import subprocess
 import sys
@@ -112,7 +113,7 @@ def test_tail_follows_a_running_task_to_its_end(local_stack, ids, batch, plain_p
             tail.kill()
     assert tail.returncode == 0, err
     assert out == "last-line\n"  # the rest, after first-line, and nothing twice
-    assert "Task [chatty]: following its stdout.txt: running on node" in err
+    assert "Task [chatty]: following its stdout.txt and stderr.txt: running on node" in err
     assert "Task [chatty] completed: succeeded (exit code 0)" in err
     assert not (tmp_path / "outputs").exists()
 
@@ -124,6 +125,65 @@ def test_tail_of_a_finished_task_prints_it_whole(run_script, ids, local_stack, b
     assert result.returncode == 0, result.stderr
     assert result.stdout == "one\ntwo\n"
     assert "Task [done] completed: FAILED (exit code 4)" in result.stderr
+
+
+def test_tail_follows_stderr_too_and_marks_the_lines_once_both_have_output(local_stack, ids, batch, plain_pool,
+                                                                           tmp_path):
+    flag = tmp_path / "go"
+    command = (f"/bin/bash -c 'echo computing; while [ ! -e {flag} ]; do sleep 0.05; done; "
+               "echo Traceback-like line >&2; echo ValueError: bad input >&2; echo after; exit 1'")
+    add_job(batch, local_stack, ids.job_id, plain_pool, mixed=command)
+    tail = start_check_task(local_stack, tmp_path, "--job_id", ids.job_id, "--tail", "mixed", "--poll_seconds", "0.1")
+    try:
+        first = lines_until(tail.stdout, "computing")
+        assert first == ["computing\n"]  # only stdout so far: its lines as they are
+        flag.touch()
+        out, err = tail.communicate(timeout=60)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0, err
+    # Every line marked; a poll reads stdout's new lines, then stderr's (a poll may fall between the two echoes).
+    assert out.splitlines() in (["stdout| after", "stderr| Traceback-like line", "stderr| ValueError: bad input"],
+                                ["stderr| Traceback-like line", "stderr| ValueError: bad input", "stdout| after"])
+    assert "stdout.txt and stderr.txt both have output: each line is now marked stdout| or stderr|" in err
+    assert "Task [mixed] completed: FAILED (exit code 1)" in err
+
+
+def test_the_help_commands_for_a_subtasks_output_work_as_shown(run_script, ids, local_stack, batch, az_executable,
+                                                               tmp_path):
+    """check_task.py --help (and the README) show two az commands for a subtask's stdout.txt: run them, with
+    the placeholders filled in from the first one's answer, and the file arrives."""
+    import json
+    import shlex
+
+    from tests.e2e.test_node_failures import az_environment
+
+    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
+    assert created.returncode == 0, created.stderr
+    # Nodes that stay after the task (one that leaves the pool takes its files), as while a user looks.
+    batch.disable_pool_auto_scale(ids.pool_id)
+    batch.begin_resize_pool(ids.pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=2),
+                            polling_interval=0).result()
+    sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
+    assert sent.returncode == 0, sent.stderr
+    wait_completed(batch, ids.job_id, ids.task_id)
+    shown = run_script("check_task.py", "--help").stdout
+    listing, download = [" ".join(line.strip().rstrip("\\") for line in block.splitlines())
+                         for block in re.findall(r"^  (az batch .*(?:\n    .*)*)", shown, re.MULTILINE)]
+    env = az_environment(local_stack, tmp_path)
+
+    def az(command):
+        done = subprocess.run([str(az_executable), *shlex.split(command)[1:], "--output", "json"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
+        return done.stdout
+
+    [subtask] = json.loads(az(listing.replace("JOB", ids.job_id).replace("TASK", ids.task_id)))
+    node = subtask["nodeInfo"]
+    az(download.replace("POOL", ids.pool_id).replace("NODE", node["nodeId"])
+       .replace("TASK_ROOT_DIRECTORY", node["taskRootDirectory"]))
+    assert "ready for MPI" in (tmp_path / "sub-stdout.txt").read_text()
 
 
 def test_tail_of_an_unknown_task_is_one_line(run_script, ids, local_stack, batch, plain_pool):

@@ -248,3 +248,24 @@ def test_ranged_read_refused_otherwise_is_raised():
 
     with pytest.raises(HttpResponseError):
         read_from(RangeClient(RangeAnswer(500)), "j", "t", 0)
+
+
+def test_tail_lines_are_as_they_are_while_only_one_stream_has_output():
+    from toolkit.tail import StreamLines
+
+    lines = StreamLines()
+    assert lines.feed("stdout.txt", b"one\ntw") == b"one\n"  # a partial line waits for its end
+    assert lines.feed("stderr.txt", b"") == b""
+    assert lines.feed("stdout.txt", b"o\n") == b"two\n"
+    assert lines.finish() == b""
+
+
+def test_tail_lines_are_marked_once_both_streams_have_output_and_never_split():
+    from toolkit.tail import StreamLines
+
+    lines = StreamLines()
+    assert lines.feed("stdout.txt", b"rank 0 says hi\n") == b"rank 0 says hi\n"
+    assert lines.feed("stderr.txt", b"Traceback\n  File x\nRuntimeEr") == b"stderr| Traceback\nstderr|   File x\n"
+    assert lines.feed("stdout.txt", b"rank 2\nrank 3\n") == b"stdout| rank 2\nstdout| rank 3\n"
+    assert lines.feed("stderr.txt", b"ror: boom") == b""
+    assert lines.finish() == b"stderr| RuntimeError: boom\n"  # the last line, without its end, at the end
