@@ -15,8 +15,9 @@ import stat
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from ..service import tasks
 from ..service.errors import conflict, not_found, service_error
-from ..service.state import find_node, get_node, get_task, iso
+from ..service.state import iso
 from . import wire
 from .http import Request, Response, Server, listing, route
 
@@ -32,28 +33,14 @@ def _content_type(name):
 
 
 def _task_base(server, req):
-    with server.account.lock:
-        task = get_task(server.account, req.params["jobId"], req.params["taskId"])
-        if not task.node_ids:
-            raise conflict("OperationInvalidForCurrentState",
-                           "The files of the specified task cannot be accessed as the task state is still active")
-        if find_node(server.account, task.node_ids[0]) is None:
-            # The node it ran on left its pool and took the files along. The service answers 404 then (Azure/
-            # BatchExplorer's task-outputs view shows a 404 here as "the node the task ran on doesn't exist
-            # anymore"); its code is [inferred]: the node API's for a node that is gone.
-            raise not_found("NodeNotFound")
-        job_id = server.account.jobs[task.job_key].id
-        rel = os.path.join("workitems", job_id, "job-1", task.id)
-        root = server.account.node_dir(task.node_ids[0])
-    url = f"{req.base}/jobs/{quote(job_id, safe='')}/tasks/{quote(task.id, safe='')}/files"
-    return os.path.join(root, rel), url
+    files = tasks.task_files(server.account, req.params["jobId"], req.params["taskId"])
+    url = f"{req.base}/jobs/{quote(files.job_id, safe='')}/tasks/{quote(files.task_id, safe='')}/files"
+    return files.directory, url
 
 
 def _node_base(server, req):
-    with server.account.lock:
-        node = get_node(server.account, req.params["poolId"], req.params["nodeId"])
-        root = node.root
-    return root, f"{req.base}/pools/{req.params['poolId']}/nodes/{node.id}/files"
+    node_id, root = tasks.node_root(server.account, req.params["poolId"], req.params["nodeId"])
+    return root, f"{req.base}/pools/{req.params['poolId']}/nodes/{node_id}/files"
 
 
 def _resolve(base, relative):

@@ -10,10 +10,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from ..service.conditions import Conditions
 from ..service.errors import service_error
 from ..service.state import Account, utcnow
 from ..service.work import Runtime
@@ -93,27 +93,9 @@ def written(status: int, req: Request, path: str, etag: str | None = None, last_
     return Response(status, body, headers)
 
 
-def check_conditions(req: Request, etag: str, last_modified: datetime) -> None:
-    """The HTTP preconditions of a write (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since):
-    412 ConditionNotMet when one fails, nothing changed. Times compare to the second, as HTTP dates do."""
-    def _date(name):
-        try:
-            return parsedate_to_datetime(req.headers[name])
-        except (TypeError, ValueError, IndexError):
-            raise service_error(400, "InvalidHeaderValue", HeaderName=name, HeaderValue=req.headers[name]) from None
-
-    modified = last_modified.replace(microsecond=0)
-    failed = False
-    if "if-match" in req.headers:
-        failed |= req.headers["if-match"].strip() not in ("*", etag)
-    if "if-none-match" in req.headers:
-        failed |= req.headers["if-none-match"].strip() in ("*", etag)
-    if "if-unmodified-since" in req.headers:
-        failed |= modified > _date("if-unmodified-since")
-    if "if-modified-since" in req.headers:
-        failed |= modified <= _date("if-modified-since")
-    if failed:
-        raise service_error(412, "ConditionNotMet")
+def conditions(req: Request) -> Conditions:
+    """The request's precondition headers, for the service to check against the object it changes."""
+    return Conditions.from_headers(req.headers)
 
 
 def listing(req: Request, items: list[dict], metadata: str, filter_props: tuple[str, ...]) -> Response:

@@ -93,8 +93,8 @@ class Handler(BaseHTTPRequestHandler):
                       headers, body, f"{self.server.scheme}://{host}")
         request_id = str(uuid.uuid4())
         rule = self.server.faults.decide(self.command, self.path)
-        response, how = faults.apply(rule, lambda: self._answer(req, request_id), lambda err, extra: Response(
-            err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id), extra))
+        response, how = faults.apply(rule, lambda: self._answer(req, request_id),
+                                     lambda err, extra: self._refusal(err, req, request_id, extra))
         if how == "drop":
             self._reset()
         else:
@@ -112,13 +112,18 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return dispatch(self.server, req)
         except BatchServiceError as err:
-            return Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id),
-                            dict(err.headers))
+            return self._refusal(err, req, request_id, dict(err.headers))
         except Exception as exc:   # a bug; still answer with the service's error shape
             print(f"batch_emulator: internal error on {self.command} {redact(self.path)}: {exc!r}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
             internal = service_error(500, "InternalError")
             return Response(500, error_body(internal, req.base, request_id))
+
+    def _refusal(self, err: BatchServiceError, req: Request, request_id: str, headers: dict[str, str]) -> Response:
+        """The one rendering of a refused request (a handler's error or an injected fault): the error's own
+        status, the service's error body (none for HEAD), extra headers."""
+        return Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id),
+                        headers)
 
     def _reset(self):
         """Close the connection abruptly, as a crashed server or proxy does: with SO_LINGER 0 the

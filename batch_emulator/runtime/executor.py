@@ -76,19 +76,23 @@ class Executor:
                 if self.nodes is not None:
                     self.nodes.forget_others(live)   # nodes that left their pool stop
                 for action in actions:
-                    self._dispatch(*action)
+                    self._dispatch(action)
                 with self.account.changed:
                     self.account.changed.wait(TICK_SECONDS)
             except Exception:   # keep scheduling whatever one bad object does
                 traceback.print_exc(file=sys.stderr)
                 time.sleep(TICK_SECONDS)
 
-    def _dispatch(self, kind, *args):
-        targets: dict[str, Callable[..., None]] = {
-            "provision": self._provision_node, "run_task": self._run_task_guarded,
-            "remove_job_files": self._remove_job_files, "remove_node": self._remove_node_files}
-        target = targets[kind]
-        self.spawn(target, *args)
+    def _dispatch(self, action: scheduler.Action) -> None:
+        """Start the scheduler's ``action`` on a worker thread of its own."""
+        if isinstance(action, scheduler.Provision):
+            self.spawn(self._provision_node, action.pool, action.node)
+        elif isinstance(action, scheduler.RunTask):
+            self.spawn(self._run_task_guarded, action.job, action.task, list(action.nodes))
+        elif isinstance(action, scheduler.RemoveJobFiles):
+            self.spawn(self._remove_job_files, action.job)
+        else:
+            self.spawn(self._remove_node_files, action.node)
 
     def spawn(self, target: Callable[..., object], *args: Any) -> None:
         def run():
@@ -156,7 +160,7 @@ class Executor:
             prep_dir = os.path.join(node.root, "workitems", job.id, "job-1", job.prep_task_id())
             env.update({"AZ_BATCH_JOB_PREP_DIR": prep_dir,
                         "AZ_BATCH_JOB_PREP_WORKING_DIR": os.path.join(prep_dir, "wd")})
-        if task.spec.get("multiInstanceSettings") is not None:
+        if task.settings.multi_instance is not None:
             ips = [n.ip for n in nodes]
             env.update({"AZ_BATCH_HOST_LIST": ",".join(ips), "AZ_BATCH_NODE_LIST": ";".join(ips),
                         "AZ_BATCH_MASTER_NODE": f"{ips[0]}:6000",

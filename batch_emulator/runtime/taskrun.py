@@ -70,7 +70,7 @@ def run_task(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> None:
     def stop():
         return task.stop_reason
     rel = f"workitems/{job.id}/job-1/{task.id}"
-    multi = task.spec.get("multiInstanceSettings")
+    multi = task.settings.multi_instance
     shared = [os.path.join(n.root, rel) for n in nodes]
     task_dirs = [shared[0]] + [os.path.join(shared[i], str(i)) for i in range(1, len(nodes))]
     wds = [os.path.join(d, "wd") for d in task_dirs]
@@ -86,8 +86,8 @@ def run_task(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> None:
         if multi is not None:
             _start_subtasks(account, task, nodes, rel)
             for directory in shared:
-                blobio.download_resource_files(multi.get("commonResourceFiles"), directory)
-            coordination = multi.get("coordinationCommandLine")
+                blobio.download_resource_files(list(multi.common_resource_files), directory)
+            coordination = multi.coordination_command_line
             if coordination:
                 procs = [ex.launcher.start(coordination, wds[i], envs[i], out[i], err[i], node_id=nodes[i].id,
                                            identity=task.spec.get("userIdentity")) for i in range(len(nodes))]
@@ -100,7 +100,7 @@ def run_task(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> None:
             blobio.download_resource_files(task.spec.get("resourceFiles"), wds[0])
             # The primary's coordination output stays at the top of its stdout/stderr ([inferred]).
             proc = ex.launcher.start(task.spec["commandLine"], wds[0], envs[0], out[0], err[0],
-                                     append=bool(multi and multi.get("coordinationCommandLine")),
+                                     append=bool(multi and multi.coordination_command_line),
                                      node_id=nodes[0].id, identity=task.spec.get("userIdentity"))
             codes, reason = ex.launcher.wait([proc], deadline, stop)
             exit_code = codes[0]
@@ -156,7 +156,7 @@ def _stopped(ex, job, task, reason, shared_dirs):
 
 def deadline_for(task: Task) -> float | None:
     """When the task's maxWallClockTime runs out (time.monotonic()), or None."""
-    text = (task.spec.get("constraints") or {}).get("maxWallClockTime")
+    text = task.settings.max_wall_clock_time
     if not text:
         return None
     return time.monotonic() + parse_duration(text, "maxWallClockTime").total_seconds()

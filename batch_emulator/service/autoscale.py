@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import datetime, timezone
+from typing import Any
 
 from .. import formula as autoscale_formula
 from .state import Account, Pool, iso, task_metrics
@@ -44,11 +45,11 @@ def as_datetime(seconds: float) -> datetime:
 class SampleHistory:
     """The samples of one pool: (wall time taken, values in METRICS order), oldest first."""
 
-    def __init__(self, time_scale, start):
+    def __init__(self, time_scale: float, start: float) -> None:
         self.time_scale = time_scale
         self.period = SAMPLE_PERIOD / time_scale
         self.delay = SAMPLE_DELAY / time_scale
-        self.samples: deque[tuple[float, tuple]] = deque(maxlen=int(HISTORY_SECONDS / SAMPLE_PERIOD))
+        self.samples: deque[tuple[float, tuple[float, ...]]] = deque(maxlen=int(HISTORY_SECONDS / SAMPLE_PERIOD))
         self.capacity = int(HISTORY_SECONDS / SAMPLE_PERIOD)
         self.next_due = start
 
@@ -69,7 +70,7 @@ class SampleHistory:
 class SampleView:
     """What a formula evaluated at ``now`` can read (autoscale_formula.Environment.samples)."""
 
-    def __init__(self, history, now):
+    def __init__(self, history: SampleHistory, now: float) -> None:
         self.time_scale = history.time_scale
         self.readable = [s for s in history.samples if s[0] <= now - history.delay]
 
@@ -106,7 +107,7 @@ def current_values(account: Account, pool: Pool) -> dict[str, float]:
         "$PreemptedNodeCount": 0,
         "$UsableNodeCount": sum(1 for n in nodes if n.state in (NodeState.IDLE, NodeState.RUNNING)),
         "$SampleNodeCount": len(nodes),
-        "$TaskSlotsPerNode": int(pool.spec.get("taskSlotsPerNode") or 1),
+        "$TaskSlotsPerNode": pool.settings.task_slots_per_node,
     }
 
 
@@ -125,7 +126,8 @@ def environment(account: Account, pool: Pool, now: float) -> autoscale_formula.E
                                  time_scale=account.time_scale)
 
 
-def evaluate(account: Account, pool: Pool, formula: str, now: float) -> tuple[autoscale_formula.Outcome, dict]:
+def evaluate(account: Account, pool: Pool, formula: str,
+             now: float) -> tuple[autoscale_formula.Outcome, dict[str, Any]]:
     """Evaluate ``formula`` on ``pool`` without applying it: (Outcome, AutoScaleRun wire object)."""
     outcome = autoscale_formula.evaluate(formula, environment(account, pool, now))
     return outcome, outcome.run(iso(as_datetime(now)) or "")

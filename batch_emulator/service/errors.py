@@ -62,27 +62,84 @@ MESSAGES = {
 
 
 class BatchServiceError(Exception):
-    """A request the service refuses: carries status, code, message and key/value details."""
+    """A request the service refuses: its HTTP status (the class's), code, message and key/value details.
 
-    def __init__(self, status, code, message=None, values=None):
-        self.status = status
+    One subclass per HTTP status, as moto models AWS's errors: the status belongs to the kind of error,
+    the code to the instance (AuthenticationFailed answers 403 for a bad signature, 401 for a bad token).
+    Build them with ``service_error`` or the helpers below; api/server.py renders them, in one place."""
+    status: int = 500
+
+    def __init__(self, code: str, message: str | None = None, values: list[tuple[str, str]] | None = None) -> None:
         self.code = code
         self.message = message or MESSAGES.get(code, code)
         self.values = list(values or [])
         self.headers: dict[str, str] = {}   # extra response headers (e.g. a 401's WWW-Authenticate)
-        super().__init__(f"{status} {code}: {self.message}")
+        super().__init__(f"{self.status} {code}: {self.message}")
+
+
+class BadRequest(BatchServiceError):
+    status = 400
+
+
+class Unauthorized(BatchServiceError):
+    status = 401
+
+
+class Forbidden(BatchServiceError):
+    status = 403
+
+
+class NotFound(BatchServiceError):
+    status = 404
+
+
+class MethodNotAllowed(BatchServiceError):
+    status = 405
+
+
+class Conflict(BatchServiceError):
+    status = 409
+
+
+class PreconditionFailed(BatchServiceError):
+    status = 412
+
+
+class RangeNotSatisfiable(BatchServiceError):
+    status = 416
+
+
+class TooManyRequests(BatchServiceError):
+    status = 429
+
+
+class InternalServerError(BatchServiceError):
+    status = 500
+
+
+class ServiceUnavailable(BatchServiceError):
+    status = 503
+
+
+ERROR_CLASSES: dict[int, type[BatchServiceError]] = {
+    cls.status: cls for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
+                                PreconditionFailed, RangeNotSatisfiable, TooManyRequests, InternalServerError,
+                                ServiceUnavailable)}
 
 
 def service_error(status: int, code: str, message: str | None = None, **values: object) -> BatchServiceError:
-    """Build the error; keyword arguments become the "values" list in the given order."""
-    return BatchServiceError(status, code, message, [(k, str(v)) for k, v in values.items()])
+    """The error of ``status`` (its class from ERROR_CLASSES); keyword arguments become the "values" list in
+    the given order."""
+    if status not in ERROR_CLASSES:
+        raise ValueError(f"no Batch error class for HTTP status {status}; add one to ERROR_CLASSES")
+    return ERROR_CLASSES[status](code, message, [(k, str(v)) for k, v in values.items()])
 
 
 def error_body(err: BatchServiceError, base_url: str, request_id: str, now: datetime | None = None) -> dict[str, Any]:
     """The JSON object the service sends for ``err`` (RequestId/Time appended as the service does)."""
     now = now or datetime.now(timezone.utc)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
-    body = {
+    body: dict[str, Any] = {
         "odata.metadata": f"{base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
         "code": err.code,
         "message": {"lang": "en-US", "value": f"{err.message}\nRequestId:{request_id}\nTime:{stamp}"},
@@ -123,9 +180,9 @@ def missing_property(name: str) -> BatchServiceError:
     return service_error(400, "MissingRequiredProperty", PropertyName=name)
 
 
-def not_found(code: str) -> BatchServiceError:
-    return service_error(404, code)
+def not_found(code: str) -> NotFound:
+    return NotFound(code)
 
 
-def conflict(code: str, reason: str | None = None) -> BatchServiceError:
-    return service_error(409, code, **({"Reason": reason} if reason else {}))
+def conflict(code: str, reason: str | None = None) -> Conflict:
+    return Conflict(code, None, [("Reason", reason)] if reason else None)

@@ -1,5 +1,6 @@
-"""Creating pools and jobs, and the job operations that change more than one object: auto pools,
-the job manager task, replace, disable and enable. State changes only (the caller holds the account lock).
+"""The job operations of the REST API (one function per request, run through changes.change), and the
+state changes they and the scheduler share: creating pools and jobs with their auto pools and job manager
+tasks, terminate, disable and enable. The helpers below the operations expect the account lock held.
 """
 
 from __future__ import annotations
@@ -7,11 +8,15 @@ from __future__ import annotations
 import copy
 import time
 import uuid
+from typing import Any
 
 from . import autoscale
+from .changes import Version, change, version
+from .conditions import Conditions
 from .errors import conflict
-from .state import Account, Job, Pool, Task
+from .state import Account, Job, Pool, Task, get_job, require_job_writable
 from .states import JobState, PoolState, StopReason, TaskState
+from .validation import require_object, validate_disable, validate_job, validate_job_patch
 
 # What a job manager task is besides a task (the rest of jobManagerTask is the task's own spec).
 MANAGER_ONLY = ("killJobOnCompletion", "runExclusive", "allowLowPriorityNode")
@@ -22,7 +27,95 @@ REPLACED = ("priority", "maxParallelTasks", "allowTaskPreemption", "constraints"
 DISABLE_STOPS = {"requeue": StopReason.REQUEUE, "terminate": StopReason.JOB_DISABLE}
 
 
-def add_pool(account: Account, body: dict, pool_id: str | None = None) -> Pool:
+# ---- the operations (one per request) ----
+
+def _writable(account: Account, job_id: str, conditions: Conditions) -> Job:
+    """The job a write or action changes (lock held), once its preconditions are met."""
+    job = get_job(account, job_id)
+    conditions.check(job.etag, job.last_modified)
+    return job
+
+
+def create_job(account: Account, raw: object) -> Version:
+    body = validate_job(raw)
+    return change(account, lambda: version(add_job(account, body)))
+
+
+def replace_job(account: Account, job_id: str, conditions: Conditions, raw: object) -> Version:
+    """PUT /jobs/{id}: every updatable property takes the body's value or its default."""
+    def replace() -> Version:
+        job = _writable(account, job_id, conditions)
+        body = validate_job_patch(raw, job, replace=True)
+        require_job_writable(job)
+        _replace_spec(job, body)
+        return version(job)
+    return change(account, replace)
+
+
+def patch_job(account: Account, job_id: str, conditions: Conditions, raw: object) -> Version:
+    """PATCH /jobs/{id}: the properties the body has take its values; the others stay."""
+    def patch() -> Version:
+        job = _writable(account, job_id, conditions)
+        body = validate_job_patch(raw, job)
+        require_job_writable(job)
+        for key, value in body.items():
+            job.spec[key] = str(value).lower() if key in ("onAllTasksComplete", "onTaskFailure") else \
+                copy.deepcopy(value)
+        job.touch()
+        return version(job)
+    return change(account, patch)
+
+
+def delete_job(account: Account, job_id: str, conditions: Conditions) -> None:
+    def delete() -> None:
+        job = _writable(account, job_id, conditions)
+        if job.state == JobState.DELETING:
+            raise conflict("JobBeingDeleted")
+        job.transition(JobState.DELETING)
+    change(account, delete)
+
+
+def terminate_job(account: Account, job_id: str, conditions: Conditions, raw: object) -> Version:
+    body = require_object(raw)
+
+    def terminate() -> Version:
+        job = _writable(account, job_id, conditions)
+        require_job_writable(job)
+        begin_terminate(job, body.get("terminateReason") or "UserTerminate")
+        return version(job)
+    return change(account, terminate)
+
+
+def disable_job(account: Account, job_id: str, conditions: Conditions, raw: object) -> Version:
+    option = validate_disable(raw)
+
+    def disable() -> Version:
+        job = _writable(account, job_id, conditions)
+        require_job_writable(job)
+        begin_disable(job, option)
+        return version(job)
+    return change(account, disable)
+
+
+def enable_job(account: Account, job_id: str, conditions: Conditions) -> Version:
+    def enable() -> Version:
+        job = _writable(account, job_id, conditions)
+        require_job_writable(job)
+        _enable(job)
+        return version(job)
+    return change(account, enable)
+
+
+def prep_runs(job: Job) -> list[dict[str, Any]]:
+    """The job's preparation task runs, one per node (lock held); 409 for a job without a preparation task."""
+    if job.prep_task() is None:
+        raise conflict("JobPreparationTaskNotSpecified")
+    return list(job.prep_runs.values())
+
+
+# ---- state changes (the caller holds the account lock) ----
+
+def add_pool(account: Account, body: dict[str, Any], pool_id: str | None = None) -> Pool:
     """A new pool from a validated pool add body (or an auto pool's spec, with its id)."""
     pool_id = pool_id or body["id"]
     existing = account.pools.get(pool_id.lower())
@@ -41,7 +134,7 @@ def add_pool(account: Account, body: dict, pool_id: str | None = None) -> Pool:
     return pool
 
 
-def add_job(account: Account, body: dict) -> Job:
+def add_job(account: Account, body: dict[str, Any]) -> Job:
     """A new job from a validated job add body: with its auto pool and its job manager task, if it has them."""
     existing = account.jobs.get(body["id"].lower())
     if existing is not None:
@@ -65,7 +158,7 @@ def add_job(account: Account, body: dict) -> Job:
     return job
 
 
-def replace_job(job: Job, body: dict) -> None:
+def _replace_spec(job: Job, body: dict[str, Any]) -> None:
     """PUT /jobs/{id}: every updatable property takes the body's value or its default."""
     for key in REPLACED:
         job.spec.pop(key, None)
@@ -95,7 +188,7 @@ def begin_terminate(job: Job, reason: str) -> None:
     job.transition(JobState.TERMINATING)
 
 
-def disable_job(job: Job, option: str) -> None:
+def begin_disable(job: Job, option: str) -> None:
     """Disable: running tasks are requeued, terminated or left to finish (``option``); the job shows
     disabling until none runs, then disabled (the scheduler finishes it)."""
     if job.state != JobState.ACTIVE:
@@ -114,7 +207,7 @@ def advance_disabling(job: Job) -> None:
         job.transition(JobState.DISABLED)
 
 
-def enable_job(job: Job) -> None:
+def _enable(job: Job) -> None:
     if job.state not in (JobState.DISABLED, JobState.DISABLING):
         # The Batch error list names no code for this; the generic state conflict is a best guess.
         raise conflict("OperationInvalidForCurrentState", "The job is not disabled.")

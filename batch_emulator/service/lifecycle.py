@@ -49,9 +49,8 @@ def launch_failure(exc: Exception) -> dict[str, Any]:
 
 
 def max_retries(job: Job, task: Task) -> int:
-    constraints = task.spec.get("constraints") or {}
-    if constraints.get("maxTaskRetryCount") is not None:
-        return int(constraints["maxTaskRetryCount"])
+    if task.settings.max_task_retry_count is not None:
+        return task.settings.max_task_retry_count
     return int((job.spec.get("constraints") or {}).get("maxTaskRetryCount") or 0)
 
 
@@ -71,7 +70,7 @@ def back_to_active(account: Account, job: Job, task: Task, retry: bool = False, 
     task.transition(TaskState.ACTIVE)
 
 
-def complete(account: Account, job: Job, task: Task, exit_code: int | None, failure: dict | None,
+def complete(account: Account, job: Job, task: Task, exit_code: int | None, failure: dict[str, Any] | None,
              sub_codes: list[int | None]) -> None:
     """Record the end of the task (account lock held)."""
     now = iso(utcnow())
@@ -96,7 +95,7 @@ def complete(account: Account, job: Job, task: Task, exit_code: int | None, fail
     scheduler.release_nodes(account, job.id.lower(), task)
 
 
-def _record_on_nodes(account, job, task, succeeded):
+def _record_on_nodes(account: Account, job: Job, task: Task, succeeded: bool) -> None:
     for pool in account.pools.values():
         for index, node_id in enumerate(task.node_ids):
             node = pool.nodes.get(node_id)
@@ -104,14 +103,15 @@ def _record_on_nodes(account, job, task, succeeded):
                 continue
             node.total_run += 1
             node.total_succeeded += 1 if succeeded else 0
-            entry = {"taskUrl": f"{account.url}/jobs/{job.id}/tasks/{task.id}", "jobId": job.id, "taskId": task.id,
-                     "taskState": TaskState.COMPLETED, "executionInfo": dict(task.execution)}
-            if task.spec.get("multiInstanceSettings") is not None:
+            entry: dict[str, Any] = {"taskUrl": f"{account.url}/jobs/{job.id}/tasks/{task.id}", "jobId": job.id,
+                                     "taskId": task.id, "taskState": TaskState.COMPLETED,
+                                     "executionInfo": dict(task.execution)}
+            if task.settings.multi_instance is not None:
                 entry["subtaskId"] = index
             node.recent_tasks = (node.recent_tasks + [entry])[-10:]
 
 
-def _job_action(job, task, exit_code, failure):
+def _job_action(job: Job, task: Task, exit_code: int | None, failure: dict[str, Any] | None) -> None:
     """onTaskFailure=performexitoptionsjobaction: apply the task's exitConditions jobAction.
 
     The service's default jobAction is none for exit code 0 and terminate for every other condition;
@@ -142,4 +142,4 @@ def _job_action(job, task, exit_code, failure):
     if action == JobAction.TERMINATE and job.state == JobState.ACTIVE:
         jobs.begin_terminate(job, "TaskFailed")
     elif action == JobAction.DISABLE and job.state == JobState.ACTIVE:
-        jobs.disable_job(job, "requeue")
+        jobs.begin_disable(job, "requeue")

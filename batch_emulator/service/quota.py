@@ -34,7 +34,7 @@ def vm_cores(vm_size: str) -> int:
 
 def pool_cores(pool: Pool) -> int:
     """The vCPUs of one node of ``pool``."""
-    return vm_cores(str(pool.spec.get("vmSize") or ""))
+    return vm_cores(pool.settings.vm_size)
 
 
 def quota_of(account: Account, dedicated: bool) -> int | None:

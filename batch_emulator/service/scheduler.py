@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 
 from . import autoscale, jobs, quota
-from .state import Account, Node, Task, dependencies_met, iso, node_info, utcnow
+from .state import Account, Job, Node, Pool, Task, dependencies_met, iso, node_info, utcnow
 from .states import AllocationState, DeallocationOption, JobState, NodeState, PoolState, StopReason, TaskState
 from .validation import parse_duration
 
@@ -20,9 +21,41 @@ REMOVAL_ORDER = {NodeState.START_TASK_FAILED: 0, NodeState.CREATING: 1, NodeStat
                  NodeState.IDLE: 3}
 
 
-def tick(account: Account) -> list[tuple]:
-    """Advance everything one step; returns a list of (action, *args) for the executor."""
-    actions = []
+# ---- the work tick() hands the executor (runtime/executor.py dispatches on the type) ----
+
+@dataclass(frozen=True, eq=False)
+class Provision:
+    """Start ``node``, new in ``pool``: its directories, its start task."""
+    pool: Pool
+    node: Node
+
+
+@dataclass(frozen=True, eq=False)
+class RunTask:
+    """Run ``task`` on ``nodes`` (primary first), placed on them already."""
+    job: Job
+    task: Task
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class RemoveJobFiles:
+    """The job is gone: its directories on every node go."""
+    job: Job
+
+
+@dataclass(frozen=True, eq=False)
+class RemoveNode:
+    """The node left its pool: its files go with it, as with a removed VM."""
+    node: Node
+
+
+Action = Provision | RunTask | RemoveJobFiles | RemoveNode
+
+
+def tick(account: Account) -> list[Action]:
+    """Advance everything one step; returns the work the executor starts."""
+    actions: list[Action] = []
     now, wall = time.monotonic(), time.time()
     for key, pool in list(account.pools.items()):
         if pool.state == PoolState.ACTIVE:
@@ -50,11 +83,11 @@ def _stop_work_on(account, node, reason):
 
 
 def _size_pool(account, key, pool, now):
-    actions: list[tuple] = []
+    actions: list[Action] = []
     for node in list(pool.nodes.values()):   # finish departures first
         if node.state == NodeState.LEAVING_POOL and now - node.leaving_since >= LEAVING_SECONDS and not node.running:
             del pool.nodes[node.id]
-            actions.append(("remove_node", node))   # its files go with it, as with a removed VM
+            actions.append(RemoveNode(node))   # its files go with it, as with a removed VM
     if pool.state == PoolState.DELETING:
         for node in pool.nodes.values():
             _stop_work_on(account, node, StopReason.REQUEUE)   # the service requeues running tasks of a deleted pool
@@ -79,7 +112,7 @@ def _size_pool(account, key, pool, now):
         missing = 0 if ended_short else target - len(staying)
         fit = quota.nodes_that_fit(account, pool, dedicated, missing) if missing > 0 else 0
         for _ in range(fit):
-            actions.append(("provision", pool, _new_node(account, pool, dedicated)))
+            actions.append(Provision(pool, _new_node(account, pool, dedicated)))
         if fit < missing:
             errors.append(quota.quota_error(dedicated))
         surplus = len(staying) - target
@@ -144,15 +177,15 @@ def _advance_job(account, key, job):
             elif _deleting_long_enough(account, job):
                 del account.jobs[key]
                 jobs.end_auto_pool(account, job)
-                actions.append(("remove_job_files", job))
+                actions.append(RemoveJobFiles(job))
     return actions
 
 
 def _eligible_nodes(pool, job_key, slots, whole_node):
-    per_node = int(pool.spec.get("taskSlotsPerNode") or 1)
+    per_node = pool.settings.task_slots_per_node
     nodes = [n for n in pool.nodes.values() if n.usable() and job_key not in n.prep_failed
              and (n.slots_used() == 0 if whole_node else per_node - n.slots_used() >= slots)]
-    pack = ((pool.spec.get("taskSchedulingPolicy") or {}).get("nodeFillType") or "spread").lower() == "pack"
+    pack = pool.settings.pack_nodes
     return sorted(nodes, key=lambda n: -n.slots_used() if pack else n.slots_used())
 
 
@@ -174,21 +207,20 @@ def _assign_tasks(account):
                 continue
             if manager_first and task.id.lower() != job.manager_key:
                 break
-            multi = task.spec.get("multiInstanceSettings") is not None
-            if multi and (not pool.spec.get("enableInterNodeCommunication")
-                          or int(pool.spec.get("taskSlotsPerNode") or 1) != 1):
+            multi = task.settings.multi_instance is not None
+            if multi and (not pool.settings.inter_node_communication or pool.settings.task_slots_per_node != 1):
                 # Accepted but never scheduled: it stays active, as the service documents for a pool without
                 # inter-node communication or with taskSlotsPerNode > 1
                 # (https://learn.microsoft.com/azure/batch/batch-mpi).
                 continue
-            slots = int(task.spec.get("requiredSlots") or 1)
+            slots = task.settings.required_slots
             exclusive = jobs.manager_runs_exclusive(job, task)   # runExclusive: the node runs nothing else
             if exclusive:
-                slots = int(pool.spec.get("taskSlotsPerNode") or 1)
+                slots = pool.settings.task_slots_per_node
             nodes = _eligible_nodes(pool, job.id.lower(), slots, whole_node=multi or exclusive)[:task.instances()]
             if len(nodes) < task.instances():
                 continue
-            actions.append(("run_task", job, task, nodes))
+            actions.append(RunTask(job, task, tuple(nodes)))
             _place(account, job, task, pool, nodes, slots)
             busy += 1
     return actions

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import conflict, not_found
+from .errors import ResizeError, conflict, not_found
+from .specs import PoolSettings, TaskSettings
 from .states import (
     AllocationState,
     DeallocationOption,
@@ -63,16 +64,16 @@ class Node:
     state: NodeState = NodeState.CREATING
     state_time: datetime = field(default_factory=utcnow)
     allocation_time: datetime = field(default_factory=utcnow)
-    running: dict = field(default_factory=dict)      # (job_key, task_key, subtask_id) -> slots used
+    running: dict[tuple[str, str, int], int] = field(default_factory=dict)   # (job, task, subtask index) -> slots used
     total_run: int = 0
     total_succeeded: int = 0
-    prep_succeeded: set = field(default_factory=set)  # job keys whose prep task exited 0 here
-    prep_failed: set = field(default_factory=set)     # job keys this node will never run again
-    start_task_info: dict | None = None
+    prep_succeeded: set[str] = field(default_factory=set)  # job keys whose prep task exited 0 here
+    prep_failed: set[str] = field(default_factory=set)     # job keys this node will never run again
+    start_task_info: dict[str, Any] | None = None
     idle_since: float | None = None                   # time.monotonic() when it last became idle
     leaving_since: float | None = None                # time.monotonic() when it began to leave the pool
     retiring: bool = False                            # chosen to leave once its tasks end: takes no new task
-    recent_tasks: list = field(default_factory=list)
+    recent_tasks: list[dict[str, Any]] = field(default_factory=list)
 
     def set_state(self, state: NodeState) -> None:
         if state != self.state:
@@ -121,7 +122,7 @@ class Entity:
 @dataclass
 class Pool(Entity):
     id: str
-    spec: dict                        # the validated create body (sizing lives in the fields below)
+    spec: dict[str, Any]              # the validated create body (sizing lives in the fields below)
     state: PoolState = field(default=PoolState.ACTIVE, kw_only=True)
     enable_auto_scale: bool = False
     auto_scale_formula: str | None = None
@@ -129,16 +130,24 @@ class Pool(Entity):
     target_dedicated: int = 0
     target_low_priority: int = 0
     resize_timeout: str = "PT15M"
-    auto_scale_run: dict | None = None
+    auto_scale_run: dict[str, Any] | None = None
     deallocation_option: DeallocationOption = DeallocationOption.REQUEUE   # the last autoscale run's option
     samples: Any = None                    # service.autoscale.SampleHistory, from the first tick on
     next_evaluation: float | None = None   # wall time (time.time()) of the next autoscale run
     last_enable: float | None = None       # wall time of the last enable-autoscale call
     allocation_state: AllocationState = AllocationState.STEADY
     allocation_state_time: datetime = field(default_factory=utcnow)
-    nodes: dict = field(default_factory=dict)         # node id -> Node, in allocation order
-    resize_errors: list = field(default_factory=list)  # errors.ResizeError of the last resize (service/quota.py)
+    nodes: dict[str, Node] = field(default_factory=dict)   # node id -> Node, in allocation order
+    resize_errors: list[ResizeError] = field(default_factory=list)   # the last resize's (service/quota.py)
     resize_pending: bool = True    # a resize started that the scheduler has not sized yet (the pool add is one)
+    settings: PoolSettings = field(init=False, repr=False)   # what decisions read of ``spec``, parsed once
+
+    def __post_init__(self) -> None:
+        self.spec_changed()
+
+    def spec_changed(self) -> None:
+        """``spec`` changed (a PATCH): parse the settings anew."""
+        self.settings = PoolSettings.parse(self.spec)
 
     def set_allocation_state(self, state: AllocationState) -> None:
         if state != self.allocation_state:
@@ -154,32 +163,36 @@ class Pool(Entity):
 class Task(Entity):
     id: str
     job_key: str
-    spec: dict
+    spec: dict[str, Any]
     state: TaskState = field(default=TaskState.ACTIVE, kw_only=True)
-    execution: dict = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
-    node_info: dict | None = None
-    node_ids: list = field(default_factory=list)      # assigned nodes, primary first
-    subtasks: list = field(default_factory=list)      # wire dicts of subtasks 1..N-1
+    execution: dict[str, Any] = field(default_factory=lambda: {"retryCount": 0, "requeueCount": 0})
+    node_info: dict[str, str] | None = None
+    node_ids: list[str] = field(default_factory=list)      # assigned nodes, primary first
+    subtasks: list[dict[str, Any]] = field(default_factory=list)   # wire dicts of subtasks 1..N-1
     stop_reason: StopReason | None = None   # why running work must stop (terminate, requeue, delete, ...)
     busy: bool = False        # a worker thread owns the run
     deleted: bool = False
+    settings: TaskSettings = field(init=False, repr=False)   # what decisions read of ``spec``, parsed once
+
+    def __post_init__(self) -> None:
+        self.settings = TaskSettings.parse(self.spec)
 
     def instances(self) -> int:
-        return int((self.spec.get("multiInstanceSettings") or {}).get("numberOfInstances") or 1)
+        return self.settings.instances
 
 
 @dataclass
 class Job(Entity):
     id: str
-    spec: dict
+    spec: dict[str, Any]
     state: JobState = field(default=JobState.ACTIVE, kw_only=True)
     end_time: datetime | None = None
     terminate_reason: str | None = None
     auto_pool_id: str | None = None          # the pool made from poolInfo.autoPoolSpecification
     manager_key: str | None = None           # the job manager task's key in ``tasks``
     disable_tasks: str | None = None         # disableTasks of the last disable (requeue, terminate, wait)
-    tasks: dict = field(default_factory=dict)         # task key -> Task, in creation order
-    prep_runs: dict = field(default_factory=dict)     # node id -> {"poolId","nodeId","info":{...}}
+    tasks: dict[str, Task] = field(default_factory=dict)   # task key -> Task, in creation order
+    prep_runs: dict[str, dict[str, Any]] = field(default_factory=dict)   # node id -> {"poolId","nodeId","info":{...}}
 
     def pool_id(self) -> str | None:
         """The pool the job runs on: its auto pool, or poolInfo.poolId."""
@@ -188,7 +201,7 @@ class Job(Entity):
     def pool_key(self) -> str:
         return (self.pool_id() or "").lower()
 
-    def prep_task(self) -> dict | None:
+    def prep_task(self) -> dict[str, Any] | None:
         return self.spec.get("jobPreparationTask")
 
     def prep_task_id(self) -> str:
@@ -205,16 +218,16 @@ class Account:
     time_scale: float = 300.0  # the autoscale clock runs this much faster than the service's (service/autoscale.py)
     url: str = "http://127.0.0.1"   # set once the server listens; used in URLs and AZ_BATCH_ACCOUNT_URL
     lock: threading.RLock = field(default_factory=threading.RLock)
-    pools: dict = field(default_factory=dict)         # pool key -> Pool
-    jobs: dict = field(default_factory=dict)          # job key -> Job
+    pools: dict[str, Pool] = field(default_factory=dict)   # pool key -> Pool
+    jobs: dict[str, Job] = field(default_factory=dict)     # job key -> Job
     next_ip: int = 2          # nodes get 127.0.0.2, 127.0.0.3, ...
-    supported_images: list | None = None  # --supported-images; None: the built-in list (api/wire.py)
+    supported_images: list[dict[str, Any]] | None = None  # --supported-images; None: the built-in list (api/wire.py)
     # A deleted pool or job stays visible (state deleting) at least this long, as on the service (where it
     # takes seconds; shortened like the autoscale clock so that clients waiting for 404 stay fast).
     deleting_seconds: float = 0.5
     changed: threading.Condition = field(init=False, repr=False)   # notified when the scheduler should look
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
 
     def wake(self) -> None:
@@ -331,7 +344,7 @@ def task_counts(job: Job) -> tuple[dict[str, int], dict[str, int]]:
     slots = dict(counts)
     for task in job.tasks.values():
         state = TaskState.RUNNING if task.state == TaskState.PREPARING else task.state
-        weight = int(task.spec.get("requiredSlots") or 1)
+        weight = task.settings.required_slots
         keys = [str(state)]
         if task.state == TaskState.COMPLETED:
             keys.append("succeeded" if task.execution.get("result") == ExecutionResult.SUCCESS else "failed")

@@ -1,8 +1,9 @@
-"""The one interface through which the HTTP layer hands work to the task runner.
+"""The one interface through which the service's operations hand work to the task runner.
 
-api/ changes state (under the account lock) and, when a change needs processes stopped or
-files removed, asks the runtime through this Protocol; it never imports runtime/. The
-runtime's Executor implements it, and __main__ wires it into the HTTP server.
+A task operation (service/tasks.py) changes state under the account lock and, when a change
+needs processes stopped or files removed, asks the runtime through this Protocol; the HTTP
+layer passes it in and never imports runtime/. The runtime's Executor implements it, and
+__main__ wires it into the HTTP server.
 """
 
 from typing import Protocol

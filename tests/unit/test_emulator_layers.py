@@ -208,3 +208,135 @@ def unannotated_public_functions(package_dir):
 def test_every_public_emulator_function_is_annotated():
     missing = unannotated_public_functions(REPO_ROOT / PACKAGE)
     assert not missing, "public functions without complete annotations:\n" + "\n".join(missing)
+
+
+# ---- api/ only parses, calls one service operation and renders (issue 17) ----
+
+# Methods of builtin containers that change them in place.
+CONTAINER_MUTATORS = {"append", "extend", "insert", "pop", "popitem", "remove", "clear", "update", "setdefault",
+                      "add", "discard", "sort", "reverse"}
+
+
+def _is_self(node):
+    return isinstance(node, ast.Name) and node.id in ("self", "cls")
+
+
+def _self_changes(method, mutating):
+    """True if ``method`` stores to an attribute of self, changes a container held by self, or calls a method
+    of self already known to change it."""
+    for node in ast.walk(method):
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else \
+            node.targets if isinstance(node, ast.Delete) else []
+        for target in targets:
+            for leaf in ast.walk(target):
+                if isinstance(leaf, ast.Attribute) and _is_self(leaf.value) and isinstance(leaf.ctx, (ast.Store,
+                                                                                                         ast.Del)):
+                    return True
+                if isinstance(leaf, ast.Subscript) and isinstance(leaf.value, ast.Attribute) and \
+                        _is_self(leaf.value.value):
+                    return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if _is_self(owner) and node.func.attr in mutating:
+                return True
+            if node.func.attr in CONTAINER_MUTATORS and isinstance(owner, ast.Attribute) and _is_self(owner.value):
+                return True
+    return False
+
+
+def service_vocabulary(package_dir):
+    """(field names, mutating method names) of the classes in service/: the attributes api/ must not assign
+    and the methods it must not call."""
+    fields, methods = set(), {}
+    for path in sorted((package_dir / "service").rglob("*.py")):
+        for cls in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)):
+            for item in cls.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    fields.add(item.target.id)
+                elif isinstance(item, ast.FunctionDef) and not item.name.startswith("__"):
+                    methods[item.name] = item
+    mutating = set()
+    while True:   # a method that calls a mutating method of self mutates too
+        more = {name for name, m in methods.items() if name not in mutating and _self_changes(m, mutating)}
+        if not more:
+            return fields, mutating
+        mutating |= more
+
+
+def _attribute_chain_field(node, fields):
+    """The service field ``node`` (an assignment target) changes: x.F, x.F[...], x.F.y[...]; None if none."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Attribute) and not _is_self(node.value):
+        return node.attr if node.attr in fields else _attribute_chain_field(node.value, fields)
+    return None
+
+
+def api_layer_violations(package_dir):
+    """file:line and what breaks the rule, for each function of api/ that takes the account lock, wakes the
+    scheduler, assigns an attribute of a service object or calls a method that changes one."""
+    fields, mutating = service_vocabulary(package_dir)
+    found = []
+    for path in sorted((package_dir / "api").rglob("*.py")):
+        where = path.relative_to(package_dir.parent)
+        tree = ast.parse(path.read_text())
+        for node in sorted((n for n in ast.walk(tree) if hasattr(n, "lineno")), key=lambda n: n.lineno):
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if "lock" in ast.unparse(item.context_expr) or "changed" in ast.unparse(item.context_expr):
+                        found.append(f"{where}:{node.lineno} takes the account lock (service operations do)")
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else \
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            for target in targets:
+                for leaf in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                    field = _attribute_chain_field(leaf, fields)
+                    if field is not None:
+                        found.append(f"{where}:{node.lineno} changes {ast.unparse(leaf)} of a service object "
+                                     f"(field {field})")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                name, owner = node.func.attr, node.func.value
+                if name == "wake":
+                    found.append(f"{where}:{node.lineno} wakes the scheduler (service operations do)")
+                elif name in mutating and not _is_self(owner):
+                    found.append(f"{where}:{node.lineno} calls {ast.unparse(node.func)}, which changes a service "
+                                 "object")
+                elif name in CONTAINER_MUTATORS and _attribute_chain_field(owner, fields) is not None:
+                    found.append(f"{where}:{node.lineno} calls {ast.unparse(node.func)}, which changes a service "
+                                 "object")
+    return found
+
+
+def test_the_http_layer_leaves_every_change_to_the_service():
+    violations = api_layer_violations(REPO_ROOT / PACKAGE)
+    assert not violations, "\n".join(violations)
+
+
+def test_the_api_checker_names_each_kind_of_change(tmp_path):
+    package = _write(tmp_path, {
+        "batch_emulator/service/state.py": (
+            "class Pool:\n    spec: dict\n    target: int\n\n"
+            "    def touch(self):\n        self.etag = 1\n\n"
+            "    def transition(self, state):\n        self.touch()\n\n"
+            "    def wake(self):\n        pass\n\n"
+            "    def describe(self):\n        return self.spec\n"),
+        "batch_emulator/api/pools.py": (
+            "def handler(server, pool, response):\n"
+            "    with server.account.lock:\n"
+            "        pool.target = 3\n"
+            "    pool.spec['x'] = 1\n"
+            "    del pool.spec['y']\n"
+            "    pool.spec.pop('z')\n"
+            "    pool.transition('deleting')\n"
+            "    server.account.wake()\n"
+            "    response.headers['ETag'] = pool.describe()\n"),
+    })
+    assert api_layer_violations(package) == [
+        "batch_emulator/api/pools.py:2 takes the account lock (service operations do)",
+        "batch_emulator/api/pools.py:3 changes pool.target of a service object (field target)",
+        "batch_emulator/api/pools.py:4 changes pool.spec['x'] of a service object (field spec)",
+        "batch_emulator/api/pools.py:5 changes pool.spec['y'] of a service object (field spec)",
+        "batch_emulator/api/pools.py:6 calls pool.spec.pop, which changes a service object",
+        "batch_emulator/api/pools.py:7 calls pool.transition, which changes a service object",
+        "batch_emulator/api/pools.py:8 wakes the scheduler (service operations do)",
+    ]

@@ -189,7 +189,7 @@ def test_a_node_that_leaves_its_pool_is_handed_to_the_runtime_for_removal(monkey
     pool.target_dedicated = 1
     pool.begin_resize()
     actions = settle(account)
-    removed = [args[0] for kind, *args in actions if kind == "remove_node"]
+    removed = [a.node for a in actions if isinstance(a, scheduler.RemoveNode)]
     assert len(removed) == 1 and removed[0].id not in pool.nodes and len(pool.nodes) == 1
 
 
@@ -199,7 +199,7 @@ def test_the_runtime_removes_a_gone_node_directory(tmp_path):
     pool = add_pool(account)
     node = Node(id="tvmps_gone_d", pool_id="p1", ip="127.0.0.2", dedicated=True, root=account.node_dir("tvmps_gone_d"))
     (tmp_path / "nodes" / node.id / "workitems" / "j1").mkdir(parents=True)
-    executor._dispatch("remove_node", node)
+    executor._dispatch(scheduler.RemoveNode(node))
     for thread in list(executor.threads):
         thread.join(5)
     assert not (tmp_path / "nodes" / node.id).exists()

@@ -218,7 +218,7 @@ def test_autoscale_pool_grows_to_the_instances_a_multi_instance_task_needs():
     account.jobs["j1"] = j
     assert pending_instances(account, pool) == 2
     actions = scheduler.tick(account)
-    assert [a[0] for a in actions] == ["provision", "provision"]
+    assert [type(a) for a in actions] == [scheduler.Provision, scheduler.Provision]
     assert pool.target_dedicated == 2 and pool.allocation_state == "resizing"
     assert "$TargetDedicatedNodes=2;" in pool.auto_scale_run["results"]
     ips = {n.ip for n in pool.nodes.values()}
@@ -226,7 +226,7 @@ def test_autoscale_pool_grows_to_the_instances_a_multi_instance_task_needs():
     for node in pool.nodes.values():
         node.set_state(NodeState.IDLE)
     actions = scheduler.tick(account)
-    assert [a[0] for a in actions] == ["run_task"]
+    assert [type(a) for a in actions] == [scheduler.RunTask]
     assert j.tasks["mpi"].state == "running" and len(j.tasks["mpi"].node_ids) == 2
 
 
@@ -238,17 +238,17 @@ def test_multi_instance_task_is_never_placed_without_inter_node_communication():
     scheduler.tick(account)
     for node in pool.nodes.values():
         node.set_state(NodeState.IDLE)
-    assert [a for a in scheduler.tick(account) if a[0] == "run_task"] == []
+    assert [a for a in scheduler.tick(account) if isinstance(a, scheduler.RunTask)] == []
     assert j.tasks["mpi"].state == "active"
 
 
 def test_nodes_that_failed_the_job_preparation_are_not_used_for_that_job():
     account, pool = account_with({}, target_dedicated=1)
     j, node = only_node_failed_prep(account, pool)
-    assert [a for a in scheduler.tick(account) if a[0] in ("run_task", "provision")] == []
+    assert [a for a in scheduler.tick(account) if isinstance(a, (scheduler.RunTask, scheduler.Provision))] == []
     node.prep_failed.clear()
     actions = scheduler.tick(account)
-    assert [a[0] for a in actions] == ["run_task"] and j.tasks["t"].state == "preparing"
+    assert [type(a) for a in actions] == [scheduler.RunTask] and j.tasks["t"].state == "preparing"
 
 
 def test_job_with_terminatejob_and_no_tasks_stays_active_until_a_task_completes():

@@ -1,0 +1,121 @@
+"""The task operations of the REST API, one function per request, each run through changes.change."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .changes import Version, change, read, version
+from .errors import BatchServiceError, conflict, not_found, service_error
+from .state import Account, Job, Task, find_node, get_job, get_node, get_task, require_job_writable
+from .states import StopReason, TaskState
+from .validation import require_object, validate_task
+from .work import Runtime
+
+MAX_TASKS_PER_COLLECTION = 100
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A task of a collection that was not added: its id as sent (anything, or None) and why."""
+    task_id: object
+    error: BatchServiceError
+
+
+def _add_task(job: Job, body: dict[str, Any]) -> Task:
+    task = Task(id=body["id"], job_key=job.id.lower(), spec=copy.deepcopy(body))
+    if task.id.lower() in job.tasks:
+        raise conflict("TaskExists")
+    job.tasks[task.id.lower()] = task
+    return task
+
+
+def create_task(account: Account, job_id: str, raw: object) -> tuple[str, Version]:
+    """A new task: (its job's id, the task's version)."""
+    def create() -> tuple[str, Version]:
+        job = get_job(account, job_id)
+        require_job_writable(job, for_new_tasks=True)
+        return job.id, version(_add_task(job, validate_task(raw, job)))
+    return change(account, create)
+
+
+def add_task_collection(account: Account, job_id: str, raw: object) -> tuple[str, list[Version | Refused]]:
+    """Up to MAX_TASKS_PER_COLLECTION tasks: each added or refused on its own, in the body's order."""
+    body = require_object(raw)
+    values = body.get("value")
+    if not isinstance(values, list):
+        raise service_error(400, "MissingRequiredProperty", PropertyName="value")
+    if len(values) > MAX_TASKS_PER_COLLECTION:
+        raise service_error(400, "InvalidPropertyValue", PropertyName="value", PropertyValue=len(values),
+                            Reason=f"A task collection can hold at most {MAX_TASKS_PER_COLLECTION} tasks.")
+
+    def add() -> tuple[str, list[Version | Refused]]:
+        job = get_job(account, job_id)
+        require_job_writable(job, for_new_tasks=True)
+        results: list[Version | Refused] = []
+        for item in values:
+            try:
+                results.append(version(_add_task(job, validate_task(item, job))))
+            except BatchServiceError as err:
+                results.append(Refused(item.get("id") if isinstance(item, dict) else None, err))
+        return job.id, results
+    return change(account, add)
+
+
+def delete_task(account: Account, runtime: Runtime, job_id: str, task_id: str) -> None:
+    """The task leaves its job at once; its run stops and its files go (the runtime's part)."""
+    def delete() -> None:
+        job = get_job(account, job_id)
+        task = get_task(account, job_id, task_id)
+        del job.tasks[task.id.lower()]
+        task.deleted = True
+        runtime.end_task(job, task, StopReason.DELETE)
+    change(account, delete)
+
+
+def terminate_task(account: Account, runtime: Runtime, job_id: str, task_id: str) -> tuple[str, Version]:
+    """The task completes with TaskEnded: at once if it never ran, else once its processes are killed."""
+    def terminate() -> tuple[str, Version]:
+        job = get_job(account, job_id)
+        task = get_task(account, job_id, task_id)
+        if task.state == TaskState.COMPLETED:
+            raise conflict("TaskCompleted")
+        runtime.end_task(job, task, StopReason.TERMINATE)
+        return job.id, version(task)
+    return change(account, terminate)
+
+
+@dataclass(frozen=True)
+class TaskFiles:
+    """Where a task's files are: the directory on the node it ran on (its primary node), with the ids."""
+    job_id: str
+    task_id: str
+    directory: str
+
+
+def task_files(account: Account, job_id: str, task_id: str) -> TaskFiles:
+    """The task's directory on its (primary) node; 409 while it never ran, 404 once that node is gone."""
+    def find() -> TaskFiles:
+        task = get_task(account, job_id, task_id)
+        if not task.node_ids:
+            raise conflict("OperationInvalidForCurrentState",
+                           "The files of the specified task cannot be accessed as the task state is still active")
+        if find_node(account, task.node_ids[0]) is None:
+            # The node it ran on left its pool and took the files along. The service answers 404 then (Azure/
+            # BatchExplorer's task-outputs view shows a 404 here as "the node the task ran on doesn't exist
+            # anymore"); its code is [inferred]: the node API's for a node that is gone.
+            raise not_found("NodeNotFound")
+        job = account.jobs[task.job_key].id
+        rel = os.path.join("workitems", job, "job-1", task.id)
+        return TaskFiles(job, task.id, os.path.join(account.node_dir(task.node_ids[0]), rel))
+    return read(account, find)
+
+
+def node_root(account: Account, pool_id: str, node_id: str) -> tuple[str, str]:
+    """(the node's id, its root directory): where its files are."""
+    def find() -> tuple[str, str]:
+        node = get_node(account, pool_id, node_id)
+        return node.id, node.root
+    return read(account, find)
