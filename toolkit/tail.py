@@ -50,15 +50,18 @@ class StreamLines:
         return self.render(name, data[:cut])
 
     def finish(self) -> bytes:
-        """The last lines, without their end (a program that wrote no final newline)."""
-        rest = b"".join(self.render(name, self.pending[name] + b"\n") for name in TAIL_FILES if self.pending[name])
+        """The last lines, without their end (a program that wrote no final newline): as they are while
+        unmarked (`--tail > file` gets the program's bytes), else each ended, so that marks start lines."""
+        end = b"\n" if self.marked else b""
+        rest = b"".join(self.render(name, self.pending[name] + end) for name in TAIL_FILES if self.pending[name])
         self.pending = dict.fromkeys(TAIL_FILES, b"")
         return rest
 
     def render(self, name: str, lines: bytes) -> bytes:
         if not self.marked:
             return lines
-        return b"".join(MARKS[name] + line for line in lines.splitlines(keepends=True))
+        # Split at newlines only: a carriage return (a progress bar redrawing its line) stays inside its line.
+        return b"".join(MARKS[name] + line + b"\n" for line in lines.split(b"\n")[:-1])
 
 
 def read_from(client: BatchClient, job_id: str, task_id: str, offset: int, name: str = TAIL_FILE) -> bytes | None:

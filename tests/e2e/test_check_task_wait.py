@@ -127,11 +127,24 @@ def test_tail_of_a_finished_task_prints_it_whole(run_script, ids, local_stack, b
     assert "Task [done] completed: FAILED (exit code 4)" in result.stderr
 
 
+def test_tail_of_a_program_that_writes_only_stdout_is_its_stdout_byte_for_byte(ids, local_stack, batch, plain_pool,
+                                                                              tmp_path):
+    add_job(batch, local_stack, ids.job_id, plain_pool, bare="/bin/bash -c 'printf \"one\\r\\ntwo\"'")
+    wait_completed(batch, ids.job_id, "bare")
+    # Bytes, not text: universal newlines would hide a changed line end.
+    argv = [sys.executable, str(REPO_ROOT / "check_task.py"), "--job_id", ids.job_id, "--tail", "bare"]
+    result = subprocess.run(argv, cwd=tmp_path, env=stack_module.script_environment(local_stack),
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"one\r\ntwo"  # no newline added to its last line, its carriage return kept
+    assert b"Task [bare] completed: succeeded (exit code 0)" in result.stderr
+
+
 def test_tail_follows_stderr_too_and_marks_the_lines_once_both_have_output(local_stack, ids, batch, plain_pool,
                                                                            tmp_path):
     flag = tmp_path / "go"
     command = (f"/bin/bash -c 'echo computing; while [ ! -e {flag} ]; do sleep 0.05; done; "
-               "echo Traceback-like line >&2; echo ValueError: bad input >&2; echo after; exit 1'")
+               "echo a frame of the error >&2; echo ValueError: bad input >&2; echo after; exit 1'")
     add_job(batch, local_stack, ids.job_id, plain_pool, mixed=command)
     tail = start_check_task(local_stack, tmp_path, "--job_id", ids.job_id, "--tail", "mixed", "--poll_seconds", "0.1")
     try:
@@ -143,9 +156,12 @@ def test_tail_follows_stderr_too_and_marks_the_lines_once_both_have_output(local
         if tail.poll() is None:
             tail.kill()
     assert tail.returncode == 0, err
-    # Every line marked; a poll reads stdout's new lines, then stderr's (a poll may fall between the two echoes).
-    assert out.splitlines() in (["stdout| after", "stderr| Traceback-like line", "stderr| ValueError: bad input"],
-                                ["stderr| Traceback-like line", "stderr| ValueError: bad input", "stdout| after"])
+    # Every line marked and whole, each stream's in its order; a poll reads stdout's new lines, then stderr's,
+    # so how the streams interleave depends on where the polls fall between the echoes.
+    printed = out.splitlines()
+    assert [line for line in printed if not line.startswith("stderr| ")] == ["stdout| after"], out
+    assert [line for line in printed if not line.startswith("stdout| ")] == ["stderr| a frame of the error",
+                                                                             "stderr| ValueError: bad input"], out
     assert "stdout.txt and stderr.txt both have output: each line is now marked stdout| or stderr|" in err
     assert "Task [mixed] completed: FAILED (exit code 1)" in err
 

@@ -216,7 +216,7 @@ def test_a_rank_that_raises_ends_the_task_at_once_with_its_traceback_shown(run_s
     assert waited.returncode == EXIT_TASKS_FAILED, waited.stdout + waited.stderr
     task = batch.get_task(ids.job_id, ids.task_id)
     ran = task.execution_info.end_time - task.execution_info.start_time
-    assert ran < datetime.timedelta(minutes=5), ran  # not its 10-minute wall clock: MPI_Abort ended every rank
+    assert ran < datetime.timedelta(seconds=60), ran  # not its 10-minute wall clock: MPI_Abort ended every rank
     assert task.execution_info.failure_info is None or task.execution_info.failure_info.code != "TaskEnded"
     stderr = (tmp_path / "outputs" / ids.job_id / ids.task_id / "stderr.txt").read_text()
     assert "RuntimeError: rank 1 of 3 broke on purpose" in stderr
