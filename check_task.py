@@ -44,22 +44,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from config_resources import batch_access, read_settings, storage
 from toolkit.batch import make_batch_client
-from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, make_parser, run, warn_if_env_file_shared
-from toolkit.outputs import (
-    STD_FILES,
-    DownloadCancelled,
-    Downloader,
-    load_record,
-    write_atomically,
-)
+from toolkit.checked import BatchAccess, Storage, batch_access, storage
+from toolkit.cli import check_id, make_parser, run
+from toolkit.errors import ExitStatus, ToolkitError
+from toolkit.outputs import Downloader, load_record
 from toolkit.progress import OUTAGE_LIMIT_SECONDS, Display, Outage
 from toolkit.report import document
+from toolkit.settings import Settings, load_settings
 from toolkit.status import JobChecker, list_jobs
 from toolkit.storage import check_container_sas, make_container_client
-
-__all__ = ["STD_FILES", "DownloadCancelled", "write_atomically", "build_parser", "main"]
 
 DOWNLOAD_SAS_LIFETIME = datetime.timedelta(hours=1)  # when AZURE_STORAGE_KEY lets us make one
 WAIT_POLL_SECONDS, TAIL_POLL_SECONDS = 15.0, 2.0
@@ -106,7 +100,7 @@ def check_options(args: argparse.Namespace) -> None:
     if args.tail is not None:
         check_id("--tail", args.tail)
     if args.poll_seconds is not None and not (math.isfinite(args.poll_seconds) and args.poll_seconds > 0):
-        raise ToolkitError("--poll_seconds must be a number of seconds more than 0.", EXIT_USAGE)
+        raise ToolkitError("--poll_seconds must be a number of seconds more than 0.", ExitStatus.USAGE)
     refused = [(args.poll_seconds is not None and not (args.wait or args.tail),
                 "--poll_seconds is used only with --wait or --tail: add --wait, or drop --poll_seconds."),
                (args.tail is not None and args.job_id is None,
@@ -121,7 +115,7 @@ def check_options(args: argparse.Namespace) -> None:
                 "--tail prints the task's own output, not a JSON document: drop --json.")]
     for bad, message in refused:
         if bad:
-            raise ToolkitError(message, EXIT_USAGE)
+            raise ToolkitError(message, ExitStatus.USAGE)
 
 
 def check_output_dir(output_dir: Path) -> None:
@@ -131,22 +125,27 @@ def check_output_dir(output_dir: Path) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ToolkitError(f"--output_dir {output_dir} cannot be created: {existing} is not a directory.", EXIT_USAGE)
+        raise ToolkitError(f"--output_dir {output_dir} cannot be created: {existing} is not a directory.",
+                           ExitStatus.USAGE)
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ToolkitError(f"--output_dir {output_dir} is not writable ({existing}): choose another.", EXIT_USAGE)
+        raise ToolkitError(f"--output_dir {output_dir} is not writable ({existing}): choose another.",
+                           ExitStatus.USAGE)
 
 
-def check(args: argparse.Namespace) -> int:
+def accounts(settings: Settings, tail: bool) -> tuple[BatchAccess, Storage | None]:
+    """The Batch account, and the blob container when one is set (optional: without it, outputs come from the
+    nodes) and outputs are to be downloaded (not with --tail)."""
+    access = batch_access(settings)
+    return access, storage(settings) if settings.blob_container["url"] and not tail else None
+
+
+def check(args: argparse.Namespace, settings: Settings) -> int:
     check_options(args)
     output_dir = Path(args.output_dir or "outputs")
     if args.tail is None:
         check_output_dir(output_dir)
-    settings = read_settings()
-    access = batch_access(settings)
-    warn_if_env_file_shared(settings)
-    blobs = None
-    if settings.blob_container["url"] and args.tail is None:  # optional: without it, outputs come from the nodes
-        blobs = storage(settings)
+    access, blobs = load_settings(settings, lambda configured: accounts(configured, args.tail is not None))
+    if blobs is not None:
         check_container_sas(blobs, "r", "downloads")
     client = make_batch_client(access, sys.stderr if args.tail is not None or args.json else None)
     if args.tail is not None:
@@ -191,7 +190,7 @@ def check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(lambda: check(args))
+    return run(lambda settings: check(args, settings))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from config_resources import INTER_NODE_POOL_CAP, PoolSettings, default_cmd_prep_task, pool_settings
 from toolkit.batch import (
     MAX_NODES_METADATA,
     RETRY_POST,
@@ -56,19 +55,21 @@ from toolkit.batch import (
     pool_max_nodes,
     wire_value,
 )
-from toolkit.cli import (
-    EXIT_USAGE,
-    ToolkitError,
-    check_id,
-    check_vm_size,
-    load_settings,
-    make_parser,
-    run,
-    service_message,
-)
+from toolkit.checked import PoolSettings, pool_settings
+from toolkit.cli import check_id, check_vm_size, make_parser, run, service_message
 from toolkit.dryrun import show_request
-from toolkit.jobs import JOB_FIELDS, check_existing_job, delete_pool_command, get_or_none, shown_url
+from toolkit.errors import ExitStatus, ToolkitError
+from toolkit.jobs import (
+    JOB_FIELDS,
+    check_existing_job,
+    clones_repository,
+    delete_pool_command,
+    get_or_none,
+    preparation_metadata,
+    shown_url,
+)
 from toolkit.repository import check_repository
+from toolkit.settings import INTER_NODE_POOL_CAP, Settings, load_settings
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
@@ -158,7 +159,9 @@ def build_job(settings: PoolSettings, job_id: str, pool_id: str,
             wait_for_success=True,
             rerun_on_node_reboot_after_success=True,
             user_identity=admin),
-        metadata=[models.BatchMetadataItem(name=SUBMISSION_MARK, value=submission_id)],
+        metadata=[models.BatchMetadataItem(name=SUBMISSION_MARK, value=submission_id),
+                  *(models.BatchMetadataItem(name=name, value=value)
+                    for name, value in preparation_metadata(settings).items())],
     )
 
 
@@ -176,14 +179,14 @@ def check_image(client: BatchClient, settings: PoolSettings) -> None:
         raise ToolkitError(
             f"Image {'/'.join(wanted.values())} with node agent '{settings.node_agent_sku_id}' is not supported by "
             "this Batch account. Set IMAGE_PUBLISHER, IMAGE_OFFER, IMAGE_SKU and NODE_AGENT_SKU_ID to a supported "
-            "pair (az batch pool supported-images list).", EXIT_USAGE)
+            "pair (az batch pool supported-images list).", ExitStatus.USAGE)
     end_of_life = image.batch_support_end_of_life
     if isinstance(end_of_life, datetime.datetime):
         now = datetime.datetime.now(datetime.timezone.utc)
         if end_of_life <= now:
             raise ToolkitError(f"Image {'/'.join(wanted.values())} reached its end of support on Batch on "
                                f"{end_of_life:%Y-%m-%d}. Choose a current image (default: Ubuntu 24.04 LTS).",
-                               EXIT_USAGE)
+                               ExitStatus.USAGE)
         if end_of_life - now < EOL_WARNING:
             print(f"Warning: image {'/'.join(wanted.values())} leaves Batch support on {end_of_life:%Y-%m-%d}.")
 
@@ -324,12 +327,6 @@ def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_si
     print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
 
 
-def clones_repository(settings: PoolSettings) -> bool:
-    """Whether the preparation task is the default one, which clones REPOSITORY_URL and runs its install.sh
-    (a CMD_PREP_TASK of the user's may clone anything, or nothing)."""
-    return settings.cmd_prep_task == default_cmd_prep_task(settings.repository)
-
-
 def check_cloned_repository(settings: PoolSettings) -> None:
     """Refuse (exit 2) a REPOSITORY_URL the default preparation could not clone or run, print the warnings.
     Nothing is said with a custom CMD_PREP_TASK: what it clones is the user's (the job line names it)."""
@@ -370,16 +367,16 @@ def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id
     print(f"Job [{job_id}] created on pool [{pool_id}]; {describe_preparation(settings)}")
 
 
-def create_pool_and_job(args: argparse.Namespace) -> int:
+def create_pool_and_job(args: argparse.Namespace, configured: Settings) -> int:
     check_id("--pool_id", args.pool_id)
     check_id("--job_id", args.job_id)
     if args.vm_size is not None:
         check_vm_size("--vm_size", args.vm_size)
-    settings = load_settings(pool_settings)
+    settings = load_settings(configured, pool_settings)
     max_nodes = settings.max_nodes if args.max_nodes is None else args.max_nodes
     if not 1 <= max_nodes <= INTER_NODE_POOL_CAP:
         raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "
-                           "(pools with inter-node communication are capped).", EXIT_USAGE)
+                           "(pools with inter-node communication are capped).", ExitStatus.USAGE)
     vm_size = settings.vm_size if args.vm_size is None else args.vm_size
     check_cloned_repository(settings)  # before any request: a bad one would fail on every node, minutes later
 
@@ -400,7 +397,7 @@ def create_pool_and_job(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(lambda: create_pool_and_job(args))
+    return run(lambda settings: create_pool_and_job(args, settings))
 
 
 if __name__ == "__main__":

@@ -32,9 +32,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from config_resources import batch_access
 from toolkit.batch import error_code, make_batch_client, wire_value
-from toolkit.cli import EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, load_settings, make_parser, run
+from toolkit.checked import batch_access
+from toolkit.cli import check_id, make_parser, run
+from toolkit.errors import ExitStatus, ToolkitError
+from toolkit.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -67,7 +69,7 @@ LIST_POOLS = "python3 check_task.py shows the pools in use"
 
 
 @dataclass
-class Plan:
+class Found:
     """What is there, read before anything changes."""
     job_state: str | None = None        # None: the job does not exist
     job_pool: str | None = None
@@ -81,101 +83,129 @@ class Plan:
 def check_options(args: argparse.Namespace) -> None:
     """Every usage error, before any request."""
     if args.task_id and not args.job_id:
-        raise ToolkitError("--task_id needs the --job_id of its job.", EXIT_USAGE)
+        raise ToolkitError("--task_id needs the --job_id of its job.", ExitStatus.USAGE)
     if not args.job_id and not args.pool_id:
-        raise ToolkitError("Give --job_id, --pool_id or both (see --help).", EXIT_USAGE)
+        raise ToolkitError("Give --job_id, --pool_id or both (see --help).", ExitStatus.USAGE)
     if args.task_id and args.pool_id:
         raise ToolkitError("--task_id terminates one task and keeps the job and pool: give it without --pool_id.",
-                           EXIT_USAGE)
+                           ExitStatus.USAGE)
     if args.force and not args.pool_id:  # refused rather than ignored, as check_task.py refuses options doing nothing
         raise ToolkitError("--force lets --pool_id delete a pool other active jobs use, and there is no --pool_id: "
-                           "drop --force, or add --pool_id POOL_ID.", EXIT_USAGE)
+                           "drop --force, or add --pool_id POOL_ID.", ExitStatus.USAGE)
     for option in ("job_id", "pool_id", "task_id"):
         if getattr(args, option) is not None:
             check_id(f"--{option}", getattr(args, option))
     if not args.poll_seconds > 0:
-        raise ToolkitError(f"--poll_seconds is {args.poll_seconds:g}; give a number of seconds above 0.", EXIT_USAGE)
+        raise ToolkitError(f"--poll_seconds is {args.poll_seconds:g}; give a number of seconds above 0.",
+                           ExitStatus.USAGE)
     if not (args.yes or args.dry_run or sys.stdin.isatty()):
         raise ToolkitError("Refusing to delete without confirmation: there is no terminal to ask in. "
-                           "Add --yes to delete without being asked.", EXIT_USAGE)
+                           "Add --yes to delete without being asked.", ExitStatus.USAGE)
 
 
-def read_plan(client: BatchClient, args: argparse.Namespace) -> Plan:
+@dataclass(frozen=True)
+class Action:
+    """One thing the run does: what confirm() lists and the dry run says, the request it sends, and its run."""
+    summary: str                        # e.g. "delete job [j1] (active, on pool [p1]; ...)"
+    request: tuple[str, str] | None     # (method, path) of the request that changes something; None: it waits
+    run: Callable[[BatchClient, float], None]  # (client, poll_seconds)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The actions, in order (the job before its pool), and what needs none: already gone, or done."""
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...]
+
+
+def read_found(client: BatchClient, args: argparse.Namespace) -> Found:
     from azure.core.exceptions import ResourceNotFoundError
 
-    plan = Plan()
+    found = Found()
     if args.job_id:
         try:
             job = client.get_job(args.job_id, select=["id", "state", "poolInfo"])
-            plan.job_state = wire_value(job.state)
-            plan.job_pool = job.pool_info.pool_id if job.pool_info else None
-            if plan.job_state != "deleting":
+            found.job_state = wire_value(job.state)
+            found.job_pool = job.pool_info.pool_id if job.pool_info else None
+            if found.job_state != "deleting":
                 counts = client.get_job_task_counts(args.job_id).task_counts
-                plan.job_tasks = f"{counts.running} running, {counts.active} waiting, {counts.completed} completed"
+                found.job_tasks = f"{counts.running} running, {counts.active} waiting, {counts.completed} completed"
         except ResourceNotFoundError:
             pass
-    if args.task_id and plan.job_state is not None:
+    if args.task_id and found.job_state is not None:
         try:
-            plan.task_state = wire_value(client.get_task(args.job_id, args.task_id, select=["id", "state"]).state)
+            found.task_state = wire_value(client.get_task(args.job_id, args.task_id, select=["id", "state"]).state)
         except ResourceNotFoundError:
             pass
     if args.pool_id:
         try:
             pool = client.get_pool(args.pool_id, select=["id", "state", "currentDedicatedNodes",
                                                          "currentLowPriorityNodes"])
-            plan.pool_state = wire_value(pool.state)
-            plan.pool_nodes = (pool.current_dedicated_nodes or 0) + (pool.current_low_priority_nodes or 0)
+            found.pool_state = wire_value(pool.state)
+            found.pool_nodes = (pool.current_dedicated_nodes or 0) + (pool.current_low_priority_nodes or 0)
         except ResourceNotFoundError:
             pass
-        if plan.pool_state is not None:
-            plan.other_jobs = tuple(
+        if found.pool_state is not None:
+            found.other_jobs = tuple(
                 job.id for job in client.list_jobs(select=["id", "state", "poolInfo"])
                 if job.pool_info is not None and (job.pool_info.pool_id or "").lower() == args.pool_id.lower()
                 and wire_value(job.state) in ACTIVE_JOB_STATES
                 and (job.id or "").lower() != (args.job_id or "").lower())
-    return plan
+    return found
 
 
-def describe(plan: Plan, args: argparse.Namespace) -> list[str]:
-    """What will be done, one line per resource; an empty list when there is nothing to do."""
-    lines = []
+def make_plan(found: Found, args: argparse.Namespace) -> Plan:
+    """What will be done, one action per resource, and a note for each resource that needs nothing."""
     if args.task_id:
-        if plan.job_state is None:
-            print(f"No job [{args.job_id}] in this account: task [{args.task_id}] is already gone, or the id is "
-                  f"mistyped ({LIST_JOBS}).")
-        elif plan.task_state is None:
-            print(f"No task [{args.task_id}] in job [{args.job_id}]: nothing to terminate (already gone, or a "
-                  f"mistyped id: python3 check_task.py --job_id {args.job_id} --verbose lists its tasks).")
-        elif plan.task_state == "completed":
-            print(f"Task [{args.task_id}] of job [{args.job_id}] has already completed: nothing to terminate.")
-        else:
-            effect = "its processes are stopped, its outputs are uploaded" if plan.task_state == "running" \
-                else "it will never run"
-            lines.append(f"terminate task [{args.task_id}] of job [{args.job_id}] (it is {plan.task_state}; {effect})")
-        return lines
+        return task_plan(found, args.job_id, args.task_id)
+    actions: list[Action] = []
+    notes: list[str] = []
     if args.job_id:
-        if plan.job_state is None:
-            print(f"No job [{args.job_id}] in this account: already deleted, or a mistyped id ({LIST_JOBS}).")
-        elif plan.job_state == "deleting":
-            lines.append(f"wait for job [{args.job_id}], which is already being deleted")
+        job_id = args.job_id
+        if found.job_state is None:
+            notes.append(f"No job [{job_id}] in this account: already deleted, or a mistyped id ({LIST_JOBS}).")
+        elif found.job_state == "deleting":
+            actions.append(Action(f"wait for job [{job_id}], which is already being deleted", None,
+                                  lambda client, poll: delete_job(client, job_id, poll)))
         else:
-            lines.append(f"delete job [{args.job_id}] ({plan.job_state}, on pool [{plan.job_pool}]; tasks: "
-                         f"{plan.job_tasks}): its running tasks end, its tasks and their files are deleted")
+            actions.append(Action(f"delete job [{job_id}] ({found.job_state}, on pool [{found.job_pool}]; tasks: "
+                                  f"{found.job_tasks}): its running tasks end, its tasks and their files are deleted",
+                                  ("DELETE", f"/jobs/{job_id}"), lambda client, poll: delete_job(client, job_id, poll)))
     if args.pool_id:
-        if plan.pool_state is None:
-            print(f"No pool [{args.pool_id}] in this account: already deleted, or a mistyped id ({LIST_POOLS}).")
-        elif plan.pool_state == "deleting":
-            lines.append(f"wait for pool [{args.pool_id}], which is already being deleted")
+        pool_id = args.pool_id
+        if found.pool_state is None:
+            notes.append(f"No pool [{pool_id}] in this account: already deleted, or a mistyped id ({LIST_POOLS}).")
+        elif found.pool_state == "deleting":
+            actions.append(Action(f"wait for pool [{pool_id}], which is already being deleted", None,
+                                  lambda client, poll: delete_pool(client, pool_id, poll)))
         else:
-            others = f"; other active jobs on it: {', '.join(plan.other_jobs)}" if plan.other_jobs else ""
-            lines.append(f"delete pool [{args.pool_id}] ({plan.pool_nodes} node(s) now{others}): its nodes go")
-    return lines
+            others = f"; other active jobs on it: {', '.join(found.other_jobs)}" if found.other_jobs else ""
+            actions.append(Action(f"delete pool [{pool_id}] ({found.pool_nodes} node(s) now{others}): its nodes go",
+                                  ("DELETE", f"/pools/{pool_id}"),
+                                  lambda client, poll: delete_pool(client, pool_id, poll)))
+    return Plan(tuple(actions), tuple(notes))
 
 
-def confirm(lines: list[str], args: argparse.Namespace) -> None:
+def task_plan(found: Found, job_id: str, task_id: str) -> Plan:
+    if found.job_state is None:
+        return Plan((), (f"No job [{job_id}] in this account: task [{task_id}] is already gone, or the id is "
+                         f"mistyped ({LIST_JOBS}).",))
+    if found.task_state is None:
+        return Plan((), (f"No task [{task_id}] in job [{job_id}]: nothing to terminate (already gone, or a "
+                         f"mistyped id: python3 check_task.py --job_id {job_id} --verbose lists its tasks).",))
+    if found.task_state == "completed":
+        return Plan((), (f"Task [{task_id}] of job [{job_id}] has already completed: nothing to terminate.",))
+    effect = "its processes are stopped, its outputs are uploaded" if found.task_state == "running" \
+        else "it will never run"
+    return Plan((Action(f"terminate task [{task_id}] of job [{job_id}] (it is {found.task_state}; {effect})",
+                        ("POST", f"/jobs/{job_id}/tasks/{task_id}/terminate"),
+                        lambda client, poll: terminate_task(client, job_id, task_id, poll)),), ())
+
+
+def confirm(plan: Plan, args: argparse.Namespace) -> None:
     print("This will:")
-    for line in lines:
-        print(f"  - {line}")
+    for action in plan.actions:
+        print(f"  - {action.summary}")
     if args.yes:
         return
     try:
@@ -185,7 +215,7 @@ def confirm(lines: list[str], args: argparse.Namespace) -> None:
         answer = ""
     except KeyboardInterrupt:  # the next line must not start after the question and the terminal's ^C
         print(file=sys.stderr)
-        raise ToolkitError("Interrupted: nothing deleted.", EXIT_INTERRUPTED) from None
+        raise ToolkitError("Interrupted: nothing deleted.", ExitStatus.INTERRUPTED) from None
     if answer not in ("y", "yes"):
         raise ToolkitError("Nothing deleted: not confirmed (answer y, or add --yes).")
 
@@ -272,54 +302,48 @@ def terminate_task(client: BatchClient, job_id: str, task_id: str, poll_seconds:
     print(f"Task [{task_id}] terminated. Its outputs: python3 check_task.py --job_id {job_id}")
 
 
-def dry_run(lines: list[str], args: argparse.Namespace, endpoint: str) -> int:
+def dry_run(plan: Plan, endpoint: str) -> int:
+    for action in plan.actions:
+        print(f"Would {action.summary}.")
     print("Dry run: these requests would be sent (nothing is sent; only reads were made):")
-    if args.task_id:
-        print(f"POST {endpoint}/jobs/{args.job_id}/tasks/{args.task_id}/terminate")
-        return 0
-    if args.job_id and any(line.startswith("delete job") for line in lines):
-        print(f"DELETE {endpoint}/jobs/{args.job_id}")
-    if args.pool_id and any(line.startswith("delete pool") for line in lines):
-        print(f"DELETE {endpoint}/pools/{args.pool_id}")
+    for action in plan.actions:
+        if action.request is not None:
+            method, path = action.request
+            print(f"{method} {endpoint}{path}")
     return 0
 
 
-def delete(args: argparse.Namespace) -> int:
+def delete(args: argparse.Namespace, settings: Settings) -> int:
     check_options(args)
-    access = load_settings(batch_access)
+    access = load_settings(settings, batch_access)
     client = make_batch_client(access)
-    plan = read_plan(client, args)
-    if args.pool_id and plan.other_jobs and plan.pool_state not in (None, "deleting") and not args.force:
-        jobs = " ".join(f"--job_id {job}" for job in plan.other_jobs[:1])
-        raise ToolkitError(f"Pool [{args.pool_id}] is used by other active job(s): {', '.join(plan.other_jobs)}. "
+    found = read_found(client, args)
+    if args.pool_id and found.other_jobs and found.pool_state not in (None, "deleting") and not args.force:
+        jobs = " ".join(f"--job_id {job}" for job in found.other_jobs[:1])
+        raise ToolkitError(f"Pool [{args.pool_id}] is used by other active job(s): {', '.join(found.other_jobs)}. "
                            f"Delete them first (python3 delete_pool_job.py {jobs} --yes), or add --force "
-                           "(their tasks would wait for a pool that is gone).", EXIT_USAGE)
-    lines = describe(plan, args)
-    if not lines:
+                           "(their tasks would wait for a pool that is gone).", ExitStatus.USAGE)
+    plan = make_plan(found, args)
+    for note in plan.notes:
+        print(note)
+    if not plan.actions:
         print("Nothing to do.")
         return 0
     if args.dry_run:
-        for line in lines:
-            print(f"Would {line}.")
-        return dry_run(lines, args, access.endpoint)
-    confirm(lines, args)
+        return dry_run(plan, access.endpoint)
+    confirm(plan, args)
     try:
-        if args.task_id:
-            terminate_task(client, args.job_id, args.task_id, args.poll_seconds)
-            return 0
-        if args.job_id and plan.job_state is not None:
-            delete_job(client, args.job_id, args.poll_seconds)
-        if args.pool_id and plan.pool_state is not None:
-            delete_pool(client, args.pool_id, args.poll_seconds)
+        for action in plan.actions:
+            action.run(client, args.poll_seconds)
     except KeyboardInterrupt:
         raise ToolkitError("Interrupted: a delete already sent goes on at the service. Run the same command again "
-                           "to finish it and wait for the end.", EXIT_INTERRUPTED) from None
+                           "to finish it and wait for the end.", ExitStatus.INTERRUPTED) from None
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(lambda: delete(args))
+    return run(lambda settings: delete(args, settings))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from config_resources import TaskSettings, task_settings
 from toolkit.batch import (
     RETRY_POST,
     SUBMISSION_MARK,
@@ -43,9 +42,12 @@ from toolkit.batch import (
     pool_max_nodes,
     wire_value,
 )
-from toolkit.cli import EXIT_USAGE, ToolkitError, check_id, load_settings, make_parser, run
+from toolkit.checked import TaskSettings, task_settings
+from toolkit.cli import check_id, make_parser, run
 from toolkit.dryrun import show_request
+from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.failures import pool_node_count, resize_problem
+from toolkit.settings import Settings, load_settings
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 from toolkit.values import sas_token_expiry
 
@@ -150,7 +152,7 @@ def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> tuple[st
     if max_nodes is not None and nodes > max_nodes:
         raise ToolkitError(f"{nodes} nodes (--nodes or NB_NODES) is more than pool [{pool_id}] can ever have "
                            f"({max_nodes}): the task would wait forever. Use --nodes {max_nodes} or fewer, or a pool "
-                           "with a larger --max_nodes.", EXIT_USAGE)
+                           "with a larger --max_nodes.", ExitStatus.USAGE)
     check_resize(pool, nodes)
     return job.id, pool_id
 
@@ -178,7 +180,7 @@ def add_task(client: BatchClient, job_id: str, task: models.BatchTaskCreateOptio
     except ResourceExistsError as err:
         if error_code(err) == "TaskIdSameAsJobPreparationTask":
             raise ToolkitError(f"Task id [{task.id}] is the job preparation task's id: choose another --task_id.",
-                               EXIT_USAGE) from None
+                               ExitStatus.USAGE) from None
         if error_code(err) != "TaskExists":
             raise
         existing = client.get_task(job_id, task.id, select=["id", "environmentSettings"])
@@ -192,20 +194,20 @@ def start_command(settings: TaskSettings, processes: int | None) -> str:
     if processes is None:
         return settings.start_command
     if processes < 1:
-        raise ToolkitError(f"--processes is {processes}; an MPI program needs 1 process or more.", EXIT_USAGE)
+        raise ToolkitError(f"--processes is {processes}; an MPI program needs 1 process or more.", ExitStatus.USAGE)
     if not settings.start_command_is_default:
         raise ToolkitError("--processes sets mpirun -np of the default START_COMMAND, but START_COMMAND is set: "
-                           "change -np there, or unset START_COMMAND and use PROGRAM.", EXIT_USAGE)
+                           "change -np there, or unset START_COMMAND and use PROGRAM.", ExitStatus.USAGE)
     return settings.start_command_for(processes)
 
 
-def send_task(args: argparse.Namespace) -> int:
+def send_task(args: argparse.Namespace, configured: Settings) -> int:
     check_id("--job_id", args.job_id)
     check_id("--task_id", args.task_id)
-    settings = load_settings(task_settings)
+    settings = load_settings(configured, task_settings)
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
     if nodes < 1:
-        raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", EXIT_USAGE)
+        raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", ExitStatus.USAGE)
     command_line = start_command(settings, args.processes)
     check_sas_for_upload(settings)
 
@@ -228,7 +230,7 @@ def send_task(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(lambda: send_task(args))
+    return run(lambda settings: send_task(args, settings))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from config_resources import BatchAccess
+from toolkit.checked import BatchAccess
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models

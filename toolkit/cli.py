@@ -1,12 +1,7 @@
-"""What every script does the same way: exit codes, id checks, loading the settings, and `run()`,
-the one place that turns errors into a one-line message and an exit code.
+"""What every script does the same way: its parser, id checks, and `run()`, which reads the settings
+once and is the one place that turns errors into a one-line message and an exit code.
 
-Exit codes of every script:
-    0    done
-    1    the service refused or failed (the message says why and what to do)
-    2    usage or configuration error, found before any network call
-    3    check_task.py --wait: a task failed, or a job's preparation task failed (the work did not succeed)
-    130  interrupted (Ctrl-C)
+The exit codes of every script are toolkit.errors.ExitStatus.
 
 The azure packages are imported inside functions so that `--help` stays fast.
 """
@@ -17,29 +12,25 @@ import argparse
 import difflib
 import errno
 import json
-import os
 import re
-import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from config_resources import ENV_FILE_VARIABLE, ConfigError, Settings, read_settings
 from toolkit.batch import error_code
 from toolkit.credentials import KEYS_REFUSED, NO_CREDENTIAL, TOKEN_REJECTED, SignInConfigError
+from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.redaction import redact
+from toolkit.settings import ENV_FILE_VARIABLE, ConfigError, Settings, read_settings
 from toolkit.values import is_vm_size_name
 
 if TYPE_CHECKING:
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TASKS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
 # Pool, job and task ids: letters, digits, hyphens and underscores, at most 64 characters
 # (the `id` of https://learn.microsoft.com/python/api/azure-batch/azure.batch.models.batchpool).
 MAX_ID_LENGTH = 64
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
-# VM size names (standard_d2s_v5): the rule config_resources applies to VM_SIZE.
 
 # Service error codes with what the user should do about them
 # (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
@@ -62,17 +53,6 @@ SERVICE_ADVICE = {
                     "--verbose.",
     "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
 }
-
-Checked = TypeVar("Checked")
-
-
-class ToolkitError(Exception):
-    """A failure with a one-line message for the user and the exit code to return."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
-        super().__init__(message)
-        self.exit_code = exit_code
-
 
 SETTINGS_NOTE = (f"Settings (account, storage, pool, task) come from the environment and from .env\n"
                  f"next to the scripts, or from the file {ENV_FILE_VARIABLE} names instead\n"
@@ -98,7 +78,7 @@ def make_parser(script: str, description: str, epilog: str | None = None) -> arg
         if mistyped:  # e.g. --pool-id: argparse would otherwise report --pool_id missing, not the typo
             message = f"unrecognized arguments: {', '.join(mistyped)}"
         print(f"Error: {message} (see python3 {script} --help)", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        sys.exit(ExitStatus.USAGE)
 
     parser.parse_known_args = remember_and_parse  # type: ignore[method-assign, assignment]
     parser.error = one_line_error  # type: ignore[method-assign, assignment]
@@ -121,13 +101,14 @@ def unknown_option(parser: argparse.ArgumentParser, token: str) -> str:
 def check_id(option: str, value: str) -> str:
     """Check a pool, job or task id against the service's rules before any request."""
     if not value:
-        raise ToolkitError(f"{option} is empty; give an id of 1 to {MAX_ID_LENGTH} characters.", EXIT_USAGE)
+        raise ToolkitError(f"{option} is empty; give an id of 1 to {MAX_ID_LENGTH} characters.", ExitStatus.USAGE)
     if len(value) > MAX_ID_LENGTH:
-        raise ToolkitError(f"{option} is {len(value)} characters long; ids have at most {MAX_ID_LENGTH}.", EXIT_USAGE)
+        raise ToolkitError(f"{option} is {len(value)} characters long; ids have at most {MAX_ID_LENGTH}.",
+                           ExitStatus.USAGE)
     bad = sorted({c for c in value if not _ID_CHARACTERS.match(c)})
     if bad:
         raise ToolkitError(f"{option} {value!r} contains {''.join(bad)!r}; ids use only letters, digits, '-' and '_'.",
-                           EXIT_USAGE)
+                           ExitStatus.USAGE)
     return value
 
 
@@ -136,29 +117,9 @@ def check_vm_size(option: str, value: str) -> str:
     a request, and one with spaces would be sent to the service as it is."""
     if not is_vm_size_name(value):
         raise ToolkitError(f"{option} is {value!r}, not a VM size name: give one like standard_d2s_v5 (letters, "
-                           "digits and '_'; az batch location list-skus --location LOCATION lists them).", EXIT_USAGE)
+                           "digits and '_'; az batch location list-skus --location LOCATION lists them).",
+                           ExitStatus.USAGE)
     return value
-
-
-def load_settings(check: Callable[[Settings], Checked]) -> Checked:
-    """The settings, checked by `check` (e.g. config_resources.pool_settings), which raises ConfigError for
-    the first missing or malformed variable; warns when the env file is readable by others."""
-    settings = read_settings()
-    try:
-        checked = check(settings)
-    finally:  # a typo is worth knowing also, and above all, when a variable is then reported missing
-        warn_if_env_file_shared(settings)
-    return checked
-
-
-def warn_if_env_file_shared(settings: Settings) -> None:
-    """Warn on stderr when the env file, which holds keys, is readable by other users, and about each
-    name in it that looks like a typo of one of the toolkit's variables (NB_NODE for NB_NODES)."""
-    for warning in settings.warnings:
-        print(f"Warning: {warning}", file=sys.stderr)
-    if settings.env_file and os.stat(settings.env_file).st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        print(f"Warning: {settings.env_file} holds secrets and other users can read it: chmod 600 {settings.env_file}",
-              file=sys.stderr)
 
 
 def service_message(err: HttpResponseError) -> str:
@@ -198,8 +159,11 @@ def error_detail(err: HttpResponseError, key: str) -> str:
     return ""
 
 
-def run(body: Callable[[], int]) -> int:
-    """Run a script's body and turn every expected failure into one line on stderr and an exit code."""
+def run(body: Callable[[Settings], int]) -> int:
+    """Run a script's body with the settings, read once here, and turn every expected failure into one line
+    on stderr and an exit code. The same settings redact the line (the configured keys) and fill in its
+    `az` hints (the configured account and resource group)."""
+    settings = read_settings()  # never raises: the body checks what it needs (toolkit.settings.load_settings)
     try:
         from azure.core.exceptions import (
             ClientAuthenticationError,
@@ -210,53 +174,49 @@ def run(body: Callable[[], int]) -> int:
     except ImportError as err:
         # Most often the script was run with the system's python3 rather than the project's .venv.
         return _fail(f"The Python package {err.name} is missing: use .venv/bin/python (make setup makes it) "
-                     "or pip install -r requirements.txt", EXIT_USAGE)
+                     "or pip install -r requirements.txt", ExitStatus.USAGE, settings)
     except KeyboardInterrupt:
-        return _fail("Interrupted.", EXIT_INTERRUPTED)
+        return _fail("Interrupted.", ExitStatus.INTERRUPTED, settings)
     try:
-        return body()
+        return body(settings)
     except ConfigError as err:
-        return _fail(f"Configuration error: {err}", EXIT_USAGE)
+        return _fail(f"Configuration error: {err}", ExitStatus.USAGE, settings)
     except ToolkitError as err:
-        return _fail(str(err), err.exit_code)
+        return _fail(str(err), err.exit_code, settings)
     except SignInConfigError as err:
-        return _fail(str(err), EXIT_USAGE)
+        return _fail(str(err), ExitStatus.USAGE, settings)
     except ClientAuthenticationError as err:  # before HttpResponseError, its base class
-        return _fail(sign_in_message(err), EXIT_FAILED)
+        return _fail(sign_in_message(err), ExitStatus.FAILED, settings)
     except (ServiceRequestError, ServiceResponseError) as err:
         return _fail(f"Cannot reach the service ({type(err).__name__}): check AZURE_BATCH_ENDPOINT, "
                      f"BLOB_CONTAINER_URL and the network. Detail: {str(err).splitlines()[0] if str(err) else ''}",
-                     EXIT_FAILED)
+                     ExitStatus.FAILED, settings)
     except HttpResponseError as err:
         if err.status_code is None:  # the connection broke while the answer was being read
             return _fail("The connection to the service broke while reading its answer; run the command again "
-                         "(completed downloads are kept).", EXIT_FAILED)
-        return _fail(f"The service refused the request: {service_message(err)}", EXIT_FAILED)
+                         "(completed downloads are kept).", ExitStatus.FAILED, settings)
+        return _fail(f"The service refused the request: {service_message(err)}", ExitStatus.FAILED, settings)
     except OSError as err:  # local files: a full disk, a read-only or missing output directory
         advice = "Free some space" if err.errno == errno.ENOSPC else "Choose another --output_dir"
-        return _fail(f"Cannot write {err.filename or 'a file'}: {err.strerror or err}. {advice}.", EXIT_FAILED)
+        return _fail(f"Cannot write {err.filename or 'a file'}: {err.strerror or err}. {advice}.", ExitStatus.FAILED,
+                     settings)
     except KeyboardInterrupt:
-        return _fail("Interrupted.", EXIT_INTERRUPTED)
+        return _fail("Interrupted.", ExitStatus.INTERRUPTED, settings)
 
 
-def _fail(message: str, exit_code: int) -> int:
-    print(f"Error: {redact(with_own_names(message), secrets=_configured_keys())}", file=sys.stderr)
+def _fail(message: str, exit_code: int, settings: Settings) -> int:
+    # The Batch and storage account keys of the configuration, hidden wherever a message might quote them.
+    secrets = (settings.batch["key"], settings.storage_key)
+    print(f"Error: {redact(with_own_names(message, settings), secrets=secrets)}", file=sys.stderr)
     return exit_code
 
 
-def with_own_names(message: str) -> str:
+def with_own_names(message: str, settings: Settings) -> str:
     """The `az` hints of a message made runnable: the configured account and AZURE_RESOURCE_GROUP in place
     of the ACCOUNT and GROUP placeholders, where they are set."""
-    settings = read_settings()
     if settings.batch["name"] and "AZURE_BATCH_ACCOUNT" not in settings.problems:
         message = message.replace("--name ACCOUNT --resource-group", f"--name {settings.batch['name']} "
                                                                      "--resource-group")
     if settings.resource_gpe_name:
         message = message.replace("--resource-group GROUP", f"--resource-group {settings.resource_gpe_name}")
     return message
-
-
-def _configured_keys() -> tuple[str, str]:
-    """The Batch and storage account keys of the configuration, hidden wherever a message might quote them."""
-    settings = read_settings()  # never raises; the body may have failed before it had its settings
-    return settings.batch["key"], settings.storage_key

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, TextIO
 
-from config_resources import BatchAccess
+from toolkit.checked import BatchAccess
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, TokenCredential

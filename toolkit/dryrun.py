@@ -13,10 +13,11 @@ from toolkit.redaction import redact
 
 
 def wire_json(model: Any) -> str:
-    """A request model as the SDK serialises it (read-only fields left out), SAS signatures redacted."""
-    from azure.batch._utils.model_base import SdkJSONEncoder
+    """A request model as the SDK serialises it (its public as_dict: wire names, durations and times as the
+    service's strings, read-only fields left out), SAS signatures redacted."""
+    from azure.core.serialization import AzureJSONEncoder  # any value as_dict leaves as a Python object
 
-    return redact(json.dumps(model, cls=SdkJSONEncoder, exclude_readonly=True, indent=2))
+    return redact(json.dumps(model.as_dict(exclude_readonly=True), cls=AzureJSONEncoder, indent=2))
 
 
 def show_request(method: str, url: str, model: Any = None) -> None:

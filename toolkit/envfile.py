@@ -1,6 +1,6 @@
 """Reading the settings' env file (.env): values taken literally, and the names it sets.
 
-Used by config_resources.py; depends on nothing else of the toolkit.
+Used by toolkit/settings.py; depends on nothing else of the repository.
 """
 
 from collections.abc import Callable, Iterator, Mapping

@@ -11,6 +11,7 @@ The azure packages are imported inside functions (or only for type checking) so 
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import tempfile
@@ -160,12 +161,37 @@ def retry_if_cut(download: Callable[[], int], attempts: int = DOWNLOAD_ATTEMPTS)
     raise AssertionError("unreachable")
 
 
-@dataclass
-class Fetched:
-    """Where one file came from (or why not), and its size on disk (None when not available)."""
+class Source(enum.Enum):
+    """Where one output file came from, or why it is not available; the value is the words said of it."""
+    ALREADY_DOWNLOADED = "already downloaded"
+    BLOB_CONTAINER = "from the blob container"
+    NODE = "from the node"
+    GONE_FROM_NODE = "not available: not in the blob container, and the node no longer has it"
+    NEVER_RAN = "not available: not in the blob container, and the task never ran on a node"
 
-    how: str
+    @property
+    def downloaded_now(self) -> bool:
+        """Whether this run downloaded the file (the outputs line counts these)."""
+        return self in (Source.BLOB_CONTAINER, Source.NODE)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Where one file came from (or why not), why the blob container was not used (`note`, '' when it
+    was), and its size on disk (None when not available)."""
+
+    source: Source
     size: int | None
+    note: str = ""
+
+    @property
+    def how(self) -> str:
+        """The words for the user: the source, then the note (e.g. 'from the node (the blob container ...)')."""
+        return self.source.value + self.note
+
+    def origin(self) -> Fetched:
+        """The same without its size: what the outputs line counts (files by where they came from)."""
+        return Fetched(self.source, None, self.note)
 
 
 class Downloader:
@@ -214,9 +240,9 @@ class Downloader:
                 if check_existing and target.exists():
                     size = blob.get_blob_properties().size
                     if target.stat().st_size == size:
-                        return Fetched("already downloaded", size)
+                        return Fetched(Source.ALREADY_DOWNLOADED, size)
                 size = write_atomically(target, blob.download_blob().chunks(), self.cancelled)
-                return Fetched("from the blob container", size)
+                return Fetched(Source.BLOB_CONTAINER, size)
             except ResourceNotFoundError:
                 pass  # not uploaded (the upload failed, or the task had none): the node may still have it
             except ServiceRequestError as err:  # no connection at all, after the client's retries
@@ -242,16 +268,14 @@ class Downloader:
             if check_existing and target.exists():
                 size = client.get_task_file_properties(job_id, task_id, name).content_length
                 if target.stat().st_size == size:
-                    return Fetched("already downloaded" + refused, size)
+                    return Fetched(Source.ALREADY_DOWNLOADED, size, refused)
             size = retry_if_cut(lambda: write_atomically(target, client.download_task_file(job_id, task_id, name),
                                                          self.cancelled))
-            return Fetched("from the node" + refused, size)
+            return Fetched(Source.NODE, size, refused)
         except ResourceNotFoundError:
-            return Fetched("not available: not in the blob container, and the node no longer has it" + refused,
-                           None)
+            return Fetched(Source.GONE_FROM_NODE, None, refused)
         except HttpResponseError as err:
             if error_code(err) != "OperationInvalidForCurrentState":
                 raise
             # A task ended before it ran (terminated while waiting, say) has no node to read files from.
-            return Fetched("not available: not in the blob container, and the task never ran on a node" + refused,
-                           None)
+            return Fetched(Source.NEVER_RAN, None, refused)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from toolkit.batch import wire_value
-from toolkit.cli import ToolkitError
+from toolkit.errors import ToolkitError
 from toolkit.failures import expired_upload
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ git reports all of these failures with exit code 128, in words only. So its exit
 probe worked, and a plain TCP connection to the URL's host says why it did not: refused, no answer, no
 such host (typed socket errors), or the host answered, so that git's failure was the repository's.
 
-Errors are ToolkitError with EXIT_USAGE (found before any request); warnings are returned, for the
+Errors are ToolkitError with ExitStatus.USAGE (found before any request); warnings are returned, for the
 caller to print. Without git on this machine nothing is checked (one warning): the check is a convenience.
 """
 
@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from config_resources import INSTALL_SCRIPT, NODE_REQUIREMENTS
-from toolkit.cli import EXIT_USAGE, ToolkitError
+from toolkit.commands import INSTALL_SCRIPT, NODE_REQUIREMENTS
+from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.jobs import shown_url
 from toolkit.redaction import redact
 
@@ -120,7 +120,7 @@ def check_repository(repository: str, timeout: float = PROBE_SECONDS) -> tuple[s
 
 
 def usage_error(message: str) -> ToolkitError:
-    return ToolkitError(message, EXIT_USAGE)
+    return ToolkitError(message, ExitStatus.USAGE)
 
 
 def commit_command(path: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.batch import error_code, wire_value
-from toolkit.cli import EXIT_FAILED, EXIT_OK, EXIT_TASKS_FAILED, ToolkitError
+from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.failures import (
     PreparationFailure,
     ResizeProblem,
@@ -174,17 +174,17 @@ class JobChecker:
         if self.wait and self.stuck:  # waiting cannot change it: say so now, after the lines that say why
             job_id, problem = next(iter(self.stuck.items()))
             missing_pool = job_id not in self.preparation or not self.preparation[job_id]
-            raise ToolkitError(problem, EXIT_FAILED if missing_pool else EXIT_TASKS_FAILED)
+            raise ToolkitError(problem, ExitStatus.FAILED if missing_pool else ExitStatus.TASKS_FAILED)
         return all(job.id in self.done or job.id in self.gone for job in self.jobs)
 
     def exit_code(self) -> int:
-        """--wait: 0 when every followed task succeeded, EXIT_TASKS_FAILED when one failed, EXIT_FAILED when a
-        job went away; without --wait a status report always succeeds."""
+        """--wait: OK when every followed task succeeded, TASKS_FAILED when one failed, FAILED when a job
+        went away; without --wait a status report always succeeds."""
         if not self.wait:
-            return EXIT_OK
+            return ExitStatus.OK
         if self.gone:
-            return EXIT_FAILED
-        return EXIT_TASKS_FAILED if any(counts.failed for counts in self.counts.values()) else EXIT_OK
+            return ExitStatus.FAILED
+        return ExitStatus.TASKS_FAILED if any(counts.failed for counts in self.counts.values()) else ExitStatus.OK
 
     def job_gone(self, job: Job) -> None:
         message = f"Job [{job.id}] no longer exists (deleted, or the service lost it): nothing to wait for."
@@ -195,12 +195,12 @@ class JobChecker:
 
     def check_job(self, job: Job, counts: models.BatchTaskCounts) -> list[Line]:
         recorded = self.record.tasks(job.id, job.created)
-        fetched: Counter[str] = Counter()
+        fetched: Counter[Fetched] = Counter()
         lines: list[Line] = [(job.id, describe(job.id, counts), "")]
         redo = self.record.incomplete_files(job.id, self.output_dir)  # deleted or truncated since recorded
         if redo:
             for (task_id, name), again in zip(redo, self.fetch(job.id, redo), strict=True):
-                fetched[again.how] += 1
+                fetched[again.origin()] += 1
                 if again.size is None:
                     recorded.pop(task_id, None)  # no longer complete: the next run lists the job again
                 elif task_id in recorded:
@@ -218,7 +218,7 @@ class JobChecker:
             for task in new:
                 sizes = {name: got[(task.id, name)].size for name in STD_FILES}
                 for name in STD_FILES:
-                    fetched[got[(task.id, name)].how] += 1
+                    fetched[got[(task.id, name)].origin()] += 1
                     if sizes[name] is None:
                         unavailable.append((f"{job.id}/{task.id}/{name}", f"  task [{task.id}]: {name} "
                                             f"{got[(task.id, name)].how}", ""))
@@ -314,10 +314,10 @@ class JobChecker:
                     lines.append((str(target), f"  {target}: already downloaded", ""))
         return lines
 
-    def outputs_line(self, job: Job, recorded: dict[str, TaskRecord], fetched: Counter[str]) -> str:
+    def outputs_line(self, job: Job, recorded: dict[str, TaskRecord], fetched: Counter[Fetched]) -> str:
         files = sum(len(task.files) for task in recorded.values())
         text = f"  outputs of {len(recorded)} completed task(s) in {self.output_dir / job.id}/ ({files} files"
-        now = {how: n for how, n in fetched.items() if not how.startswith(("already", "not available"))}
+        now = {got.how: n for got, n in fetched.items() if got.source.downloaded_now}
         if now and not self.wait:
             text += "; downloaded now: " + ", ".join(f"{n} {how}" for how, n in sorted(now.items()))
         return text + ")"

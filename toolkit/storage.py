@@ -11,8 +11,8 @@ import datetime
 import logging
 from typing import TYPE_CHECKING
 
-from config_resources import Storage
-from toolkit.cli import EXIT_USAGE, ToolkitError
+from toolkit.checked import Storage
+from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.values import container_parts, sas_token_expiry, sas_token_permissions
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def container_sas_url(storage: Storage, permission: str, lifetime: datetime.time
 
         parts = container_parts(storage.container_url)
         if parts is None:  # storage() has checked the URL: cannot happen
-            raise ToolkitError(f"{storage.container_url} is not a container URL.", EXIT_USAGE)
+            raise ToolkitError(f"{storage.container_url} is not a container URL.", ExitStatus.USAGE)
         account, container = parts
         now = datetime.datetime.now(datetime.timezone.utc)
         start, expiry = now - SAS_CLOCK_SKEW, now + lifetime
@@ -105,11 +105,11 @@ def check_container_sas(storage: Storage, needs: str, purpose: str) -> None:
     missing = [letter for letter in needs if permissions and letter not in permissions]
     if missing:
         raise ToolkitError(f"The container SAS allows '{permissions}' but {purpose} need {SAS_LETTERS[missing[0]]} "
-                           f"({missing[0]}): make a SAS with permissions racwl.", EXIT_USAGE)
+                           f"({missing[0]}): make a SAS with permissions racwl.", ExitStatus.USAGE)
     expiry = sas_token_expiry(storage.sas_token)
     if expiry is not None and expiry <= datetime.datetime.now(datetime.timezone.utc):
         raise ToolkitError(f"The container SAS expired on {expiry:%Y-%m-%d %H:%M} UTC: make a new one "
-                           "(az storage container generate-sas ... --expiry DATE).", EXIT_USAGE)
+                           "(az storage container generate-sas ... --expiry DATE).", ExitStatus.USAGE)
 
 
 # How long the SAS made from AZURE_STORAGE_KEY for check_container_exists lasts.
@@ -119,8 +119,6 @@ CHECK_SAS_LIFETIME = datetime.timedelta(minutes=10)
 # Storage error codes (403) that mean the SAS itself was refused: its signature does not match (Azure says
 # AuthenticationFailed; Azurite says AuthorizationFailure), so the task's uploads would be refused too.
 SAS_REJECTED = frozenset({"AuthenticationFailed", "AuthorizationFailure"})
-# The SAS is genuine but does not allow listing (a SAS without l, or an identity without a data role).
-LIST_NOT_ALLOWED = "AuthorizationPermissionMismatch"
 
 
 def check_container_exists(storage: Storage) -> None:
@@ -146,14 +144,14 @@ def check_container_exists(storage: Storage) -> None:
         account, container = _account_and_container(storage)
         raise ToolkitError(f"The blob container {storage.container_url} does not exist: the task's outputs could "
                            f"not be uploaded. Create it (az storage container create --name {container} "
-                           f"--account-name {account}) or fix BLOB_CONTAINER_URL.", EXIT_USAGE) from None
+                           f"--account-name {account}) or fix BLOB_CONTAINER_URL.", ExitStatus.USAGE) from None
     except HttpResponseError as err:
         if err.status_code != 403:
             raise
         code = getattr(err, "error_code", None)  # set by azure-storage-blob from the x-ms-error-code header
         refused = credential_refused(storage, code)
         if refused:
-            raise ToolkitError(refused, EXIT_USAGE) from None
+            raise ToolkitError(refused, ExitStatus.USAGE) from None
         print(f"Note: the storage service did not let this SAS list the container ({code or 403}): cannot check "
               "that it exists.")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from toolkit.batch import wire_value
-from toolkit.cli import EXIT_OK
+from toolkit.errors import ExitStatus
 from toolkit.progress import Display, Outage, now_utc, running_line, task_result
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def follow(client: BatchClient, job_id: str, task_id: str, poll_seconds: float, 
                      f"--job_id {job_id} downloads them from the blob container.")
             result, _ = task_result(task)
             note(f"Task [{task_id}] completed: {result}")
-            return EXIT_OK
+            return ExitStatus.OK
         if state == "active":
             note(f"Task [{task_id}] is waiting for a node...")
         else:

@@ -1,7 +1,7 @@
 """Checks of single setting values (endpoint, keys, the container URL and its SAS, the program path):
 each records what is wrong in `problems` (variable -> message) instead of raising.
 
-Used by config_resources.py; depends on nothing else of the toolkit.
+Used by toolkit/settings.py; depends on nothing else of the repository.
 """
 
 import base64

@@ -11,7 +11,7 @@ from azure.batch import models
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 import check_task
-from toolkit.cli import ToolkitError
+from toolkit.errors import ToolkitError
 from toolkit.outputs import RECORD_NAME, Record, TaskRecord, load_record, user_file_mode
 from toolkit.progress import Display, Outage, failure_reason, running_line, task_result
 

@@ -103,7 +103,7 @@ def test_help_says_where_the_settings_come_from(script):
 def test_help_never_breaks_a_command_at_a_hyphen():
     result = run_script("check_task.py", "--help", env={"PATH": "/usr/bin:/bin", "COLUMNS": "60"})
     assert "az batch task subtask list --job-id JOB --task-id TASK\n" in result.stdout
-    assert "--file-path TASK_ROOT_DIRECTORY/stdout.txt --destination sub-stdout.txt" in result.stdout
+    assert "--file-path TASK_ROOT_DIRECTORY/stdout.txt --destination ./sub-stdout.txt" in result.stdout
     assert not [line for line in result.stdout.splitlines() if line.endswith("-") and not line.endswith(" -")]
 
 

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import config_resources
+import toolkit.settings
 from config_resources import ConfigError, read_settings, require
 from tests.conftest import REPO_ROOT, VALID_ENV
 from toolkit.values import sas_token_expiry
@@ -55,7 +56,7 @@ def test_environment_wins_over_env_file(tmp_path):
 
 def test_empty_env_file_variable_reads_no_file(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("AZURE_BATCH_ACCOUNT=fromdefaultfile\n")
-    monkeypatch.setattr(config_resources, "DEFAULT_ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(toolkit.settings, "DEFAULT_ENV_FILE", tmp_path / ".env")
     assert read_settings({}).batch["name"] == "fromdefaultfile"
     assert read_settings({config_resources.ENV_FILE_VARIABLE: ""}).batch["name"] == ""
 

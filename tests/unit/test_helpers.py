@@ -9,10 +9,12 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import toolkit.batch
 import toolkit.cli
+import toolkit.settings
 import toolkit.storage
-from config_resources import ConfigError, batch_access, storage
+from config_resources import ConfigError, batch_access, read_settings, storage
 from tests.conftest import VALID_ENV
-from toolkit.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ToolkitError, check_id, run
+from toolkit.cli import check_id, run
+from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.redaction import redact
 
 
@@ -51,20 +53,20 @@ def http_error(message, status_code):
 
 
 def failing(exception):
-    def body():
+    def body(_settings):
         raise exception
     return body
 
 
 @pytest.mark.parametrize("exception, code, words", [
-    (ConfigError("NB_NODES", "is 'x', not a whole number"), EXIT_USAGE, "Configuration error: NB_NODES is 'x'"),
-    (ToolkitError("Job [j] is completed"), EXIT_FAILED, "Job [j] is completed"),
-    (ToolkitError("bad option", EXIT_USAGE), EXIT_USAGE, "bad option"),
-    (KeyboardInterrupt(), EXIT_INTERRUPTED, "Interrupted."),
-    (ServiceRequestError("connection refused https://x/c?sig=abc"), EXIT_FAILED, "Cannot reach the service"),
-    (http_error("Operation returned an invalid status 'Forbidden'", 403), EXIT_FAILED,
+    (ConfigError("NB_NODES", "is 'x', not a whole number"), ExitStatus.USAGE, "Configuration error: NB_NODES is 'x'"),
+    (ToolkitError("Job [j] is completed"), ExitStatus.FAILED, "Job [j] is completed"),
+    (ToolkitError("bad option", ExitStatus.USAGE), ExitStatus.USAGE, "bad option"),
+    (KeyboardInterrupt(), ExitStatus.INTERRUPTED, "Interrupted."),
+    (ServiceRequestError("connection refused https://x/c?sig=abc"), ExitStatus.FAILED, "Cannot reach the service"),
+    (http_error("Operation returned an invalid status 'Forbidden'", 403), ExitStatus.FAILED,
      "The service refused the request"),
-    (http_error("Connection broken: ConnectionResetError(104)", None), EXIT_FAILED,
+    (http_error("Connection broken: ConnectionResetError(104)", None), ExitStatus.FAILED,
      "The connection to the service broke while reading its answer"),
 ])
 def test_run_maps_exceptions_to_one_line_and_exit_code(capsys, exception, code, words):
@@ -74,7 +76,7 @@ def test_run_maps_exceptions_to_one_line_and_exit_code(capsys, exception, code, 
 
 
 def test_run_passes_the_body_result_through():
-    assert run(lambda: 0) == 0
+    assert run(lambda _settings: 0) == 0
 
 
 def test_wire_value_reads_sdk_enums_and_other_casings():
@@ -88,11 +90,11 @@ def test_env_file_readable_by_others_gets_a_warning(toolkit_env, tmp_path, capsy
     env_file.write_text("".join(f"{name}={value}\n" for name, value in VALID_ENV.items()))
     toolkit_env(BATCH_TOOLKIT_ENV_FILE=str(env_file))
     env_file.chmod(0o644)
-    access = toolkit.cli.load_settings(batch_access)
+    access = toolkit.settings.load_settings(read_settings(), batch_access)
     assert access.account == VALID_ENV["AZURE_BATCH_ACCOUNT"]
     assert f"other users can read it: chmod 600 {env_file}" in capsys.readouterr().err
     env_file.chmod(0o600)
-    toolkit.cli.load_settings(batch_access)
+    toolkit.settings.load_settings(read_settings(), batch_access)
     assert capsys.readouterr().err == ""
 
 
@@ -152,4 +154,4 @@ def test_check_container_sas_names_the_missing_permission(permissions, words):
         return
     with pytest.raises(ToolkitError, match=re.escape(words)) as caught:
         toolkit.storage.check_container_sas(storage(settings), "r", "downloads")
-    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.exit_code == ExitStatus.USAGE

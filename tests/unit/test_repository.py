@@ -21,7 +21,7 @@ from tests.git_repos import (
     silent_server,
     write_files,
 )
-from toolkit.cli import EXIT_USAGE, ToolkitError
+from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.repository import PROBE_SECONDS, check_repository, host_and_port, is_url
 
 FILES_ONLY = {name: text for name, text in NODE_FILES.items() if name.startswith("demo_azure_batch/")}
@@ -30,7 +30,7 @@ FILES_ONLY = {name: text for name, text in NODE_FILES.items() if name.startswith
 def refused(repository: str, timeout: float = PROBE_SECONDS) -> str:
     with pytest.raises(ToolkitError) as raised:
         check_repository(repository, timeout=timeout)
-    assert raised.value.exit_code == EXIT_USAGE
+    assert raised.value.exit_code == ExitStatus.USAGE
     message = str(raised.value)
     assert "\n" not in message
     return message

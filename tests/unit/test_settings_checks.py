@@ -3,6 +3,7 @@
 import pytest
 
 import config_resources
+import toolkit.settings
 from config_resources import ConfigError, read_settings, require
 from tests.conftest import VALID_ENV
 
@@ -35,7 +36,7 @@ def test_every_missing_variable_is_named_in_one_line():
 
 
 def test_no_env_file_points_to_the_example(tmp_path, monkeypatch):
-    monkeypatch.setattr(config_resources, "DEFAULT_ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(toolkit.settings, "DEFAULT_ENV_FILE", tmp_path / ".env")
     with pytest.raises(ConfigError, match=r"No \.env file was found .*: cp \.env\.example \.env"):
         require(read_settings({}), "AZURE_BATCH_ACCOUNT")
     # A file chosen on purpose (or none, with an empty BATCH_TOOLKIT_ENV_FILE) gets no such hint.
@@ -73,10 +74,13 @@ def test_missing_install_script_is_named_by_the_preparation_task():
 def test_az_hints_name_the_configured_account_and_resource_group(toolkit_env):
     from toolkit.cli import with_own_names
 
+    def with_names_configured(message):
+        return with_own_names(message, read_settings())
+
     hint = "(az batch account keys list --name ACCOUNT --resource-group GROUP)"
-    assert with_own_names(hint) == hint  # nothing configured: the placeholders stay
+    assert with_names_configured(hint) == hint  # nothing configured: the placeholders stay
     toolkit_env(AZURE_BATCH_ACCOUNT="mybatch1", AZURE_RESOURCE_GROUP="research-rg")
-    assert with_own_names(hint) == "(az batch account keys list --name mybatch1 --resource-group research-rg)"
+    assert with_names_configured(hint) == "(az batch account keys list --name mybatch1 --resource-group research-rg)"
 
 
 def test_a_missing_variable_names_the_env_file_actually_read(tmp_path):

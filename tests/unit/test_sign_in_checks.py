@@ -7,7 +7,8 @@ import pytest
 
 from config_resources import BatchAccess, Storage
 from toolkit import credentials, storage
-from toolkit.cli import EXIT_USAGE, run
+from toolkit.cli import run
+from toolkit.errors import ExitStatus
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +21,7 @@ def no_sign_in(monkeypatch):
 def test_no_batch_key_with_an_http_endpoint_is_a_configuration_error(capsys):
     access = BatchAccess("mybatch", "", "http://127.0.0.1:8080")
     announced = io.StringIO()
-    assert run(lambda: bool(credentials.batch_credential(access, announced))) == EXIT_USAGE
+    assert run(lambda _settings: bool(credentials.batch_credential(access, announced))) == ExitStatus.USAGE
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and announced.getvalue() == ""
     assert ("AZURE_BATCH_ENDPOINT is http://127.0.0.1:8080: with no AZURE_BATCH_ACCESS_KEY the scripts sign in with "

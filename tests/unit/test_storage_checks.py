@@ -6,7 +6,7 @@ from azure.core.exceptions import HttpResponseError
 
 from config_resources import Storage
 from toolkit import storage as storage_module
-from toolkit.cli import EXIT_USAGE, ToolkitError
+from toolkit.errors import ExitStatus, ToolkitError
 
 URL = "https://mystorage.blob.core.windows.net/outputs"
 SAS = "sv=2024-08-04&sp=racwl&se=2099-01-01&sr=c&sig=abc"
@@ -50,7 +50,7 @@ def test_a_refused_credential_stops_naming_it(answered, storage, code, names):
     answered(code)
     with pytest.raises(ToolkitError) as caught:
         storage_module.check_container_exists(storage)
-    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.exit_code == ExitStatus.USAGE
     assert names in str(caught.value) and f"({code})" in str(caught.value) and "\n" not in str(caught.value)
     assert "account mystorage" in str(caught.value) or not storage.key
 

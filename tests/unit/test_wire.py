@@ -10,6 +10,9 @@ import send_task
 from config_resources import ENV_FILE_VARIABLE, pool_settings, read_settings, task_settings
 from tests.conftest import VALID_ENV
 from toolkit.batch import MAX_NODES_METADATA, SUBMISSION_MARK
+from toolkit.dryrun import wire_json
+from toolkit.jobs import PREPARATION_METADATA, REPOSITORY_METADATA, preparation_hash
+from toolkit.redaction import PLACEHOLDER
 
 
 def wire(model) -> dict:
@@ -58,7 +61,10 @@ def test_job_prepares_each_node_with_the_repository(settings):
     assert prep["waitForSuccess"] is True
     assert prep["rerunOnNodeRebootAfterSuccess"] is True
     assert prep["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
-    assert body["metadata"] == [{"name": SUBMISSION_MARK, "value": "run-7"}]
+    # The submission mark, then what the preparation task does (toolkit/jobs.py compares these on a re-run).
+    assert body["metadata"] == [{"name": SUBMISSION_MARK, "value": "run-7"},
+                                {"name": PREPARATION_METADATA, "value": preparation_hash(settings.cmd_prep_task)},
+                                {"name": REPOSITORY_METADATA, "value": VALID_ENV["REPOSITORY_URL"]}]
 
 
 def test_task_is_multi_instance_with_uploaded_outputs(settings):
@@ -85,3 +91,15 @@ def test_task_wall_clock_follows_settings():
     settings = read_settings({ENV_FILE_VARIABLE: "", **VALID_ENV, "TASK_MAX_WALL_CLOCK_MINUTES": "90"})
     body = wire(send_task.build_task(task_settings(settings), "j1", "t1", 2))
     assert body["constraints"]["maxWallClockTime"] == "PT01H30M00S"
+
+
+@pytest.mark.parametrize("build", [
+    lambda settings: create_pool_job.build_pool(pool_settings(settings), "p1", "standard_d2s_v5", 5, "run-7"),
+    lambda settings: create_pool_job.build_job(pool_settings(settings), "j1", "p1", "run-7"),
+    lambda settings: send_task.build_task(task_settings(settings), "j1", "t1", 3, "run-42"),
+])
+def test_dry_run_prints_the_wire_json_with_the_sas_signature_redacted(settings, build):
+    model = build(settings)
+    printed = wire_json(model)
+    assert "SECRETSIGNATURE" not in printed
+    assert json.loads(printed) == json.loads(json.dumps(wire(model)).replace("SECRETSIGNATURE", PLACEHOLDER))

@@ -1,0 +1,107 @@
+"""The checked settings: what a script has required, with honest types. Each function below calls
+require() for its variables (same messages, same order) and returns a frozen dataclass whose fields are set.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from toolkit.commands import DEFAULT_PROGRAM, default_start_command
+from toolkit.settings import BATCH_VARIABLES, ConfigError, Settings, require
+
+
+@dataclass(frozen=True)
+class BatchAccess:
+    """The Batch account: AZURE_BATCH_ACCOUNT and AZURE_BATCH_ENDPOINT set and valid, AZURE_BATCH_ACCESS_KEY valid."""
+    account: str
+    key: str                            # '' when not set: the scripts sign in with Microsoft Entra ID
+    endpoint: str                       # without a trailing '/'
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The blob container: BLOB_CONTAINER_URL, authorised by a SAS, by AZURE_STORAGE_KEY, by both, or by
+    neither (then the scripts make user-delegation SAS with the Microsoft Entra ID sign-in)."""
+    container_url: str                  # without its query
+    sas_token: str                      # the configured SAS without '?' ('' when only key is set)
+    key: str                            # AZURE_STORAGE_KEY, or '': with it, a short-lived SAS is made per use
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """What create_pool_job.py needs: the account, the pool's nodes and the job's preparation task."""
+    batch: BatchAccess
+    vm_size: str
+    max_nodes: int
+    image_reference: Mapping[str, str]  # publisher, offer, sku, version
+    node_agent_sku_id: str
+    autoscale_evaluation_minutes: int
+    repository: str
+    cmd_prep_task: str
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What send_task.py needs: the account, the container for the outputs and the MPI task's commands."""
+    batch: BatchAccess
+    storage: Storage
+    nb_nodes: int
+    start_command: str
+    coordination_command: str
+    task_max_wall_clock_minutes: int
+    nb_processes: int = 4
+    program: str = DEFAULT_PROGRAM
+    program_args: str = ""
+    start_command_is_default: bool = True   # False when START_COMMAND is set (then --processes cannot apply)
+
+    def start_command_for(self, nb_processes: int) -> str:
+        """The default START_COMMAND with another number of processes (send_task.py --processes)."""
+        return default_start_command(nb_processes, self.program, self.program_args)
+
+
+def _checked(value: int | None, variable: str) -> int:
+    """A number require() has checked: read_settings() leaves None only with a problem, which require() raises."""
+    if value is None:
+        raise ConfigError(variable, "is not set")
+    return value
+
+
+def batch_access(settings: Settings) -> BatchAccess:
+    require(settings, *BATCH_VARIABLES)
+    return BatchAccess(account=settings.batch["name"], key=settings.batch["key"], endpoint=settings.batch["url"])
+
+
+def storage(settings: Settings) -> Storage:
+    require(settings, "BLOB_CONTAINER_URL")
+    return Storage(container_url=settings.blob_container["url"], sas_token=settings.blob_container["sas_token"],
+                   key=settings.storage_key)
+
+
+def pool_settings(settings: Settings) -> PoolSettings:
+    require(settings, *BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES")
+    return PoolSettings(
+        batch=batch_access(settings),
+        vm_size=settings.vm_size,
+        max_nodes=_checked(settings.max_nodes, "MAX_NODES"),
+        image_reference=settings.image_reference,
+        node_agent_sku_id=settings.node_agent_sku_id,
+        autoscale_evaluation_minutes=_checked(settings.autoscale_evaluation_minutes, "AUTOSCALE_EVALUATION_MINUTES"),
+        repository=settings.repository,
+        cmd_prep_task=settings.cmd_prep_task,
+    )
+
+
+def task_settings(settings: Settings) -> TaskSettings:
+    require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES", "PROGRAM", "PROGRAM_ARGS",
+            "TASK_MAX_WALL_CLOCK_MINUTES")
+    return TaskSettings(
+        batch=batch_access(settings),
+        storage=storage(settings),
+        nb_nodes=_checked(settings.nb_nodes, "NB_NODES"),
+        start_command=settings.start_command,
+        coordination_command=settings.coordination_command,
+        task_max_wall_clock_minutes=_checked(settings.task_max_wall_clock_minutes, "TASK_MAX_WALL_CLOCK_MINUTES"),
+        nb_processes=_checked(settings.nb_processes, "NB_PROCESSES"),
+        program=settings.program,
+        program_args=settings.program_args,
+        start_command_is_default=settings.start_command_is_default,
+    )

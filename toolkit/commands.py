@@ -1,0 +1,69 @@
+"""The default commands of the job and its tasks, built from the settings: the preparation task's clone
+and install, the coordination command, and the ONE place that builds the default START_COMMAND.
+
+Depends on nothing else of the repository (toolkit/settings.py uses it to fill in the defaults).
+"""
+
+# What the preparation task needs in the repository (the README's "Run your own program" layout).
+INSTALL_SCRIPT = "demo_azure_batch/install.sh"
+NODE_REQUIREMENTS = "demo_azure_batch/requirements_node.txt"
+# PROGRAM's default: the MPI program the default START_COMMAND runs, a path inside the repository.
+DEFAULT_PROGRAM = "demo_azure_batch/script.py"
+
+
+def default_cmd_prep_task(repository: str) -> str:
+    """The tutorial's preparation: clone the repository, enter demo_azure_batch, run install.sh.
+
+    It installs git first when the node has none (it runs as root, the pool's admin auto-user): git on
+    the Batch Ubuntu image is likely but not documented (batch-facts §26). It clones into `repo` under
+    the job preparation task's working directory (replacing an earlier clone, so a re-run after a node
+    reboot works). A repository without demo_azure_batch/install.sh fails with exit code 3 and one line
+    on stderr naming the file.
+    """
+    return ("/bin/bash -c 'set -e; "
+            "command -v git >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install "
+            "-y -q git; }; rm -rf repo; "
+            f'git clone --quiet "{repository}" repo; '
+            f'if [ ! -f repo/{INSTALL_SCRIPT} ]; then echo "{INSTALL_SCRIPT} not found in REPOSITORY_URL '
+            f'{repository}: add it (see the README, Run your own program)" >&2; exit 3; fi; '
+            "cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh'")
+
+
+def default_coordination_command() -> str:
+    """Runs on every node of the MPI task before mpirun starts: fails early if MPI is missing."""
+    return "/bin/bash -c 'command -v mpirun >/dev/null && echo \"Node $AZ_BATCH_NODE_ID ready for MPI\"'"
+
+
+def default_start_command(nb_processes: int, program: str = DEFAULT_PROGRAM, program_args: str = "") -> str:
+    """mpirun of PROGRAM (a path inside the repository) over the task's nodes, run by the pool's non-admin
+    auto-user: the ONE place that builds the default START_COMMAND.
+
+    It works with Open MPI 4.1 (the nodes' apt package) and with MPICH's hydra (the local emulator's
+    --isolation none mode). Open MPI's settings are exported as OMPI_* variables, which MPICH
+    ignores and Open MPI passes to its daemons on the other nodes:
+    - OMPI_MCA_rmaps_base_oversubscribe=1: `--host a,b` gives one slot per node, so more processes
+      than nodes would fail with "not enough slots" (Open MPI 4.1's --oversubscribe).
+    - OMPI_MCA_btl_tcp_if_include / oob_tcp_if_include=eth0: use only the node's own interface; a
+      docker0-like bridge with one address on every node makes mpirun hang.
+    - OMPI_MCA_mca_base_env_list: the AZ_BATCH_* variables the ranks on other nodes get (Open MPI's
+      -x); only the primary's environment has them otherwise.
+    `cd "$AZ_BATCH_TASK_SHARED_DIR"`: mpirun's directory is the ranks' directory on every node, and
+    this one exists on all of them and is writable by the task's user (the primary's wd is not on
+    the others; the preparation task's clone is root's, read-only to the task). The program is
+    addressed by its absolute path in that clone, the same on every node; a .py file runs with
+    `python3 -m mpi4py` from PATH (the system's on a node, the venv's in the emulator's none mode),
+    anything else is executed. `-m mpi4py`: an uncaught exception on one rank calls MPI_Abort, which
+    ends every rank in seconds with the traceback on stderr; with plain `python3`, the crashing rank
+    waits in MPI_Finalize at exit for ranks that wait for it, until the task's wall clock (N billed
+    nodes for TASK_MAX_WALL_CLOCK_MINUTES).
+    """
+    forwarded = ";".join(("AZ_BATCH_HOST_LIST", "AZ_BATCH_NODE_LIST", "AZ_BATCH_TASK_SHARED_DIR",
+                          "AZ_BATCH_JOB_ID", "AZ_BATCH_TASK_ID"))
+    path = f'"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/{program}"'
+    runner = f"python3 -m mpi4py {path}" if program.endswith(".py") else path
+    return ("/bin/bash -c 'export OMPI_MCA_rmaps_base_oversubscribe=1 "
+            "OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
+            f'OMPI_MCA_mca_base_env_list=\"{forwarded}\"; '
+            'cd "$AZ_BATCH_TASK_SHARED_DIR" && '
+            f'exec mpirun -np {nb_processes} --host "$AZ_BATCH_HOST_LIST" {runner}'
+            + (f" {program_args}" if program_args else "") + "'")
