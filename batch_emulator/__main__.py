@@ -25,7 +25,7 @@ import ssl
 import sys
 import tempfile
 import threading
-from typing import cast
+from typing import Any, cast
 
 from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, DEFAULT_IDENTITY_HEADER, faults
 from .api.server import BatchHTTPServer
@@ -35,14 +35,14 @@ from .service.state import Account
 from .service.tokens import DEFAULT_TOKEN_LIFETIME, AllowedAuth, TokenSettings, derive_secret
 
 
-def _fault_spec(text):
+def _fault_spec(text: str) -> faults.FaultRule:
     try:
         return faults.parse_spec(text)
     except faults.FaultError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _supported_images(path):
+def _supported_images(path: str) -> list[dict[str, Any]]:
     """The images of --supported-images: a JSON list of objects, each with the fields clients match on."""
     try:
         with open(path) as file:

@@ -10,14 +10,14 @@ import base64
 import binascii
 import hmac
 
-from ..service.errors import service_error
+from ..service.errors import BatchServiceError, service_error
 from ..service.sharedkey import sign, string_to_sign
 from ..service.tokens import TokenSettings, check_bearer, refusal
 
 __all__ = ["sign", "string_to_sign", "verify_request"]
 
 
-def _failed(detail):
+def _failed(detail: str) -> BatchServiceError:
     return service_error(403, "AuthenticationFailed", AuthenticationErrorDetail=detail)
 
 

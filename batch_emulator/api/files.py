@@ -89,13 +89,13 @@ def _properties(req, base, url_base, with_body):
     # As the service writes them (the recording above): isdirectory "False"/"True", the file's whole URL
     # percent-encoded ("https%3A%2F%2F...%2Fstdout.txt"), and no ETag.
     content_type = OCTET if is_dir else _content_type(req.params["filePath"])
-    headers: dict[str, object] = {"Last-Modified": wire.rfc1123(_mtime(st)),
+    headers: dict[str, str] = {"Last-Modified": wire.rfc1123(_mtime(st)),
                "ocp-creation-time": wire.rfc1123(datetime.fromtimestamp(st.st_ctime, timezone.utc)),
                "ocp-batch-file-isdirectory": "True" if is_dir else "False",
                "ocp-batch-file-url": quote(f"{url_base}/{quote(req.params['filePath'], safe='/')}", safe=""),
                "ocp-batch-file-mode": format(st.st_mode, "o").zfill(7)}
     if not with_body:
-        headers["Content-Length"] = 0 if is_dir else st.st_size
+        headers["Content-Length"] = str(0 if is_dir else st.st_size)
         return Response(200, None, headers, content_type)
     data = b""
     if not is_dir:

@@ -35,12 +35,12 @@ class Server(Protocol):
 class Request:
     method: str
     raw_target: str
-    segments: list          # decoded path segments
-    query: dict             # first value of each parameter, decoded
-    headers: dict           # lowercased names
+    segments: list[str]         # decoded path segments
+    query: dict[str, str]       # first value of each parameter, decoded
+    headers: dict[str, str]     # lowercased names
     body: bytes
-    base: str               # http://host:port as the client reached us
-    params: dict = field(default_factory=dict)
+    base: str                   # http://host:port as the client reached us
+    params: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         if not self.body:
@@ -58,16 +58,16 @@ class Request:
 class Response:
     status: int
     body: object = None     # dict -> JSON, bytes -> raw, None -> empty
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     content_type: str = JSON_TYPE
 
 
-def entity(obj: dict, etag: str | None = None, last_modified: datetime | None = None, metadata: str | None = None,
-           base: str | None = None) -> Response:
+def entity(obj: dict[str, Any], etag: str | None = None, last_modified: datetime | None = None,
+           metadata: str | None = None, base: str | None = None) -> Response:
     body = dict(obj)
     if metadata and base:
         body = {"odata.metadata": f"{base}/$metadata#{metadata}", **body}
-    headers = {}
+    headers: dict[str, str] = {}
     if etag:
         headers["ETag"] = etag
     if last_modified:
@@ -75,13 +75,14 @@ def entity(obj: dict, etag: str | None = None, last_modified: datetime | None = 
     return Response(200, body, headers)
 
 
-def element(req: Request, body: dict, metadata: str, etag: str | None, last_modified: datetime | None) -> Response:
+def element(req: Request, body: dict[str, Any], metadata: str, etag: str | None,
+            last_modified: datetime | None) -> Response:
     """Answer to a GET of one pool, node, job or task: the properties $select asks for, as in a listing."""
     return entity(odata.select_properties(body, req.query.get("$select")), etag, last_modified, metadata, req.base)
 
 
 def written(status: int, req: Request, path: str, etag: str | None = None, last_modified: datetime | None = None,
-            body: dict | None = None) -> Response:
+            body: dict[str, Any] | None = None) -> Response:
     """Response of a create, update or action: DataServiceId names the resource (an action: the action's URL),
     and a 201 has Location too, as on the service."""
     headers = {"DataServiceId": f"{req.base}{path}"}
@@ -98,17 +99,17 @@ def conditions(req: Request) -> Conditions:
     return Conditions.from_headers(req.headers)
 
 
-def listing(req: Request, items: list[dict], metadata: str, filter_props: tuple[str, ...]) -> Response:
+def listing(req: Request, items: list[dict[str, Any]], metadata: str, filter_props: tuple[str, ...]) -> Response:
     """Filter, $select and page a list the way the service does."""
     predicate = odata.compile_filter(req.query.get("$filter"), filter_props)
     chosen = [odata.select_properties(i, req.query.get("$select")) for i in items if predicate(i)]
     page, token = odata.page(chosen, req.query)
-    body = {"odata.metadata": f"{req.base}/$metadata#{metadata}", "value": page}
+    body: dict[str, Any] = {"odata.metadata": f"{req.base}/$metadata#{metadata}", "value": page}
     if token:
         # As the service writes it: api-version first, "$" left as is
         # (...pools?api-version=2024-07-01.20.0&maxresults=1&$skiptoken=...).
-        keep = {k: req.query[k] for k in ("api-version", "$filter", "$select", "$expand", "recursive")
-                if req.query.get(k)}
+        kept = ("api-version", "$filter", "$select", "$expand", "recursive")
+        keep: dict[str, str | int] = {k: req.query[k] for k in kept if req.query.get(k)}
         keep.update({"maxresults": odata.parse_maxresults(req.query), "$skiptoken": token})
         path = "/" + "/".join(quote(s, safe="") for s in req.segments)
         query = "&".join(f"{quote(k, safe='$')}={quote(str(v), safe='')}" for k, v in keep.items())
@@ -123,7 +124,7 @@ ROUTES: list[tuple[str, list[str], RouteHandler]] = []   # "{name}" matches one 
 
 
 def route(method: str, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
-    def register(func):
+    def register(func: RouteHandler) -> RouteHandler:
         ROUTES.append((method, pattern.strip("/").split("/"), func))
         return func
     return register
@@ -131,7 +132,7 @@ def route(method: str, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
 
 def match(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
     """The parameters of ``segments`` under route ``pattern``, or None if it does not match."""
-    params = {}
+    params: dict[str, str] = {}
     for i, part in enumerate(pattern):
         if part.endswith("*}"):
             if i >= len(segments):

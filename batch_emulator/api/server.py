@@ -81,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
         # The default logs every request; we log only with --verbose.
         pass
 
-    def _handle(self):
+    def _handle(self) -> None:
         started = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -95,7 +95,7 @@ class Handler(BaseHTTPRequestHandler):
         rule = self.server.faults.decide(self.command, self.path)
         response, how = faults.apply(rule, lambda: self._answer(req, request_id),
                                      lambda err, extra: self._refusal(err, req, request_id, extra))
-        if how == "drop":
+        if response is None:   # how == "drop": reset, send nothing
             self._reset()
         else:
             # client-request-id comes back only when asked for: no recorded answer carries it unless the
@@ -108,7 +108,7 @@ class Handler(BaseHTTPRequestHandler):
             print(f"{self.command} {redact(self.path)} -> {outcome}{shown} "
                   f"({(time.monotonic() - started) * 1000:.1f} ms)", file=sys.stderr, flush=True)
 
-    def _answer(self, req, request_id):
+    def _answer(self, req: Request, request_id: str) -> Response:
         try:
             return dispatch(self.server, req)
         except BatchServiceError as err:
@@ -125,15 +125,16 @@ class Handler(BaseHTTPRequestHandler):
         return Response(err.status, None if self.command == "HEAD" else error_body(err, req.base, request_id),
                         headers)
 
-    def _reset(self):
+    def _reset(self) -> None:
         """Close the connection abruptly, as a crashed server or proxy does: with SO_LINGER 0 the
         kernel sends RST, not FIN, once the handler's streams let go of the socket (in finish())."""
         self.close_connection = True
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
 
-    def _send(self, response, request_id, client_request_id, cut=False):
+    def _send(self, response: Response, request_id: str, client_request_id: str | None, cut: bool = False) -> None:
         body = response.body
+        content_type: str | None
         if isinstance(body, dict):
             payload, content_type = json.dumps(body).encode(), response.content_type
         elif isinstance(body, (bytes, bytearray)):

@@ -21,7 +21,8 @@ class FaultControlError(RuntimeError):
     pass
 
 
-def _call(endpoint, method, account, key, body=None, suffix="", timeout=10):
+def _call(endpoint: str, method: str, account: str, key: str, body: dict[str, Any] | None = None, suffix: str = "",
+          timeout: float = 10) -> dict[str, Any]:
     target = CONTROL_PATH + suffix
     payload = b"" if body is None else json.dumps(body).encode()
     headers = {"ocp-date": formatdate(usegmt=True)}
@@ -35,7 +36,8 @@ def _call(endpoint, method, account, key, body=None, suffix="", timeout=10):
                                      method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"{}")
+            answer: dict[str, Any] = json.loads(response.read() or b"{}")
+            return answer
     except urllib.error.HTTPError as exc:
         try:
             error = json.loads(exc.read())
@@ -46,18 +48,23 @@ def _call(endpoint, method, account, key, body=None, suffix="", timeout=10):
         raise FaultControlError(f"{method} {target} -> {exc.code} {detail}") from None
 
 
-def add_fault(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME, key: str = DEFAULT_ACCOUNT_KEY, **rule: Any) -> dict:
+def add_fault(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME, key: str = DEFAULT_ACCOUNT_KEY,
+              **rule: Any) -> dict[str, Any]:
     """add_fault(url, kind="503", method="GET", path="/jobs/j1/taskcounts", count=2) -> the rule, with its id."""
-    return _call(endpoint, "POST", account, key, body=rule)["value"][0]
+    added: dict[str, Any] = _call(endpoint, "POST", account, key, body=rule)["value"][0]
+    return added
 
 
-def list_faults(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME, key: str = DEFAULT_ACCOUNT_KEY) -> list[dict]:
+def list_faults(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME,
+                key: str = DEFAULT_ACCOUNT_KEY) -> list[dict[str, Any]]:
     """Every rule with its counters: matched, fired, active."""
-    return _call(endpoint, "GET", account, key)["value"]
+    rules: list[dict[str, Any]] = _call(endpoint, "GET", account, key)["value"]
+    return rules
 
 
 def clear_faults(endpoint: str, account: str = DEFAULT_ACCOUNT_NAME, key: str = DEFAULT_ACCOUNT_KEY,
                  rule_id: int | None = None) -> int:
     """Remove every rule (or one); returns how many were removed."""
     suffix = "" if rule_id is None else f"/{int(rule_id)}"
-    return _call(endpoint, "DELETE", account, key, suffix=suffix)["removed"]
+    removed: int = _call(endpoint, "DELETE", account, key, suffix=suffix)["removed"]
+    return removed

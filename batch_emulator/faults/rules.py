@@ -43,7 +43,7 @@ import re
 import shlex
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -87,8 +87,8 @@ class FaultRule:
     id: int = 0
     matched: int = 0            # requests that matched method and path while the rule was live
     fired: int = 0              # faults given
-    _pattern: re.Pattern | None = field(default=None, repr=False)
-    _random: Any = field(default=None, repr=False)
+    _pattern: re.Pattern[str] | None = field(default=None, repr=False)
+    _random: random.Random = field(default_factory=random.Random, repr=False)   # seeded by make_rule
 
     @property
     def active(self) -> bool:
@@ -123,11 +123,11 @@ class FaultRule:
         return shown
 
 
-def _number(value):
+def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _glob(pattern):
+def _glob(pattern: str) -> re.Pattern[str]:
     """'/jobs/*/taskcounts' -> regex over the whole path; a trailing '/**' also matches the parent."""
     tail = ""
     if pattern.endswith("/**"):
@@ -137,7 +137,7 @@ def _glob(pattern):
     return re.compile(body + tail + r"\Z", re.IGNORECASE)
 
 
-def _as_int(name, value, minimum):
+def _as_int(name: str, value: Any, minimum: int) -> int:
     try:
         number = int(value)
         if number != float(value):
@@ -149,7 +149,7 @@ def _as_int(name, value, minimum):
     return number
 
 
-def _as_seconds(name, value):
+def _as_seconds(name: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -162,54 +162,74 @@ def _as_seconds(name, value):
 def make_rule(kind: str, method: str | None = None, path: str | None = None, when: str = "before", count: Any = None,
               skip: Any = 0, rate: Any = 1.0, seed: Any = None, retry_after: Any = "default", delay: Any = 1.0,
               code: Any = None) -> FaultRule:
-    """Check every field and build a FaultRule; FaultError names the field that is wrong."""
+    """Check every field and build a FaultRule; FaultError names the field that is wrong (checked in this order)."""
     kind = str(kind).lower()
     if kind not in KINDS:
         raise FaultError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    if method in (None, "", "*"):
-        method = None
-    elif str(method).upper() not in METHODS:
-        raise FaultError(f"method must be one of {', '.join(METHODS)} or *, not {method!r}")
-    else:
-        method = str(method).upper()
-    pattern = None
-    if path in (None, ""):
-        path = None
-    elif not isinstance(path, str) or path[0] not in "/^":
-        raise FaultError(f"path must start with / (a path, * and ** allowed) or ^ (a regular expression), not {path!r}")
-    elif path[0] == "^":
-        try:
-            pattern = re.compile(path, re.IGNORECASE)
-        except re.error as exc:
-            raise FaultError(f"path is not a valid regular expression: {exc}") from None
-    else:
-        pattern = _glob(path)
+    method = _method(method)
+    path = None if path in (None, "") else path
+    pattern = _path_pattern(path)
     if when not in ("before", "after"):
         raise FaultError(f"when must be before or after, not {when!r}")
     count = None if count in (None, "", "none") else _as_int("count", count, 1)
     skip = _as_int("skip", skip, 0)
-    try:
-        rate = float(rate)
-    except (TypeError, ValueError):
-        raise FaultError(f"rate must be a number, not {rate!r}") from None
-    if not 0 < rate <= 1:
-        raise FaultError(f"rate must be > 0 and <= 1, not {rate!r}")
+    rate = _rate(rate)
     seed = None if seed in (None, "", "none") else _as_int("seed", seed, -(2 ** 63))
-    if retry_after == "default":
-        retry_after = DEFAULT_RETRY_AFTER.get(kind)
-    elif retry_after in (None, "", "none"):
-        retry_after = None
-    else:
-        if kind not in ERRORS:
-            raise FaultError(f"retry_after applies to 429, 503 and 500, not to {kind}")
-        retry_after = _as_seconds("retry_after", retry_after)
+    retry_after = _retry_after(kind, retry_after)
     delay = _as_seconds("delay", delay)
-    if code in (None, ""):
-        code = None
-    elif kind not in ERRORS or not re.fullmatch(r"[A-Za-z]+", str(code)):
-        raise FaultError(f"code must be letters only and goes with 429, 503, 500, 409 or 400, not {code!r} with {kind}")
+    code = _code(kind, code)
     return FaultRule(kind=kind, method=method, path=path, when=when, count=count, skip=skip, rate=rate, seed=seed,
                      retry_after=retry_after, delay=delay, code=code, _pattern=pattern, _random=random.Random(seed))
+
+
+def _method(method: str | None) -> str | None:
+    if method in (None, "", "*"):
+        return None
+    if str(method).upper() not in METHODS:
+        raise FaultError(f"method must be one of {', '.join(METHODS)} or *, not {method!r}")
+    return str(method).upper()
+
+
+def _path_pattern(path: object) -> re.Pattern[str] | None:
+    """What a rule's path matches: None (every path), a glob, or a regular expression (^...)."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or path[0] not in "/^":
+        raise FaultError(f"path must start with / (a path, * and ** allowed) or ^ (a regular expression), not {path!r}")
+    if path[0] == "^":
+        try:
+            return re.compile(path, re.IGNORECASE)
+        except re.error as exc:
+            raise FaultError(f"path is not a valid regular expression: {exc}") from None
+    return _glob(path)
+
+
+def _rate(rate: Any) -> float:
+    try:
+        number = float(rate)
+    except (TypeError, ValueError):
+        raise FaultError(f"rate must be a number, not {rate!r}") from None
+    if not 0 < number <= 1:
+        raise FaultError(f"rate must be > 0 and <= 1, not {number!r}")
+    return number
+
+
+def _retry_after(kind: str, retry_after: Any) -> float | None:
+    if retry_after == "default":
+        return DEFAULT_RETRY_AFTER.get(kind)
+    if retry_after in (None, "", "none"):
+        return None
+    if kind not in ERRORS:
+        raise FaultError(f"retry_after applies to 429, 503 and 500, not to {kind}")
+    return _as_seconds("retry_after", retry_after)
+
+
+def _code(kind: str, code: Any) -> str | None:
+    if code in (None, ""):
+        return None
+    if kind not in ERRORS or not re.fullmatch(r"[A-Za-z]+", str(code)):
+        raise FaultError(f"code must be letters only and goes with 429, 503, 500, 409 or 400, not {code!r} with {kind}")
+    return str(code)
 
 
 FIELDS = ("kind", "method", "path", "when", "count", "skip", "rate", "seed", "retry_after", "delay", "code")
@@ -272,9 +292,9 @@ def parse_spec(text: str) -> FaultRule:
 class Faults:
     """The emulator's live rule list: add, list, clear, and decide() per request."""
 
-    def __init__(self, rules=()):
+    def __init__(self, rules: Iterable[FaultRule] = ()) -> None:
         self._lock = threading.Lock()
-        self._rules = []
+        self._rules: list[FaultRule] = []
         self._next_id = 1
         for rule in rules:
             self.add(rule)
@@ -322,7 +342,7 @@ def is_control(path: str) -> bool:
     return path == CONTROL_PATH or path.startswith(CONTROL_PATH + "/")
 
 
-def control(faults: Faults, method: str, path: str, body: bytes) -> tuple[int, dict]:
+def control(faults: Faults, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
     """Serve the control endpoint (the caller has checked the signature). Returns (status, JSON body).
 
     POST   /_emulator/faults          body: one rule object, or a list of them -> 201 {"value": [added...]}

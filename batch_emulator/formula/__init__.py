@@ -3,7 +3,8 @@
 Pure: no I/O, no clock reads, nothing of the rest of the emulator. The service layer
 (service/autoscale.py) passes the time, a pool's current values and a view of its samples.
 
-    language.py    error codes, FormulaError, constants, service variables, functions and methods
+    language.py    error codes, FormulaError, constants, service variables, methods
+    functions.py   the functions: one registry of name -> (argument count, implementation)
     syntax.py      tokenizer, syntax tree, recursive-descent parser: parse(formula)
     checks.py      static checks, as pool create / enable autoscale do them: check(formula)
     values.py      value types (Vec, Timestamp, Interval), rendering, operations on values

@@ -7,9 +7,9 @@ statements and what the emulator cannot evaluate (resource metrics).
 
 from __future__ import annotations
 
+from .functions import FUNCTIONS
 from .language import (
     DEALLOCATION_OPTIONS,
-    FUNCTIONS,
     MAX_STATEMENTS,
     METHODS,
     NODE_METRICS,
@@ -63,7 +63,7 @@ def _check_expression(node, assigned):
         if node.name not in FUNCTIONS:
             raise FormulaError("invalid", node.pos, f"unknown function {node.name!r} (the functions are "
                                                     f"{', '.join(sorted(FUNCTIONS))})")
-        _check_count(node, FUNCTIONS[node.name], f"{node.name}()")
+        _check_count(node, FUNCTIONS[node.name].arity, f"{node.name}()")
         for arg in node.args:
             _check_expression(arg, assigned)
     elif isinstance(node, Method):

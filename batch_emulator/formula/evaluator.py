@@ -3,7 +3,8 @@
 This module holds Environment, Outcome, evaluate() and the evaluation of the syntax tree;
 check(), FormulaError, MESSAGES and the other names the emulator uses are imported here too.
 The rest of the language is split by what it does:
-    language.py   error codes, FormulaError, constants, service variables, functions
+    language.py   error codes, FormulaError, constants, service variables, methods
+    functions.py  the functions: name -> (argument count, implementation)
     values.py     value types (Vec, Timestamp, Interval), rendering, value operations
     syntax.py     tokenizer, syntax tree, recursive-descent parser
     checks.py     static checks: check(formula)
@@ -41,11 +42,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from .checks import check
+from .functions import FUNCTIONS, Stop
 from .language import (
     DEALLOCATION_OPTIONS,
     DEFAULT_DEALLOCATION,
@@ -57,7 +60,7 @@ from .language import (
     service_name,
 )
 from .syntax import Binary, Call, Cond, Member, Method, Name, Num, Str, Unary
-from .values import Interval, Timestamp, Vec, arith, comparable, flatten, logarithm, parse_time, render, type_name
+from .values import Interval, Timestamp, Vec, arith, comparable, render, type_name
 
 __all__ = ["Environment", "Outcome", "evaluate", "check", "FormulaError", "MESSAGES", "SAMPLE_PERIOD_SECONDS",
            "TIME_INTERVALS"]
@@ -72,7 +75,7 @@ class Environment:
     current: dict = field(default_factory=dict)   # "$CurrentDedicatedNodes" -> value, for direct reads
     samples: object = None
     time_scale: float = 1.0             # formula seconds per wall second for sample look-backs
-    rand: object = random.random
+    rand: Callable[[], float] = random.random
 
 
 @dataclass
@@ -89,10 +92,6 @@ class Outcome:
         if self.error is not None:
             run["error"] = self.error.run_error()
         return run
-
-
-class _Stop(Exception):
-    pass
 
 
 def evaluate(formula: str, env: Environment) -> Outcome:
@@ -125,7 +124,7 @@ class _Evaluation:
                 value = self.value(statement.value)
                 if statement.target is not None:
                     self.assign(statement, value)
-        except _Stop:
+        except Stop:
             pass
 
     def assign(self, statement, value):
@@ -282,69 +281,8 @@ class _Evaluation:
     # -- functions
 
     def call(self, node):
-        name, pos = node.name, node.pos
-        if name == "stop":
-            raise _Stop()
-        if name == "rand":
-            return float(self.env.rand())
         args = [self.value(arg) for arg in node.args]
-        if name == "time":
-            if not args:
-                return Timestamp(self.env.now)
-            if not isinstance(args[0], str):
-                raise FormulaError("runtime", pos, f"time() takes a date string, not a {type_name(args[0])}")
-            return Timestamp(parse_time(args[0], pos))
-        if name == "val":
-            vector, index = args
-            if not isinstance(vector, Vec) or not isinstance(index, float):
-                raise FormulaError("runtime", pos, f"val() takes (doubleVec, double), not ({type_name(vector)}, "
-                                                   f"{type_name(index)})")
-            if not 0 <= index < len(vector):
-                raise FormulaError("runtime", pos, f"val(): index {render(index)} is outside the vector "
-                                                   f"(length {len(vector)})")
-            return vector[int(index)]
-        if name == "percentile":
-            vector, percent = args
-            if not isinstance(vector, (Vec, float)) or not isinstance(percent, float):
-                raise FormulaError("runtime", pos, f"percentile() takes (doubleVec, double), not "
-                                                   f"({type_name(vector)}, {type_name(percent)})")
-            values = sorted(flatten([vector], pos, name))
-            if not values:
-                raise FormulaError("runtime", pos, "percentile() of an empty vector")
-            if not 0 <= percent <= 100:
-                raise FormulaError("runtime", pos, f"percentile(): {render(percent)} is not between 0 and 100")
-            # [inferred] nearest-rank percentile
-            return values[min(len(values) - 1, max(0, math.ceil(percent / 100 * len(values)) - 1))]
-        if name in ("lg", "ln", "log"):
-            function = {"lg": math.log2, "ln": math.log, "log": math.log10}[name]
-            if len(args) == 1 and isinstance(args[0], float):
-                return logarithm(function, args[0])
-            return Vec(logarithm(function, v) for v in flatten(args, pos, name))
-        values = flatten(args, pos, name)
-        if name == "len":
-            return float(len(values))
-        if name == "sum":
-            return float(math.fsum(values))
-        if name == "norm":
-            return math.sqrt(math.fsum(v * v for v in values))
-        if not values:
-            raise FormulaError("runtime", pos, f"{name}() of an empty list (a GetSample on a new pool can be "
-                                               f"empty: write {name}(0, ...) or check GetSamplePercent first)")
-        if name == "avg":
-            return math.fsum(values) / len(values)
-        if name == "max":
-            return max(values)
-        if name == "min":
-            return min(values)
-        if name == "range":
-            return max(values) - min(values)
-        if name == "std":
-            if len(values) < 2:
-                raise FormulaError("runtime", pos, "std() needs at least 2 values (it is the sample standard "
-                                                   "deviation)")
-            mean = math.fsum(values) / len(values)
-            return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-        raise AssertionError(name)
+        return FUNCTIONS[node.name].implementation(node.name, args, node.pos, self.env)
 
     # -- sampled variables
 

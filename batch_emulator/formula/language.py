@@ -2,13 +2,17 @@
 
 Holds the service's error codes and messages, FormulaError (what is wrong with a formula,
 where), the constants (TimeInterval_*, deallocation options, timestamp members), the
-service-defined variables, and the functions and methods with their argument counts.
+service-defined variables, and the methods with their argument counts (functions.py has the
+functions).
 The language itself is described in evaluator.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+Pos = tuple[int, int]           # (line, column) of a token in the formula, 1-based
+Arity = tuple[int, int | None]  # (least, most) arguments; most None: no upper bound
 
 MAX_STATEMENTS = 100
 SAMPLE_PERIOD_SECONDS = 30.0    # the service samples every 30 s (formula time)
@@ -49,18 +53,16 @@ RESOURCE_METRICS = ("$CPUPercent", "$WallClockSeconds", "$MemoryBytes", "$DiskBy
 SERVICE_VARIABLES = {name.lower(): name for name in WRITABLE + TASK_METRICS + NODE_METRICS + RESOURCE_METRICS}
 METRIC_ALIASES = {"$CurrentDedicated": "$CurrentDedicatedNodes"}
 
-# name -> (least, most) arguments; None: any number (a doubleVecList)
-FUNCTIONS = {"avg": None, "len": None, "lg": (1, None), "ln": (1, None), "log": (1, None), "max": None,
-             "min": None, "norm": None, "percentile": (2, 2), "rand": (0, 0), "range": None, "std": None,
-             "stop": (0, 0), "sum": None, "time": (0, 1), "val": (2, 2)}
-METHODS = {"GetSample": (1, 3), "GetSamplePercent": (1, 2), "GetSamplePeriod": (0, 0), "Count": (0, 0),
-           "HistoryBeginTime": (0, 0)}
+# method name -> (least, most) arguments (functions.py has each function's)
+METHODS: dict[str, Arity] = {
+    "GetSample": (1, 3), "GetSamplePercent": (1, 2), "GetSamplePeriod": (0, 0), "Count": (0, 0),
+    "HistoryBeginTime": (0, 0)}
 
 
 class FormulaError(Exception):
     """What is wrong with a formula, where. kind: syntax | invalid | unsupported | runtime | samples."""
 
-    def __init__(self, kind, pos, text):
+    def __init__(self, kind: str, pos: Pos, text: str) -> None:
         self.kind, self.pos, self.text = kind, pos, text
         super().__init__(self.detail)
 

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .language import FormulaError
+from .language import FormulaError, Pos
 
 
-class Vec(tuple):
+class Vec(tuple[float, ...]):
     """doubleVec."""
 
 
@@ -30,6 +30,10 @@ class Timestamp:
 @dataclass(frozen=True)
 class Interval:
     seconds: float        # formula time
+
+
+# A formula value: double, string, doubleVec, timestamp or timeinterval.
+Value = float | str | Vec | Timestamp | Interval
 
 
 def type_name(value: object) -> str:
@@ -85,8 +89,8 @@ def logarithm(function: Callable[[float], float], value: float) -> float:
     return -math.inf if value == 0 else function(value)
 
 
-def flatten(args: list, pos: tuple, name: str) -> list[float]:
-    values = []
+def flatten(args: list[Value], pos: Pos, name: str) -> list[float]:
+    values: list[float] = []
     for arg in args:
         if isinstance(arg, float):
             values.append(arg)
@@ -97,7 +101,7 @@ def flatten(args: list, pos: tuple, name: str) -> list[float]:
     return values
 
 
-def parse_time(text: str, pos: tuple) -> datetime:
+def parse_time(text: str, pos: Pos) -> datetime:
     """W3C-DTF (an ISO 8601 profile) or RFC 1123, as the docs say time() reads."""
     value = text.strip()
     try:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..service.states import StopReason
 from .isolation import NetnsNodes, unix_user
@@ -42,7 +42,7 @@ class Launcher:
         self.nodes = nodes
         self.instance_id = uuid.uuid4().hex
         self.lock = threading.Lock()
-        self.live: dict[str, subprocess.Popen] = {}   # run id -> Popen
+        self.live: dict[str, subprocess.Popen[bytes]] = {}   # run id -> Popen
         self.closing = False
         # Not the emulator's Python settings (PYTHONUNBUFFERED, PYTHONPATH, ...) either: a node has none, and
         # unbuffered ranks would mix their lines mid-line.
@@ -58,7 +58,7 @@ class Launcher:
 
     def start(self, command_line: str, cwd: str, env: dict[str, str], stdout_path: str, stderr_path: str,
               append: bool = False, node_id: str | None = None,
-              identity: Mapping[str, Any] | None = None) -> subprocess.Popen:
+              identity: Mapping[str, Any] | None = None) -> subprocess.Popen[bytes]:
         """exec the command line without a shell, as the service does. Raises OSError if it cannot start
         (ValueError: a userIdentity isolated nodes do not emulate)."""
         argv = shlex.split(command_line)
@@ -82,7 +82,9 @@ class Launcher:
                 self.live[run_id] = proc
         return proc
 
-    def _start_in_node(self, node_id, argv, user, cwd, env, stdout_path, stderr_path, mode, run_id):
+    def _start_in_node(self, node_id: str, argv: list[str], user: str, cwd: str, env: dict[str, str],
+                       stdout_path: str, stderr_path: str, mode: Literal["ab", "wb"],
+                       run_id: str) -> subprocess.Popen[bytes]:
         assert self.nodes is not None
         with open(stdout_path, mode) as out, open(stderr_path, mode) as err:
             with self.lock:
@@ -98,7 +100,7 @@ class Launcher:
         if self.nodes is not None:
             self.nodes.sweep(node_ids)
 
-    def wait(self, procs: list[subprocess.Popen], deadline: float | None = None,
+    def wait(self, procs: list[subprocess.Popen[bytes]], deadline: float | None = None,
              should_stop: Callable[[], StopReason | None] = lambda: None) -> tuple[list[int | None], StopReason | None]:
         """Wait for all ``procs``; returns (exit codes, stop reason or None).
 
@@ -125,7 +127,7 @@ class Launcher:
             codes.append(code if code >= 0 else 128 - code)   # killed by signal N -> 128+N, as a shell reports
         return codes, reason
 
-    def kill(self, proc: subprocess.Popen) -> None:
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
         if self.nodes is not None and hasattr(proc, "run_cgroup"):
             self.nodes.kill_run(proc)
             return
@@ -152,7 +154,7 @@ class Launcher:
                 pass
 
 
-def _kill_pid(pid):
+def _kill_pid(pid: int) -> None:
     if pid == os.getpid():
         return
     try:

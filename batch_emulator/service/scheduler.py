@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from . import autoscale, jobs, quota
+from .errors import ResizeError
 from .state import Account, Job, Node, Pool, Task, dependencies_met, iso, node_info, utcnow
 from .states import AllocationState, DeallocationOption, JobState, NodeState, PoolState, StopReason, TaskState
 from .validation import parse_duration
@@ -67,7 +68,7 @@ def tick(account: Account) -> list[Action]:
     return actions
 
 
-def _new_node(account, pool, dedicated):
+def _new_node(account: Account, pool: Pool, dedicated: bool) -> Node:
     node_id = f"tvmps_{secrets.token_hex(32)}_{'d' if dedicated else 'p'}"
     node = Node(id=node_id, pool_id=pool.id, ip=account.allocate_ip(), dedicated=dedicated,
                 root=account.node_dir(node_id))
@@ -75,26 +76,18 @@ def _new_node(account, pool, dedicated):
     return node
 
 
-def _stop_work_on(account, node, reason):
+def _stop_work_on(account: Account, node: Node, reason: StopReason) -> None:
     for (job_key, task_key, _sub) in list(node.running):
-        task = account.jobs.get(job_key) and account.jobs[job_key].tasks.get(task_key)
+        job = account.jobs.get(job_key)
+        task = job.tasks.get(task_key) if job is not None else None
         if task is not None and task.stop_reason is None:
             task.stop_reason = reason
 
 
-def _size_pool(account, key, pool, now):
-    actions: list[Action] = []
-    for node in list(pool.nodes.values()):   # finish departures first
-        if node.state == NodeState.LEAVING_POOL and now - node.leaving_since >= LEAVING_SECONDS and not node.running:
-            del pool.nodes[node.id]
-            actions.append(RemoveNode(node))   # its files go with it, as with a removed VM
+def _size_pool(account: Account, key: str, pool: Pool, now: float) -> list[Action]:
+    actions = _finish_departures(pool, now)
     if pool.state == PoolState.DELETING:
-        for node in pool.nodes.values():
-            _stop_work_on(account, node, StopReason.REQUEUE)   # the service requeues running tasks of a deleted pool
-            _leave(node, now)
-        pool.set_allocation_state(AllocationState.RESIZING)    # as a deleting pool shows on the service
-        if not pool.nodes and _deleting_long_enough(account, pool):
-            del account.pools[key]
+        _wind_down(account, key, pool, now)
         return actions
     # Autoscale pools remove busy nodes as the formula's $NodeDeallocationOption says; resized pools
     # let running tasks finish (taskcompletion: the emulator ignores the resize's option).
@@ -104,31 +97,71 @@ def _size_pool(account, key, pool, now):
     ended_short = bool(pool.resize_errors) and not fresh
     errors = [] if fresh else list(pool.resize_errors)
     for dedicated, target in ((True, pool.target_dedicated), (False, pool.target_low_priority)):
-        members = [n for n in pool.nodes.values() if n.dedicated == dedicated and n.state != NodeState.LEAVING_POOL]
-        staying = [n for n in members if not n.retiring]
-        for node in [n for n in members if n.retiring][:max(0, target - len(staying))]:
-            node.retiring = False       # wanted again before its task ended: it stays
-            staying.append(node)
-        missing = 0 if ended_short else target - len(staying)
-        fit = quota.nodes_that_fit(account, pool, dedicated, missing) if missing > 0 else 0
-        for _ in range(fit):
-            actions.append(Provision(pool, _new_node(account, pool, dedicated)))
-        if fit < missing:
-            errors.append(quota.quota_error(dedicated))
-        surplus = len(staying) - target
-        for node in sorted(staying, key=lambda n: REMOVAL_ORDER.get(n.state, len(REMOVAL_ORDER)))[:max(0, surplus)]:
-            if not node.running:
-                _leave(node, now)
-            elif option in (DeallocationOption.REQUEUE, DeallocationOption.TERMINATE):
-                # requeue: running tasks go back to the queue; terminate: they end (TaskEnded).
-                _stop_work_on(account, node, StopReason.REQUEUE if option == DeallocationOption.REQUEUE
-                              else StopReason.NODE_DEALLOCATION)
-                _leave(node, now)
-            else:
-                node.retiring = True    # taskcompletion / retaineddata: leaves once its tasks end
-        for node in members:
-            if node.retiring and not node.running:
-                _leave(node, now)
+        provisions, error = _resize(account, pool, dedicated, target, option, ended_short, now)
+        actions += provisions
+        if error is not None:
+            errors.append(error)
+    _settle_allocation(pool, errors)
+    return actions
+
+
+def _finish_departures(pool: Pool, now: float) -> list[Action]:
+    """Nodes that have shown leavingpool long enough and run nothing leave the pool."""
+    actions: list[Action] = []
+    for node in list(pool.nodes.values()):
+        if node.state == NodeState.LEAVING_POOL and node.leaving_since is not None and \
+                now - node.leaving_since >= LEAVING_SECONDS and not node.running:
+            del pool.nodes[node.id]
+            actions.append(RemoveNode(node))   # its files go with it, as with a removed VM
+    return actions
+
+
+def _wind_down(account: Account, key: str, pool: Pool, now: float) -> None:
+    """A deleting pool: its nodes leave, and once they are gone (and it showed deleting long enough), it does."""
+    for node in pool.nodes.values():
+        _stop_work_on(account, node, StopReason.REQUEUE)   # the service requeues running tasks of a deleted pool
+        _leave(node, now)
+    pool.set_allocation_state(AllocationState.RESIZING)    # as a deleting pool shows on the service
+    if not pool.nodes and _deleting_long_enough(account, pool):
+        del account.pools[key]
+
+
+def _resize(account: Account, pool: Pool, dedicated: bool, target: int, option: DeallocationOption,
+            ended_short: bool, now: float) -> tuple[list[Action], ResizeError | None]:
+    """Bring the pool's dedicated (or low-priority) nodes towards ``target``: the new nodes to provision,
+    and the resize error when the core quota cuts the growth short."""
+    members = [n for n in pool.nodes.values() if n.dedicated == dedicated and n.state != NodeState.LEAVING_POOL]
+    staying = [n for n in members if not n.retiring]
+    for node in [n for n in members if n.retiring][:max(0, target - len(staying))]:
+        node.retiring = False       # wanted again before its task ended: it stays
+        staying.append(node)
+    missing = 0 if ended_short else target - len(staying)
+    fit = quota.nodes_that_fit(account, pool, dedicated, missing) if missing > 0 else 0
+    actions: list[Action] = [Provision(pool, _new_node(account, pool, dedicated)) for _ in range(fit)]
+    error = quota.quota_error(dedicated) if fit < missing else None
+    _shrink(account, staying, len(staying) - target, option, now)
+    for node in members:
+        if node.retiring and not node.running:
+            _leave(node, now)
+    return actions, error
+
+
+def _shrink(account: Account, staying: list[Node], surplus: int, option: DeallocationOption, now: float) -> None:
+    """``surplus`` nodes leave, those doing no work first; busy ones as the deallocation option says."""
+    for node in sorted(staying, key=lambda n: REMOVAL_ORDER.get(n.state, len(REMOVAL_ORDER)))[:max(0, surplus)]:
+        if not node.running:
+            _leave(node, now)
+        elif option in (DeallocationOption.REQUEUE, DeallocationOption.TERMINATE):
+            # requeue: running tasks go back to the queue; terminate: they end (TaskEnded).
+            _stop_work_on(account, node, StopReason.REQUEUE if option == DeallocationOption.REQUEUE
+                          else StopReason.NODE_DEALLOCATION)
+            _leave(node, now)
+        else:
+            node.retiring = True    # taskcompletion / retaineddata: leaves once its tasks end
+
+
+def _settle_allocation(pool: Pool, errors: list[ResizeError]) -> None:
+    """Steady once every node has settled and the counts match the targets (or the resize ended short)."""
     settled = all(n.state in (NodeState.IDLE, NodeState.RUNNING, NodeState.START_TASK_FAILED)
                   for n in pool.nodes.values())
     counts_match = sum(1 for n in pool.nodes.values() if n.dedicated) == pool.target_dedicated and \
@@ -136,22 +169,21 @@ def _size_pool(account, key, pool, now):
     pool.resize_errors = errors    # a resize that ended short is steady at the nodes it got
     done = counts_match or bool(errors)
     pool.set_allocation_state(AllocationState.STEADY if settled and done else AllocationState.RESIZING)
-    return actions
 
 
-def _deleting_long_enough(account, entity):
+def _deleting_long_enough(account: Account, entity: Pool | Job) -> bool:
     """A deleted pool or job shows state deleting for a while before it is gone (404), as on the service."""
     return (utcnow() - entity.state_time).total_seconds() >= account.deleting_seconds
 
 
-def _leave(node, now):
+def _leave(node: Node, now: float) -> None:
     if node.state != NodeState.LEAVING_POOL:
         node.set_state(NodeState.LEAVING_POOL)
         node.leaving_since = now
 
 
-def _advance_job(account, key, job):
-    actions = []
+def _advance_job(account: Account, key: str, job: Job) -> list[Action]:
+    actions: list[Action] = []
     limit = (job.spec.get("constraints") or {}).get("maxWallClockTime")
     if job.state == JobState.ACTIVE:
         if limit and (utcnow() - job.creation_time) > parse_duration(limit, "constraints.maxWallClockTime"):
@@ -181,7 +213,7 @@ def _advance_job(account, key, job):
     return actions
 
 
-def _eligible_nodes(pool, job_key, slots, whole_node):
+def _eligible_nodes(pool: Pool, job_key: str, slots: int, whole_node: bool) -> list[Node]:
     per_node = pool.settings.task_slots_per_node
     nodes = [n for n in pool.nodes.values() if n.usable() and job_key not in n.prep_failed
              and (n.slots_used() == 0 if whole_node else per_node - n.slots_used() >= slots)]
@@ -189,8 +221,8 @@ def _eligible_nodes(pool, job_key, slots, whole_node):
     return sorted(nodes, key=lambda n: -n.slots_used() if pack else n.slots_used())
 
 
-def _assign_tasks(account):
-    actions = []
+def _assign_tasks(account: Account) -> list[Action]:
+    actions: list[Action] = []
     active = sorted((j for j in account.jobs.values() if j.state == JobState.ACTIVE),
                     key=lambda j: (-int(j.spec.get("priority") or 0), j.creation_time))
     for job in active:
@@ -226,7 +258,7 @@ def _assign_tasks(account):
     return actions
 
 
-def _place(account, job, task, pool, nodes, slots):
+def _place(account: Account, job: Job, task: Task, pool: Pool, nodes: list[Node], slots: int) -> None:
     for index, node in enumerate(nodes):
         node.running[(job.id.lower(), task.id.lower(), index)] = slots
         node.set_state(NodeState.RUNNING)
