@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from toolkit.account import list_jobs
 from toolkit.batch import make_batch_client
 from toolkit.checked import BatchAccess, Storage, batch_access, storage
 from toolkit.cli import check_id, make_parser, run
@@ -52,7 +53,7 @@ from toolkit.outputs import Downloader, load_record
 from toolkit.progress import OUTAGE_LIMIT_SECONDS, Display, Outage
 from toolkit.report import document
 from toolkit.settings import Settings, load_settings
-from toolkit.status import JobChecker, list_jobs
+from toolkit.status import JobChecker
 from toolkit.storage import check_container_sas, make_container_client
 
 DOWNLOAD_SAS_LIFETIME = datetime.timedelta(hours=1)  # when AZURE_STORAGE_KEY lets us make one

@@ -39,11 +39,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from toolkit.autoscale import HOLD_FORMULA, apply_formula, autoscale_formula, check_formula, evaluation_interval
 from toolkit.batch import (
     MAX_NODES_METADATA,
     RETRY_POST,
@@ -56,7 +56,7 @@ from toolkit.batch import (
     wire_value,
 )
 from toolkit.checked import PoolSettings, pool_settings
-from toolkit.cli import check_id, check_vm_size, make_parser, run, service_message
+from toolkit.cli import check_id, check_vm_size, make_parser, run
 from toolkit.dryrun import show_request
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.jobs import (
@@ -79,12 +79,6 @@ if TYPE_CHECKING:
 EOL_WARNING = datetime.timedelta(days=90)
 POOL_FIELDS = ["id", "state", "vmSize", "enableInterNodeCommunication", "taskSlotsPerNode", "enableAutoScale",
                "autoScaleFormula", "targetDedicatedNodes", "targetLowPriorityNodes", "metadata"]
-# A new pool starts with this formula: autoscale on (the evaluate API needs it) but 0 nodes, the
-# documented way to evaluate a formula before applying it.
-HOLD_FORMULA = "$TargetDedicatedNodes = 0;\n$TargetLowPriorityNodes = 0;"
-# Batch accepts one enable-autoscale call per pool every 30 s (TooManyEnableAutoScaleRequests).
-ENABLE_WAIT_SECONDS = 40
-ENABLE_RETRY_SECONDS = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,24 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry_run", action="store_true",
                         help="make the checks (reads only) and print the requests that would be sent; create nothing")
     return parser
-
-
-def autoscale_formula(max_nodes: int) -> str:
-    """Follow pending tasks ($PendingTasks counts every instance of an MPI task), capped at max_nodes.
-
-    Grows as soon as work is pending; shrinks to zero only after three minutes
-    with nothing pending, and removes a node only once its task has completed.
-    A new pool has no sample yet: GetSample(1) is then empty, so the 0 in
-    max(0, ...) keeps the first evaluation from failing (it gives 0 nodes).
-    """
-    return (
-        "pendingNow = max(0, $PendingTasks.GetSample(1));\n"
-        "recentPercent = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 3);\n"
-        "pendingRecent = recentPercent < 70 ? pendingNow : max($PendingTasks.GetSample(TimeInterval_Minute * 3));\n"
-        f"$TargetDedicatedNodes = min({max_nodes}, max(pendingNow, pendingRecent));\n"
-        "$TargetLowPriorityNodes = 0;\n"
-        "$NodeDeallocationOption = taskcompletion;"
-    )
 
 
 def build_pool(settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
@@ -139,10 +115,6 @@ def build_pool(settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: in
         metadata=[models.BatchMetadataItem(name=MAX_NODES_METADATA, value=str(max_nodes)),
                   models.BatchMetadataItem(name=SUBMISSION_MARK, value=submission_id)],
     )
-
-
-def evaluation_interval(settings: PoolSettings) -> datetime.timedelta:
-    return datetime.timedelta(minutes=settings.autoscale_evaluation_minutes)
 
 
 def build_job(settings: PoolSettings, job_id: str, pool_id: str,
@@ -191,72 +163,6 @@ def check_image(client: BatchClient, settings: PoolSettings) -> None:
             print(f"Warning: image {'/'.join(wanted.values())} leaves Batch support on {end_of_life:%Y-%m-%d}.")
 
 
-def describe_run_error(error: models.AutoScaleRunError) -> str:
-    """An AutoScaleRunError as one line: code, message and its details ("Line 1, Col 5: ...")."""
-    details = "; ".join(str(item.value) for item in (error.error_values or []) if item.value)
-    return f"{error.code}: {error.message}" + (f" ({details})" if details else "")
-
-
-def check_formula(client: BatchClient, pool_id: str, formula: str) -> None:
-    """Show what `formula` evaluates to on the pool (the service's evaluate API applies nothing).
-
-    Raises ToolkitError with the service's message when it fails to evaluate.
-    """
-    from azure.batch import models
-    from azure.core.exceptions import HttpResponseError
-
-    print(f"Checking autoscale formula on pool [{pool_id}]...")
-    try:
-        result = client.evaluate_pool_auto_scale(
-            pool_id, models.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
-    except HttpResponseError as err:
-        if err.status_code != 400:
-            raise
-        details = "; ".join(str(d.message) for d in (getattr(err.error, "details", None) or []) if d.message)
-        raise ToolkitError(f"The service refused the autoscale formula of pool [{pool_id}]: "
-                           f"{service_message(err)}" + (f" ({details})" if details else "")) from None
-    if result.error is not None:
-        raise ToolkitError(f"The autoscale formula of pool [{pool_id}] fails to evaluate: "
-                           f"{describe_run_error(result.error)}")
-    print("The formula evaluates to (nothing applied by this check):")
-    for item in (result.results or "").split(";"):
-        print(f"    {item}")
-
-
-def enable_formula(client: BatchClient, pool_id: str, formula: str, interval: datetime.timedelta) -> None:
-    """Enable `formula` on the pool, waiting out the service's one-call-per-30-seconds limit if it answers
-    TooManyEnableAutoScaleRequests (the docs do not say whether creating the pool counts as a call)."""
-    from azure.batch import models
-    from azure.core.exceptions import HttpResponseError
-
-    print(f"Enabling the autoscale formula on pool [{pool_id}]...")
-    deadline = time.monotonic() + ENABLE_WAIT_SECONDS
-    while True:
-        try:
-            client.enable_pool_auto_scale(pool_id, models.BatchPoolEnableAutoScaleOptions(
-                auto_scale_formula=formula, auto_scale_evaluation_interval=interval))
-            return
-        except HttpResponseError as err:
-            if error_code(err) != "TooManyEnableAutoScaleRequests" or time.monotonic() >= deadline:
-                raise
-            print("Batch allows one autoscale change per pool every 30 seconds; "
-                  f"retrying in {ENABLE_RETRY_SECONDS} s...")
-            time.sleep(ENABLE_RETRY_SECONDS)
-
-
-def apply_formula(client: BatchClient, settings: PoolSettings, pool_id: str, max_nodes: int) -> None:
-    """Evaluate the project's formula on a pool that holds at 0 nodes, then enable it.
-
-    This is the documented safe way: evaluate needs autoscale enabled, so the pool is created with
-    HOLD_FORMULA. Creating it with the real formula would also be checked by the service, but only
-    for validity: a formula that is valid yet fails to evaluate (e.g. on a pool with no samples yet)
-    would be running before anyone saw it fail.
-    """
-    formula = autoscale_formula(max_nodes)
-    check_formula(client, pool_id, formula)
-    enable_formula(client, pool_id, formula, evaluation_interval(settings))
-
-
 def settings_problem(pool: models.BatchPool, vm_size: str, max_nodes: int) -> str | None:
     """Why an existing pool does not match the node size and cap asked for (this script does not change
     an existing pool), or None."""
@@ -284,29 +190,46 @@ def show_pool_requests(settings: PoolSettings, pool_id: str, vm_size: str, max_n
 
 def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
                 submission_id: str, check_existing: bool = False, dry_run: bool = False) -> None:
-    from azure.core.exceptions import ResourceExistsError
-
     pool = get_or_none(client.get_pool, pool_id, POOL_FIELDS)
     if pool is None:
-        check_image(client, settings)
-        if dry_run:
-            show_pool_requests(settings, pool_id, vm_size, max_nodes, submission_id)
+        pool = create_pool(client, settings, pool_id, vm_size, max_nodes, submission_id, dry_run)
+        if pool is None:  # this run made it (or the dry run showed how it would)
             return
-        print(f"Creating pool [{pool_id}]...")
-        try:
-            client.create_pool(build_pool(settings, pool_id, vm_size, max_nodes, submission_id), **RETRY_POST)
-        except ResourceExistsError as err:
-            if error_code(err) != "PoolExists":
-                raise
-            pool = client.get_pool(pool_id, select=POOL_FIELDS)  # made by a concurrent run, or by our retried POST
-        if pool is None or made_by(pool.metadata, submission_id):
-            try:
-                apply_formula(client, settings, pool_id, max_nodes)
-            except ToolkitError as err:
-                raise ToolkitError(f"{err} Pool [{pool_id}] was created but stays at 0 nodes; delete it: "
-                                   f"{delete_pool_command(pool_id)}", err.exit_code) from None
-            print(f"Pool [{pool_id}] created: {vm_size} nodes, autoscale from 0 to {max_nodes} nodes.")
-            return
+    reuse_pool(client, settings, pool, pool_id, vm_size, max_nodes, check_existing, dry_run)
+
+
+def create_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
+                submission_id: str, dry_run: bool) -> models.BatchPool | None:
+    """Create the pool and enable its formula; returns None, or the pool another run made under the same id
+    meanwhile (then checked for reuse like any existing pool)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    check_image(client, settings)
+    if dry_run:
+        show_pool_requests(settings, pool_id, vm_size, max_nodes, submission_id)
+        return None
+    print(f"Creating pool [{pool_id}]...")
+    try:
+        client.create_pool(build_pool(settings, pool_id, vm_size, max_nodes, submission_id), **RETRY_POST)
+    except ResourceExistsError as err:
+        if error_code(err) != "PoolExists":
+            raise
+        pool = client.get_pool(pool_id, select=POOL_FIELDS)  # made by a concurrent run, or by our retried POST
+        if not made_by(pool.metadata, submission_id):
+            return pool
+    try:
+        apply_formula(client, settings, pool_id, max_nodes)
+    except ToolkitError as err:
+        raise ToolkitError(f"{err} Pool [{pool_id}] was created but stays at 0 nodes; delete it: "
+                           f"{delete_pool_command(pool_id)}", err.exit_code) from None
+    print(f"Pool [{pool_id}] created: {vm_size} nodes, autoscale from 0 to {max_nodes} nodes.")
+    return None
+
+
+def reuse_pool(client: BatchClient, settings: PoolSettings, pool: models.BatchPool, pool_id: str, vm_size: str,
+               max_nodes: int, check_existing: bool, dry_run: bool) -> None:
+    """Refuse an existing pool that cannot run this job's MPI tasks as asked; else reuse it, enabling the
+    formula a run interrupted before it could, or checking its formula with --check_formula."""
     if wire_value(pool.state) == "deleting":
         raise ToolkitError(f"Pool [{pool_id}] is being deleted; wait until it is gone or use another --pool_id.")
     problem = mpi_problem(pool)

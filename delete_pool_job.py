@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,6 +35,7 @@ from toolkit.batch import error_code, make_batch_client, wire_value
 from toolkit.checked import batch_access
 from toolkit.cli import check_id, make_parser, run
 from toolkit.errors import ExitStatus, ToolkitError
+from toolkit.retry import Clock, Pause, Schedule, retry
 from toolkit.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -220,18 +220,18 @@ def confirm(plan: Plan, args: argparse.Namespace) -> None:
         raise ToolkitError("Nothing deleted: not confirmed (answer y, or add --yes).")
 
 
-def wait(what: str, done: Callable[[], bool], poll_seconds: float) -> None:
+def wait(what: str, done: Callable[[], bool], poll_seconds: float, clock: Clock | None = None) -> None:
     """Call done() until it is true: first after FIRST_POLL_SECONDS, then twice as long each time up to
     poll_seconds (a quick delete ends quickly), saying every PROGRESS_SECONDS that it still waits."""
-    started = last_said = time.monotonic()
-    delay = min(FIRST_POLL_SECONDS, poll_seconds)
-    while not done():
-        time.sleep(delay)
-        delay = min(delay * 2, poll_seconds)
-        now = time.monotonic()
-        if now - last_said >= PROGRESS_SECONDS:
-            print(f"  still {what} ({now - started:.0f} s)...", flush=True)
-            last_said = now
+    said = 0.0  # seconds waited when it last said so
+
+    def say_still_waiting(pause: Pause) -> None:
+        nonlocal said
+        if pause.waited - said >= PROGRESS_SECONDS:
+            print(f"  still {what} ({pause.waited:.0f} s)...", flush=True)
+            said = pause.waited
+    retry(done, Schedule(first=min(FIRST_POLL_SECONDS, poll_seconds), longest=poll_seconds), accept=bool,
+          on_pause=say_still_waiting, clock=clock)
 
 
 def gone(getter: Callable[[], object]) -> Callable[[], bool]:

@@ -1,5 +1,6 @@
-"""Azure Batch for the scripts: the client with bounded retries, the marks a run leaves on what it
-creates, and the checks of a pool's fitness for MPI tasks.
+"""Azure Batch for the scripts: the client with bounded retries, the service's errors (their code, and
+one line with advice), the marks a run leaves on what it creates, and the checks of a pool's fitness
+for MPI tasks.
 
 The azure packages are imported inside functions (or only for type checking) so that `--help` stays fast.
 """
@@ -16,6 +17,7 @@ from toolkit.checked import BatchAccess
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
+    from azure.core.exceptions import HttpResponseError
 
 # Each run marks what it creates (pool/job metadata, task environment) with a fresh id, so
 # that when a retried POST finds the resource already there, the run knows it made it.
@@ -32,6 +34,28 @@ CLIENT_OPTIONS: dict[str, Any] = dict(retry_total=4, retry_connect=2, retry_read
                                       retry_backoff_factor=0.5, retry_backoff_max=8, timeout=90,
                                       connection_timeout=5, read_timeout=30)
 RETRY_POST: dict[str, Any] = {"retry_on_methods": frozenset({"HEAD", "GET", "PUT", "DELETE", "POST"})}
+
+# Service error codes with what the user should do about them
+# (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
+SERVICE_ADVICE = {
+    "AuthenticationFailed": "Batch rejected the credentials: check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY "
+                            "(az batch account keys list --name ACCOUNT --resource-group GROUP), or, if the account "
+                            "does not accept keys, unset AZURE_BATCH_ACCESS_KEY and sign in with `az login`.",
+    "AccountIsDisabled": "the Batch account is disabled: enable it in the Azure portal.",
+    "InsufficientAccountPermissions": "the credentials may not do this: give the signed-in identity a role on the "
+                                      "Batch account (e.g. Azure Batch Data Contributor), or use the account's "
+                                      "shared key.",
+    "PoolQuotaReached": "the account's pool quota is reached: delete an unused pool or ask for a higher quota.",
+    "ActiveJobAndScheduleQuotaReached": "the account's job quota is reached: delete finished jobs or ask for a "
+                                        "higher quota.",
+    "AccountCoreQuotaReached": "the account's core quota is reached: use fewer or smaller nodes, or ask for a "
+                               "higher quota.",
+    "PoolBeingDeleted": "the pool is being deleted: wait until it is gone, or use another --pool_id.",
+    "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py (no --job_id).",
+    "TaskNotFound": "the job has no task with that id: list its tasks with python3 check_task.py --job_id JOB_ID "
+                    "--verbose.",
+    "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
+}
 
 
 def make_batch_client(access: BatchAccess, announce: TextIO | None = None) -> BatchClient:
@@ -71,6 +95,16 @@ def error_code(err: Exception) -> str | None:
         return None
     code = body.get("code") if isinstance(body, dict) else None
     return code if isinstance(code, str) else None
+
+
+def service_message(err: HttpResponseError) -> str:
+    """One line describing an error answered by the service: advice for a known error code, else its message."""
+    code = error_code(err)
+    if code in SERVICE_ADVICE:
+        return f"{code}: {SERVICE_ADVICE[code]}"
+    message = (err.error.message if err.error is not None else None) or err.message or str(err)
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(err).__name__
+    return f"{code}: {first_line}" if code else first_line
 
 
 def made_by(items: Iterable[models.BatchMetadataItem | models.EnvironmentSetting] | None, submission_id: str) -> bool:

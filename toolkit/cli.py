@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from toolkit.batch import error_code
+from toolkit.batch import service_message
 from toolkit.credentials import KEYS_REFUSED, NO_CREDENTIAL, TOKEN_REJECTED, SignInConfigError
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.redaction import redact
@@ -31,28 +31,6 @@ if TYPE_CHECKING:
 # (the `id` of https://learn.microsoft.com/python/api/azure-batch/azure.batch.models.batchpool).
 MAX_ID_LENGTH = 64
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_-]")
-
-# Service error codes with what the user should do about them
-# (https://learn.microsoft.com/rest/api/batchservice/batch-status-and-error-codes).
-SERVICE_ADVICE = {
-    "AuthenticationFailed": "Batch rejected the credentials: check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY "
-                            "(az batch account keys list --name ACCOUNT --resource-group GROUP), or, if the account "
-                            "does not accept keys, unset AZURE_BATCH_ACCESS_KEY and sign in with `az login`.",
-    "AccountIsDisabled": "the Batch account is disabled: enable it in the Azure portal.",
-    "InsufficientAccountPermissions": "the credentials may not do this: give the signed-in identity a role on the "
-                                      "Batch account (e.g. Azure Batch Data Contributor), or use the account's "
-                                      "shared key.",
-    "PoolQuotaReached": "the account's pool quota is reached: delete an unused pool or ask for a higher quota.",
-    "ActiveJobAndScheduleQuotaReached": "the account's job quota is reached: delete finished jobs or ask for a "
-                                        "higher quota.",
-    "AccountCoreQuotaReached": "the account's core quota is reached: use fewer or smaller nodes, or ask for a "
-                               "higher quota.",
-    "PoolBeingDeleted": "the pool is being deleted: wait until it is gone, or use another --pool_id.",
-    "JobNotFound": "no job has that id: list the account's jobs with python3 check_task.py (no --job_id).",
-    "TaskNotFound": "the job has no task with that id: list its tasks with python3 check_task.py --job_id JOB_ID "
-                    "--verbose.",
-    "JobBeingDeleted": "the job is being deleted: wait until it is gone, or use another --job_id.",
-}
 
 SETTINGS_NOTE = (f"Settings (account, storage, pool, task) come from the environment and from .env\n"
                  f"next to the scripts, or from the file {ENV_FILE_VARIABLE} names instead\n"
@@ -120,16 +98,6 @@ def check_vm_size(option: str, value: str) -> str:
                            "digits and '_'; az batch location list-skus --location LOCATION lists them).",
                            ExitStatus.USAGE)
     return value
-
-
-def service_message(err: HttpResponseError) -> str:
-    """One line describing an error answered by the service: advice for a known error code, else its message."""
-    code = error_code(err)
-    if code in SERVICE_ADVICE:
-        return f"{code}: {SERVICE_ADVICE[code]}"
-    message = (err.error.message if err.error is not None else None) or err.message or str(err)
-    first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(err).__name__
-    return f"{code}: {first_line}" if code else first_line
 
 
 def sign_in_message(err: ClientAuthenticationError) -> str:

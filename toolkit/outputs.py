@@ -16,11 +16,12 @@ import json
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from toolkit.retry import Clock, Schedule, is_broken_connection, retry
 
 if TYPE_CHECKING:
 
@@ -142,23 +143,11 @@ def load_record(output_dir: Path) -> Record:
 
 # --- fetching files --------------------------------------------------------------------------------
 
-def is_broken_connection(err: Exception) -> bool:
-    """A connection cut while the answer was read: azure-core raises it with no HTTP status."""
-    from azure.core.exceptions import HttpResponseError, ServiceResponseError
-
-    return isinstance(err, ServiceResponseError) or (isinstance(err, HttpResponseError) and err.status_code is None)
-
-
-def retry_if_cut(download: Callable[[], int], attempts: int = DOWNLOAD_ATTEMPTS) -> int:
-    """Run `download` again (from the start) when the connection breaks mid-file; azure-core does not."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return download()
-        except Exception as err:
-            if attempt == attempts or not is_broken_connection(err):
-                raise
-            time.sleep(attempt)
-    raise AssertionError("unreachable")
+def retry_if_cut(download: Callable[[], int], attempts: int = DOWNLOAD_ATTEMPTS, clock: Clock | None = None) -> int:
+    """Run `download` again (from the start) when the connection breaks mid-file; azure-core does not.
+    The tries are 1 s, then 2 s apart (then twice as long each time, at most 8 s)."""
+    return retry(download, Schedule(first=1, longest=8, attempts=attempts),
+                 again=is_broken_connection, clock=clock)
 
 
 class Source(enum.Enum):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 from toolkit.batch import wire_value
 from toolkit.errors import ToolkitError
 from toolkit.failures import expired_upload
+from toolkit.retry import Clock, Pause, Schedule, SystemClock, is_transient, retry
 
 if TYPE_CHECKING:
     from azure.batch import models
@@ -28,8 +29,8 @@ ENDED_EXIT_CODE = -1073741510
 # How long --wait and --tail ride out a service that cannot be reached or answers 5xx/429.
 OUTAGE_LIMIT_SECONDS = 600.0
 OUTAGE_BACKOFF_MAX = 30.0
-TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
 MAX_TASK_LINES = 10  # per job and kind (running, waiting): then "... and N more"
+Line = tuple[str, str, str]  # a status line: (key, text, live part), see Display
 
 
 def duration(seconds: float) -> str:
@@ -198,52 +199,44 @@ def fitted(line: str, width: int) -> str:
 
 # --- riding out an outage --------------------------------------------------------------------------
 
-def is_transient(err: BaseException) -> bool:
-    """An error that waiting may cure: no connection, a broken answer, 408/429/5xx."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
-    if isinstance(err, (ServiceRequestError, ServiceResponseError)):
-        return True
-    return isinstance(err, HttpResponseError) and (err.status_code is None or err.status_code in TRANSIENT_STATUSES)
-
-
 class Outage:
     """Retries a poll through transient failures with backoff; says so once per outage, and when it
     ends; gives up (the last error is raised) after `limit` seconds without a successful poll."""
 
     def __init__(self, display: Display, limit: float = OUTAGE_LIMIT_SECONDS,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, clock: Clock | None = None):
         self.display = display
         self.limit = limit
-        self.sleep = sleep
+        self.clock = clock or SystemClock(sleep)
         self.since: float | None = None
 
     def attempt(self, poll: Callable[[], T], pause: float) -> T:
-        delay = pause
-        while True:
-            try:
-                result = poll()
-            except Exception as err:
-                if not is_transient(err):
-                    self._back()  # it answered, if only to refuse
-                    raise
-                now = time.monotonic()
-                if self.since is None:
-                    self.since = now
-                    reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
-                    self.display.event(f"The service cannot be reached or is busy ({type(err).__name__}: {reason}); "
-                                       f"retrying for up to {self.limit / 60:g} minutes...")
-                elif now - self.since > self.limit:
-                    raise ToolkitError(f"The service could not be reached for {duration(now - self.since)}; "
-                                       f"stopped waiting. Run the command again later. Last error: "
-                                       f"{type(err).__name__}") from err
-                self.sleep(delay)
-                delay = min(delay * 2, OUTAGE_BACKOFF_MAX)
-                continue
-            self._back()
-            return result
+        try:
+            result = retry(poll, Schedule(first=pause, longest=OUTAGE_BACKOFF_MAX, within=self.limit),
+                           again=is_transient, on_pause=self._pausing, clock=self.clock)
+        except Exception as err:
+            if not is_transient(err):
+                self._back()  # it answered, if only to refuse
+                raise
+            raise ToolkitError(f"The service could not be reached for {duration(self._outage())}; "
+                               f"stopped waiting. Run the command again later. Last error: "
+                               f"{type(err).__name__}") from err
+        self._back()
+        return result
+
+    def _pausing(self, pause: Pause) -> None:
+        if self.since is not None or pause.error is None:
+            return
+        self.since = pause.at - pause.waited  # the first failure
+        err = pause.error
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        self.display.event(f"The service cannot be reached or is busy ({type(err).__name__}: {reason}); "
+                           f"retrying for up to {self.limit / 60:g} minutes...")
+
+    def _outage(self) -> float:
+        return self.clock.now() - self.since if self.since is not None else 0.0
 
     def _back(self) -> None:
         if self.since is not None:
-            self.display.event(f"The service answers again (after {duration(time.monotonic() - self.since)}).")
+            self.display.event(f"The service answers again (after {duration(self._outage())}).")
             self.since = None

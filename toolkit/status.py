@@ -1,5 +1,5 @@
-"""check_task.py's rounds: the jobs and pools of the account, each job's task counts, the tasks to
-download (each as soon as it completes), and the lines that describe them.
+"""check_task.py's rounds: the jobs and pools of the account (toolkit/account.py), each job's task counts,
+the tasks to download (each as soon as it completes), and the lines that describe them.
 
 Requests per round: one task-counts request per job not yet done, the pools view (node counts of
 every pool in one request, and the pools' state in another), and a task listing only for a job
@@ -16,45 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from toolkit.account import Job, PoolsView, pools_view
 from toolkit.batch import error_code, wire_value
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.failures import (
     PreparationFailure,
-    ResizeProblem,
     excerpt_lines,
     fetch_subtask_stderr,
     file_excerpt,
     preparation_failures,
-    resize_problem,
     subtask_stderr_files,
 )
 from toolkit.outputs import STD_FILES, Downloader, Fetched, Record, TaskRecord
-from toolkit.progress import MAX_TASK_LINES, Display, now_utc, running_line, task_result
+from toolkit.progress import MAX_TASK_LINES, Display, Line, now_utc, running_line, task_result
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
-JOB_FIELDS = ["id", "poolInfo", "state", "creationTime"]
-POOL_FIELDS = ["id", "state", "enableAutoScale", "vmSize", "resizeErrors", "currentDedicatedNodes",
-               "currentLowPriorityNodes"]
 TASK_FIELDS = ["id", "state", "executionInfo", "nodeInfo", "constraints", "multiInstanceSettings", "outputFiles"]
-ENDED_JOB_STATES = {"completed", "terminating", "deleting"}
-Line = tuple[str, str, str]  # (key, text, live part): see progress.Display
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    pool_id: str | None
-    state: str
-    created: str  # the job's creation time: the record tells a job made again under the same id by it
-
-
-def list_jobs(client: BatchClient, job_id: str | None) -> list[Job]:
-    """The job asked for (its own spelling of the id), or every job of the account: one request."""
-    found = [client.get_job(job_id, select=JOB_FIELDS)] if job_id else client.list_jobs(select=JOB_FIELDS)
-    return [Job(job.id, job.pool_info.pool_id if job.pool_info else None, wire_value(job.state),
-                job.creation_time.isoformat() if job.creation_time else "") for job in found]
 
 
 def describe(job_id: str, counts: models.BatchTaskCounts) -> str:
@@ -62,71 +41,25 @@ def describe(job_id: str, counts: models.BatchTaskCounts) -> str:
             f"(succeeded {counts.succeeded}, failed {counts.failed})")
 
 
-@dataclass(frozen=True)
-class PoolSummary:
-    """A pool as check_task shows it: its nodes by state and why it cannot get more, if so."""
-
-    id: str
-    state: str
-    autoscale: bool
-    nodes: dict[str, int]
-    resize: ResizeProblem | None
+def finished(counts: models.BatchTaskCounts) -> bool:
+    """No task of the job waits or runs."""
+    return not counts.active and not counts.running
 
 
-@dataclass
-class PoolsView:
-    lines: list[Line]
-    existing: set[str]
-    shown: list[PoolSummary] = field(default_factory=list)
+def needs_listing(counts: models.BatchTaskCounts, recorded: int, wait: bool, list_always: bool) -> bool:
+    """Whether this round lists the job's tasks (one request per page), given its counts and how many of its
+    tasks the local record holds as complete.
 
-
-NODE_STATES = ("running", "idle", "creating", "starting", "waiting_for_start_task", "start_task_failed",
-               "rebooting", "reimaging", "leaving_pool", "offline", "preempted", "unusable", "unknown",
-               "deallocating", "deallocated", "upgrading_os")
-
-
-def pools_view(client: BatchClient, jobs: list[Job], whole_account: bool) -> PoolsView:
-    """The pools the jobs use, with their nodes by state (two requests for all pools); with the whole
-    account in view, a pool with nodes but no active job is flagged: it costs money for nothing."""
-    nodes: dict[str, Counter[str]] = {}
-    for entry in client.list_pool_node_counts():
-        states: Counter[str] = Counter()
-        for counts in (entry.dedicated, entry.low_priority):
-            for state in NODE_STATES:
-                states[state] += getattr(counts, state, 0) or 0 if counts is not None else 0
-        nodes[entry.pool_id] = states
-    pools = {pool.id: pool for pool in client.list_pools(select=POOL_FIELDS)}
-    active_jobs: dict[str, list[str]] = {}
-    for job in jobs:
-        if job.pool_id and job.state not in ENDED_JOB_STATES:
-            active_jobs.setdefault(job.pool_id.lower(), []).append(job.id)
-    used = {job.pool_id.lower() for job in jobs if job.pool_id}
-    lines, shown = [], []
-    for pool_id, pool in sorted(pools.items()):
-        states = nodes.get(pool_id, Counter())
-        total = sum(states.values())
-        if pool_id.lower() not in used and not (whole_account and total):
-            continue
-        resize = resize_problem(pool)
-        shown.append(PoolSummary(pool_id, wire_value(pool.state), bool(pool.enable_auto_scale),
-                                 {state: n for state, n in states.items() if n}, resize))
-        detail = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in states.most_common() if n)
-        text = f"Pool [{pool_id}]: {total} node{'' if total == 1 else 's'}{f' ({detail})' if detail else ''}"
-        if pool.enable_auto_scale:
-            text += ", autoscale"
-        if wire_value(pool.state) == "deleting":
-            text += ", being deleted"
-        users = active_jobs.get(pool_id.lower(), [])
-        if users:
-            text += f"; active jobs: {', '.join(users[:3])}{f' and {len(users) - 3} more' if len(users) > 3 else ''}"
-        elif whole_account and total and wire_value(pool.state) != "deleting":
-            text += (f"; no active job, so it costs money for nothing: delete it with "
-                     f"python3 delete_pool_job.py --pool_id {pool_id}")
-        lines.append((f"pool/{pool_id}", text, ""))
-        if resize is not None:
-            lines.append((f"pool/{pool_id}/resize", f"  it cannot get the nodes it asks for ({resize.code}): "
-                                                    f"{resize.advice}.", ""))
-    return PoolsView(lines, {pool_id.lower() for pool_id in pools}, shown)
+    --json (list_always) reports every task, so it always lists. Otherwise a finished job whose completed
+    tasks are all recorded needs nothing, except with --wait when it has no task at all (the listing is what
+    tells an empty job done). Any other job is listed when that tells something: completed tasks not yet
+    recorded (to download), running tasks (their lines), or, with --wait, a finished job (to close it)."""
+    if list_always:
+        return True
+    done = finished(counts)
+    if done and counts.completed == recorded and (counts.completed or not wait):
+        return False
+    return counts.completed != recorded or bool(counts.running) or (done and wait)
 
 
 @dataclass
@@ -197,62 +130,77 @@ class JobChecker:
         recorded = self.record.tasks(job.id, job.created)
         fetched: Counter[Fetched] = Counter()
         lines: list[Line] = [(job.id, describe(job.id, counts), "")]
-        redo = self.record.incomplete_files(job.id, self.output_dir)  # deleted or truncated since recorded
-        if redo:
-            for (task_id, name), again in zip(redo, self.fetch(job.id, redo), strict=True):
-                fetched[again.origin()] += 1
-                if again.size is None:
-                    recorded.pop(task_id, None)  # no longer complete: the next run lists the job again
-                elif task_id in recorded:
-                    recorded[task_id].files[name] = again.size
-        finished = not counts.active and not counts.running
+        self.fetch_again(job, recorded, fetched)
         running: list[models.BatchTask] = []
         unavailable: list[Line] = []
-        all_recorded = finished and counts.completed == len(recorded) and (counts.completed or not self.wait)
-        if self.list_always or (not all_recorded and (counts.completed != len(recorded) or counts.running
-                                                      or (finished and self.wait))):
-            tasks = self.list_tasks(job.id, counts)
-            new = [task for task in tasks if wire_value(task.state) == "completed" and task.id not in recorded]
-            files = [(task.id, name) for task in new for name in STD_FILES]
-            got = dict(zip(files, self.fetch(job.id, files), strict=True))
-            for task in new:
-                sizes = {name: got[(task.id, name)].size for name in STD_FILES}
-                for name in STD_FILES:
-                    fetched[got[(task.id, name)].origin()] += 1
-                    if sizes[name] is None:
-                        unavailable.append((f"{job.id}/{task.id}/{name}", f"  task [{task.id}]: {name} "
-                                            f"{got[(task.id, name)].how}", ""))
-                result, failed = task_result(task)
-                instances = task.multi_instance_settings.number_of_instances if task.multi_instance_settings else 1
-                if failed and (instances or 1) > 1:  # the other nodes' stderr, while those nodes still have it
-                    fetch_subtask_stderr(self.client, job.id, task.id, self.output_dir / job.id / task.id,
-                                         self.downloader.cancelled)
-                if all(size is not None for size in sizes.values()):
-                    recorded[task.id] = TaskRecord(result, failed, {k: v for k, v in sizes.items() if v is not None})
-                elif failed:
-                    lines.append((f"{job.id}/{task.id}", f"  task [{task.id}]: {result}", ""))
-            running = [task for task in tasks if wire_value(task.state) in ("running", "preparing")]
-            if finished and all(wire_value(task.state) == "completed" for task in tasks):
-                listed = {task.id for task in tasks}
-                for task_id in [t for t in recorded if t not in listed]:  # deleted tasks
-                    del recorded[task_id]
-                self.finish(job, counts, lines, not tasks)
-        elif finished:
+        if needs_listing(counts, len(recorded), self.wait, self.list_always):
+            running = self.follow_listing(job, counts, recorded, fetched, lines, unavailable)
+        elif finished(counts):
             self.finish(job, counts, lines, counts.completed == 0)
         if fetched:
             self.record.save()
         lines += self.task_lines(job, recorded, running, counts) + unavailable
         if recorded:
             lines.append((f"{job.id}/outputs", self.outputs_line(job, recorded, fetched), ""))
+        return lines + self.stuck_lines(job, counts)
+
+    def fetch_again(self, job: Job, recorded: dict[str, TaskRecord], fetched: Counter[Fetched]) -> None:
+        """Download again the recorded files deleted or truncated on disk since they were recorded."""
+        redo = self.record.incomplete_files(job.id, self.output_dir)
+        for (task_id, name), again in zip(redo, self.fetch(job.id, redo), strict=True):
+            fetched[again.origin()] += 1
+            if again.size is None:
+                recorded.pop(task_id, None)  # no longer complete: the next run lists the job again
+            elif task_id in recorded:
+                recorded[task_id].files[name] = again.size
+
+    def follow_listing(self, job: Job, counts: models.BatchTaskCounts, recorded: dict[str, TaskRecord],
+                       fetched: Counter[Fetched], lines: list[Line], unavailable: list[Line]) -> list[models.BatchTask]:
+        """List the job's tasks, download the newly completed ones, and close the job when all are done;
+        returns its running tasks."""
+        tasks = self.list_tasks(job.id, counts)
+        new = [task for task in tasks if wire_value(task.state) == "completed" and task.id not in recorded]
+        self.download_completed(job, new, recorded, fetched, lines, unavailable)
+        if finished(counts) and all(wire_value(task.state) == "completed" for task in tasks):
+            listed = {task.id for task in tasks}
+            for task_id in [t for t in recorded if t not in listed]:  # deleted tasks
+                del recorded[task_id]
+            self.finish(job, counts, lines, not tasks)
+        return [task for task in tasks if wire_value(task.state) in ("running", "preparing")]
+
+    def download_completed(self, job: Job, new: list[models.BatchTask], recorded: dict[str, TaskRecord],
+                           fetched: Counter[Fetched], lines: list[Line], unavailable: list[Line]) -> None:
+        """Fetch the std files of newly completed tasks (and a failed MPI task's other nodes' stderr); a task
+        whose files all came is recorded, a failed one without them gets its result line here."""
+        files = [(task.id, name) for task in new for name in STD_FILES]
+        got = dict(zip(files, self.fetch(job.id, files), strict=True))
+        for task in new:
+            sizes = {name: got[(task.id, name)].size for name in STD_FILES}
+            for name in STD_FILES:
+                fetched[got[(task.id, name)].origin()] += 1
+                if sizes[name] is None:
+                    unavailable.append((f"{job.id}/{task.id}/{name}", f"  task [{task.id}]: {name} "
+                                        f"{got[(task.id, name)].how}", ""))
+            result, failed = task_result(task)
+            instances = task.multi_instance_settings.number_of_instances if task.multi_instance_settings else 1
+            if failed and (instances or 1) > 1:  # the other nodes' stderr, while those nodes still have it
+                fetch_subtask_stderr(self.client, job.id, task.id, self.output_dir / job.id / task.id,
+                                     self.downloader.cancelled)
+            if all(size is not None for size in sizes.values()):
+                recorded[task.id] = TaskRecord(result, failed, {k: v for k, v in sizes.items() if v is not None})
+            elif failed:
+                lines.append((f"{job.id}/{task.id}", f"  task [{task.id}]: {result}", ""))
+
+    def stuck_lines(self, job: Job, counts: models.BatchTaskCounts) -> list[Line]:
+        """Why the job's tasks all wait, when waiting cannot change it (kept in self.stuck for --wait)."""
         self.stuck.pop(job.id, None)
-        if counts.active and not counts.running:
-            found = self.stuck_reason(job, counts)
-            if found:
-                problem, details = found
-                self.stuck[job.id] = problem
-                shown = details if self.wait else [f"  {problem}", *details]  # --wait ends on the problem itself
-                lines += [(f"{job.id}/stuck/{i}", text, "") for i, text in enumerate(shown)]
-        return lines
+        found = self.stuck_reason(job, counts) if counts.active and not counts.running else None
+        if found is None:
+            return []
+        problem, details = found
+        self.stuck[job.id] = problem
+        shown = details if self.wait else [f"  {problem}", *details]  # --wait ends on the problem itself
+        return [(f"{job.id}/stuck/{i}", text, "") for i, text in enumerate(shown)]
 
     def finish(self, job: Job, counts: models.BatchTaskCounts, lines: list[Line], empty: bool) -> None:
         self.done.add(job.id)
