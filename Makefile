@@ -13,7 +13,14 @@ VENV_PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 AZURITE_DIR := tools/azurite
 AZURITE_STAMP := $(AZURITE_DIR)/node_modules/.lockfile-installed
-PYTEST_FLAGS ?= -q -ra --durations=5
+# Two pytest-xdist workers (the machines have 2 cores; most of a test's time is spent waiting on its
+# subprocesses), each with its own Azurite and Batch emulator; --dist loadfile keeps a file on one worker,
+# so a module's fixtures start once and tests that share one machine-wide resource run one after the other
+# (tests/e2e/test_isolated_nodes.py: network namespaces, routes, the host's Open MPI). Files go out in
+# collection order (--no-loadscope-reorder): the slow e2e files first, the many quick unit files fill the end
+# (by default xdist sends files with few tests last, and those are the slow ones). PYTEST_FLAGS="-q" runs the
+# suite in one process.
+PYTEST_FLAGS ?= -q -ra --durations=5 -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup demo local lint test clean distclean
 

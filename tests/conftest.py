@@ -34,11 +34,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under CI=true a skipped test fails the run: a test that needs root or a tool may skip on a laptop,
-    with its reason shown, but CI must run every test (its .ci/run installs what they need)."""
+    with its reason shown, but CI must run every test (its .ci/run installs what they need).
+
+    Under pytest-xdist the controller decides: its reporter has every worker's reports, and its exit
+    status is the run's (a worker's is not)."""
+    if hasattr(session.config, "workerinput"):
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if os.environ.get("CI") == "true" and skipped and session.exitstatus == 0:
         reporter.ensure_newline()
+        if reporter._tw.width_of_current_line:  # pytest-xdist's progress leaves its line open
+            reporter.write_line("")
         reporter.write_line(f"CI=true: {len(skipped)} test(s) skipped; under CI every test must run.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

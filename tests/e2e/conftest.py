@@ -1,8 +1,9 @@
 """Fixtures of the end-to-end tests: the scripts as subprocesses against Azurite and the Batch emulator.
 
-- `local_stack` (session): one Azurite + Batch emulator for the whole session
-  (tools/local_stack.py). If it cannot start, the tests fail with a line
-  saying what to run (`make setup`): nothing is skipped.
+- `local_stack` (session): one Azurite + Batch emulator for the whole session,
+  so one per pytest-xdist worker (tools/local_stack.py: free ports, its own
+  directory). If it cannot start, the tests fail with a line saying what to
+  run (`make setup`): nothing is skipped.
 - `run_script`: runs create_pool_job.py, send_task.py or check_task.py with
   the stack's settings and a minimal environment, in the test's own temporary
   directory (so check_task.py's `outputs/` lands there).
@@ -132,7 +133,7 @@ def ids(request):
 
 @pytest.fixture(scope="session")
 def az_executable():
-    """Path of the Azure CLI's `az`, installed once per checkout (tests/e2e/azure_cli.py)."""
+    """Path of the Azure CLI's `az`, installed once per machine and Python version (tests/e2e/azure_cli.py)."""
     from tests.e2e.azure_cli import installed_az
 
     return installed_az()

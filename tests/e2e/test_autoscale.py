@@ -5,6 +5,7 @@ interval is 1 s, a 3-minute look-back 0.6 s), so a pool grows and shrinks within
 and its nodes are watched through the SDK while the scripts run as subprocesses.
 """
 
+import concurrent.futures
 import subprocess
 import sys
 from pathlib import Path
@@ -70,8 +71,13 @@ def test_pool_grows_to_an_mpi_tasks_instances_and_shrinks_back_to_zero(run_scrip
 def test_pool_stays_at_its_maximum_with_more_instances_queued_than_nodes(run_script, ids, batch):
     ok(run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, "--max_nodes", "2"))
     task_ids = [f"{ids.task_id}-{n}" for n in range(3)]
-    for task_id in task_ids:
-        ok(run_script("send_task.py", "--job_id", ids.job_id, "--task_id", task_id, "--nodes", "2"))
+    # Sent together: one after the other, on a machine busy with another test worker, the first task could
+    # end before the third is queued, and the formula would never see more instances than nodes.
+    with concurrent.futures.ThreadPoolExecutor(len(task_ids)) as senders:
+        sent = [senders.submit(run_script, "send_task.py", "--job_id", ids.job_id, "--task_id", task_id, "--nodes", "2")
+                for task_id in task_ids]
+    for result in sent:
+        ok(result.result())
     views = watch(batch, ids.pool_id, ids.job_id,
                   lambda v: len(v["tasks"]) == 3 and set(v["tasks"].values()) == {"completed"}, timeout=40)
     assert all(v["nodes"] <= 2 and v["target"] <= 2 for v in views), [v for v in views if v["nodes"] > 2]

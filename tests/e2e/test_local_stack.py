@@ -95,8 +95,8 @@ def test_tasks_get_none_of_the_emulators_python_settings(batch, ids):
         assert task.execution_info.exit_code == 0
         assert b"".join(batch.download_task_file(ids.job_id, ids.task_id, "stdout.txt")) == b"[]\n"
     finally:
-        batch.begin_delete_job(ids.job_id).result()
-        batch.begin_delete_pool(ids.pool_id).result()
+        batch.begin_delete_job(ids.job_id, polling_interval=0).result()
+        batch.begin_delete_pool(ids.pool_id, polling_interval=0).result()
 
 
 def test_toolkit_reads_the_stack_from_its_env_file(local_stack):
