@@ -106,6 +106,16 @@ def batch(local_stack):
     return batch_client(local_stack)
 
 
+def keep_nodes(client, pool_id: str, nodes: int = 2) -> None:
+    """Hold an autoscale pool at `nodes` nodes, so they stay after its tasks: a node that leaves the pool
+    takes its files with it (as on Azure), and some tests read a finished task's files from its node."""
+    from azure.batch import models
+
+    client.disable_pool_auto_scale(pool_id)
+    client.begin_resize_pool(pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=nodes),
+                             polling_interval=0).result()
+
+
 @pytest.fixture
 def fault(local_stack):
     """fault(kind, method, path, **options) injects an emulator fault for this test (cleared after it);

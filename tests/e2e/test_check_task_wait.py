@@ -12,6 +12,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 
 from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import REPO_ROOT, process_alive, wait_for
+from tests.e2e.conftest import keep_nodes
 from tests.e2e.test_check_task_outputs import VM, add_job, gated, plain_pool, wait_completed  # noqa: F401
 from tools import local_stack as stack_module
 
@@ -178,9 +179,7 @@ def test_the_help_commands_for_a_subtasks_output_work_as_shown(run_script, ids, 
     created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id)
     assert created.returncode == 0, created.stderr
     # Nodes that stay after the task (one that leaves the pool takes its files), as while a user looks.
-    batch.disable_pool_auto_scale(ids.pool_id)
-    batch.begin_resize_pool(ids.pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=2),
-                            polling_interval=0).result()
+    keep_nodes(batch, ids.pool_id)
     sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
     assert sent.returncode == 0, sent.stderr
     wait_completed(batch, ids.job_id, ids.task_id)

@@ -12,10 +12,9 @@ import shutil
 import subprocess
 
 import pytest
-from azure.batch import models
 
 from tests.conftest import wait_for
-from tests.e2e.conftest import ScriptRunner, batch_client
+from tests.e2e.conftest import ScriptRunner, batch_client, keep_nodes
 from tests.git_repos import make_repository
 from tools import local_stack as stack_module
 
@@ -166,9 +165,7 @@ def test_an_upload_refused_after_the_sas_expired_says_so_with_the_time(run_scrip
     sent = create_and_send(run_script, ids, env)
     assert "Warning: the container SAS expires at" in sent.stdout
     # The nodes stay after the task (a node that leaves takes its files): its stdout.txt then comes from there.
-    batch.disable_pool_auto_scale(ids.pool_id)
-    batch.begin_resize_pool(ids.pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=2),
-                            polling_interval=0).result()
+    keep_nodes(batch, ids.pool_id)
     wait_for(lambda: batch.get_task(ids.job_id, ids.task_id).state == "completed", timeout=90)
     checked = run_script("check_task.py", "--job_id", ids.job_id, "--verbose")  # with a SAS that is valid now
     assert checked.returncode == 0, checked.stderr

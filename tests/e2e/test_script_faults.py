@@ -2,9 +2,8 @@
 
 import time
 
-from azure.batch import models
-
 from batch_emulator.faults import clear_faults
+from tests.e2e.conftest import keep_nodes
 
 
 def create_pool_and_job(run_script, ids):
@@ -56,9 +55,7 @@ def test_download_cut_mid_file_leaves_nothing_partial_and_the_next_run_completes
                                                                                     fault, tmp_path, batch):
     create_pool_and_job(run_script, ids)
     # Two nodes that stay after the task: a node that leaves the pool takes the task's files with it.
-    batch.disable_pool_auto_scale(ids.pool_id)
-    batch.begin_resize_pool(ids.pool_id, models.BatchPoolResizeOptions(target_dedicated_nodes=2),
-                            polling_interval=0).result()
+    keep_nodes(batch, ids.pool_id)
     sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id)
     assert sent.returncode == 0, sent.stderr
     from_nodes = {"BLOB_CONTAINER_URL": None, "BATCH_TOOLKIT_ENV_FILE": ""}  # task file API only
