@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 EXCERPT_LINES = 6           # of a stderr, under a FAILED line
 NODE_FILE_TAIL = 64 * 1024  # bytes kept of a node's file read for its last lines
 TRACEBACK_HEADER = "Traceback (most recent call last):"
+FROZEN_FRAME = 'File "<frozen '
 
 # Resize errors (REST ResizeError.code) that waiting cannot cure: the account must get more quota first.
 QUOTA_CODES = {"AccountCoreQuotaReached": "dedicated", "AccountLowPriorityCoreQuotaReached": "Spot (low-priority)",
@@ -53,7 +54,10 @@ def excerpt(text: str, limit: int = EXCERPT_LINES) -> list[str]:
         # The traceback ends with the first line no more indented than its header: the exception line.
         end = next((i for i, line in enumerate(block) if line.strip() and len(line) - len(line.lstrip()) <= indent),
                    len(block) - 1)
-        return [line for line in block[:end + 1] if line.strip()][-limit:]
+        # Frames of the interpreter's own frozen modules (runpy, under python3 -m mpi4py) have no source line
+        # and say nothing about the program: they would fill the excerpt before its own frames.
+        return [line for line in block[:end + 1] if line.strip() and not line.lstrip().startswith(FROZEN_FRAME)
+                ][-limit:]
     return [line for line in lines if line.strip()][-limit:]
 
 

@@ -40,6 +40,14 @@ def test_excerpt_keeps_the_end_of_the_traceback_not_mpiruns_banner():
     assert not any("MPI_ABORT" in line or "Traceback" in line or "rank 0" in line for line in lines)
 
 
+def test_excerpt_leaves_out_the_interpreters_frozen_frames():
+    text = ('Traceback (most recent call last):\n  File "<frozen runpy>", line 291, in run_path\n'
+            '  File "<frozen runpy>", line 88, in _run_code\n  File "/repo/crash.py", line 9, in <module>\n'
+            '    raise RuntimeError("broke")\nRuntimeError: broke\n')
+    assert excerpt(text) == ['  File "/repo/crash.py", line 9, in <module>', '    raise RuntimeError("broke")',
+                             "RuntimeError: broke"]
+
+
 def test_excerpt_of_the_last_traceback_when_several_ranks_raised():
     two = CRASH.replace("rank 1 broke", "first") + CRASH.replace("rank 1 broke", "second")
     assert excerpt(two)[-1] == "RuntimeError: second"
