@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import quote
 
 from ..service import tasks
@@ -25,25 +27,32 @@ OCTET = "application/octet-stream"
 TEXT = "text/plain"
 
 
-def _content_type(name):
+@dataclass(frozen=True)
+class _Files:
+    """Where a request's files are: the directory on the node, and the URL the service lists them under."""
+    directory: str
+    url: str
+
+
+def _content_type(name: str) -> str:
     """What the service serves a file as: stdout.txt and stderr.txt came back text/plain (Azure/azure-sdk-assets,
     python/sdk/batch/azure-batch/tests/recordings/test_batch.pyTestBatchtest_batch_files[sync].json); other .txt
     files the same ([inferred]), anything else as bytes."""
     return TEXT if name.lower().endswith(".txt") else OCTET
 
 
-def _task_base(server, req):
+def _task_files(server: Server, req: Request) -> _Files:
     files = tasks.task_files(server.account, req.params["jobId"], req.params["taskId"])
     url = f"{req.base}/jobs/{quote(files.job_id, safe='')}/tasks/{quote(files.task_id, safe='')}/files"
-    return files.directory, url
+    return _Files(files.directory, url)
 
 
-def _node_base(server, req):
+def _node_files(server: Server, req: Request) -> _Files:
     node_id, root = tasks.node_root(server.account, req.params["poolId"], req.params["nodeId"])
-    return root, f"{req.base}/pools/{req.params['poolId']}/nodes/{node_id}/files"
+    return _Files(root, f"{req.base}/pools/{req.params['poolId']}/nodes/{node_id}/files")
 
 
-def _resolve(base, relative):
+def _resolve(base: str, relative: str) -> str:
     """Absolute path of ``relative`` inside ``base``; 404 for anything outside or missing."""
     path = os.path.normpath(os.path.join(base, relative.replace("\\", "/").lstrip("/")))
     if path != base and not path.startswith(base.rstrip(os.sep) + os.sep):
@@ -53,22 +62,25 @@ def _resolve(base, relative):
     return path
 
 
-def _mtime(st):
+def _mtime(st: os.stat_result) -> datetime:
     return datetime.fromtimestamp(st.st_mtime, timezone.utc)
 
 
-def _entry(name, path, url_base):
+def _entry(name: str, path: str, url_base: str) -> dict[str, Any]:
+    """One item of a file listing, as the service writes it."""
     st = os.stat(path)
-    item = {"name": name, "url": f"{url_base}/{quote(name, safe='')}", "isDirectory": stat.S_ISDIR(st.st_mode)}
-    if not item["isDirectory"]:
+    is_dir = stat.S_ISDIR(st.st_mode)
+    item: dict[str, Any] = {"name": name, "url": f"{url_base}/{quote(name, safe='')}", "isDirectory": is_dir}
+    if not is_dir:
         # contentLength is a string on the service; creationTime is not returned for Linux nodes.
         item["properties"] = {"lastModified": iso(_mtime(st)), "contentLength": str(st.st_size),
                               "contentType": _content_type(name), "fileMode": format(st.st_mode, "o").zfill(7)}
     return item
 
 
-def _list(req, base, url_base):
-    entries = []
+def _list(req: Request, files: _Files) -> Response:
+    base, url_base = files.directory, files.url
+    entries: list[dict[str, Any]] = []
     if os.path.isdir(base):
         if req.flag("recursive"):
             for dirpath, dirnames, filenames in os.walk(base):
@@ -82,8 +94,9 @@ def _list(req, base, url_base):
     return listing(req, entries, "files", ("name",))
 
 
-def _properties(req, base, url_base, with_body):
-    path = _resolve(base, req.params["filePath"])
+def _properties(req: Request, files: _Files, with_body: bool) -> Response:
+    """A file's properties as headers (HEAD), with its bytes too (GET); a directory has none."""
+    path = _resolve(files.directory, req.params["filePath"])
     st = os.stat(path)
     is_dir = stat.S_ISDIR(st.st_mode)
     # As the service writes them (the recording above): isdirectory "False"/"True", the file's whole URL
@@ -92,7 +105,7 @@ def _properties(req, base, url_base, with_body):
     headers: dict[str, str] = {"Last-Modified": wire.rfc1123(_mtime(st)),
                "ocp-creation-time": wire.rfc1123(datetime.fromtimestamp(st.st_ctime, timezone.utc)),
                "ocp-batch-file-isdirectory": "True" if is_dir else "False",
-               "ocp-batch-file-url": quote(f"{url_base}/{quote(req.params['filePath'], safe='/')}", safe=""),
+               "ocp-batch-file-url": quote(f"{files.url}/{quote(req.params['filePath'], safe='/')}", safe=""),
                "ocp-batch-file-mode": format(st.st_mode, "o").zfill(7)}
     if not with_body:
         headers["Content-Length"] = str(0 if is_dir else st.st_size)
@@ -105,7 +118,7 @@ def _properties(req, base, url_base, with_body):
     return Response(200, data, headers, content_type)
 
 
-def _apply_range(header, data):
+def _apply_range(header: str | None, data: bytes) -> bytes:
     """ocp-range 'bytes=a-b' answered with 200 and the slice (the SDK accepts only 200)."""
     if not header:
         return data
@@ -125,7 +138,7 @@ def _apply_range(header, data):
     return data[start:end + 1]
 
 
-def _delete(req, base):
+def _delete(req: Request, base: str) -> Response:
     path = _resolve(base, req.params["filePath"])
     if os.path.isdir(path):
         if not req.flag("recursive"):
@@ -138,43 +151,39 @@ def _delete(req, base):
 
 @route("GET", "jobs/{jobId}/tasks/{taskId}/files")
 def list_task_files(server: Server, req: Request) -> Response:
-    return _list(req, *_task_base(server, req))
+    return _list(req, _task_files(server, req))
 
 
 @route("GET", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
 def download_task_file(server: Server, req: Request) -> Response:
-    base, url_base = _task_base(server, req)
-    return _properties(req, base, url_base, with_body=True)
+    return _properties(req, _task_files(server, req), with_body=True)
 
 
 @route("HEAD", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
 def task_file_properties(server: Server, req: Request) -> Response:
-    base, url_base = _task_base(server, req)
-    return _properties(req, base, url_base, with_body=False)
+    return _properties(req, _task_files(server, req), with_body=False)
 
 
 @route("DELETE", "jobs/{jobId}/tasks/{taskId}/files/{filePath*}")
 def delete_task_file(server: Server, req: Request) -> Response:
-    return _delete(req, _task_base(server, req)[0])
+    return _delete(req, _task_files(server, req).directory)
 
 
 @route("GET", "pools/{poolId}/nodes/{nodeId}/files")
 def list_node_files(server: Server, req: Request) -> Response:
-    return _list(req, *_node_base(server, req))
+    return _list(req, _node_files(server, req))
 
 
 @route("GET", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
 def download_node_file(server: Server, req: Request) -> Response:
-    base, url_base = _node_base(server, req)
-    return _properties(req, base, url_base, with_body=True)
+    return _properties(req, _node_files(server, req), with_body=True)
 
 
 @route("HEAD", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
 def node_file_properties(server: Server, req: Request) -> Response:
-    base, url_base = _node_base(server, req)
-    return _properties(req, base, url_base, with_body=False)
+    return _properties(req, _node_files(server, req), with_body=False)
 
 
 @route("DELETE", "pools/{poolId}/nodes/{nodeId}/files/{filePath*}")
 def delete_node_file(server: Server, req: Request) -> Response:
-    return _delete(req, _node_base(server, req)[0])
+    return _delete(req, _node_files(server, req).directory)

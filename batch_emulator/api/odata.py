@@ -14,10 +14,19 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any, TypeVar
 
-from ..service.errors import service_error
+from ..service.errors import BatchServiceError, service_error
+
+# A predicate over one item of a list, as its wire JSON (nested objects are dicts).
+Predicate = Callable[[Mapping[str, object]], bool]
+# What a literal of the grammar stands for: 'text' and datetime'...' are str, numbers int or float.
+LiteralValue = str | int | float | bool | None
+# What two operands are once compared: both of one of these types (_compare converts them).
+Ordered = TypeVar("Ordered", datetime, str, bool, float)
+Item = TypeVar("Item")
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<lparen>\()|(?P<rparen>\))|(?P<comma>,)"
@@ -25,20 +34,34 @@ _TOKEN = re.compile(
     r"|(?P<num>-?\d+(?:\.\d+)?)(?![\w/])"
     r"|(?P<word>[A-Za-z_$][\w/.$-]*))"
 )
-_COMPARISONS = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
-    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-}
+_OPERATORS = ("eq", "ne", "gt", "ge", "lt", "le")
+_END = ("", "")   # (kind, value) that peek() gives past the last token
 
 
-def _bad_filter(text, reason):
+def _holds(op: str, left: Ordered, right: Ordered) -> bool:
+    """``left op right`` for one of the _OPERATORS."""
+    if op == "eq":
+        return left == right
+    if op == "ne":
+        return left != right
+    if op == "gt":
+        return left > right
+    if op == "ge":
+        return left >= right
+    if op == "lt":
+        return left < right
+    return left <= right
+
+
+def _bad_filter(text: str, reason: str) -> BatchServiceError:
     return service_error(400, "InvalidQueryParameterValue", QueryParameterName="$filter",
                          QueryParameterValue=text, Reason=reason)
 
 
-def _tokenize(text):
-    tokens, pos = [], 0
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    """(kind, value) of each token: kind is the name of the _TOKEN group that matched."""
+    tokens: list[tuple[str, str]] = []
+    pos = 0
     while pos < len(text):
         if text[pos:].strip() == "":
             break
@@ -54,8 +77,9 @@ def _tokenize(text):
     return tokens
 
 
-def _lookup(item, path):
-    value = item
+def _lookup(item: Mapping[str, object], path: str) -> object:
+    """The value at ``path`` (executionInfo/exitCode) in ``item``; None where a step is missing."""
+    value: object = item
     for part in path.split("/"):
         if not isinstance(value, dict):
             return None
@@ -63,10 +87,11 @@ def _lookup(item, path):
     return value
 
 
-def _as_datetime(value):
+def _as_datetime(value: object) -> datetime | None:
     """Parse ISO-8601 UTC strings (up to 7 fractional digits, as the service writes them)."""
-    match = isinstance(value, str) and re.fullmatch(
-        r"(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(?:\.(\d+))?(?:Z|[+-]00:00)?", value)
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(?:\.(\d+))?(?:Z|[+-]00:00)?", value)
     if not match:
         return None
     frac = "." + match.group(2)[:6].ljust(6, "0") if match.group(2) else ""
@@ -76,7 +101,7 @@ def _as_datetime(value):
         return None
 
 
-def _compare(op, actual, literal):
+def _compare(op: str, actual: object, literal: LiteralValue) -> bool:
     if literal is None:
         return (actual is None) if op == "eq" else (actual is not None) if op == "ne" else False
     if actual is None:
@@ -84,44 +109,73 @@ def _compare(op, actual, literal):
     if isinstance(literal, str):
         left_dt, right_dt = _as_datetime(actual), _as_datetime(literal)
         if left_dt and right_dt:
-            return _COMPARISONS[op](left_dt, right_dt)
+            return _holds(op, left_dt, right_dt)
         # Enum values and ids are case-insensitive on the service; compare strings that way.
-        return _COMPARISONS[op](str(actual).lower(), literal.lower())
+        return _holds(op, str(actual).lower(), literal.lower())
     if isinstance(literal, bool) or isinstance(actual, bool):
-        return _COMPARISONS[op](bool(actual), bool(literal)) if op in ("eq", "ne") else False
+        return _holds(op, bool(actual), bool(literal)) if op in ("eq", "ne") else False
+    if not isinstance(actual, (int, float, str)):   # an object or a list: no number to compare
+        return False
     try:
-        return _COMPARISONS[op](float(actual), float(literal))
-    except (TypeError, ValueError):
+        return _holds(op, float(actual), float(literal))
+    except ValueError:   # a string that is no number
         return False
 
 
+def _either(left: Predicate, right: Predicate) -> Predicate:
+    return lambda item: left(item) or right(item)
+
+
+def _both(left: Predicate, right: Predicate) -> Predicate:
+    return lambda item: left(item) and right(item)
+
+
+def _negation(inner: Predicate) -> Predicate:
+    return lambda item: not inner(item)
+
+
+def _starts_with(path: str, prefix: str) -> Predicate:
+    def predicate(item: Mapping[str, object]) -> bool:
+        value = _lookup(item, path)
+        return isinstance(value, str) and value.lower().startswith(prefix.lower())
+    return predicate
+
+
+def _comparison(op: str, path: str, literal: LiteralValue) -> Predicate:
+    return lambda item: _compare(op, _lookup(item, path), literal)
+
+
 class _Parser:
-    def __init__(self, text, allowed):
-        self.text, self.allowed = text, {p.lower(): p for p in allowed}
-        self.tokens, self.i = _tokenize(text), 0
+    """Recursive descent over the tokens of one $filter; expr() gives its predicate."""
 
-    def peek(self):
-        return self.tokens[self.i] if self.i < len(self.tokens) else (None, None)
+    def __init__(self, text: str, allowed: tuple[str, ...]) -> None:
+        self.text = text
+        self.allowed = {p.lower(): p for p in allowed}   # lowercased name -> the name as the wire JSON has it
+        self.tokens = _tokenize(text)
+        self.i = 0   # index of the next token
 
-    def take(self, kind=None, word=None):
-        tok = self.peek()
-        if tok[0] is None or (kind and tok[0] != kind) or (word and (tok[1] or "").lower() != word):
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.i] if self.i < len(self.tokens) else _END
+
+    def take(self, kind: str | None = None, word: str | None = None) -> str:
+        tok_kind, tok_value = self.peek()
+        if not tok_kind or (kind and tok_kind != kind) or (word and tok_value.lower() != word):
             raise _bad_filter(self.text, f"Expected {word or kind} at token {self.i + 1}.")
         self.i += 1
-        return tok[1]
+        return tok_value
 
-    def is_word(self, *words):
+    def is_word(self, *words: str) -> bool:
         kind, value = self.peek()
         return kind == "word" and value.lower() in words
 
-    def prop(self):
+    def prop(self) -> str:
         name = self.take("word")
         real = self.allowed.get(name.lower())
         if real is None:
             raise _bad_filter(self.text, f"Filtering on property '{name}' is not supported for this list.")
         return real
 
-    def literal(self):
+    def literal(self) -> LiteralValue:
         kind, value = self.peek()
         self.i += 1
         if kind in ("str", "dt"):
@@ -132,27 +186,24 @@ class _Parser:
             return {"true": True, "false": False, "null": None}[value.lower()]
         raise _bad_filter(self.text, f"Expected a literal value at token {self.i}.")
 
-    def expr(self):
+    def expr(self) -> Predicate:
         left = self.term()
         while self.is_word("or"):
             self.i += 1
-            right = self.term()
-            left = (lambda a, b: lambda item: a(item) or b(item))(left, right)
+            left = _either(left, self.term())
         return left
 
-    def term(self):
+    def term(self) -> Predicate:
         left = self.factor()
         while self.is_word("and"):
             self.i += 1
-            right = self.factor()
-            left = (lambda a, b: lambda item: a(item) and b(item))(left, right)
+            left = _both(left, self.factor())
         return left
 
-    def factor(self):
+    def factor(self) -> Predicate:
         if self.is_word("not"):
             self.i += 1
-            inner = self.factor()
-            return lambda item: not inner(item)
+            return _negation(self.factor())
         if self.peek()[0] == "lparen":
             self.i += 1
             inner = self.expr()
@@ -167,17 +218,15 @@ class _Parser:
             self.take("rparen")
             if not isinstance(prefix, str):
                 raise _bad_filter(self.text, "startswith needs a string literal.")
-            return lambda item: isinstance(_lookup(item, path), str) and \
-                _lookup(item, path).lower().startswith(prefix.lower())
+            return _starts_with(path, prefix)
         path = self.prop()
         op = self.take("word").lower()
-        if op not in _COMPARISONS:
+        if op not in _OPERATORS:
             raise _bad_filter(self.text, f"Unsupported operator '{op}'.")
-        value = self.literal()
-        return lambda item: _compare(op, _lookup(item, path), value)
+        return _comparison(op, path, self.literal())
 
 
-def compile_filter(text: str | None, allowed_properties: tuple[str, ...]) -> Callable[[dict], bool]:
+def compile_filter(text: str | None, allowed_properties: tuple[str, ...]) -> Predicate:
     """Return a predicate over wire dicts; None text gives a predicate that accepts everything."""
     if text is None or not text.strip():
         return lambda item: True
@@ -188,7 +237,7 @@ def compile_filter(text: str | None, allowed_properties: tuple[str, ...]) -> Cal
     return predicate
 
 
-def select_properties(item: dict, select: str | None) -> dict:
+def select_properties(item: dict[str, Any], select: str | None) -> dict[str, Any]:
     """$select: keep the listed top-level properties (names matched case-insensitively)."""
     if not select:
         return item
@@ -196,7 +245,7 @@ def select_properties(item: dict, select: str | None) -> dict:
     return {k: v for k, v in item.items() if k.lower() in wanted or k == "odata.metadata"}
 
 
-def parse_maxresults(query: dict[str, str], default: int = 1000) -> int:
+def parse_maxresults(query: Mapping[str, str], default: int = 1000) -> int:
     raw = query.get("maxresults")
     if raw is None or raw == "":
         return default
@@ -227,7 +276,7 @@ def decode_skiptoken(token: str) -> int:
                             QueryParameterValue=token, Reason="The continuation token is not valid.") from None
 
 
-def page(items: list, query: dict[str, str]) -> tuple[list, str | None]:
+def page(items: list[Item], query: Mapping[str, str]) -> tuple[list[Item], str | None]:
     """Slice one page from ``items``; returns (page_items, next_skiptoken or None)."""
     size = parse_maxresults(query)
     token = query.get("$skiptoken") or query.get("$skipToken")

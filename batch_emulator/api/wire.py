@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import datetime
 from email.utils import format_datetime
+from typing import Any
 
 import isodate
 
@@ -19,7 +21,7 @@ NODE_AGENT_VERSION = "1.12.20"
 # GET /supportedimages. Ubuntu 20.04 is left out: Batch retired it on 2025-04-23 and, as with
 # earlier retirements (Azure/Batch#61), retired SKUs stop being listed. 24.04 has no announced
 # Batch end of life, so batchSupportEndOfLife is absent (the service returned null, Azure/Batch#178).
-SUPPORTED_IMAGES = [
+SUPPORTED_IMAGES: list[dict[str, Any]] = [
     {"nodeAgentSKUId": "batch.node.ubuntu 24.04",
      "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
      "osType": "linux", "capabilities": ["Generation2VMImage"], "verificationType": "verified"},
@@ -57,12 +59,13 @@ def norm_duration(text: str | None) -> str | None:
     if text is None or text == MAX_DURATION:
         return text
     try:
-        return isodate.duration_isoformat(parse_duration(text, "duration"))
+        shown: str = isodate.duration_isoformat(parse_duration(text, "duration"))   # isodate has no type hints
     except BatchServiceError:
         return text
+    return shown
 
 
-def pool_spec_defaults(out: dict) -> dict:
+def pool_spec_defaults(out: dict[str, Any]) -> dict[str, Any]:
     """Fill in what a pool GET (or a job's autoPoolSpecification.pool) shows when the add did not say it
     (Azure/azure-sdk-assets, python/sdk/batch/azure-batch/tests/recordings/test_batch.pyTestBatchtest_batch_*
     [sync].json: create_pools, scale_pools, update_pools, jobs). Secrets are never returned."""
@@ -101,11 +104,11 @@ def pool_spec_defaults(out: dict) -> dict:
     return out
 
 
-def _drop_none(d):
+def _drop_none(d: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def pool_to_wire(pool: Pool, base: str) -> dict:
+def pool_to_wire(pool: Pool, base: str) -> dict[str, Any]:
     out = copy.deepcopy(pool.spec)
     for key in ("targetDedicatedNodes", "targetLowPriorityNodes", "enableAutoScale", "autoScaleFormula",
                 "autoScaleEvaluationInterval", "resizeTimeout"):
@@ -131,19 +134,19 @@ def pool_to_wire(pool: Pool, base: str) -> dict:
     return pool_spec_defaults(out)
 
 
-def resize_error_to_wire(error: ResizeError) -> dict:
+def resize_error_to_wire(error: ResizeError) -> dict[str, Any]:
     """A ResizeError: values are NameValuePairs ({name, value}, unlike a BatchError's {key, value}) and,
     like the service's quota errors, absent when there are none."""
-    out: dict = {"code": error.code, "message": error.message}
+    out: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.values:
         out["values"] = [{"name": name, "value": value} for name, value in error.values]
     return out
 
 
-def node_to_wire(node: Node, pool: Pool, base: str) -> dict:
+def node_to_wire(node: Node, pool: Pool, base: str) -> dict[str, Any]:
     image = ((pool.spec.get("virtualMachineConfiguration") or {}).get("imageReference")) or {}
     running = len({(j, t) for (j, t, _s) in node.running})
-    out = {
+    out: dict[str, Any] = {
         "id": node.id, "url": f"{base}/pools/{pool.id}/nodes/{node.id}", "state": node.state,
         "schedulingState": "enabled", "stateTransitionTime": iso(node.state_time),
         "lastBootTime": iso(node.allocation_time), "allocationTime": iso(node.allocation_time),
@@ -161,7 +164,7 @@ def node_to_wire(node: Node, pool: Pool, base: str) -> dict:
     return out
 
 
-def _exact(image: dict) -> dict:
+def _exact(image: dict[str, Any]) -> dict[str, Any]:
     """A node's image with the version it runs (the pool's shows none)."""
     if "virtualMachineImageId" not in image:
         image.setdefault("version", "latest")
@@ -169,8 +172,8 @@ def _exact(image: dict) -> dict:
     return image
 
 
-def node_counts_to_wire(pool: Pool) -> dict:
-    def counts(dedicated):
+def node_counts_to_wire(pool: Pool) -> dict[str, Any]:
+    def counts(dedicated: bool) -> dict[str, int]:
         c = {name: 0 for name in NODE_STATES}
         for node in pool.nodes.values():
             if node.dedicated == dedicated:
@@ -181,7 +184,7 @@ def node_counts_to_wire(pool: Pool) -> dict:
     return {"poolId": pool.id, "dedicated": counts(True), "lowPriority": counts(False)}
 
 
-def _task_defaults(spec, default_retries):
+def _task_defaults(spec: dict[str, Any], default_retries: int) -> dict[str, Any]:
     constraints = spec.setdefault("constraints", {})
     constraints["maxWallClockTime"] = norm_duration(constraints.get("maxWallClockTime")) or MAX_DURATION
     constraints["retentionTime"] = norm_duration(constraints.get("retentionTime")) or "P7D"
@@ -190,7 +193,7 @@ def _task_defaults(spec, default_retries):
     return spec
 
 
-def job_to_wire(job: Job, base: str) -> dict:
+def job_to_wire(job: Job, base: str) -> dict[str, Any]:
     out = copy.deepcopy(job.spec)
     constraints = out.setdefault("constraints", {})
     constraints["maxWallClockTime"] = norm_duration(constraints.get("maxWallClockTime")) or MAX_DURATION
@@ -238,7 +241,7 @@ def job_to_wire(job: Job, base: str) -> dict:
     return out
 
 
-def task_to_wire(task: Task, job: Job, base: str) -> dict:
+def task_to_wire(task: Task, job: Job, base: str) -> dict[str, Any]:
     out = _task_defaults(copy.deepcopy(task.spec), (job.spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
     out.setdefault("requiredSlots", 1)
     if out.get("multiInstanceSettings") is not None:
@@ -254,12 +257,12 @@ def task_to_wire(task: Task, job: Job, base: str) -> dict:
     return out
 
 
-def task_counts_to_wire(job: Job) -> dict:
+def task_counts_to_wire(job: Job) -> dict[str, dict[str, int]]:
     counts, slots = task_counts(job)
     return {"taskCounts": counts, "taskSlotCounts": slots}
 
 
-def prep_status_to_wire(record: dict, base: str) -> dict:
+def prep_status_to_wire(record: Mapping[str, Any], base: str) -> dict[str, Any]:
     return {"poolId": record["poolId"], "nodeId": record["nodeId"],
             "nodeUrl": f"{base}/pools/{record['poolId']}/nodes/{record['nodeId']}",
             "jobPreparationTaskExecutionInfo": copy.deepcopy(record["info"])}
