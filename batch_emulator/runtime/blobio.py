@@ -16,6 +16,7 @@ import shutil
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
+from typing import Any
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ExponentialRetry
@@ -30,17 +31,20 @@ DOWNLOAD_TIMEOUT = 60
 class TaskFailure(Exception):
     """A pre-processing or upload failure, carrying the failureInfo the service would show."""
 
-    def __init__(self, code, message, **details):
+    def __init__(self, code: str, message: str, **details: object) -> None:
         super().__init__(f"{code}: {message}")
-        self.info = {"category": ErrorCategory.USER_ERROR, "code": code, "message": message,
-                     "details": [{"name": k, "value": redact(str(v))} for k, v in details.items()]}
+        self.info: dict[str, Any] = {"category": ErrorCategory.USER_ERROR, "code": code, "message": message,
+                                     "details": [{"name": k, "value": redact(str(v))} for k, v in details.items()]}
 
 
-def _status(exc):
-    return getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+def _status(exc: Exception) -> int | None:
+    """The HTTP status an SDK error carries, on itself or on its response (None: it has none)."""
+    status: int | None = (getattr(exc, "status_code", None)
+                          or getattr(getattr(exc, "response", None), "status_code", None))
+    return status
 
 
-def _container(url):
+def _container(url: str) -> ContainerClient:
     # The storage SDK's default retry waits 15 s, 45 s, ... (+-3 s jitter); keep failures quick on a laptop.
     return ContainerClient.from_container_url(
         # The storage SDK annotates these two as int; it computes with them as seconds, fractions work.
@@ -49,7 +53,7 @@ def _container(url):
         connection_timeout=10, read_timeout=DOWNLOAD_TIMEOUT)
 
 
-def _inside(base, relative):
+def _inside(base: str, relative: str) -> str:
     target = os.path.normpath(os.path.join(base, relative))
     if os.path.commonpath([os.path.abspath(base), os.path.abspath(target)]) != os.path.abspath(base):
         raise TaskFailure("ResourceFileCreateFailed", "The resource file path is outside the task directory.",
@@ -57,14 +61,14 @@ def _inside(base, relative):
     return target
 
 
-def _set_mode(path, mode):
+def _set_mode(path: str, mode: str | None) -> None:
     try:
         os.chmod(path, int(str(mode or "0770"), 8))
     except ValueError:
         pass
 
 
-def download_resource_files(files: list[dict] | None, directory: str) -> None:
+def download_resource_files(files: list[dict[str, Any]] | None, directory: str) -> None:
     """Fetch each ResourceFile into ``directory`` (the task's wd, or the shared dir for common files)."""
     for rf in files or []:
         if rf.get("httpUrl"):
@@ -78,7 +82,7 @@ def download_resource_files(files: list[dict] | None, directory: str) -> None:
                                                      "(the account has no auto-storage account)")
 
 
-def _download_http(url, target, mode):
+def _download_http(url: str, target: str, mode: str | None) -> None:
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(target, "wb") as out:
@@ -98,7 +102,7 @@ def _download_http(url, target, mode):
     _set_mode(target, mode)
 
 
-def _download_container(rf, directory):
+def _download_container(rf: dict[str, Any], directory: str) -> None:
     url = rf["storageContainerUrl"]
     base = _inside(directory, rf.get("filePath") or ".")
     try:
@@ -131,11 +135,11 @@ def _download_container(rf, directory):
 
 # ---- output files ----
 
-def _has_wildcard(text):
+def _has_wildcard(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
-def _segments_match(pattern_parts, path_parts):
+def _segments_match(pattern_parts: list[str], path_parts: list[str]) -> bool:
     if not pattern_parts:
         return not path_parts
     head, rest = pattern_parts[0], pattern_parts[1:]
@@ -163,7 +167,7 @@ def match_output_files(pattern: str, wd: str, env: dict[str, str]) -> list[tuple
     fixed = next(i for i, part in enumerate(parts) if _has_wildcard(part))
     base = os.sep.join(parts[:fixed]) or os.sep
     wanted = parts[fixed:]
-    found = []
+    found: list[tuple[str, str]] = []
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()
         for filename in sorted(filenames):
@@ -174,7 +178,7 @@ def match_output_files(pattern: str, wd: str, env: dict[str, str]) -> list[tuple
     return found
 
 
-def _expand(pattern, env):
+def _expand(pattern: str, env: dict[str, str]) -> str:
     return re.sub(r"\$(\w+)|\$\{(\w+)\}", lambda m: env.get(m.group(1) or m.group(2), m.group(0)), pattern)
 
 
@@ -187,12 +191,14 @@ def condition_met(condition: str | None, exit_code: int | None) -> bool:
     return True
 
 
-def upload_output_files(output_files: list[dict] | None, wd: str, exit_code: int | None, env: dict[str, str],
+def upload_output_files(output_files: list[dict[str, Any]] | None, wd: str, exit_code: int | None, env: dict[str, str],
                         log_dir: str) -> None:
     """Upload what the patterns select; write fileuploadout.txt/fileuploaderr.txt; raise TaskFailure on error."""
     if not output_files:
         return
-    out_lines, err_lines, failure = [], [], None
+    out_lines: list[str] = []
+    err_lines: list[str] = []
+    failure: TaskFailure | None = None
     for spec in output_files or []:
         if not condition_met((spec.get("uploadOptions") or {}).get("uploadCondition"), exit_code):
             continue
@@ -221,7 +227,7 @@ def upload_output_files(output_files: list[dict] | None, wd: str, exit_code: int
         raise failure
 
 
-def _upload_failure(exc, pattern):
+def _upload_failure(exc: Exception, pattern: str) -> TaskFailure:
     status = _status(exc)
     if isinstance(exc, ResourceNotFoundError) or status == 404:
         return TaskFailure("FileUploadContainerNotFound", "One of the specified Azure container(s) was not found "
@@ -234,11 +240,11 @@ def _upload_failure(exc, pattern):
                        FilePattern=pattern, Reason=redact(exc))
 
 
-def _write_log(path, lines):
+def _write_log(path: str, lines: list[str]) -> None:
     if lines or not os.path.exists(path):
         with open(path, "a", encoding="utf-8") as fh:
             fh.writelines(line + "\n" for line in lines)
 
 
-def _now():
+def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
-from ..service.state import Account, Job, Node, Task, iso, utcnow
+from ..service.state import Account, Job, Node, Pool, Task, iso, utcnow
 from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
 from ..service.validation import parse_duration
 from . import blobio, taskrun
@@ -27,7 +27,7 @@ from .processes import Launcher
 
 TICK_SECONDS = 0.1
 
-def _seconds(duration_text):
+def _seconds(duration_text: str | None) -> float | None:
     return parse_duration(duration_text, "maxWallClockTime").total_seconds() if duration_text else None
 
 
@@ -67,7 +67,7 @@ class Executor:
         if self.nodes is not None:
             self.nodes.shutdown()
 
-    def _loop(self):
+    def _loop(self) -> None:
         while not self.stopping.is_set():
             try:
                 with self.account.changed:
@@ -95,7 +95,7 @@ class Executor:
             self.spawn(self._remove_node_files, action.node)
 
     def spawn(self, target: Callable[..., object], *args: Any) -> None:
-        def run():
+        def run() -> None:
             try:
                 target(*args)
             finally:
@@ -127,7 +127,7 @@ class Executor:
         rel = os.path.join("workitems", job.id, "job-1", task.id)
         self.discard_files([os.path.join(self.account.node_dir(node_id), rel) for node_id in task.node_ids])
 
-    def _remove_job_files(self, job):
+    def _remove_job_files(self, job: Job) -> None:
         nodes_dir = os.path.join(self.account.root, "nodes")
         for node_id in os.listdir(nodes_dir) if os.path.isdir(nodes_dir) else []:
             shutil.rmtree(os.path.join(nodes_dir, node_id, "workitems", job.id), ignore_errors=True)
@@ -144,7 +144,7 @@ class Executor:
                 "AZ_BATCH_ACCOUNT_NAME": self.account.name, "AZ_BATCH_ACCOUNT_URL": self.account.url}
 
     @staticmethod
-    def _apply_settings(env, *setting_lists):
+    def _apply_settings(env: dict[str, str], *setting_lists: list[dict[str, Any]] | None) -> dict[str, str]:
         for settings in setting_lists:
             for item in settings or []:
                 env[item["name"]] = item.get("value", "")
@@ -177,7 +177,7 @@ class Executor:
         namespace, home and /tmp went already: forget_others, before this action ran)."""
         shutil.rmtree(node.root, ignore_errors=True)
 
-    def _provision_node(self, pool, node):
+    def _provision_node(self, pool: Pool, node: Node) -> None:
         try:
             self._start_node(pool, node)
         finally:
@@ -186,7 +186,7 @@ class Executor:
             if gone:   # it left while starting: what the start-up wrote after its removal goes too
                 self._remove_node_files(node)
 
-    def _start_node(self, pool, node):
+    def _start_node(self, pool: Pool, node: Node) -> None:
         for sub in ("workitems", "shared", "startup", "fsmounts"):
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
         if self.nodes is not None and not self._start_isolated(node):
@@ -200,7 +200,8 @@ class Executor:
                 return
             wait = start.get("waitForSuccess", True) is not False
             node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.IDLE)
-            node.start_task_info = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "retryCount": 0}
+            info: dict[str, Any] = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "retryCount": 0}
+            node.start_task_info = info   # the same dict: ``info`` is what the retries and completion update
         task_dir = os.path.join(node.root, "startup")
         env = self._apply_settings(dict(self.node_env(pool.id, node), AZ_BATCH_TASK_DIR=task_dir,
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
@@ -209,10 +210,10 @@ class Executor:
         exit_code, failure = self._run_simple(start, node, task_dir, env, retries, None,
                                               lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL
                                               else None,
-                                              lambda count: node.start_task_info.update(
+                                              lambda count: info.update(
                                                   retryCount=count, lastRetryTime=iso(utcnow())))
         with self.account.lock:
-            _record_completion(node.start_task_info, exit_code, failure)
+            _record_completion(info, exit_code, failure)
             if node.state == NodeState.WAITING_FOR_START_TASK:
                 node.set_state(NodeState.START_TASK_FAILED if failure else NodeState.IDLE)
         self.account.wake()
@@ -235,7 +236,9 @@ class Executor:
             node.ip = ip
         return True
 
-    def _run_simple(self, spec, node, task_dir, env, retries, deadline_seconds, should_stop, on_retry):
+    def _run_simple(self, spec: dict[str, Any], node: Node, task_dir: str, env: dict[str, str], retries: int,
+                    deadline_seconds: float | None, should_stop: Callable[[], StopReason | None],
+                    on_retry: Callable[[int], None]) -> tuple[int | None, dict[str, Any] | None]:
         """Run a start or job preparation task with retries; returns (exit code or None, failureInfo or None)."""
         wd = os.path.join(task_dir, "wd")
         os.makedirs(wd, exist_ok=True)
@@ -301,7 +304,7 @@ class Executor:
 
     # ---- tasks ----
 
-    def _run_task_guarded(self, job, task, nodes):
+    def _run_task_guarded(self, job: Job, task: Task, nodes: list[Node]) -> None:
         try:
             taskrun.run_task(self, job, task, nodes)
         except Exception:   # an emulator bug must not leave the task running forever

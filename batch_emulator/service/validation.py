@@ -26,7 +26,7 @@ UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
 DISABLE_OPTIONS = ("requeue", "terminate", "wait")
 
 
-def require_object(body: Any, what: str = "request body") -> dict:
+def require_object(body: object, what: str = "request body") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise service_error(400, "InvalidRequestBody", Reason=f"The {what} must be a JSON object.")
     return body
@@ -59,12 +59,14 @@ def parse_duration(value: Any, name: str) -> timedelta:
         if parsed.years != int(parsed.years) or parsed.months != int(parsed.months):
             raise invalid_property(name, value, "Years and months must be whole numbers.")
         parsed = parsed.tdelta + timedelta(days=days)
-    if parsed < timedelta(0):
+    duration: timedelta = parsed   # isodate has no type hints; without years and months it returns a timedelta
+    if duration < timedelta(0):
         raise invalid_property(name, value, "The duration must not be negative.")
-    return parsed
+    return duration
 
 
-def _check_int(body, name, low=None, high=None, code="InvalidPropertyValue"):
+def _check_int(body: dict[str, Any], name: str, low: int | None = None, high: int | None = None,
+               code: str = "InvalidPropertyValue") -> int | None:
     """An Int32 property; an integer written as a JSON string ("1", what `az batch pool create
     --target-dedicated-nodes 1` sends) is read as that integer and stored as one."""
     value = body.get(name)
@@ -80,13 +82,13 @@ def _check_int(body, name, low=None, high=None, code="InvalidPropertyValue"):
     return value
 
 
-def _check_enum(body, name, allowed):
+def _check_enum(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
     value = body.get(name)
     if value is not None and str(value).lower() not in allowed:
         raise invalid_property(name, value, f"Allowed values are: {', '.join(allowed)}.")
 
 
-def _check_name_values(items, name):
+def _check_name_values(items: object, name: str) -> None:
     if items is None:
         return
     if not isinstance(items, list):
@@ -147,13 +149,13 @@ def check_command_task(spec: Any, name: str) -> None:
     check_constraints(spec.get("constraints"))
 
 
-def validate_pool(body: Any) -> dict:
-    require_object(body)
+def validate_pool(body: object) -> dict[str, Any]:
+    body = require_object(body)
     check_id(body.get("id"))
     return check_pool_spec(body)
 
 
-def check_pool_spec(body: dict, name: str = "") -> dict:
+def check_pool_spec(body: dict[str, Any], name: str = "") -> dict[str, Any]:
     """A pool's properties (pool add, or an auto pool's ``pool``; ``name`` prefixes property names).
     Neither target node counts nor autoscale is a pool of 0 nodes: the service answers 201 (Azure/azure-cli,
     src/azure-cli/azure/cli/command_modules/batch/tests/latest/recordings/test_batch_jobs_and_tasks.yaml)."""
@@ -179,9 +181,9 @@ def check_pool_spec(body: dict, name: str = "") -> dict:
     return body
 
 
-def validate_pool_properties(body: Any) -> dict:
+def validate_pool_properties(body: object) -> dict[str, Any]:
     """updateproperties: the start task, metadata and package references replace the pool's (absent: none)."""
-    require_object(body)
+    body = require_object(body)
     _check_name_values(body.get("metadata"), "metadata")
     if body.get("startTask") is not None:
         check_command_task(body["startTask"], "startTask")
@@ -189,7 +191,7 @@ def validate_pool_properties(body: Any) -> dict:
     return body
 
 
-def check_sizing(body: dict) -> None:
+def check_sizing(body: dict[str, Any]) -> None:
     """Sizing rules of pool create and resize (https://learn.microsoft.com/rest/api/batchservice/pool/create):
     autoscale needs a formula and forbids fixed targets (targetDedicatedNodes, targetLowPriorityNodes)."""
     auto = bool(body.get("enableAutoScale"))
@@ -210,7 +212,7 @@ def check_sizing(body: dict) -> None:
         _check_int(body, "targetLowPriorityNodes", 0, 10000)
 
 
-def check_autoscale(body: dict, check_formula: bool = True) -> None:
+def check_autoscale(body: dict[str, Any], check_formula: bool = True) -> None:
     """Length and interval of an autoscale request; with ``check_formula`` (pool create, enable
     autoscale) also the formula itself, as the service checks it before accepting it. Evaluate
     reports formula problems in its AutoScaleRun instead."""
@@ -235,8 +237,8 @@ def check_autoscale(body: dict, check_formula: bool = True) -> None:
                                 Message=err.detail) from None
 
 
-def validate_resize(body: Any) -> dict:
-    require_object(body)
+def validate_resize(body: object) -> dict[str, Any]:
+    body = require_object(body)
     if body.get("targetDedicatedNodes") is None and body.get("targetLowPriorityNodes") is None:
         raise missing_property("targetDedicatedNodes")
     _check_int(body, "targetDedicatedNodes", 0, 10000)
@@ -288,8 +290,8 @@ def check_job_manager(manager: Any) -> None:
     _check_int(manager, "requiredSlots", 1, 256)
 
 
-def validate_job(body: Any) -> dict:
-    require_object(body)
+def validate_job(body: object) -> dict[str, Any]:
+    body = require_object(body)
     check_id(body.get("id"))
     check_pool_info(body.get("poolInfo"))
     _check_int(body, "priority", -1000, 1000, code="OutOfRangePriority")
@@ -316,10 +318,10 @@ def validate_job(body: Any) -> dict:
     return body
 
 
-def validate_job_patch(body: Any, job: Job, replace: bool = False) -> dict:
+def validate_job_patch(body: object, job: Job, replace: bool = False) -> dict[str, Any]:
     """PATCH (``replace`` False) or PUT (True: poolInfo is required, and an omitted onAllTasksComplete
     means noaction)."""
-    require_object(body)
+    body = require_object(body)
     new_mode = body.get("onAllTasksComplete", "noaction" if replace else None)
     _check_enum(body, "onAllTasksComplete", ("noaction", "terminatejob"))
     if new_mode is not None and str(new_mode).lower() == "noaction" and \
@@ -343,9 +345,9 @@ def validate_job_patch(body: Any, job: Job, replace: bool = False) -> dict:
     return body
 
 
-def validate_disable(body: Any) -> str:
+def validate_disable(body: object) -> str:
     """disableTasks of a job disable: requeue, terminate or wait."""
-    require_object(body)
+    body = require_object(body)
     option = body.get("disableTasks")
     if option is None:
         raise missing_property("disableTasks")
@@ -353,9 +355,9 @@ def validate_disable(body: Any) -> str:
     return str(option).lower()
 
 
-def validate_task(body: Any, job: Job) -> dict:
+def validate_task(body: object, job: Job) -> dict[str, Any]:
     """Validate one task of ``job``; raises like the single-task create would."""
-    require_object(body)
+    body = require_object(body)
     check_id(body.get("id"))
     if job.prep_task() is not None and body["id"].lower() == job.prep_task_id().lower():
         raise conflict("TaskIdSameAsJobPreparationTask")
