@@ -135,44 +135,46 @@ def _netns_root(root: str | None) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    # Its log lines reach a file (tools/local_stack.py) as they happen, without PYTHONUNBUFFERED, which
-    # the tasks would inherit.
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
+def _isolation_mode(args: argparse.Namespace) -> str | None:
+    """The isolation mode to run in; None (said on stderr) when the one asked for cannot run here."""
     try:
         mode, why_not = isolation.choose_mode(args.isolation)
     except RuntimeError as exc:
         print(f"batch emulator: {exc}", file=sys.stderr)
-        return 2
-    if mode == "netns" and _netns_root(args.root):
+        return None
+    root_problem = _netns_root(args.root) if mode == "netns" else None
+    if root_problem:
         if args.isolation == "netns":
-            print(f"batch emulator: {_netns_root(args.root)}", file=sys.stderr)
-            return 2
-        mode, why_not = "none", _netns_root(args.root)
+            print(f"batch emulator: {root_problem}", file=sys.stderr)
+            return None
+        mode, why_not = "none", root_problem
     if why_not and args.isolation == "auto":
         print(f"batch emulator: isolation none ({why_not})", file=sys.stderr, flush=True)
-    temporary = args.root is None
+    return mode
+
+
+def _node_root(root: str | None, mode: str) -> str:
+    """The directory that holds the node directories: ``root``, or a new temporary one when it is None."""
     # Not under /tmp in netns mode: each node has its own /tmp.
     temp_parent = "/var/tmp" if mode == "netns" else None
-    root = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-", dir=temp_parent) if temporary else args.root)
-    os.makedirs(os.path.join(root, "nodes"), exist_ok=True)
-    nodes = None
-    if mode == "netns":
-        for path in (root, os.path.join(root, "nodes")):
-            os.chmod(path, 0o755)   # the task's user walks through to its directories
-        try:
-            nodes = isolation.NetnsNodes(os.path.abspath(args.node_packages))
-        except (OSError, RuntimeError) as exc:
-            print(f"batch emulator: cannot set up isolated nodes: {exc}", file=sys.stderr)
-            if temporary:
-                shutil.rmtree(root, ignore_errors=True)
-            return 1
-    account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
-                      dedicated_core_quota=args.dedicated_core_quota,
-                      low_priority_core_quota=args.low_priority_core_quota, supported_images=args.supported_images)
-    executor = Executor(account, verbose=args.verbose, nodes=nodes)   # the runtime: service.work.Runtime for the routes
+    path = os.path.abspath(tempfile.mkdtemp(prefix="batch-emulator-", dir=temp_parent) if root is None else root)
+    os.makedirs(os.path.join(path, "nodes"), exist_ok=True)
+    return path
+
+
+def _isolated_nodes(root: str, node_packages: str) -> isolation.NetnsNodes | None:
+    """The isolated nodes' manager; None (said on stderr) when they cannot be set up."""
+    for path in (root, os.path.join(root, "nodes")):
+        os.chmod(path, 0o755)   # the task's user walks through to its directories
+    try:
+        return isolation.NetnsNodes(os.path.abspath(node_packages))
+    except (OSError, RuntimeError) as exc:
+        print(f"batch emulator: cannot set up isolated nodes: {exc}", file=sys.stderr)
+        return None
+
+
+def _server(args: argparse.Namespace, account: Account, executor: Executor) -> BatchHTTPServer:
+    """The HTTP(S) server, bound; the account's url is where it listens."""
     tokens = TokenSettings(allowed_auth=args.allowed_auth, secret=derive_secret(args.account_key),
                            identity_header=args.identity_header, token_lifetime=args.token_lifetime)
     scheme = "https" if args.tls_cert else "http"
@@ -185,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     host, port = cast("tuple[str, int]", server.server_address)[:2]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     account.url = f"{scheme}://{shown_host}:{port}"
+    return server
+
+
+def _start(server: BatchHTTPServer, executor: Executor, ready_line: str) -> None:
+    """Stop serving on SIGINT or SIGTERM, start the runtime and say ``ready_line``."""
 
     def stop(_signum: int, _frame: object) -> None:
         # shutdown() waits for serve_forever to return, so it must not run on the serving thread.
@@ -194,7 +201,33 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     executor.start()
     # tools/local_stack.py parses the part up to the closing parenthesis.
-    print(f"Batch emulator listening on {account.url} (account {account.name}) isolation {mode}", flush=True)
+    print(ready_line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Its log lines reach a file (tools/local_stack.py) as they happen, without PYTHONUNBUFFERED, which
+    # the tasks would inherit.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    mode = _isolation_mode(args)
+    if mode is None:
+        return 2
+    temporary = args.root is None
+    root = _node_root(args.root, mode)
+    nodes = None
+    if mode == "netns":
+        nodes = _isolated_nodes(root, args.node_packages)
+        if nodes is None:
+            if temporary:
+                shutil.rmtree(root, ignore_errors=True)
+            return 1
+    account = Account(name=args.account_name, root=root, max_nodes=args.max_nodes, time_scale=args.time_scale,
+                      dedicated_core_quota=args.dedicated_core_quota,
+                      low_priority_core_quota=args.low_priority_core_quota, supported_images=args.supported_images)
+    executor = Executor(account, verbose=args.verbose, nodes=nodes)   # the runtime: service.work.Runtime for the routes
+    server = _server(args, account, executor)
+    _start(server, executor, f"Batch emulator listening on {account.url} (account {account.name}) isolation {mode}")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -8,6 +8,7 @@ Pure: no I/O, no clock reads, nothing of the rest of the emulator. The service l
     syntax.py      tokenizer, syntax tree, recursive-descent parser: parse(formula)
     checks.py      static checks, as pool create / enable autoscale do them: check(formula)
     values.py      value types (Vec, Timestamp, Interval), rendering, operations on values
+    operators.py   the operators: one table of (operator, operand types) -> implementation
     evaluator.py   Environment, Outcome and evaluate(formula, env)
 """
 

@@ -18,10 +18,12 @@ from .language import (
     TIME_INTERVALS,
     TIMESTAMP_MEMBERS,
     WRITABLE,
+    Arity,
     FormulaError,
+    Pos,
     service_name,
 )
-from .syntax import Binary, Call, Cond, Member, Method, Name, Statement, Unary, parse
+from .syntax import Binary, Call, Cond, Member, Method, Name, Node, Statement, Unary, parse
 
 
 def check(formula: str) -> list[Statement]:
@@ -40,14 +42,13 @@ def check(formula: str) -> list[Statement]:
     for statement in statements:
         _check_expression(statement.value, assigned)
         if statement.target is not None:
-            _check_target(statement)
+            _check_target(statement.target, statement.pos)
             if service_name(statement.target) is None:
                 assigned.add(statement.target)
     return statements
 
 
-def _check_target(statement):
-    name, pos = statement.target, statement.pos
+def _check_target(name: str, pos: Pos) -> None:
     canonical = service_name(name)
     if canonical is not None and canonical not in WRITABLE:
         raise FormulaError("invalid", pos, f"{canonical} is read-only; the formula can set only "
@@ -56,46 +57,63 @@ def _check_target(statement):
         raise FormulaError("invalid", pos, f"{name!r} is a reserved name and cannot be assigned")
 
 
-def _check_expression(node, assigned):
+def _check_expression(node: Node, assigned: set[str]) -> None:
+    """Check ``node`` itself, then its operands left to right: the first problem met is the one reported."""
     if isinstance(node, Name):
         _check_name(node, assigned)
     elif isinstance(node, Call):
-        if node.name not in FUNCTIONS:
-            raise FormulaError("invalid", node.pos, f"unknown function {node.name!r} (the functions are "
-                                                    f"{', '.join(sorted(FUNCTIONS))})")
-        _check_count(node, FUNCTIONS[node.name].arity, f"{node.name}()")
-        for arg in node.args:
-            _check_expression(arg, assigned)
+        _check_call(node)
     elif isinstance(node, Method):
-        target = node.target
-        canonical = service_name(target.name) if isinstance(target, Name) else None
-        if canonical is None or canonical not in TASK_METRICS + NODE_METRICS + RESOURCE_METRICS:
-            shown = target.name if isinstance(target, Name) else "this value"
-            raise FormulaError("invalid", node.pos, f"{node.name}() is a method of the sampled service variables "
-                                                    f"($PendingTasks, $CurrentDedicatedNodes, ...), not of {shown}")
-        _check_name(target, assigned, method=True)
-        if node.name not in METHODS:
-            raise FormulaError("invalid", node.pos, f"unknown method {node.name!r} (the methods are "
-                                                    f"{', '.join(METHODS)})")
-        _check_count(node, METHODS[node.name], f"{canonical}.{node.name}()")
-        for arg in node.args:
-            _check_expression(arg, assigned)
+        _check_method(node, assigned)
     elif isinstance(node, Member):
-        if node.name not in TIMESTAMP_MEMBERS:
-            raise FormulaError("invalid", node.pos, f"unknown member {node.name!r}; timestamps have "
-                                                    f"{', '.join(TIMESTAMP_MEMBERS)}")
-        _check_expression(node.target, assigned)
-    elif isinstance(node, Unary):
-        _check_expression(node.operand, assigned)
-    elif isinstance(node, Binary):
-        _check_expression(node.left, assigned)
-        _check_expression(node.right, assigned)
-    elif isinstance(node, Cond):
-        for part in (node.test, node.then, node.other):
-            _check_expression(part, assigned)
+        _check_member(node)
+    for operand in _operands(node):
+        _check_expression(operand, assigned)
 
 
-def _check_count(node, bounds, shown):
+def _operands(node: Node) -> list[Node]:
+    """The sub-expressions to check after ``node``; a method's target is checked with the method itself."""
+    if isinstance(node, (Call, Method)):
+        return node.args
+    if isinstance(node, Member):
+        return [node.target]
+    if isinstance(node, Unary):
+        return [node.operand]
+    if isinstance(node, Binary):
+        return [node.left, node.right]
+    if isinstance(node, Cond):
+        return [node.test, node.then, node.other]
+    return []
+
+
+def _check_call(node: Call) -> None:
+    if node.name not in FUNCTIONS:
+        raise FormulaError("invalid", node.pos, f"unknown function {node.name!r} (the functions are "
+                                                f"{', '.join(sorted(FUNCTIONS))})")
+    _check_count(node, FUNCTIONS[node.name].arity, f"{node.name}()")
+
+
+def _check_method(node: Method, assigned: set[str]) -> None:
+    target = node.target
+    canonical = service_name(target.name) if isinstance(target, Name) else None
+    if not isinstance(target, Name) or canonical not in TASK_METRICS + NODE_METRICS + RESOURCE_METRICS:
+        shown = target.name if isinstance(target, Name) else "this value"
+        raise FormulaError("invalid", node.pos, f"{node.name}() is a method of the sampled service variables "
+                                                f"($PendingTasks, $CurrentDedicatedNodes, ...), not of {shown}")
+    _check_name(target, assigned, method=True)
+    if node.name not in METHODS:
+        raise FormulaError("invalid", node.pos, f"unknown method {node.name!r} (the methods are "
+                                                f"{', '.join(METHODS)})")
+    _check_count(node, METHODS[node.name], f"{canonical}.{node.name}()")
+
+
+def _check_member(node: Member) -> None:
+    if node.name not in TIMESTAMP_MEMBERS:
+        raise FormulaError("invalid", node.pos, f"unknown member {node.name!r}; timestamps have "
+                                                f"{', '.join(TIMESTAMP_MEMBERS)}")
+
+
+def _check_count(node: Call | Method, bounds: Arity | None, shown: str) -> None:
     if bounds is None:
         return
     least, most = bounds
@@ -106,7 +124,7 @@ def _check_count(node, bounds, shown):
         raise FormulaError("invalid", node.pos, f"{shown} takes {wanted} argument{plural}, not {count}")
 
 
-def _check_name(node, assigned, method=False):
+def _check_name(node: Name, assigned: set[str], method: bool = False) -> None:
     name = node.name
     canonical = service_name(name)
     if canonical in RESOURCE_METRICS:

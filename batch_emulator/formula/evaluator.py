@@ -6,6 +6,7 @@ The rest of the language is split by what it does:
     language.py   error codes, FormulaError, constants, service variables, methods
     functions.py  the functions: name -> (argument count, implementation)
     values.py     value types (Vec, Timestamp, Interval), rendering, value operations
+    operators.py  the operators: (operator, operand types) -> implementation
     syntax.py     tokenizer, syntax tree, recursive-descent parser
     checks.py     static checks: check(formula)
 
@@ -45,8 +46,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from . import operators
 from .checks import check
 from .functions import FUNCTIONS, Stop
 from .language import (
@@ -57,23 +59,40 @@ from .language import (
     SAMPLE_PERIOD_SECONDS,
     TIME_INTERVALS,
     FormulaError,
+    Pos,
     service_name,
 )
-from .syntax import Binary, Call, Cond, Member, Method, Name, Num, Str, Unary
-from .values import Interval, Timestamp, Vec, arith, comparable, render, type_name
+from .syntax import Binary, Call, Cond, Member, Method, Name, Node, Num, Statement, Str, Unary
+from .values import Interval, Timestamp, Value, Vec, render, type_name
 
 __all__ = ["Environment", "Outcome", "evaluate", "check", "FormulaError", "MESSAGES", "SAMPLE_PERIOD_SECONDS",
            "TIME_INTERVALS"]
 
 
+class Samples(Protocol):
+    """A pool's sample history as a formula evaluated now reads it (service/autoscale.py's SampleView)."""
+
+    def last(self, metric: str, count: int) -> list[float]:
+        """The newest ``count`` readable values of ``metric``, oldest first."""
+
+    def window(self, metric: str, start: datetime, end: datetime) -> tuple[list[float], float]:
+        """The values taken in (start, end] and the percentage of the samples that window should hold."""
+
+    def count(self, metric: str) -> int:
+        """How many samples are readable."""
+
+    def begin(self, metric: str) -> datetime | None:
+        """When the oldest readable sample was taken; None when there is none."""
+
+
 @dataclass
 class Environment:
-    """What an evaluation sees. ``samples`` answers last/window/count/begin (service/autoscale.py's SampleView)."""
+    """What an evaluation sees."""
     now: datetime                       # aware UTC: time() and look-back windows end here
     target_dedicated: int = 0           # the pool's current targets: $TargetDedicatedNodes starts there
     target_low_priority: int = 0
-    current: dict = field(default_factory=dict)   # "$CurrentDedicatedNodes" -> value, for direct reads
-    samples: object = None
+    current: dict[str, float] = field(default_factory=dict)   # "$CurrentDedicatedNodes" -> value, for direct reads
+    samples: Samples | None = None      # None: no sample history, a sampled-variable method fails
     time_scale: float = 1.0             # formula seconds per wall second for sample look-backs
     rand: Callable[[], float] = random.random
 
@@ -102,50 +121,52 @@ def evaluate(formula: str, env: Environment) -> Outcome:
         evaluation.run(statements)
         return evaluation.outcome()
     except FormulaError as err:
-        return Outcome(evaluation.results(initial=True), error=err)
+        return Outcome(evaluation.starting_results(), error=err)
 
 
 class _Evaluation:
-    def __init__(self, env):
+    def __init__(self, env: Environment) -> None:
         self.env = env
-        self.service: dict[str, Any] = {"$TargetDedicatedNodes": float(env.target_dedicated),
-                        "$TargetDedicated": float(env.target_dedicated),
-                        "$TargetLowPriorityNodes": float(env.target_low_priority),
-                        "$TargetLowPriority": float(env.target_low_priority),
-                        "$NodeDeallocationOption": DEFAULT_DEALLOCATION}
-        self.set_at = {}        # service variable -> position of its last assignment
-        self.user = {}
+        # The node counts the formula sets, each spelling (full name, alias) in its own slot.
+        self.targets: dict[str, float] = {"$TargetDedicatedNodes": float(env.target_dedicated),
+                                          "$TargetDedicated": float(env.target_dedicated),
+                                          "$TargetLowPriorityNodes": float(env.target_low_priority),
+                                          "$TargetLowPriority": float(env.target_low_priority)}
+        self.deallocation = DEFAULT_DEALLOCATION     # $NodeDeallocationOption
+        self.set_at: dict[str, Pos] = {}             # service variable -> position of its last assignment
+        self.user: dict[str, Value] = {}
 
     # -- statements
 
-    def run(self, statements):
+    def run(self, statements: list[Statement]) -> None:
         try:
             for statement in statements:
                 value = self.value(statement.value)
                 if statement.target is not None:
-                    self.assign(statement, value)
+                    self.assign(statement.target, statement.pos, value)
         except Stop:
             pass
 
-    def assign(self, statement, value):
-        canonical = service_name(statement.target)
+    def assign(self, target: str, pos: Pos, value: Value) -> None:
+        canonical = service_name(target)
         if canonical is None:
-            self.user[statement.target] = value
+            self.user[target] = value
             return
         if canonical == "$NodeDeallocationOption":
             if not isinstance(value, str) or value.lower() not in DEALLOCATION_OPTIONS:
-                raise FormulaError("runtime", statement.pos, f"$NodeDeallocationOption must be one of "
-                                                             f"{', '.join(DEALLOCATION_OPTIONS)}, not {render(value)}")
-            value = value.lower()
-        elif not isinstance(value, float):
-            raise FormulaError("runtime", statement.pos, f"{canonical} must be a double, not a {type_name(value)}")
-        self.service[canonical] = value
-        self.set_at[canonical] = statement.pos
+                raise FormulaError("runtime", pos, f"$NodeDeallocationOption must be one of "
+                                                   f"{', '.join(DEALLOCATION_OPTIONS)}, not {render(value)}")
+            self.deallocation = value.lower()
+        elif isinstance(value, float):      # a node count: check() refused writes to the other service variables
+            self.targets[canonical] = value
+        else:
+            raise FormulaError("runtime", pos, f"{canonical} must be a double, not a {type_name(value)}")
+        self.set_at[canonical] = pos
 
-    def target(self, full, alias):
+    def target(self, full: str, alias: str) -> int:
         """The node count the formula asks for: the full name wins over its alias; [inferred] truncated."""
         name = full if full in self.set_at or alias not in self.set_at else alias
-        value = self.service[name]
+        value = self.targets[name]
         pos = self.set_at.get(name, (1, 1))
         if math.isnan(value) or math.isinf(value):
             raise FormulaError("runtime", pos, f"{full} is {render(value)}; a node count must be a finite number")
@@ -154,35 +175,32 @@ class _Evaluation:
                                                "(use max(0, ...))")
         return int(value)
 
-    def outcome(self):
+    def outcome(self) -> Outcome:
         dedicated = self.target("$TargetDedicatedNodes", "$TargetDedicated")
         low_priority = self.target("$TargetLowPriorityNodes", "$TargetLowPriority")
-        deallocation = self.service["$NodeDeallocationOption"]
-        return Outcome(self.results(dedicated=dedicated, low_priority=low_priority), dedicated, low_priority,
-                       deallocation)
+        return Outcome(self.results(dedicated, low_priority), dedicated, low_priority, self.deallocation)
 
-    def results(self, initial=False, dedicated=None, low_priority=None):
+    def results(self, dedicated: int, low_priority: int) -> str:
         """$TargetDedicatedNodes=..;$TargetLowPriorityNodes=..;$NodeDeallocationOption=..;<user variables>.
 
         User variables are listed as written ($x or x), sorted ordinally, as a real pool's
         autoScaleRun shows: "...;$samples=96.6667;$targetVMs=0.5;$tasks=0;cappedPoolSize=3".
         """
-        if initial:
-            dedicated, low_priority = self.env.target_dedicated, self.env.target_low_priority
-            parts = [f"$TargetDedicatedNodes={dedicated}", f"$TargetLowPriorityNodes={low_priority}",
-                     f"$NodeDeallocationOption={DEFAULT_DEALLOCATION}"]
-            return ";".join(parts)
         parts = [f"$TargetDedicatedNodes={dedicated}", f"$TargetLowPriorityNodes={low_priority}",
-                 f"$NodeDeallocationOption={self.service['$NodeDeallocationOption']}"]
+                 f"$NodeDeallocationOption={self.deallocation}"]
         parts += [f"{name}={render(self.user[name])}" for name in sorted(self.user)]
         return ";".join(parts)
 
+    def starting_results(self) -> str:
+        """The results of a failed evaluation: the pool's starting values, no user variables."""
+        return ";".join([f"$TargetDedicatedNodes={self.env.target_dedicated}",
+                         f"$TargetLowPriorityNodes={self.env.target_low_priority}",
+                         f"$NodeDeallocationOption={DEFAULT_DEALLOCATION}"])
+
     # -- expressions
 
-    def value(self, node):
-        if isinstance(node, Num):
-            return node.value
-        if isinstance(node, Str):
+    def value(self, node: Node) -> Value:
+        if isinstance(node, (Num, Str)):
             return node.value
         if isinstance(node, Name):
             return self.name(node)
@@ -193,28 +211,30 @@ class _Evaluation:
         if isinstance(node, Member):
             return self.member(node)
         if isinstance(node, Unary):
-            return self.unary(node)
+            return operators.unary(node.op, self.value(node.operand), node.pos)
         if isinstance(node, Cond):
             return self.value(node.then) if self.truth(node.test) else self.value(node.other)
         if isinstance(node, Binary):
             return self.binary(node)
         raise AssertionError(node)
 
-    def truth(self, node):
+    def truth(self, node: Node) -> bool:
         value = self.value(node)
         if not isinstance(value, float):
             raise FormulaError("runtime", node.pos, f"a condition must be a double (non-zero is true), "
                                                     f"not a {type_name(value)}")
         return value != 0
 
-    def name(self, node):
+    def name(self, node: Name) -> Value:
         name = node.name
         canonical = service_name(name)
-        if canonical in self.service:
-            return self.service[canonical]
-        if canonical is not None:        # a node metric read directly: its current value
-            canonical = METRIC_ALIASES.get(canonical, canonical)
-            return float(self.env.current.get(canonical, 0))
+        if canonical == "$NodeDeallocationOption":
+            return self.deallocation
+        if canonical is not None:
+            if canonical in self.targets:
+                return self.targets[canonical]
+            # a node metric read directly: its current value
+            return float(self.env.current.get(METRIC_ALIASES.get(canonical, canonical), 0))
         if name in TIME_INTERVALS:
             return Interval(TIME_INTERVALS[name])
         if name in self.user:
@@ -223,7 +243,7 @@ class _Evaluation:
             return name
         raise FormulaError("runtime", node.pos, f"variable {name!r} is used before it is assigned")
 
-    def member(self, node):
+    def member(self, node: Member) -> Value:
         target = self.value(node.target)
         if not isinstance(target, Timestamp):
             raise FormulaError("runtime", node.pos, f".{node.name} needs a timestamp, not a {type_name(target)}")
@@ -231,68 +251,31 @@ class _Evaluation:
         value = dt.isoweekday() if node.name == "weekday" else getattr(dt, node.name)
         return float(value)
 
-    def unary(self, node):
-        value = self.value(node.operand)
-        if node.op == "-" and isinstance(value, float):
-            return -value
-        if node.op == "-" and isinstance(value, Interval):
-            return Interval(-value.seconds)
-        if node.op == "!" and isinstance(value, float):
-            return 1.0 if value == 0 else 0.0
-        raise FormulaError("runtime", node.pos, f"unary {node.op!r} is not defined for a {type_name(value)}")
-
-    def binary(self, node):
+    def binary(self, node: Binary) -> Value:
         op = node.op
-        if op in ("&&", "||"):
+        if op in ("&&", "||"):      # the right side is evaluated only when the left one does not decide
             left = self.truth(node.left)
             if (op == "&&" and not left) or (op == "||" and left):
                 return 1.0 if left else 0.0
             return 1.0 if self.truth(node.right) else 0.0
-        left, right = self.value(node.left), self.value(node.right)
-        kinds = (type_name(left), type_name(right))
-        if op in ("<", "<=", "==", ">=", ">", "!="):
-            if kinds[0] == kinds[1] and kinds[0] in ("double", "string", "timestamp", "timeinterval"):
-                a, b = comparable(left), comparable(right)
-                return 1.0 if {"<": a < b, "<=": a <= b, "==": a == b, ">=": a >= b, ">": a > b,
-                               "!=": a != b}[op] else 0.0
-        elif kinds == ("double", "double"):
-            return arith(op, left, right)
-        elif kinds == ("doubleVec", "double"):
-            return Vec(arith(op, x, right) for x in left)
-        elif kinds == ("doubleVec", "doubleVec"):
-            if len(left) != len(right):
-                raise FormulaError("runtime", node.pos, f"{op!r} on doubleVecs of different lengths "
-                                                        f"({len(left)} and {len(right)})")
-            return Vec(arith(op, x, y) for x, y in zip(left, right, strict=False))
-        elif kinds == ("double", "timeinterval") and op == "*":
-            return Interval(left * right.seconds)
-        elif kinds == ("timeinterval", "double") and op in ("*", "/"):
-            return Interval(arith(op, left.seconds, right))
-        elif kinds == ("timeinterval", "timeinterval") and op in ("+", "-"):
-            return Interval(arith(op, left.seconds, right.seconds))
-        elif op == "+" and kinds == ("timestamp", "timeinterval"):
-            return Timestamp(left.dt + timedelta(seconds=right.seconds))
-        elif op == "+" and kinds == ("timeinterval", "timestamp"):
-            return Timestamp(right.dt + timedelta(seconds=left.seconds))
-        elif op == "-" and kinds == ("timestamp", "timestamp"):
-            return Interval((left.dt - right.dt).total_seconds())
-        raise FormulaError("runtime", node.pos, f"operator {op!r} is not defined for {kinds[0]} and {kinds[1]}")
+        return operators.binary(op, self.value(node.left), self.value(node.right), node.pos)
 
     # -- functions
 
-    def call(self, node):
+    def call(self, node: Call) -> Value:
         args = [self.value(arg) for arg in node.args]
         return FUNCTIONS[node.name].implementation(node.name, args, node.pos, self.env)
 
     # -- sampled variables
 
-    def method(self, node):
-        canonical = service_name(node.target.name)
-        metric = None if canonical is None else METRIC_ALIASES.get(canonical, canonical)
+    def method(self, node: Method) -> Value:
+        metric = _sampled_metric(node)
         samples, name, pos = self.env.samples, node.name, node.pos
         args = [self.value(arg) for arg in node.args]
         if name == "GetSamplePeriod":
             return Interval(SAMPLE_PERIOD_SECONDS)
+        if samples is None:
+            raise FormulaError("samples", pos, f"{metric} has no samples: the evaluation has no sample history")
         if name == "Count":
             return float(samples.count(metric))
         if name == "HistoryBeginTime":
@@ -301,9 +284,12 @@ class _Evaluation:
                 raise FormulaError("runtime", pos, f"{metric} has no samples yet")
             return Timestamp(begin)
         if name == "GetSamplePercent":
-            start, end = self.window(args, pos, f"{metric}.GetSamplePercent()", allow_percent=False)
+            start, end, _percent = self.window(args, pos, f"{metric}.GetSamplePercent()", allow_percent=False)
             return samples.window(metric, start, end)[1]
-        # GetSample
+        return self.get_sample(samples, metric, args, pos)
+
+    def get_sample(self, samples: Samples, metric: str, args: list[Value], pos: Pos) -> Value:
+        """GetSample(count), or the samples of a look-back window, failing below the percentage it asks for."""
         if len(args) == 1 and isinstance(args[0], float):
             return Vec(float(v) for v in samples.last(metric, max(0, int(args[0]))))
         start, end, wanted = self.window(args, pos, f"{metric}.GetSample()", allow_percent=True)
@@ -313,24 +299,32 @@ class _Evaluation:
                                                f"received {int(percent)}%")
         return Vec(float(v) for v in values)
 
-    def window(self, args, pos, shown, allow_percent):
-        """(start, end[, percent]) as wall-clock datetimes: look-backs count from now, in scaled time."""
+    def window(self, args: list[Value], pos: Pos, shown: str,
+               allow_percent: bool) -> tuple[datetime, datetime, float | None]:
+        """(start, end, percent or None) with start and end as wall-clock datetimes: look-backs count from
+        now, in scaled time."""
         times = [a for a in args if isinstance(a, (Interval, Timestamp))]
         rest = args[len(times):]
+        percents = [r for r in rest if isinstance(r, float)]
         shape_ok = args[:len(times)] == times and 1 <= len(times) <= 2 and \
-            len(rest) <= (1 if allow_percent else 0) and all(isinstance(r, float) for r in rest)
+            len(rest) <= (1 if allow_percent else 0) and len(percents) == len(rest)
         if not shape_ok:
             usage = "(count), (start[, percent]) or (start, end[, percent])" if allow_percent else "(start[, end])"
             got = ", ".join(type_name(a) for a in args)
             raise FormulaError("runtime", pos, f"{shown} takes {usage} with start and end as timeintervals or "
                                                f"timestamps, not ({got})")
         points = [self.at(t) for t in times] + ([self.env.now] if len(times) == 1 else [])
-        start, end = min(points), max(points)
-        if allow_percent:
-            return start, end, (rest[0] if rest else None)
-        return start, end
+        return min(points), max(points), (percents[0] if percents else None)
 
-    def at(self, when):
+    def at(self, when: Interval | Timestamp) -> datetime:
         if isinstance(when, Timestamp):
             return when.dt
         return self.env.now - timedelta(seconds=when.seconds / self.env.time_scale)
+
+
+def _sampled_metric(node: Method) -> str:
+    """The metric a method reads (check() accepts methods of the sampled service variables only)."""
+    canonical = service_name(node.target.name) if isinstance(node.target, Name) else None
+    if canonical is None:
+        raise AssertionError(node)
+    return METRIC_ALIASES.get(canonical, canonical)

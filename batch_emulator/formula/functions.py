@@ -18,9 +18,13 @@ from .values import Timestamp, Value, Vec, flatten, logarithm, parse_time, rende
 
 
 class Context(Protocol):
-    """What a function may read of its evaluation (evaluator.py's Environment)."""
-    now: datetime
-    rand: Callable[[], float]
+    """What a function may read of its evaluation (evaluator.py's Environment); read-only."""
+
+    @property
+    def now(self) -> datetime: ...
+
+    @property
+    def rand(self) -> Callable[[], float]: ...
 
 
 class Stop(Exception):

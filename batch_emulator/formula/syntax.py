@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .language import FormulaError
+from .language import FormulaError, Pos
 
 # ---------------------------------------------------------------- tokens
 
@@ -34,7 +34,7 @@ _UNSUPPORTED_CHARACTERS = {
 class Token:
     kind: str       # number | string | name | op | end
     text: str
-    pos: tuple      # (line, column), 1-based
+    pos: Pos        # (line, column), 1-based
 
 
 def tokenize(formula: str) -> list[Token]:
@@ -64,72 +64,76 @@ def tokenize(formula: str) -> list[Token]:
 
 @dataclass
 class Num:
-    pos: tuple
+    pos: Pos
     value: float
 
 
 @dataclass
 class Str:
-    pos: tuple
+    pos: Pos
     value: str
 
 
 @dataclass
 class Name:
-    pos: tuple
+    pos: Pos
     name: str
 
 
 @dataclass
 class Call:
-    pos: tuple
+    pos: Pos
     name: str
-    args: list
+    args: list[Node]
 
 
 @dataclass
 class Method:
-    pos: tuple
-    target: Name
+    pos: Pos
+    target: Node        # check() accepts only a sampled service variable's Name
     name: str
-    args: list
+    args: list[Node]
 
 
 @dataclass
 class Member:
-    pos: tuple
-    target: object
+    pos: Pos
+    target: Node
     name: str
 
 
 @dataclass
 class Unary:
-    pos: tuple
+    pos: Pos
     op: str
-    operand: object
+    operand: Node
 
 
 @dataclass
 class Binary:
-    pos: tuple
+    pos: Pos
     op: str
-    left: object
-    right: object
+    left: Node
+    right: Node
 
 
 @dataclass
 class Cond:
-    pos: tuple
-    test: object
-    then: object
-    other: object
+    pos: Pos
+    test: Node
+    then: Node
+    other: Node
 
 
 @dataclass
 class Statement:
-    pos: tuple
+    pos: Pos
     target: str | None     # None for a bare expression
-    value: object
+    value: Node
+
+
+# An expression of the syntax tree.
+Node = Num | Str | Name | Call | Method | Member | Unary | Binary | Cond
 
 
 class _Parser:
@@ -145,28 +149,28 @@ class _Parser:
     primary   := NUMBER | STRING | NAME ('(' args ')')? | '(' expr ')'
     """
 
-    def __init__(self, tokens):
+    def __init__(self, tokens: list[Token]) -> None:
         self.tokens, self.index = tokens, 0
 
     @property
-    def token(self):
+    def token(self) -> Token:
         return self.tokens[self.index]
 
-    def take(self):
+    def take(self) -> Token:
         token = self.tokens[self.index]
         self.index += 1
         return token
 
-    def at(self, *ops):
+    def at(self, *ops: str) -> bool:
         return self.token.kind == "op" and self.token.text in ops
 
-    def expect(self, op, what):
+    def expect(self, op: str, what: str) -> Token:
         if not self.at(op):
             raise FormulaError("syntax", self.token.pos, f"expected {op!r} {what}, found {describe(self.token)}")
         return self.take()
 
-    def program(self):
-        statements = []
+    def program(self) -> list[Statement]:
+        statements: list[Statement] = []
         while self.token.kind != "end":
             if self.at(";"):
                 self.take()
@@ -176,7 +180,7 @@ class _Parser:
                 self.expect(";", "between statements")
         return statements
 
-    def statement(self):
+    def statement(self) -> Statement:
         first = self.token
         if first.kind == "name":   # a name is never the last token (the end token follows)
             following = self.tokens[self.index + 1]
@@ -185,7 +189,7 @@ class _Parser:
                 return Statement(first.pos, first.text, self.expression())
         return Statement(first.pos, None, self.expression())
 
-    def expression(self):
+    def expression(self) -> Node:
         test = self.binary(0)
         if self.at("?"):
             pos = self.take().pos
@@ -196,7 +200,7 @@ class _Parser:
 
     LEVELS = (("||",), ("&&",), ("<", "<=", "==", ">=", ">", "!="), ("+", "-"), ("*", "/"))
 
-    def binary(self, level):
+    def binary(self, level: int) -> Node:
         if level == len(self.LEVELS):
             return self.unary()
         left = self.binary(level + 1)
@@ -205,13 +209,13 @@ class _Parser:
             left = Binary(token.pos, token.text, left, self.binary(level + 1))
         return left
 
-    def unary(self):
+    def unary(self) -> Node:
         if self.at("-", "!"):
             token = self.take()
             return Unary(token.pos, token.text, self.unary())
         return self.postfix()
 
-    def postfix(self):
+    def postfix(self) -> Node:
         node = self.primary()
         while self.at("."):
             self.take()
@@ -226,7 +230,7 @@ class _Parser:
                 node = Member(name.pos, node, name.text)
         return node
 
-    def primary(self):
+    def primary(self) -> Node:
         token = self.token
         if token.kind == "number":
             self.take()
@@ -246,9 +250,9 @@ class _Parser:
             return node
         raise FormulaError("syntax", token.pos, f"expected a value, found {describe(token)}")
 
-    def arguments(self):
+    def arguments(self) -> list[Node]:
         self.expect("(", "")
-        args = []
+        args: list[Node] = []
         if not self.at(")"):
             args.append(self.expression())
             while self.at(","):
