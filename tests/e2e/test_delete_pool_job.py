@@ -1,22 +1,33 @@
 """delete_pool_job.py against the emulator: deletes what exists, waits for it, is safe to re-run, refuses
 what would surprise (a pool other jobs use, no terminal without --yes), and changes nothing in a dry run."""
 
+import contextlib
+import http.server
 import os
 import platform
 import pty
+import re
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+from azure.batch import models
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+import delete_pool_job
 from tests.conftest import wait_for
-from tests.e2e.conftest import REPO_ROOT
+from tests.e2e.conftest import REPO_ROOT, SCRIPT_TIMEOUT
+from tests.git_repos import serving
 from tools import local_stack as stack_module
 
 FAST = ("--poll_seconds", "0.2")
+VM = models.VirtualMachineConfiguration(
+    image_reference=models.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server"),
+    node_agent_sku_id="batch.node.ubuntu 24.04")
 
 
 def create(run_script, pool_id, job_id):
@@ -68,13 +79,97 @@ def test_deletes_job_then_pool_and_a_rerun_is_success(run_script, ids, batch):
     assert "Nothing to do." in again.stdout
 
 
-def test_waits_for_a_job_already_being_deleted(run_script, ids, batch):
-    create(run_script, ids.pool_id, ids.job_id)
-    batch.begin_delete_job(ids.job_id, polling_interval=60)  # sent, not waited for (as after a Ctrl-C)
-    result = run_script("delete_pool_job.py", "--job_id", ids.job_id, "--yes", *FAST)
-    assert result.returncode == 0, result.stderr
-    assert ("already being deleted" in result.stdout or "already deleted" in result.stdout)
-    assert not exists(batch.get_job, ids.job_id)
+@contextlib.contextmanager
+def held_download() -> Iterator[tuple[str, threading.Event, threading.Event]]:
+    """(url, asked, release): a file served on loopback whose GET is answered only once `release` is set;
+    `asked` is set when the GET arrives. The emulator stops a task's processes at once but lets a download it
+    began finish, so a task downloading this resource file keeps its job, and the pool whose node runs it, in
+    state deleting until the test releases it."""
+    asked, release = threading.Event(), threading.Event()
+
+    class Held(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.set()
+            release.wait(timeout=SCRIPT_TIMEOUT)
+            body = b"released\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # no access log on the test's stderr
+            pass
+
+    with serving(Held) as port:
+        try:
+            yield f"http://127.0.0.1:{port}/held.txt", asked, release
+        finally:
+            release.set()
+
+
+def lines_of(stream, lines: list[str]) -> threading.Thread:
+    """Append each line of `stream` to `lines` as it comes (so a test can wait for one), in a thread."""
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
+@pytest.mark.parametrize("kind", ["job", "pool"])
+def test_waits_for_a_job_or_pool_already_being_deleted(local_stack, ids, batch, kind):
+    """A delete sent earlier (as before a Ctrl-C) and still under way is waited for, saying so every
+    PROGRESS_SECONDS, until the job or pool is gone."""
+    resource_id = ids.job_id if kind == "job" else ids.pool_id
+    get = batch.get_job if kind == "job" else batch.get_pool
+    begin_delete = batch.begin_delete_job if kind == "job" else batch.begin_delete_pool
+    batch.create_pool(models.BatchPoolCreateOptions(id=ids.pool_id, vm_size="standard_d2s_v5",
+                                                    target_dedicated_nodes=1, virtual_machine_configuration=VM))
+    proc = None
+    try:
+        batch.create_job(models.BatchJobCreateOptions(id=ids.job_id,
+                                                      pool_info=models.BatchPoolInfo(pool_id=ids.pool_id)))
+        with held_download() as (url, asked, release):
+            batch.create_task(ids.job_id, models.BatchTaskCreateOptions(
+                id=ids.task_id, command_line="true",
+                resource_files=[models.ResourceFile(http_url=url, file_path="held.txt")]))
+            wait_for(asked.is_set, timeout=60, what="the task to download its resource file")
+            begin_delete(resource_id, polling_interval=60)  # sent, not waited for (as before a Ctrl-C)
+            assert get(resource_id).state == "deleting"
+
+            proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "delete_pool_job.py"), f"--{kind}_id",
+                                     resource_id, "--yes", *FAST], cwd=REPO_ROOT,
+                                    env=stack_module.script_environment(local_stack), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            printed: list[str] = []
+            reader = lines_of(proc.stdout, printed)
+            still = re.compile(rf"  still deleting {kind} \[{resource_id}\] \((\d+) s\)\.\.\.\n")
+            wait_for(lambda: any(still.fullmatch(line) for line in printed),
+                     timeout=delete_pool_job.PROGRESS_SECONDS + 60, what="the script to say it still waits")
+            assert get(resource_id).state == "deleting"  # held: it is waiting for the delete, not done
+        # Released: the download ends, the task is stopped, the job or pool goes.
+        proc.wait(timeout=SCRIPT_TIMEOUT)
+        reader.join(timeout=SCRIPT_TIMEOUT)
+        err = proc.stderr.read()
+        assert proc.returncode == 0, "".join(printed) + err
+        assert "Traceback" not in err
+        [waited] = [int(match.group(1)) for match in map(still.fullmatch, printed) if match]
+        assert waited >= delete_pool_job.PROGRESS_SECONDS
+        assert printed[printed.index("This will:\n"):] == [  # what follows the sign-in line
+            "This will:\n",
+            f"  - wait for {kind} [{resource_id}], which is already being deleted\n",
+            f"Deleting {kind} [{resource_id}]...\n",
+            f"  still deleting {kind} [{resource_id}] ({waited} s)...\n",
+            f"{kind.capitalize()} [{resource_id}] deleted.\n"]
+        assert not exists(get, resource_id)
+    finally:  # what the test did not delete goes too (a pool's nodes count against the emulator's maximum)
+        if proc is not None and proc.poll() is None:  # the test failed while the script waited
+            proc.kill()
+            proc.wait()
+        for begin, other in ((batch.begin_delete_job, ids.job_id), (batch.begin_delete_pool, ids.pool_id)):
+            with contextlib.suppress(HttpResponseError):
+                begin(other, polling_interval=60)
 
 
 def test_terminates_one_task_and_keeps_the_job(run_script, ids, batch):
