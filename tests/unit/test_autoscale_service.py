@@ -238,8 +238,10 @@ def test_taskcompletion_lets_the_task_finish_and_gives_the_node_no_new_task(cloc
     task_on_it = next(t for t in job.tasks.values() if retiring[0].id in t.node_ids)
     assert task_on_it.stop_reason is None
     finish(account, job, task_on_it)
-    advance(account, clock, 0.3)
-    assert retiring[0].id not in pool.nodes or retiring[0].state == "leavingpool"
+    advance(account, clock, 0.1)                      # the next tick: its task done, the node leaves...
+    assert pool.nodes[retiring[0].id].state == "leavingpool"
+    advance(account, clock, scheduler.LEAVING_SECONDS + 0.1)  # ...and is gone once it showed leavingpool long enough
+    assert retiring[0].id not in pool.nodes
     assert job.tasks["c"].state == "active"           # the other node is still busy; c waits for it
 
 
@@ -294,6 +296,11 @@ def refusal(func, *args, **kwargs):
     return caught.value
 
 
+# The service's message for each code.
+FORMULA_MESSAGES = {"AutoScalingFormulaSyntaxError": "The specified auto-scaling formula has a syntax error.",
+                    "InvalidAutoScalingSettings": "The specified auto-scaling settings are not valid."}
+
+
 @pytest.mark.parametrize("formula, code, detail", [
     ("$TargetDedicatedNodes = min(2, ;", "AutoScalingFormulaSyntaxError", "Line 1, Col 32: expected a value"),
     ("$TargetDedicatedNodes = $CPUPercent.GetSample(1);", "InvalidAutoScalingSettings",
@@ -305,8 +312,7 @@ def test_create_and_enable_refuse_a_bad_formula_with_400(formula, code, detail):
             "autoScaleFormula": formula}
     for err in (refusal(validate_pool, body), refusal(check_autoscale, {"autoScaleFormula": formula})):
         assert err.status == 400 and err.code == code
-        assert err.message in ("The specified auto-scaling formula has a syntax error.",
-                               "The specified auto-scaling settings are not valid.")
+        assert err.message == FORMULA_MESSAGES[code]
         [(key, value)] = err.values
         assert key == "Message" and detail in value
     check_autoscale({"autoScaleFormula": formula}, check_formula=False)     # evaluate reports it in its run

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from batch_emulator.api import wire
-from batch_emulator.service import scheduler
+from batch_emulator.service import autoscale, pools, scheduler
 from batch_emulator.service.errors import BatchServiceError, error_body, service_error
 from batch_emulator.service.state import Account, Job, Pool, Task, dependencies_met, pending_instances
 from batch_emulator.service.states import ExecutionResult, NodeState, PoolState, TaskState
@@ -47,9 +47,9 @@ def test_error_body_is_top_level_with_lang_and_values():
 @pytest.mark.parametrize("bad_id", ["", "a b", "x" * 65, "p/1", "é"])
 def test_invalid_pool_ids_give_invalid_property_value_with_details(bad_id):
     err = refused(validate_pool, pool_body(id=bad_id))
-    assert err.status == 400 and err.code in ("InvalidPropertyValue", "MissingRequiredProperty")
+    assert (err.status, err.code) == (400, "InvalidPropertyValue" if bad_id else "MissingRequiredProperty")
+    assert dict(err.values)["PropertyName"] == "id"
     if bad_id:
-        assert dict(err.values)["PropertyName"] == "id"
         assert "Reason" in dict(err.values)
 
 
@@ -77,16 +77,41 @@ def test_pool_sizing_and_shape_rules(body, code):
     assert (err.status, err.code) == (400, code)
 
 
+def created(body):
+    """The pool a pool add with ``body`` makes, and its account (the service operation, no server)."""
+    account = Account(name="a", root="/nonexistent")
+    pools.create_pool(account, body)
+    return account, account.pools[body["id"].lower()]
+
+
 def test_autoscale_pool_with_sdk_style_interval_is_valid():
-    validate_pool(pool_body(targetDedicatedNodes=None, enableAutoScale=True,
-                            autoScaleFormula="$TargetDedicatedNodes=1;", autoScaleEvaluationInterval="PT05M00S"))
-    validate_pool(pool_body(targetDedicatedNodes=0, targetLowPriorityNodes=2, resizeTimeout="PT15M"))
+    # The SDK sends a 5-minute interval as PT05M00S; it reads back as PT5M.
+    account, pool = created(pool_body(targetDedicatedNodes=None, enableAutoScale=True,
+                                      autoScaleFormula="$TargetDedicatedNodes=1;",
+                                      autoScaleEvaluationInterval="PT05M00S"))
+    assert (pool.enable_auto_scale, pool.auto_scale_formula) == (True, "$TargetDedicatedNodes=1;")
+    assert autoscale.interval_seconds(account, pool) == 5 * 60 / account.time_scale
+    shown = wire.pool_to_wire(pool, "http://h")
+    assert (shown["enableAutoScale"], shown["autoScaleEvaluationInterval"]) == (True, "PT5M")
+
+    account, pool = created(pool_body(targetDedicatedNodes=0, targetLowPriorityNodes=2, resizeTimeout="PT15M"))
+    assert (pool.enable_auto_scale, pool.target_dedicated, pool.target_low_priority) == (False, 0, 2)
+    assert pool.resize_timeout == "PT15M"
+    scheduler.tick(account)
+    assert sorted(node.dedicated for node in pool.nodes.values()) == [False, False]
 
 
 def test_pool_without_targets_is_a_pool_of_zero_nodes():
     # Recorded: 201 for a pool add with neither target nor autoscale (Azure/azure-cli, src/azure-cli/azure/cli/
     # command_modules/batch/tests/latest/recordings/test_batch_jobs_and_tasks.yaml).
-    validate_pool(pool_body(targetDedicatedNodes=None))
+    account, pool = created(pool_body(targetDedicatedNodes=None))
+    assert scheduler.tick(account) == [] and not pool.nodes
+    shown = wire.pool_to_wire(pool, "http://h")
+    assert {key: shown[key] for key in ("state", "allocationState", "enableAutoScale", "targetDedicatedNodes",
+                                        "targetLowPriorityNodes", "currentDedicatedNodes",
+                                        "currentLowPriorityNodes")} == {
+        "state": "active", "allocationState": "steady", "enableAutoScale": False, "targetDedicatedNodes": 0,
+        "targetLowPriorityNodes": 0, "currentDedicatedNodes": 0, "currentLowPriorityNodes": 0}
 
 
 def test_integer_strings_are_read_as_integers():
@@ -120,7 +145,8 @@ def test_auto_pool_specification_problems_name_the_property(pool_info, name):
 
 def test_resize_needs_a_target():
     assert refused(validate_resize, {}).code == "MissingRequiredProperty"
-    validate_resize({"targetDedicatedNodes": 3, "nodeDeallocationOption": "taskcompletion"})
+    accepted = {"targetDedicatedNodes": 3, "nodeDeallocationOption": "taskcompletion"}
+    assert validate_resize(dict(accepted)) == accepted
 
 
 def job(**spec):
