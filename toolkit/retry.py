@@ -76,14 +76,14 @@ class Clock(Protocol):
 
 @dataclass(frozen=True)
 class SystemClock:
-    """time.monotonic, and `pause` (time.sleep when None); both looked up at each call."""
-    pause: Callable[[float], None] | None = None
+    """The real clock: time.monotonic, and `pause` to sleep (time.sleep unless given)."""
+    pause: Callable[[float], None] = time.sleep
 
     def now(self) -> float:
         return time.monotonic()
 
     def sleep(self, seconds: float) -> None:
-        (self.pause or time.sleep)(seconds)
+        self.pause(seconds)
 
 
 @dataclass(frozen=True)

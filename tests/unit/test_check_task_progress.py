@@ -142,14 +142,31 @@ def test_outage_is_said_once_retried_and_its_end_said():
     assert text.count("cannot be reached or is busy") == 1 and text.count("answers again") == 1
 
 
-def test_outage_gives_up_after_its_limit(monkeypatch):
-    clock = iter(range(0, 10_000, 100))
-    monkeypatch.setattr("toolkit.progress.time.monotonic", lambda: next(clock))
+class SteppingClock:
+    """Outage's clock: each reading 100 s after the last (as if every poll took that long); sleeping takes
+    no time, and is recorded."""
+
+    def __init__(self):
+        self.readings = iter(range(0, 10_000, 100))
+        self.slept = []
+
+    def now(self):
+        return next(self.readings)
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+
+
+def test_outage_gives_up_after_its_limit():
+    clock, polls = SteppingClock(), []
 
     def poll():
+        polls.append(1)
         raise ServiceRequestError("refused")
-    with pytest.raises(ToolkitError, match="could not be reached for"):
-        Outage(Display(waiting=True, out=io.StringIO()), limit=600, sleep=lambda _: None).attempt(poll, 1)
+    # Failures at 0, 100, ..., 700 s: the eighth is past the 600 s limit; the message reads the clock once more.
+    with pytest.raises(ToolkitError, match="could not be reached for 13m20s; stopped waiting"):
+        Outage(Display(waiting=True, out=io.StringIO()), limit=600, clock=clock).attempt(poll, 1)
+    assert len(polls) == 8 and clock.slept == [1, 2, 4, 8, 16, 30, 30]
 
 
 def test_outage_does_not_retry_what_waiting_cannot_change():
