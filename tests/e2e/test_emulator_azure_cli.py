@@ -1,7 +1,7 @@
 """The Azure CLI (`az batch pool/job/task create, show, list, delete`) against the emulator, as against the service.
 
-The `az_executable` fixture (tests/e2e/azure_cli.py) installs the pinned azure-cli once per checkout; under
-CI=true a failed install fails these tests instead of skipping them.
+The `az_executable` fixture (tests/e2e/azure_cli.py) installs the pinned azure-cli once per machine and Python
+version, in a virtualenv every clone shares; under CI=true a failed install fails these tests instead of skipping them.
 
 `az` runs isolated: AZURE_CONFIG_DIR and HOME in a temp dir, no telemetry, HTTP(S)_PROXY pointed at a dead
 loopback port with NO_PROXY for 127.0.0.1, so any attempt to reach a non-loopback host fails instead of leaving
