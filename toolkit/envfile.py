@@ -1,4 +1,5 @@
-"""Reading the settings' env file (.env): values taken literally, and the names it sets.
+"""Reading the settings' env file (.env): values taken literally, the names it sets, and whether a
+missing one is the env file of a local stack (make local) that is not running.
 
 Used by toolkit/settings.py; depends on nothing else of the repository.
 """
@@ -16,6 +17,16 @@ try:
     from dotenv.parser import parse_stream
 except ImportError:  # not installed: reading an env file then reports it (see read_env_file)
     parse_stream = None
+
+# `make local` (tools/local.py) writes its env file only while the local stack runs, and leaves this marker
+# beside it for good (it holds no setting): an env file that is missing beside its marker is a local stack
+# that is not running, which is worth saying rather than only "not a file".
+LOCAL_STACK_MARKER_SUFFIX = ".local-stack"
+
+
+def local_stack_marker(env_file: Path) -> Path:
+    """The marker `make local` leaves beside the env file it writes (.local/local.env.local-stack)."""
+    return env_file.with_name(env_file.name + LOCAL_STACK_MARKER_SUFFIX)
 
 
 def read_env_file(path: Path) -> tuple[dict[str, str], str | None]:
@@ -41,6 +52,7 @@ class Environment:
     problem: str | None                 # what is wrong with that file
     file_names: tuple[str, ...] = ()    # the names the file sets
     default_missing: bool = False       # no BATCH_TOOLKIT_ENV_FILE and no .env next to the scripts
+    local_stack_stopped: bool = False   # the file named is missing beside make local's marker
 
 
 def load_environment(environ: Mapping[str, str], file_variable: str, default_file: Path) -> Environment:
@@ -56,7 +68,8 @@ def load_environment(environ: Mapping[str, str], file_variable: str, default_fil
     else:
         path = Path(env_file)
         if not path.is_file():
-            return Environment(dict(environ), None, f"names {env_file!r}, which is not a file")
+            return Environment(dict(environ), None, f"names {env_file!r}, which is not a file",
+                               local_stack_stopped=local_stack_marker(path).is_file())
     values, problem = read_env_file(path)
     names = tuple(values)
     values.update(environ)

@@ -14,6 +14,9 @@ it needs with `load_settings(settings, check)` (toolkit/checked.py: `pool_settin
 `batch_access`, `storage`), which call `require(settings, ...)`: a missing or malformed variable raises
 ConfigError with one line naming the variable and how to fix it. Every variable is documented in
 `.env.example` and in the README.
+
+Every variable is one row of VARIABLE_TABLE: its name, what to set it to, its default, the check of its
+value and whether it is secret. DEFAULTS, HOW_TO_SET and VARIABLES are read from that table.
 """
 
 import difflib
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from toolkit.commands import DEFAULT_PROGRAM, default_cmd_prep_task, default_coordination_command, default_start_command
-from toolkit.envfile import load_environment
+from toolkit.envfile import Environment, load_environment
 from toolkit.values import (
     check_endpoint,
     check_key,
@@ -40,79 +43,158 @@ ENV_FILE_VARIABLE = "BATCH_TOOLKIT_ENV_FILE"
 # The scripts' directory (the repository's top), where .env and .env.example are.
 SCRIPTS_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = SCRIPTS_DIR / ".env"
+EXAMPLE_ENV_FILE = SCRIPTS_DIR / ".env.example"
 
 # Inter-node communication caps a pool's size; 100 is the documented limit for such pools.
 INTER_NODE_POOL_CAP = 100
 # The service accepts autoscale evaluation intervals from 5 minutes to 168 hours.
 MIN_EVALUATION_MINUTES, MAX_EVALUATION_MINUTES = 5, 168 * 60
-
-DEFAULTS = {
-    "NB_NODES": "2",
-    "NB_PROCESSES": "4",
-    "MAX_NODES": "5",
-    # A current general-purpose size that runs the Gen2 Ubuntu 24.04 image.
-    "VM_SIZE": "standard_d2s_v5",
-    # Ubuntu 18.04 and 20.04 are retired on Batch; 24.04 LTS is current.
-    "IMAGE_PUBLISHER": "canonical",
-    "IMAGE_OFFER": "ubuntu-24_04-lts",
-    "IMAGE_SKU": "server",
-    "IMAGE_VERSION": "latest",
-    "NODE_AGENT_SKU_ID": "batch.node.ubuntu 24.04",
-    "AUTOSCALE_EVALUATION_MINUTES": "5",
-    "TASK_MAX_WALL_CLOCK_MINUTES": "60",
-    "PROGRAM": DEFAULT_PROGRAM,
-}
-# What the preparation task needs in the repository (the README's "Run your own program" layout).
-EXAMPLE_ENV_FILE = SCRIPTS_DIR / ".env.example"
-
-# What to tell the user for each variable when it is missing or wrong.
-HOW_TO_SET = {
-    "AZURE_BATCH_ACCOUNT": "the Batch account name, e.g. mybatchaccount (az batch account list)",
-    "AZURE_BATCH_ACCESS_KEY": "the account's primary key "
-                              "(az batch account keys list --name ACCOUNT --resource-group GROUP), "
-                              "or leave it empty to sign in with Microsoft Entra ID (az login)",
-    "AZURE_BATCH_ENDPOINT": "the account URL with its scheme, e.g. https://mybatchaccount.westeurope.batch.azure.com",
-    "BLOB_CONTAINER_URL": "the container URL, e.g. https://mystorage.blob.core.windows.net/outputs, "
-                          "with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN, or without (see AZURE_STORAGE_KEY)",
-    "AZURE_STORAGE_SAS_TOKEN": "a container SAS "
-                               "(az storage container generate-sas ... --permissions racwl --expiry DATE)",
-    "AZURE_STORAGE_KEY": "the storage account's key (az storage account keys list --account-name ACCOUNT), "
-                         "or leave it empty and give a SAS, or neither (Microsoft Entra ID: user delegation SAS)",
-    "REPOSITORY_URL": "the git URL or local path of the repository the nodes clone (it holds demo_azure_batch/)",
-    "NB_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
-    "NB_PROCESSES": "a whole number of MPI processes, 1 or more",
-    "MAX_NODES": f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}",
-    "AUTOSCALE_EVALUATION_MINUTES": f"a whole number of minutes from {MIN_EVALUATION_MINUTES} "
-                                    f"to {MAX_EVALUATION_MINUTES}",
-    "TASK_MAX_WALL_CLOCK_MINUTES": "a whole number of minutes from 1 to 259200 (180 days)",
-    "VM_SIZE": "a VM size name, e.g. standard_d2s_v5",
-    "PROGRAM": "a relative path inside the repository, e.g. demo_azure_batch/script.py or src/app.py",
-    "PROGRAM_ARGS": "the program's arguments, without single quotes or newlines, e.g. --intervals 1000",
-    ENV_FILE_VARIABLE: "the path of a readable NAME=value file, or to an empty string to read none",
-}
-
-# Every variable the toolkit reads; each is documented in .env.example and the README.
-VARIABLES = ("AZURE_RESOURCE_GROUP", "AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ACCESS_KEY", "AZURE_BATCH_ENDPOINT",
-             "BLOB_CONTAINER_URL", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_KEY", "REPOSITORY_URL", "CMD_PREP_TASK",
-             "COORDINATION_COMMAND", "START_COMMAND", "PROGRAM_ARGS", *DEFAULTS, ENV_FILE_VARIABLE)
-# How close an unknown name in the env file must be to one of VARIABLES to be reported as a likely typo.
-TYPO_CUTOFF = 0.8
-
-_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 # A task may run at most 180 days on Batch.
 MAX_WALL_CLOCK_MINUTES = 180 * 24 * 60
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+
+# What a variable's check gets: its value as the toolkit uses it (the default when it is not set);
+# what it returns: what is wrong with that value, or None.
+Check = Callable[[str], str | None]
+
+
+def _account_name(name: str) -> str | None:
+    if name and not _ACCOUNT_NAME.match(name):
+        return f"is {name!r}; account names are 3-24 lowercase letters and digits"
+    return None
+
+
+def _recorded(check: Callable[[dict[str, str]], None]) -> str | None:
+    """The problem a check of toolkit/values.py records (they write into a problems dict), or None."""
+    problems: dict[str, str] = {}
+    check(problems)
+    return next(iter(problems.values()), None)
+
+
+def _account_key(key: str) -> str | None:
+    return _recorded(lambda problems: check_key("key", key, problems))
+
+
+def _endpoint(url: str) -> str | None:
+    return _recorded(lambda problems: check_endpoint(url, problems))
+
+
+def _endpoint_url(value: str) -> str:
+    return value.strip().rstrip("/")
+
+
+def _repository(url: str) -> str | None:
+    if any(c in url for c in "\"'`$\\\t\n"):  # it goes inside "..." in a bash -c '...' command
+        return "contains quotes, '$', backslashes, tabs or newlines"
+    return None
+
+
+def _vm_size(name: str) -> str | None:
+    return None if is_vm_size_name(name) else f"is {name!r}, not a VM size name"
+
+
+def _whole_number(low: int = 1, high: int | None = None) -> Check:
+    """The check of a whole number from `low` to `high` (no upper bound: None). What it accepts, int() reads."""
+    def check(raw: str) -> str | None:
+        try:
+            number = int(raw)
+        except ValueError:
+            return f"is {raw!r}, not a whole number"
+        if number < low or (high is not None and number > high):
+            return f"is {number}, outside {low}..{high}" if high else f"is {number}, below {low}"
+        return None
+    return check
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable the toolkit reads: one row of VARIABLE_TABLE."""
+    name: str
+    how: str = ""                       # what to set it to, in the messages naming it ('': "a valid value")
+    default: str = ""                   # its value when it is not set (set but empty, it stays empty)
+    check: Check | None = None          # None: any value will do, or it is checked with another (read_settings)
+    clean: Callable[[str], str] = str.strip  # the value read -> the value the toolkit uses
+    secret: bool = False                # a key or a SAS: in Settings.secrets, quoted by no message
+
+
+# Every variable the toolkit reads; each is documented in .env.example and the README.
+VARIABLE_TABLE = (
+    Variable("AZURE_RESOURCE_GROUP"),
+    Variable("AZURE_BATCH_ACCOUNT", "the Batch account name, e.g. mybatchaccount (az batch account list)",
+             check=_account_name),
+    Variable("AZURE_BATCH_ACCESS_KEY", "the account's primary key "
+             "(az batch account keys list --name ACCOUNT --resource-group GROUP), "
+             "or leave it empty to sign in with Microsoft Entra ID (az login)", check=_account_key, secret=True),
+    Variable("AZURE_BATCH_ENDPOINT",
+             "the account URL with its scheme, e.g. https://mybatchaccount.westeurope.batch.azure.com",
+             check=_endpoint, clean=_endpoint_url),
+    # The container URL and the SAS are checked together (split_container): the SAS may be in the URL's query.
+    Variable("BLOB_CONTAINER_URL", "the container URL, e.g. https://mystorage.blob.core.windows.net/outputs, "
+             "with a SAS in its query or in AZURE_STORAGE_SAS_TOKEN, or without (see AZURE_STORAGE_KEY)"),
+    Variable("AZURE_STORAGE_SAS_TOKEN", "a container SAS "
+             "(az storage container generate-sas ... --permissions racwl --expiry DATE)", secret=True),
+    Variable("AZURE_STORAGE_KEY", "the storage account's key (az storage account keys list --account-name ACCOUNT), "
+             "or leave it empty and give a SAS, or neither (Microsoft Entra ID: user delegation SAS)",
+             check=_account_key, secret=True),
+    Variable("REPOSITORY_URL", "the git URL or local path of the repository the nodes clone (it holds "
+             "demo_azure_batch/)", check=_repository),
+    # Empty, each command is the default one of toolkit/commands.py, made from the other settings.
+    Variable("CMD_PREP_TASK"),
+    Variable("COORDINATION_COMMAND"),
+    Variable("START_COMMAND"),
+    # Checked with PROGRAM (check_program): both go into the default START_COMMAND.
+    Variable("PROGRAM_ARGS", "the program's arguments, without single quotes or newlines, e.g. --intervals 1000"),
+    Variable("NB_NODES", f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}", default="2",
+             check=_whole_number(high=INTER_NODE_POOL_CAP)),
+    Variable("NB_PROCESSES", "a whole number of MPI processes, 1 or more", default="4", check=_whole_number()),
+    Variable("MAX_NODES", f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}", default="5",
+             check=_whole_number(high=INTER_NODE_POOL_CAP)),
+    # A current general-purpose size that runs the Gen2 Ubuntu 24.04 image.
+    Variable("VM_SIZE", "a VM size name, e.g. standard_d2s_v5", default="standard_d2s_v5", check=_vm_size),
+    # Ubuntu 18.04 and 20.04 are retired on Batch; 24.04 LTS is current.
+    Variable("IMAGE_PUBLISHER", default="canonical"),
+    Variable("IMAGE_OFFER", default="ubuntu-24_04-lts"),
+    Variable("IMAGE_SKU", default="server"),
+    Variable("IMAGE_VERSION", default="latest"),
+    Variable("NODE_AGENT_SKU_ID", default="batch.node.ubuntu 24.04"),
+    Variable("AUTOSCALE_EVALUATION_MINUTES", f"a whole number of minutes from {MIN_EVALUATION_MINUTES} "
+             f"to {MAX_EVALUATION_MINUTES}", default="5",
+             check=_whole_number(MIN_EVALUATION_MINUTES, MAX_EVALUATION_MINUTES)),
+    Variable("TASK_MAX_WALL_CLOCK_MINUTES", "a whole number of minutes from 1 to 259200 (180 days)", default="60",
+             check=_whole_number(high=MAX_WALL_CLOCK_MINUTES)),
+    Variable("PROGRAM", "a relative path inside the repository, e.g. demo_azure_batch/script.py or src/app.py",
+             default=DEFAULT_PROGRAM),
+    # Read first (toolkit/envfile.py), as it names the file the others may come from.
+    Variable(ENV_FILE_VARIABLE, "the path of a readable NAME=value file, or to an empty string to read none"),
+)
+VARIABLES = tuple(variable.name for variable in VARIABLE_TABLE)
+DEFAULTS = {variable.name: variable.default for variable in VARIABLE_TABLE if variable.default}
+# What to tell the user for each variable when it is missing or wrong.
+HOW_TO_SET = {variable.name: variable.how for variable in VARIABLE_TABLE if variable.how}
+SECRET_VARIABLES = tuple(variable.name for variable in VARIABLE_TABLE if variable.secret)
+
+# How close an unknown name in the env file must be to one of VARIABLES to be reported as a likely typo.
+TYPO_CUTOFF = 0.8
+# What to do when BATCH_TOOLKIT_ENV_FILE names the env file of a local stack that is not running
+# (Settings.local_stack_stopped: tools/local.py's marker is beside the missing file).
+START_LOCAL_STACK = ("The local stack is not running (make local writes that file while Azurite and the Batch "
+                     "emulator run, and removes it when they stop): start it with make local in another shell, "
+                     f"in {SCRIPTS_DIR}")
 
 
 class ConfigError(Exception):
     """Missing or malformed settings; its message is one line for the user naming every one of them.
 
     `variable` is the first one named, `variables` all of them; `where` says where to set them (the env
-    file read and the environment); `hint` ends the line (e.g. that no .env file was found)."""
+    file read and the environment); `fix`, when given, says what to do instead of how to set `variable`;
+    `hint` ends the line (e.g. that no .env file was found)."""
 
     def __init__(self, variable: str, problem: str, more: Sequence[tuple[str, str]] = (), hint: str = "",
-                 where: str = "the environment"):
+                 where: str = "the environment", fix: str = ""):
         how = HOW_TO_SET.get(variable, "a valid value")
-        if variable == ENV_FILE_VARIABLE:  # it names the env file, so only the environment can set it
+        if fix:
+            message = f"{variable} {problem}. {fix}."
+        elif variable == ENV_FILE_VARIABLE:  # it names the env file, so only the environment can set it
             message = f"{variable} {problem}. Set it in the environment to {how}."
         else:
             message = f"{variable} {problem}. Set it to {how} in {where}."
@@ -149,7 +231,8 @@ class Settings:
     start_command_is_default: bool = True  # False when START_COMMAND is set
     warnings: tuple[str, ...] = ()      # e.g. a name in the env file that looks like a typo of one of ours
     no_env_file_hint: str = ""          # set when no env file was looked for in vain: says to copy .env.example
-
+    secrets: tuple[str, ...] = ()       # the values of the secret variables (SECRET_VARIABLES) that are set
+    local_stack_stopped: bool = False   # BATCH_TOOLKIT_ENV_FILE names make local's env file, which is missing
 
 
 def likely_typos(names: Sequence[str]) -> dict[str, str]:
@@ -164,82 +247,72 @@ def likely_typos(names: Sequence[str]) -> dict[str, str]:
     return typos
 
 
-def _positive_int(values: Mapping[str, str], name: str, problems: dict[str, str], low: int = 1,
-                  high: int | None = None) -> int | None:
-    raw = values.get(name, DEFAULTS.get(name, "")).strip()
-    try:
-        number = int(raw)
-    except ValueError:
-        problems[name] = f"is {raw!r}, not a whole number"
-        return None
-    if number < low or (high is not None and number > high):
-        problems[name] = f"is {number}, outside {low}..{high}" if high else f"is {number}, below {low}"
-        return None
-    return number
+def _typo_warnings(environment: Environment) -> tuple[str, ...]:
+    where = environment.env_file or "the env file"
+    return tuple(f"{where} sets {name}, which the toolkit does not read: did you mean {intended}?"
+                 for name, intended in likely_typos(environment.file_names).items())
+
+
+def _no_env_file_hint(environment: Environment) -> str:
+    return (f"No .env file was found ({DEFAULT_ENV_FILE}): cp {EXAMPLE_ENV_FILE.name} .env next to the "
+            "scripts and fill it in." if environment.default_missing else "")
+
+
+def _row_problems(value: Mapping[str, str], env_file_problem: str | None) -> dict[str, str]:
+    """variable -> what is wrong with its value: a broken env file first, then each variable's own check."""
+    problems = {ENV_FILE_VARIABLE: env_file_problem} if env_file_problem else {}
+    for variable in VARIABLE_TABLE:
+        problem = variable.check(value[variable.name]) if variable.check else None
+        if problem:
+            problems[variable.name] = problem
+    return problems
 
 
 def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; never raises. Malformed values are listed in `problems`."""
     environment = load_environment(os.environ if environ is None else environ, ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
-    values, env_file, env_file_problem = environment.values, environment.env_file, environment.problem
+    value = {variable.name: variable.clean(environment.values.get(variable.name, variable.default))
+             for variable in VARIABLE_TABLE}
+    problems = _row_problems(value, environment.problem)
+    # The variables checked two by two.
+    blob_container = split_container(value["BLOB_CONTAINER_URL"], value["AZURE_STORAGE_SAS_TOKEN"], problems)
+    check_program(value["PROGRAM"], value["PROGRAM_ARGS"], problems)
 
-    def get(name: str) -> str:
-        return values.get(name, DEFAULTS.get(name, "")).strip()
+    def number(name: str) -> int | None:
+        """A whole number's value: None when its check refused it (what it accepts, int() reads)."""
+        return None if name in problems else int(value[name])
 
-    problems: dict[str, str] = {ENV_FILE_VARIABLE: env_file_problem} if env_file_problem else {}
-
-    batch = {"name": get("AZURE_BATCH_ACCOUNT"), "key": get("AZURE_BATCH_ACCESS_KEY"),
-             "url": get("AZURE_BATCH_ENDPOINT").rstrip("/")}
-    if batch["name"] and not _ACCOUNT_NAME.match(batch["name"]):
-        problems["AZURE_BATCH_ACCOUNT"] = f"is {batch['name']!r}; account names are 3-24 lowercase letters and digits"
-    check_key("AZURE_BATCH_ACCESS_KEY", batch["key"], problems)
-    check_endpoint(batch["url"], problems)
-    blob_container = split_container(get("BLOB_CONTAINER_URL"), get("AZURE_STORAGE_SAS_TOKEN"), problems)
-    storage_key = get("AZURE_STORAGE_KEY")
-    check_key("AZURE_STORAGE_KEY", storage_key, problems)
-
-    repository = get("REPOSITORY_URL")
-    if any(c in repository for c in "\"'`$\\\t\n"):  # it goes inside "..." in a bash -c '...' command
-        problems["REPOSITORY_URL"] = "contains quotes, '$', backslashes, tabs or newlines"
-    if not is_vm_size_name(get("VM_SIZE")):
-        problems["VM_SIZE"] = f"is {get('VM_SIZE')!r}, not a VM size name"
-    nb_processes = _positive_int(values, "NB_PROCESSES", problems)
-    program, program_args = get("PROGRAM"), get("PROGRAM_ARGS")
-    check_program(program, program_args, problems)
-    where = env_file or "the env file"
-    warnings = tuple(f"{where} sets {name}, which the toolkit does not read: did you mean {intended}?"
-                     for name, intended in likely_typos(environment.file_names).items())
-    hint = (f"No .env file was found ({DEFAULT_ENV_FILE}): cp {EXAMPLE_ENV_FILE.name} .env next to the "
-            "scripts and fill it in." if environment.default_missing else "")
+    nb_processes, program, program_args = number("NB_PROCESSES"), value["PROGRAM"], value["PROGRAM_ARGS"]
     default_start = default_start_command(nb_processes, program, program_args) \
         if nb_processes and "PROGRAM" not in problems and "PROGRAM_ARGS" not in problems else ""
-
+    repository = value["REPOSITORY_URL"]
     return Settings(
-        resource_gpe_name=get("AZURE_RESOURCE_GROUP"),
-        batch=batch,
+        resource_gpe_name=value["AZURE_RESOURCE_GROUP"],
+        batch={"name": value["AZURE_BATCH_ACCOUNT"], "key": value["AZURE_BATCH_ACCESS_KEY"],
+               "url": value["AZURE_BATCH_ENDPOINT"]},
         blob_container=blob_container,
-        storage_key=storage_key,
+        storage_key=value["AZURE_STORAGE_KEY"],
         repository=repository,
-        cmd_prep_task=get("CMD_PREP_TASK") or (default_cmd_prep_task(repository) if repository else ""),
-        nb_nodes=_positive_int(values, "NB_NODES", problems, high=INTER_NODE_POOL_CAP),
+        cmd_prep_task=value["CMD_PREP_TASK"] or (default_cmd_prep_task(repository) if repository else ""),
+        nb_nodes=number("NB_NODES"),
         nb_processes=nb_processes,
-        coordination_command=get("COORDINATION_COMMAND") or default_coordination_command(),
-        start_command=get("START_COMMAND") or default_start,
-        vm_size=get("VM_SIZE"),
-        max_nodes=_positive_int(values, "MAX_NODES", problems, high=INTER_NODE_POOL_CAP),
-        image_reference={key: get(f"IMAGE_{key.upper()}") for key in ("publisher", "offer", "sku", "version")},
-        node_agent_sku_id=get("NODE_AGENT_SKU_ID"),
-        autoscale_evaluation_minutes=_positive_int(values, "AUTOSCALE_EVALUATION_MINUTES", problems,
-                                                   low=MIN_EVALUATION_MINUTES, high=MAX_EVALUATION_MINUTES),
-        task_max_wall_clock_minutes=_positive_int(values, "TASK_MAX_WALL_CLOCK_MINUTES", problems,
-                                                  high=MAX_WALL_CLOCK_MINUTES),
+        coordination_command=value["COORDINATION_COMMAND"] or default_coordination_command(),
+        start_command=value["START_COMMAND"] or default_start,
+        vm_size=value["VM_SIZE"],
+        max_nodes=number("MAX_NODES"),
+        image_reference={key: value[f"IMAGE_{key.upper()}"] for key in ("publisher", "offer", "sku", "version")},
+        node_agent_sku_id=value["NODE_AGENT_SKU_ID"],
+        autoscale_evaluation_minutes=number("AUTOSCALE_EVALUATION_MINUTES"),
+        task_max_wall_clock_minutes=number("TASK_MAX_WALL_CLOCK_MINUTES"),
         problems=problems,
-        env_file=env_file,
+        env_file=environment.env_file,
         program=program,
         program_args=program_args,
-        start_command_is_default=not get("START_COMMAND"),
-        warnings=warnings,
-        no_env_file_hint=hint,
+        start_command_is_default=not value["START_COMMAND"],
+        warnings=_typo_warnings(environment),
+        no_env_file_hint=_no_env_file_hint(environment),
+        secrets=tuple(value[name] for name in SECRET_VARIABLES if value[name]),
+        local_stack_stopped=environment.local_stack_stopped,
     )
 
 
@@ -275,13 +348,16 @@ def problems_of(settings: Settings, *variables: str) -> list[tuple[str, str]]:
 
 def require(settings: Settings, *variables: str) -> None:
     """Raise one ConfigError naming every one of `variables` that is missing or malformed (a broken
-    env file alone: every value may come from it); with no .env at all, it also says to copy .env.example."""
+    env file alone: every value may come from it); with no .env at all, it also says to copy .env.example;
+    for the missing env file of a local stack that is not running, how to start it."""
     found = problems_of(settings, *variables)
     if found:
         (variable, problem), *more = found
         missing = any(what == "is not set" for _, what in found)
         where = f"{settings.env_file} or the environment" if settings.env_file else "the environment"
-        raise ConfigError(variable, problem, more, hint=settings.no_env_file_hint if missing else "", where=where)
+        fix = START_LOCAL_STACK if variable == ENV_FILE_VARIABLE and settings.local_stack_stopped else ""
+        raise ConfigError(variable, problem, more, hint=settings.no_env_file_hint if missing else "", where=where,
+                          fix=fix)
 
 
 Checked = TypeVar("Checked")

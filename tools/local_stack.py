@@ -179,14 +179,24 @@ def _stop_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def pid_file(log_path: Path) -> Path:
+    """Where _spawn writes the pid of the process whose output goes to `log_path` (<workdir>/azurite.pid,
+    <workdir>/batch_emulator.pid): how `make local` watches its services, and tests find them."""
+    return log_path.with_suffix(".pid")
+
+
 def _spawn(argv: list[str], log_path: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own process group, its output going to `log_path`; it stops when we die."""
+    """Start `argv` in its own process group, its output going to `log_path` and its pid to pid_file(log_path);
+    it stops when we die."""
     with open(log_path, "wb") as log:
-        return subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
+        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_stop_with_parent)
+    pid_file(log_path).write_text(f"{proc.pid}\n")
+    return proc
 
 
-def _last_line(log_path: Path) -> str:
+def last_line(log_path: Path) -> str:
+    """The last line of a service's log that is not blank, without Azurite's key ('' when there is none)."""
     try:
         lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
@@ -204,7 +214,7 @@ def wait_for_line(proc: subprocess.Popen[bytes], name: str, log_path: Path, patt
             return match
         if proc.poll() is not None:
             raise LocalStackError(f"{name} exited during start (exit {proc.returncode}): "
-                                  f"{_last_line(log_path) or 'no output'} "
+                                  f"{last_line(log_path) or 'no output'} "
                                   f"(log: {log_path}; {SETUP_HINT} if the install is incomplete)")
         if time.monotonic() > deadline:
             raise LocalStackError(f"{name} did not get ready within {timeout:.0f} s (log: {log_path})")

@@ -9,6 +9,7 @@ the error messages and the cleanup of processes.
 import datetime
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -228,11 +229,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def make_local(tmp_path, output=subprocess.DEVNULL):
+    """`python -m tools.local` (make local) with its env file and workdir under `tmp_path`."""
+    return subprocess.Popen([sys.executable, "-m", "tools.local", "--env_file", str(tmp_path / "local.env"),
+                             "--workdir", str(tmp_path / "stack")], cwd=stack_module.REPO_ROOT,
+                            stdin=subprocess.DEVNULL, stdout=output, stderr=output, text=True)
+
+
 def test_services_stop_when_make_local_is_killed(tmp_path):
     """Azurite and the emulator run in sessions of their own; SIGKILL of `make local` must not orphan them."""
-    proc = subprocess.Popen([sys.executable, "-m", "tools.local", "--env_file", str(tmp_path / "local.env"),
-                             "--workdir", str(tmp_path / "stack")], cwd=stack_module.REPO_ROOT,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = make_local(tmp_path)
     try:
         wait_for(lambda: (tmp_path / "local.env").exists(), timeout=90, what="make local to write its env file")
         services = _children(proc.pid)
@@ -242,3 +248,46 @@ def test_services_stop_when_make_local_is_killed(tmp_path):
         proc.wait()
     wait_for(lambda: not any(process_alive(pid) for pid in services), timeout=30,
              what="Azurite and the emulator to stop after make local was killed")
+
+
+LOGS = {"Azurite": "azurite.log", "the Batch emulator": "batch_emulator.log"}
+
+
+@pytest.mark.parametrize("killed, other", [("the Batch emulator", "Azurite"), ("Azurite", "the Batch emulator")])
+def test_make_local_stops_when_a_service_dies_and_the_scripts_say_it_is_not_running(tmp_path, killed, other):
+    """make local names the service that died and its log's last line, stops the other, removes the env file
+    and exits 3; a script given that env file then says the local stack is not running and how to start it."""
+    env_file, workdir = tmp_path / "local.env", tmp_path / "stack"
+    proc = make_local(tmp_path, output=subprocess.PIPE)
+    try:
+        wait_for(lambda: env_file.exists() or proc.poll() is not None, timeout=90,
+                 what="make local to write its env file")
+        assert proc.poll() is None, proc.communicate()
+        pids = {name: int(stack_module.pid_file(workdir / log).read_text()) for name, log in LOGS.items()}
+        assert sorted(pids.values()) == sorted(_children(proc.pid))  # the pid files name make local's services
+        os.kill(pids[killed], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    log = workdir / LOGS[killed]
+    last_line = stack_module.last_line(log)
+    assert last_line  # the line that said it was ready, at least
+    assert proc.returncode == 3, err
+    assert err.splitlines() == [
+        f"make local: {killed} stopped (killed by SIGKILL); the last line of its log ({log}): {last_line}",
+        f"make local: stopped {other} and removed {env_file}; run make local again to restart the stack.",
+    ]
+    assert not process_alive(pids[other])
+    assert not env_file.exists()
+
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "BATCH_TOOLKIT_ENV_FILE": str(env_file)}
+    script = subprocess.run([sys.executable, "check_task.py", "--job_id", "local-job"], cwd=stack_module.REPO_ROOT,
+                            env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert script.returncode == 2, script.stderr
+    assert script.stderr == (
+        f"Error: Configuration error: BATCH_TOOLKIT_ENV_FILE names {str(env_file)!r}, which is not a file. "
+        "The local stack is not running (make local writes that file while Azurite and the Batch emulator run, "
+        f"and removes it when they stop): start it with make local in another shell, in {stack_module.REPO_ROOT}.\n")
