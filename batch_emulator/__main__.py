@@ -1,7 +1,7 @@
 """Command line: python -m batch_emulator [--host H] [--port P] [--account-name N] [--account-key K]
 [--root DIR] [--max-nodes N] [--dedicated-core-quota N] [--low-priority-core-quota N]
 [--time-scale X] [--supported-images FILE] [--verbose] [--fault SPEC ...]
-[--isolation auto|none|netns] [--node-packages DIR]
+[--isolation auto|none|netns] [--node-packages DIR] [--node-image DIR] [--node-share DIR]...
 [--allowed-auth sharedkey|aad|both] [--identity-header VALUE] [--token-lifetime SECONDS]
 [--tls-cert PEM --tls-key PEM]
 
@@ -25,6 +25,7 @@ import ssl
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any, cast
 
 from . import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, DEFAULT_IDENTITY_HEADER, faults
@@ -87,6 +88,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--node-packages", metavar="DIR", default=isolation.NODE_PACKAGES,
                         help="netns: the wheelhouse pip on the nodes installs from (they have no route out; "
                              f"default {isolation.NODE_PACKAGES}, filled by tools/prefetch_node_packages.sh)")
+    parser.add_argument("--node-image", metavar="DIR", default=str(isolation.NODE_IMAGE),
+                        help="netns: the root filesystem every node starts from, on a private layer of its own "
+                             f"(default {isolation.NODE_IMAGE}, made by tools/build_node_image.sh)")
+    parser.add_argument("--node-share", metavar="DIR", action="append", default=[],
+                        help="netns: a host directory every node sees read-only at the same path, e.g. the "
+                             "repository the job preparation clones (repeatable)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", type=_fault_spec,
                         help="inject faults into matching requests (repeatable; syntax below)")
     parser.add_argument("--allowed-auth", type=AllowedAuth, choices=list(AllowedAuth), default=AllowedAuth.BOTH,
@@ -138,7 +145,7 @@ def _netns_root(root: str | None) -> str | None:
 def _isolation_mode(args: argparse.Namespace) -> str | None:
     """The isolation mode to run in; None (said on stderr) when the one asked for cannot run here."""
     try:
-        mode, why_not = isolation.choose_mode(args.isolation)
+        mode, why_not = isolation.choose_mode(args.isolation, Path(args.node_image))
     except RuntimeError as exc:
         print(f"batch emulator: {exc}", file=sys.stderr)
         return None
@@ -162,12 +169,12 @@ def _node_root(root: str | None, mode: str) -> str:
     return path
 
 
-def _isolated_nodes(root: str, node_packages: str) -> isolation.NetnsNodes | None:
+def _isolated_nodes(root: str, args: argparse.Namespace) -> isolation.NetnsNodes | None:
     """The isolated nodes' manager; None (said on stderr) when they cannot be set up."""
     for path in (root, os.path.join(root, "nodes")):
         os.chmod(path, 0o755)   # the task's user walks through to its directories
     try:
-        return isolation.NetnsNodes(os.path.abspath(node_packages))
+        return isolation.NetnsNodes(os.path.abspath(args.node_packages), Path(args.node_image), args.node_share)
     except (OSError, RuntimeError) as exc:
         print(f"batch emulator: cannot set up isolated nodes: {exc}", file=sys.stderr)
         return None
@@ -217,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     root = _node_root(args.root, mode)
     nodes = None
     if mode == "netns":
-        nodes = _isolated_nodes(root, args.node_packages)
+        nodes = _isolated_nodes(root, args)
         if nodes is None:
             if temporary:
                 shutil.rmtree(root, ignore_errors=True)

@@ -1,13 +1,15 @@
 """`make demo-nodes`: the three scripts end to end on isolated emulated nodes (needs root).
 
 Like `make demo` (tools/demo.py), but the Batch emulator runs with --isolation netns: each
-node is a network namespace with its own address, hostname and sshd, the job preparation
-task runs demo_azure_batch/install.sh for real on the nodes (as root), and the MPI task runs
-as _azbatch, whose mpirun reaches the other nodes over SSH, as on Azure. The default
-CMD_PREP_TASK and START_COMMAND are used unchanged, over 3 nodes.
+node is a network namespace with its own address, hostname, sshd and root filesystem (a private
+layer over the node image), the job preparation task runs demo_azure_batch/install.sh for real
+on every node (as root, into that node only), and the MPI task runs as _azbatch, whose mpirun
+reaches the other nodes over SSH, as on Azure. The default CMD_PREP_TASK and START_COMMAND are
+used unchanged, over 3 nodes.
 
-First it installs what isolated nodes need (openssh-server, ...; apt) and downloads what the
-nodes' install.sh would download (tools/prefetch_node_packages.sh): nodes have no route out.
+First it installs what isolated nodes need on this machine (mmdebstrap, ip, ...; apt), then builds
+the node image once and downloads what the nodes' install.sh would download
+(tools/prefetch_node_packages.sh): nodes have no route out.
 Exit codes: 0 done, 1 a step failed, 2 not root or a tool missing, 130 interrupted.
 Its working files go to .local/demo-nodes (not under /tmp: each node has its own /tmp).
 """
@@ -27,26 +29,27 @@ POOL_ID, JOB_ID, TASK_ID = "demo-nodes-pool", "demo-nodes-job", "mpi-task-1"
 NB_NODES = 3
 WORKDIR = isolated_workdir("demo-nodes")
 OUTPUT_DIR = REPO_ROOT / "outputs"
-HOST_PACKAGES = ("openssh-server", "openssh-client", "iproute2", "util-linux", "git")
+HOST_PACKAGES = ("mmdebstrap", "openssh-client", "iproute2", "util-linux", "git")
 STEPS = [
     ("create the pool and the job", ["create_pool_job.py", "--pool_id", POOL_ID, "--job_id", JOB_ID], 120),
     ("send the MPI task", ["send_task.py", "--job_id", JOB_ID, "--task_id", TASK_ID], 60),
-    # The first run installs Open MPI and builds mpi4py on the nodes (about 2 minutes on 2 cores).
+    # Every new node installs Open MPI and mpi4py from the distribution (seconds per node).
     ("wait for the task and download its output",
      ["check_task.py", "--job_id", JOB_ID, "--wait", "--poll_seconds", "1"], 900),
 ]
 
 
 def install_host_tools() -> None:
-    """What isolated nodes need on this machine (sshd, ip, unshare, nsenter), and the nodes' downloads."""
-    missing = [tool for tool in ("/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/nsenter", "/usr/bin/git")
+    """What isolated nodes need on this machine (mmdebstrap, ip, unshare, nsenter), the node image and the
+    nodes' downloads."""
+    missing = [tool for tool in ("/usr/bin/mmdebstrap", "/usr/bin/ssh-keygen", "/usr/bin/nsenter", "/usr/bin/git")
                if not os.path.exists(tool)] + ([] if shutil.which("ip") else ["ip"])
     if missing:
         say(f"Installing {' '.join(HOST_PACKAGES)} (missing: {', '.join(missing)}) ...")
         subprocess.run(["apt-get", "update", "-q"], check=True)
         subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *HOST_PACKAGES], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    say("Downloading what the nodes' install.sh needs (the nodes have no route out) ...")
+    say("Building the node image (once) and downloading what the nodes' install.sh needs (no route out) ...")
     subprocess.run([str(REPO_ROOT / "tools" / "prefetch_node_packages.sh")], check=True, cwd=REPO_ROOT)
 
 
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
     if os.geteuid() != 0:
-        print("demo-nodes needs root (network namespaces, sshd, users, apt): run `sudo make demo-nodes`; "
+        print("demo-nodes needs root (network namespaces, mounts, the node image): run `sudo make demo-nodes`; "
               "`make demo` runs without root", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, signal.default_int_handler)

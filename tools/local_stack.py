@@ -382,12 +382,15 @@ def start_stack(workdir: str | Path | None = None, keyless: bool = False,
         ca_file = str(tls[0]) if tls else ""
         blob_endpoint = start_azurite(workdir, stack, tls)
         create_container(blob_endpoint, ca_file=ca_file)
+        # Isolated nodes see only what they are given: a bare clone of this checkout, shown read-only.
+        repository = mirror_repository(workdir) if isolation == "netns" else str(REPO_ROOT)
+        shares = ("--node-share", repository) if isolation == "netns" else ()
         batch_endpoint, batch_account, batch_key = start_batch_emulator(
-            workdir, stack, (*(KEYLESS_EMULATOR_OPTIONS if keyless else ()), *emulator_options), tls, isolation)
+            workdir, stack, (*(KEYLESS_EMULATOR_OPTIONS if keyless else ()), *shares, *emulator_options), tls,
+            isolation)
         local = LocalStack(workdir=workdir, blob_endpoint=blob_endpoint, container=CONTAINER,
                            batch_endpoint=batch_endpoint, batch_account=batch_account, batch_key=batch_key,
-                           ca_file=ca_file,
-                           repository=mirror_repository(workdir) if isolation == "netns" else str(REPO_ROOT))
+                           ca_file=ca_file, repository=repository)
         if keyless:
             variables = keyless_environment(local, _identity_header())
             write_env_file(local.env_file, {name: value for name, value in variables.items()

@@ -2,9 +2,10 @@
 
 none   every node is this machine: processes run as the emulator's user, with its environment
        (the venv's python3 and MPICH mpirun first on PATH), node IPs are loopback addresses.
-netns  every node is a Linux network namespace with its own address, hostname, /tmp, /dev/shm,
-       /home/_azbatch and sshd (netns_nodes.py); a task runs in its node as the Unix user its
-       userIdentity names, with a node's environment. Needs root.
+netns  every node is a Linux network namespace with its own address, hostname, root filesystem (a
+       private layer over the node image), /tmp, /dev/shm, /home/_azbatch and sshd (netns_nodes.py);
+       a task runs in its node as the Unix user its userIdentity names, with a node's environment.
+       Needs root and the node image (tools/build_node_image.sh).
 auto   netns when it can run here, none otherwise.
 
 NetnsNodes maps the emulator's nodes (by id) to started netns nodes. Every run gets a cgroup of
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import pwd
 import signal
 import subprocess
 import threading
@@ -26,9 +26,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .netns_base import POOL_USER, NodeHandle, check_available, kill_all, remove_cgroup
+from .netns_base import NODE_IMAGE as NODE_IMAGE  # re-exported: the emulator's --node-image default
+from .netns_base import POOL_USER, Bind, NodeHandle, check_available, image_account, kill_all, remove_cgroup
 from .netns_cluster import create_cluster, stop_cluster
-from .netns_nodes import kill_node_processes, node_env, run_in_node, start_node, stop_node
+from .netns_nodes import kill_node_processes, run_in_node, start_node, stop_node
 
 MODES = ("auto", "none", "netns")
 
@@ -37,12 +38,12 @@ class UnsupportedIdentity(ValueError):
     """A userIdentity isolated nodes do not emulate (the task fails with this message)."""
 
 
-def choose_mode(requested: str) -> tuple[str, str | None]:
+def choose_mode(requested: str, image: Path = NODE_IMAGE) -> tuple[str, str | None]:
     """(the mode to run, why netns is not used or None). Raises RuntimeError when netns was asked for
     and cannot run here."""
     if requested == "none":
         return "none", None
-    reason = check_available()
+    reason = check_available(image)
     if reason and requested == "netns":
         raise RuntimeError(f"--isolation netns cannot run here: {reason}")
     return ("none", reason) if reason else ("netns", None)
@@ -70,11 +71,16 @@ NODE_PACKAGES = "/var/cache/mpi-batch-toolkit/node-packages"
 
 
 class NetnsNodes:
-    """The isolated nodes of one emulator: one cluster, one netns node per emulated node."""
+    """The isolated nodes of one emulator: one cluster, one netns node per emulated node.
 
-    def __init__(self, node_packages: str | None = None) -> None:
-        self.cluster = create_cluster()   # also removes what crashed instances left
+    A node sees, at the same paths, its own node directory (read/write), the prefetched node packages and
+    the SHARES (read-only: e.g. the repository the job preparation clones)."""
+
+    def __init__(self, node_packages: str | None = None, image: Path = NODE_IMAGE,
+                 shares: Sequence[str] = ()) -> None:
+        self.cluster = create_cluster(image=image)   # also removes what crashed instances left
         self.node_packages = node_packages
+        self.shares = tuple(Bind(Path(share).resolve()) for share in shares)
         self.lock = threading.Lock()
         self.handles: dict[str, NodeHandle] = {}
         self.indexes = itertools.count(1)
@@ -90,7 +96,10 @@ class NetnsNodes:
             if self.closed:
                 raise OSError("the emulator is shutting down")
             index = next(self.indexes)
-        handle = start_node(self.cluster, index)
+        binds = [Bind(Path(node_root).resolve(), read_only=False), *self.shares]
+        if self.node_packages and os.path.isdir(self.node_packages):
+            binds.append(Bind(Path(self.node_packages).resolve()))
+        handle = start_node(self.cluster, index, binds=binds)
         with self.lock:
             self.handles[node_id] = handle
             closed = self.closed
@@ -109,13 +118,13 @@ class NetnsNodes:
         for handle in gone:
             stop_node(handle)
 
-    def environment(self, user: str, env: Mapping[str, str]) -> dict[str, str]:
-        """A node's environment: system PATH, the user's HOME, no virtualenv, the task's variables; pip finds
-        packages in the prefetched wheelhouse (the stand-in for the internet a real node has)."""
+    def environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The task's variables, and pip finding packages in the prefetched wheelhouse (the stand-in for the
+        internet a real node has); run_in_node adds a node's PATH, HOME and the like."""
         extra = {"PIP_NO_INDEX": "1"}
         if self.node_packages:
             extra["PIP_FIND_LINKS"] = self.node_packages
-        return node_env(user, {**extra, **env})
+        return {**extra, **env}
 
     def run(self, node_id: str, argv: Sequence[str], user: str, env: Mapping[str, str], cwd: str,
             stdout: BinaryIO, stderr: BinaryIO) -> subprocess.Popen[bytes]:
@@ -127,11 +136,12 @@ class NetnsNodes:
         if user != "root":   # the task's directories belong to the task's user, as on a node
             for path in {cwd, env.get("AZ_BATCH_TASK_DIR"), env.get("AZ_BATCH_TASK_SHARED_DIR")}:
                 if path and os.path.isdir(path):
-                    os.chown(path, *_ids(user))
+                    account = image_account(self.cluster.image, user)
+                    os.chown(path, account.uid, account.gid)
         cgroup = handle.cgroup_dir / f"r{uuid.uuid4().hex[:12]}" if handle.cgroup_dir else None
         if cgroup:
             cgroup.mkdir()
-        proc = run_in_node(handle, argv, user=user, env=self.environment(user, env), cwd=cwd, cgroup=cgroup,
+        proc = run_in_node(handle, argv, user=user, env=self.environment(env), cwd=cwd, cgroup=cgroup,
                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
         proc.run_cgroup = cgroup   # type: ignore[attr-defined]
         return proc
@@ -164,13 +174,9 @@ class NetnsNodes:
             kill_node_processes(handle, keep_services=True)
 
     def shutdown(self) -> None:
-        """Remove every node and everything the cluster made (namespaces, route, users, homes)."""
+        """Remove every node and everything the cluster made (namespaces, layers, route)."""
         with self.lock:
             self.closed = True
             self.handles.clear()
         stop_cluster(self.cluster)
 
-
-def _ids(user: str) -> tuple[int, int]:
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid

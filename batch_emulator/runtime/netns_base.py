@@ -1,8 +1,9 @@
 """Isolated nodes (--isolation netns), the shared part: names, handles, host commands, killing.
 
 A node is a Linux network namespace (own address on a private bridge) run with its own
-UTS, IPC and mount namespaces, an sshd and a cgroup v2 directory that holds every process
-of the node (netns_nodes.py). The nodes of one emulator instance form a cluster
+UTS, IPC and mount namespaces, its own root filesystem (a private overlayfs layer over the
+node image that tools/build_node_image.sh makes), an sshd and a cgroup v2 directory that holds
+every process of the node (netns_nodes.py). The nodes of one emulator instance form a cluster
 (netns_cluster.py): a tag in every name, a subnet, a state directory under STATE_ROOT.
 Stdlib only; needs root.
 """
@@ -25,18 +26,22 @@ STATE_ROOT = Path("/run/batch-emulator-nodes")
 POOL_USER = "_azbatch"
 POOL_HOME = Path("/home") / POOL_USER
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Where tools/build_node_image.sh puts the node image (the emulator's --node-image default).
+NODE_IMAGE = Path("/var/cache/mpi-batch-toolkit/node-image")
+IMAGE_STAMP = ".node-image"   # written last by the build: an image without it is incomplete
 SUBNET_CANDIDATES = ("198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/24", "198.19.0.0/24")
 NS_PREFIX = "azb-"
-_TOOLS = ("ip", "unshare", "nsenter", "setpriv", "setsid", "ssh", "ssh-keygen", "useradd", "flock")
+_TOOLS = ("ip", "unshare", "nsenter", "mount", "chroot", "ssh-keygen")
 
 @dataclass(frozen=True)
 class Cluster:
-    """The nodes of one emulator instance: its tag, private subnet and state directory."""
+    """The nodes of one emulator instance: its tag, private subnet, state directory and node image."""
 
     tag: str
     subnet: str
     state_dir: Path
     cgroup_dir: Path | None
+    image: Path = NODE_IMAGE
 
     @property
     def bridge_ns(self) -> str:
@@ -63,6 +68,34 @@ class NodeHandle:
     cgroup_dir: Path | None
 
 
+@dataclass(frozen=True)
+class Bind:
+    """A host directory a node sees at the same path (its node directory; the prefetched packages)."""
+
+    path: Path
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ImageAccount:
+    """A Unix account of the node image (the nodes' /etc/passwd, not the host's)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+
+def image_account(image: Path, name: str) -> ImageAccount:
+    """NAME's entry in the node image's /etc/passwd. Raises KeyError when the image has no such user."""
+    for line in (image / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if len(fields) == 7 and fields[0] == name:
+            return ImageAccount(name, int(fields[2]), int(fields[3]), fields[5], fields[6] or "/bin/sh")
+    raise KeyError(f"user {name} is not in the node image {image}")
+
+
 def host_run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a host command, capture its output; raise with its stderr when check fails."""
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -82,15 +115,17 @@ def cgroup2_root() -> Path | None:
     return None
 
 
-def check_available() -> str | None:
+def check_available(image: Path = NODE_IMAGE) -> str | None:
     """None when isolated nodes can run here, else a one-line reason why not."""
     if os.geteuid() != 0:
-        return "isolated nodes need root (network namespaces, sshd, useradd)"
+        return "isolated nodes need root (network namespaces, mounts, cgroups)"
     missing = [tool for tool in _TOOLS if shutil.which(tool, path=NODE_PATH) is None]
-    if not Path("/usr/sbin/sshd").exists():
-        missing.append("sshd (apt-get install openssh-server)")
     if missing:
         return "missing tools: " + ", ".join(missing)
+    if not (image / IMAGE_STAMP).is_file():
+        return f"no node image in {image}: run tools/build_node_image.sh as root"
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        return "the kernel has no overlayfs (modprobe overlay)"
     if host_run("ip", "netns", "list", check=False).returncode != 0:
         return "`ip netns` does not work here"
     return None

@@ -1,4 +1,4 @@
-"""Isolated nodes: one emulator instance's cluster (subnet, prohibit route, bridge, key, user),
+"""Isolated nodes: one emulator instance's cluster (subnet, prohibit route, bridge, key, node image),
 its tear-down, and the clean-up of what a crashed instance left (see netns_base.py).
 
 Everything an instance creates carries its short tag and is listed under
@@ -13,7 +13,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -21,8 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .netns_base import (
+    NODE_IMAGE,
     NS_PREFIX,
-    POOL_HOME,
     POOL_USER,
     STATE_ROOT,
     SUBNET_CANDIDATES,
@@ -89,50 +88,10 @@ def _host_lock() -> Iterator[None]:
 
 
 
-def _ensure_pool_user(tag: str) -> None:
-    """Create _azbatch unless it exists; remember that we did, and that TAG uses it."""
-    refs = STATE_ROOT / "users" / POOL_USER
-    refs.mkdir(parents=True, exist_ok=True)
-    try:
-        pwd.getpwnam(POOL_USER)
-    except KeyError:
-        host_run(
-            "useradd",
-            "--no-create-home",
-            "--home-dir",
-            str(POOL_HOME),
-            "--shell",
-            "/bin/bash",
-            "--user-group",
-            POOL_USER,
-        )
-        host_run("usermod", "-p", "*", POOL_USER)  # not locked: sshd (UsePAM no) refuses '!' accounts
-        (refs / ".created").write_text("user\n")
-    if not POOL_HOME.exists():  # mount point only: each node binds its own home over it
-        POOL_HOME.mkdir(mode=0o755)
-        (refs / ".created-home").write_text("home\n")
-    (refs / tag).write_text(str(os.getpid()))
-
-
-def _release_pool_user(tag: str) -> None:
-    """Drop TAG's use of _azbatch; the last user removes what the emulator created."""
-    refs = STATE_ROOT / "users" / POOL_USER
-    (refs / tag).unlink(missing_ok=True)
-    if not refs.is_dir() or any(not p.name.startswith(".") for p in refs.iterdir()):
-        return
-    if (refs / ".created-home").exists():
-        with contextlib.suppress(OSError):
-            POOL_HOME.rmdir()
-    if (refs / ".created").exists():
-        host_run("userdel", POOL_USER, check=False)
-    shutil.rmtree(refs, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        refs.parent.rmdir()
-
-
-def create_cluster(tag: str | None = None, subnet: str | None = None) -> Cluster:
-    """Clean up after crashed instances, then set up a new instance's bridge, route, keys and user."""
-    reason = check_available()
+def create_cluster(tag: str | None = None, subnet: str | None = None, image: Path = NODE_IMAGE) -> Cluster:
+    """Clean up after crashed instances, then set up a new instance's bridge, route and keys. The nodes' users
+    are the node image's: nothing is added to the host's accounts."""
+    reason = check_available(image)
     if reason:
         raise RuntimeError(reason)
     cleanup_stale()
@@ -147,7 +106,7 @@ def create_cluster(tag: str | None = None, subnet: str | None = None) -> Cluster
         if not subnet_is_free(subnet):
             raise RuntimeError(f"subnet {subnet} is assigned or routed on this host")
         cg_root = cgroup2_root()
-        cluster = Cluster(tag, subnet, state_dir, cg_root / f"batch-emulator-{tag}" if cg_root else None)
+        cluster = Cluster(tag, subnet, state_dir, cg_root / f"batch-emulator-{tag}" if cg_root else None, image)
         state_dir.mkdir(mode=0o755)
         state = {
             "pid": os.getpid(),
@@ -157,7 +116,6 @@ def create_cluster(tag: str | None = None, subnet: str | None = None) -> Cluster
         }
         (state_dir / "state.json").write_text(json.dumps(state))
         host_run("ip", "route", "replace", "prohibit", subnet)  # nothing on the host may send there
-        _ensure_pool_user(tag)
     if cluster.cgroup_dir:
         cluster.cgroup_dir.mkdir(exist_ok=True)
     host_run("ip", "netns", "add", cluster.bridge_ns)
@@ -188,12 +146,11 @@ def _teardown(tag: str) -> None:
     with _host_lock():
         if state.get("subnet"):
             host_run("ip", "route", "del", "prohibit", state["subnet"], check=False)
-        _release_pool_user(tag)
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def stop_cluster(cluster: Cluster) -> None:
-    """Remove all nodes, the bridge, the host route, users and homes of CLUSTER. Idempotent."""
+    """Remove all nodes (their layers too), the bridge and the host route of CLUSTER. Idempotent."""
     _teardown(cluster.tag)
 
 

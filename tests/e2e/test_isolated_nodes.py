@@ -1,43 +1,41 @@
 """End to end on isolated nodes: the three scripts against `python -m batch_emulator --isolation netns`
-(each node a network namespace with its own address, hostname and sshd; tasks run as the Unix user
-their userIdentity names) and Azurite. One emulator for the module: nodes start once and the job
-preparation's install.sh runs for real on them.
+(each node a network namespace with its own address, hostname, sshd and root filesystem, a private
+layer over the node image; tasks run as the Unix user their userIdentity names) and Azurite. One
+emulator for the module: the job preparation's install.sh runs for real on every new node, and
+installs into that node only.
 
-Needs root, sshd, ip, unshare and the packages the nodes' install.sh installs, prefetched on the
-host (tools/prefetch_node_packages.sh; .ci/run does it): the nodes have no route out. Elsewhere
+Needs root, ip, unshare, the node image and the packages the nodes' install.sh installs, prefetched
+into it (tools/prefetch_node_packages.sh; .ci/run does it): the nodes have no route out. Elsewhere
 these tests skip saying why; under CI=true they fail instead.
 """
 
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
 import uuid
-import warnings
 from pathlib import Path
 
 import pytest
 from azure.batch import models as m
 
-from batch_emulator.runtime.isolation import NODE_PACKAGES, check_available
-from batch_emulator.runtime.netns_base import NS_PREFIX, STATE_ROOT
+from batch_emulator.runtime.isolation import check_available
+from batch_emulator.runtime.netns_base import NODE_IMAGE, NS_PREFIX, STATE_ROOT, image_account
 from tests.conftest import process_alive, wait_for
 from tests.e2e.conftest import ScriptRunner, batch_client
 from tests.e2e.emulator_process import VM, start_emulator
 from tools import local_stack as stack_module
 
 IN_CI = os.environ.get("CI") == "true"
-WHEELHOUSE = Path(NODE_PACKAGES)
-APT_INSTALLED_BY_INSTALL_SH = ("openmpi-bin", "libopenmpi-dev")   # the rest is needed on the host anyway
+PREFETCHED_DEBS = NODE_IMAGE / "var" / "cache" / "apt" / "archives"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _why_not() -> str | None:
     reason = check_available()
-    if reason is None and not any(WHEELHOUSE.glob("mpi4py-*")):
-        reason = f"no prefetched node packages in {WHEELHOUSE}: run tools/prefetch_node_packages.sh as root"
+    if reason is None and not any(PREFETCHED_DEBS.glob("openmpi-bin_*.deb")):
+        reason = f"no prefetched node packages in {PREFETCHED_DEBS}: run tools/prefetch_node_packages.sh as root"
     return reason
 
 
@@ -47,17 +45,14 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(f"isolated nodes cannot run here: {reason}")
 
 
-def _host_has_mpi() -> bool:
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import mpi4py"], capture_output=True, check=False)
-    return shutil.which("mpirun", path="/usr/bin:/bin") is not None and probe.returncode == 0
-
-
-def _remove_mpi_from_host() -> None:
-    """CI: make the first run a real first install (the CI machine may have them from an earlier run)."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", PIP_BREAK_SYSTEM_PACKAGES="1")
-    subprocess.run(["apt-get", "purge", "-y", "-q", *APT_INSTALLED_BY_INSTALL_SH], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run([SYSTEM_PYTHON, "-m", "pip", "uninstall", "-y", "-q", "mpi4py"], check=False, env=env)
+def _host_packages() -> tuple[str, str]:
+    """The host's dpkg package list (name, version, state) and its system Python's packages."""
+    dpkg = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n"],
+                          capture_output=True, text=True, check=True).stdout
+    python = subprocess.run([SYSTEM_PYTHON, "-c", "import importlib.metadata as m; print(sorted("
+                             "(d.metadata['Name'], d.version, str(d.locate_file(''))) for d in m.distributions()))"],
+                            capture_output=True, text=True, check=True).stdout
+    return dpkg, python
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +60,10 @@ def nodes_stack():
     reason = _why_not()
     if reason:
         _skip_or_fail(reason)
-    first_install = False
-    if IN_CI:
-        _remove_mpi_from_host()
-    first_install = not _host_has_mpi()
     workdir = stack_module.isolated_workdir(f"test-isolated-nodes-{uuid.uuid4().hex[:8]}")
     try:
         with stack_module.start_stack(workdir, isolation="netns") as stack:
-            yield stack, first_install
+            yield stack
     except stack_module.LocalStackError as error:
         pytest.fail(str(error), pytrace=False)
     finally:
@@ -81,7 +72,7 @@ def nodes_stack():
 
 @pytest.fixture
 def nodes_run(nodes_stack, tmp_path):
-    return ScriptRunner(nodes_stack[0], tmp_path)
+    return ScriptRunner(nodes_stack, tmp_path)
 
 
 def _job_dirs(stack, job_id: str) -> list[Path]:
@@ -110,25 +101,26 @@ def _flow(run, ids, job_suffix: str, timeout: float = 900, **env: str):
     return job_id, checked
 
 
-def test_default_flow_runs_as_azbatch_on_three_hosts_and_installs_once(nodes_stack, nodes_run, ids, tmp_path):
-    stack, first_install = nodes_stack
+def test_default_flow_installs_on_every_new_node_and_never_on_the_host(nodes_stack, nodes_run, ids, tmp_path):
+    stack = nodes_stack
+    host_before = _host_packages()
     job_id, checked = _flow(nodes_run, ids, "a")
     assert "succeeded (exit code 0)" in checked.stdout, checked.stdout + checked.stderr + _prep_logs(stack, job_id)
     output = (tmp_path / "outputs" / job_id / ids.task_id / "stdout.txt").read_text()
     assert "MPI pi demo: 4 processes on 3 host(s)" in output, output
     assert "pi ~= 3.14159265" in output, output
     # The task's directories belong to the pool's non-admin user, which ran it (root would own them else).
-    azbatch = pwd.getpwnam("_azbatch").pw_uid
+    azbatch = image_account(NODE_IMAGE, "_azbatch").uid
     task_dirs = [d / ids.task_id for d in _job_dirs(stack, job_id) if (d / ids.task_id).is_dir()]
     assert len(task_dirs) == 3 and all(d.stat().st_uid == azbatch for d in task_dirs), task_dirs
     preps = _prep_outputs(stack, job_id)
     assert len(preps) == 3, preps
-    if first_install:
-        assert any("Installing Open MPI" in p and "Installing Python packages" in p for p in preps), preps
-    else:
-        warnings.warn("Open MPI and mpi4py were already on this machine, so install.sh had nothing to do; "
-                      "the first-install check runs in CI (CI=true removes them first)", stacklevel=1)
-        assert all("nothing to do" in p for p in preps), preps
+    # Every node starts from the image, without MPI, as a new VM does: each installs, from the distribution.
+    assert all("Installing openmpi-bin python3-mpi4py..." in p for p in preps), preps
+    assert all("MPI ready: mpirun (Open MPI)" in p and "/usr/lib/python3/dist-packages/mpi4py" in p
+               for p in preps), preps
+    # ... into its own layer: the host's packages, and its system Python's, are as they were.
+    assert _host_packages() == host_before
     # A second job on the same nodes: its preparation finds everything installed.
     job_id, checked = _flow(nodes_run, ids, "b")
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -142,7 +134,7 @@ OLD_START_COMMAND = ("/bin/bash -c 'export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_R
 
 def test_admin_identity_cannot_reach_the_other_nodes(nodes_stack, nodes_run, ids, tmp_path):
     """The old task identity (pool admin = root) fails as on Azure: root has no intra-pool SSH."""
-    stack, _ = nodes_stack
+    stack = nodes_stack
     import config_resources
     import send_task
 
@@ -212,7 +204,7 @@ def _ranks(tag: str) -> list[tuple[int, str]]:
 
 
 def test_rank_killed_on_another_node_fails_the_task_and_leaves_nothing(nodes_stack, nodes_run, ids, tmp_path):
-    stack, _ = nodes_stack
+    stack = nodes_stack
     import config_resources
 
     long_run = config_resources.default_start_command(4).replace('script.py"', 'script.py" --intervals 4000000000')
@@ -242,7 +234,7 @@ def test_a_rank_that_raises_on_another_node_ends_the_task_at_once_with_its_trace
                                                                                      tmp_path):
     """Open MPI over ssh between isolated nodes: rank 1 of 3 (on another node) raises; -m mpi4py's MPI_Abort
     ends every rank, so the task fails in seconds, not at its wall clock, and check_task shows the exception."""
-    stack, _ = nodes_stack
+    stack = nodes_stack
     variables = {"NB_NODES": "3", "NB_PROCESSES": "3", "PROGRAM": "tests/programs/crash.py",
                  "TASK_MAX_WALL_CLOCK_MINUTES": "10"}
     job_id = f"{ids.job_id[:50]}-crash"
