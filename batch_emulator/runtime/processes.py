@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from ..service.states import StopReason
 from .isolation import NetnsNodes, unix_user
+from .node_python import host_node_environment
 
 INSTANCE_MARKER = "BATCH_EMULATOR_INSTANCE"   # same for all processes of one emulator
 RUN_MARKER = "BATCH_EMULATOR_RUN"             # one per started command line
@@ -48,7 +49,8 @@ class Launcher:
         # unbuffered ranks would mix their lines mid-line.
         env = {k: v for k, v in os.environ.items()
                if not (k.startswith(("AZURE_", "AZ_BATCH_", "PYTHON")) or _SECRET_NAME.search(k))}
-        # The venv of the emulator comes first, so python3 and mpirun are its mpi4py + MPICH.
+        # The venv of the emulator comes first, so mpirun is its MPICH; on a node, the node's own venv comes
+        # before it (node_python.py), which sees the emulator's mpi4py.
         bindir = os.path.dirname(sys.executable)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
         # Hydra would ssh to the node IPs in AZ_BATCH_HOST_LIST; fork runs every rank locally.
@@ -70,6 +72,8 @@ class Launcher:
                                        "ab" if append else "wb", run_id)
         full_env = dict(self.base_env)
         full_env.update(env)
+        if env.get("AZ_BATCH_NODE_ROOT_DIR"):   # the node's own venv: installs stay on the node
+            full_env.update(host_node_environment(env["AZ_BATCH_NODE_ROOT_DIR"], full_env["PATH"]))
         full_env[RUN_MARKER] = run_id
         mode = "ab" if append else "wb"
         with open(stdout_path, mode) as out, open(stderr_path, mode) as err:
