@@ -66,6 +66,11 @@ if [ "${BATCH_EMULATOR_HOST_NODE:-}" = "1" ] && ! has_mpi; then
   exit 1
 fi
 
+if [ "${BATCH_EMULATOR_HOST_NODE:-}" = "1" ] && [ -n "$wanted" ] && ! in_virtualenv; then
+  echo "install.sh: python3 ($(command -v python3)) is not a virtualenv on this emulated node (your machine): not installing requirements_node.txt into it" >&2
+  exit 1
+fi
+
 # One install at a time per machine. apt's lists lock makes a second `apt-get update` fail at
 # once (DPkg::Lock::Timeout covers only dpkg's lock), and two pips building into one
 # site-packages would race. On Azure this guards against the node's own apt jobs.

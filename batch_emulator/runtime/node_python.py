@@ -35,7 +35,8 @@ def node_venv(node_root: str) -> Path:
             (purelib / "emulator-packages.pth").write_text("\n".join(site.getsitepackages()) + "\n")
             # Shared libraries of the emulator's venv (MPICH's libmpi.so and the lib/mpich its $ORIGIN
             # run path names): mpi4py looks for them under sys.prefix/lib, which is now the node's venv.
-            for entry in Path(sys.prefix, "lib").iterdir():
+            emulator_lib = Path(sys.prefix, "lib") if sys.prefix != sys.base_prefix else None   # a venv's only
+            for entry in emulator_lib.iterdir() if emulator_lib else ():
                 if not entry.name.startswith("python"):
                     (building / "lib" / entry.name).symlink_to(entry)
             os.replace(building, target)   # a node never sees a half-made venv
