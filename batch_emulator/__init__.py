@@ -31,8 +31,9 @@ LIMITATIONS
 - With --isolation none, no isolation between nodes: all "nodes" are directories on this
   machine and every process runs as the user who started the emulator (userIdentity and
   elevation are ignored), with the emulator's environment minus credential-looking variables.
-  --isolation netns (root) makes each node a network namespace with its own sshd and users
-  (runtime/isolation.py); its nodes have no route out of the machine.
+  --isolation netns (root) makes each node a network namespace with its own sshd and root
+  filesystem, a private layer over the node image (runtime/isolation.py); its nodes have no
+  route out of the machine. In --isolation none each node has a virtualenv of its own.
 - State is in memory only: stopping the emulator forgets every pool, job and task and
   kills every process it started; with the default --root the node directories go too.
 - Autoscale formulas are evaluated (formula/: the documented language) on a clock

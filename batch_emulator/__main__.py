@@ -8,7 +8,7 @@
 Prints exactly one line when ready:
 "Batch emulator listening on http://HOST:PORT (account NAME) isolation MODE" (https:// with --tls-cert).
 SIGINT/SIGTERM stop it cleanly: every process it started is killed (with --isolation netns:
-every node, namespace, route and user it made is removed), exit status 0.
+every node, its layer, namespace and route are removed), exit status 0.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument("--isolation", choices=isolation.MODES, default="auto",
                         help="none: nodes are this machine, processes run as you; netns (root): each node a "
-                             "network namespace with its own address, hostname, sshd and users, as a Batch "
+                             "network namespace with its own address, hostname, sshd and disk, as a Batch "
                              "Linux node; auto (default): netns when it can run here, else none")
     parser.add_argument("--node-packages", metavar="DIR", default=isolation.NODE_PACKAGES,
                         help="netns: the wheelhouse pip on the nodes installs from (they have no route out; "

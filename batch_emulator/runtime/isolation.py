@@ -22,7 +22,7 @@ import signal
 import subprocess
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -65,6 +65,18 @@ def unix_user(identity: Mapping[str, Any] | None) -> str:
     return "root" if str(auto.get("elevationLevel") or "nonadmin").lower() == "admin" else POOL_USER
 
 
+# AZ_BATCH_NODE_ROOT_DIR on Batch's Linux nodes: where each node sees its node directory.
+NODE_ROOT_INSIDE = Path("/mnt/batch/tasks")
+
+
+def _path_in_node(host_root: str) -> Callable[[str], str]:
+    """Rewrites the node directory's host path (in the emulator's task variables, working directories and
+    command lines) to the path the node sees it at."""
+    def inside(value: str) -> str:
+        return value.replace(host_root, str(NODE_ROOT_INSIDE))
+    return inside
+
+
 # Where tools/prefetch_node_packages.sh puts what the nodes' pip installs from (the nodes have no route
 # out): outside any checkout, since a node sees neither /tmp nor a directory other users cannot enter.
 NODE_PACKAGES = "/var/cache/mpi-batch-toolkit/node-packages"
@@ -83,6 +95,7 @@ class NetnsNodes:
         self.shares = tuple(Bind(Path(share).resolve()) for share in shares)
         self.lock = threading.Lock()
         self.handles: dict[str, NodeHandle] = {}
+        self.roots: dict[str, str] = {}   # node id -> its node directory on the host
         self.indexes = itertools.count(1)
         self.closed = False
 
@@ -96,12 +109,15 @@ class NetnsNodes:
             if self.closed:
                 raise OSError("the emulator is shutting down")
             index = next(self.indexes)
-        binds = [Bind(Path(node_root).resolve(), read_only=False), *self.shares]
+        # The node directory is /mnt/batch/tasks inside, as on every Batch Linux node: the same path on every
+        # node, so a path on the primary (the program in the job preparation's clone) is valid on the others.
+        binds = [Bind(Path(node_root).resolve(), read_only=False, target=NODE_ROOT_INSIDE), *self.shares]
         if self.node_packages and os.path.isdir(self.node_packages):
             binds.append(Bind(Path(self.node_packages).resolve()))
         handle = start_node(self.cluster, index, binds=binds)
         with self.lock:
             self.handles[node_id] = handle
+            self.roots[node_id] = node_root
             closed = self.closed
         if closed:
             stop_node(handle)
@@ -115,6 +131,8 @@ class NetnsNodes:
         """Stop the nodes whose emulated node has left its pool (or whose pool was deleted)."""
         with self.lock:
             gone = [self.handles.pop(node_id) for node_id in list(self.handles) if node_id not in live_ids]
+            for node_id in [node_id for node_id in self.roots if node_id not in live_ids]:
+                del self.roots[node_id]
         for handle in gone:
             stop_node(handle)
 
@@ -141,8 +159,10 @@ class NetnsNodes:
         cgroup = handle.cgroup_dir / f"r{uuid.uuid4().hex[:12]}" if handle.cgroup_dir else None
         if cgroup:
             cgroup.mkdir()
-        proc = run_in_node(handle, argv, user=user, env=self.environment(env), cwd=cwd, cgroup=cgroup,
-                           stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+        inside = _path_in_node(self.roots[node_id])
+        proc = run_in_node(handle, [inside(arg) for arg in argv], user=user,
+                           env={name: inside(value) for name, value in self.environment(env).items()},
+                           cwd=inside(cwd), cgroup=cgroup, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
         proc.run_cgroup = cgroup   # type: ignore[attr-defined]
         return proc
 

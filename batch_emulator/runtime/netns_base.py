@@ -70,10 +70,15 @@ class NodeHandle:
 
 @dataclass(frozen=True)
 class Bind:
-    """A host directory a node sees at the same path (its node directory; the prefetched packages)."""
+    """A host directory a node sees: at ``target``, or at the same path (the prefetched packages, shares)."""
 
     path: Path
     read_only: bool = True
+    target: Path | None = None
+
+    @property
+    def inside(self) -> Path:
+        return self.target or self.path
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def _mount_script(cluster: Cluster, node_dir: Path, hostname: str, binds: Sequen
         f"mount --bind {q(str(node_dir / 'home'))} {q(str(root)) + str(POOL_HOME)}",
     ]
     for bind in [Bind(node_dir / "state", read_only=False), *binds]:
-        target = q(str(root) + str(bind.path))
+        target = q(str(root) + str(bind.inside))
         lines += [f"mkdir -p {target}", f"mount --bind {q(str(bind.path))} {target}"]
         if bind.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
