@@ -15,6 +15,7 @@ import re
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -68,7 +69,7 @@ def _set_mode(path: str, mode: str | None) -> None:
         pass
 
 
-def download_resource_files(files: list[dict[str, Any]] | None, directory: str) -> None:
+def download_resource_files(files: Sequence[dict[str, Any]] | None, directory: str) -> None:
     """Fetch each ResourceFile into ``directory`` (the task's wd, or the shared dir for common files)."""
     for rf in files or []:
         if rf.get("httpUrl"):

@@ -18,10 +18,12 @@ from typing import Any
 
 from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
+from ..service.specs import NameValues, NodeTask
 from ..service.state import Account, Job, Node, Pool, Task, iso, utcnow
 from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
 from ..service.validation import parse_duration
-from . import blobio, taskrun
+from ..service.work import FileInfo
+from . import blobio, nodefiles, taskrun
 from .isolation import NetnsNodes
 from .processes import Launcher
 
@@ -111,7 +113,7 @@ class Executor:
                 shutil.rmtree(path, ignore_errors=True)
         self.spawn(remove)
 
-    # ---- the service.work.Runtime interface the HTTP layer uses ----
+    # ---- the service.work.Runtime interface the service's operations use (files: nodefiles.py) ----
 
     def end_task(self, job: Job, task: Task, reason: StopReason) -> None:
         """End ``task``'s work (account lock held): terminate or delete (see service.work.Runtime)."""
@@ -126,6 +128,18 @@ class Executor:
         """Directories of a deleted task on every node it ran on (the files go with the task)."""
         rel = os.path.join("workitems", job.id, "job-1", task.id)
         self.discard_files([os.path.join(self.account.node_dir(node_id), rel) for node_id in task.node_ids])
+
+    def list_files(self, directory: str, recursive: bool) -> list[FileInfo]:
+        return nodefiles.list_files(directory, recursive)
+
+    def file_info(self, directory: str, relative: str) -> FileInfo:
+        return nodefiles.file_info(directory, relative)
+
+    def read_file(self, directory: str, relative: str) -> tuple[FileInfo, bytes]:
+        return nodefiles.read_file(directory, relative)
+
+    def delete_file(self, directory: str, relative: str, recursive: bool) -> None:
+        nodefiles.delete_file(directory, relative, recursive)
 
     def _remove_job_files(self, job: Job) -> None:
         nodes_dir = os.path.join(self.account.root, "nodes")
@@ -144,10 +158,10 @@ class Executor:
                 "AZ_BATCH_ACCOUNT_NAME": self.account.name, "AZ_BATCH_ACCOUNT_URL": self.account.url}
 
     @staticmethod
-    def _apply_settings(env: dict[str, str], *setting_lists: list[dict[str, Any]] | None) -> dict[str, str]:
+    def _apply_settings(env: dict[str, str], *setting_lists: NameValues) -> dict[str, str]:
+        """``env`` with the environment settings on top, in order: a later one wins."""
         for settings in setting_lists:
-            for item in settings or []:
-                env[item["name"]] = item.get("value", "")
+            env.update(settings)
         return env
 
     def task_env(self, job: Job, task: Task, node: Node, task_dir: str, wd: str, nodes: list[Node],
@@ -156,8 +170,8 @@ class Executor:
         env = self.node_env(node.pool_id, node)
         env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": task.id, "AZ_BATCH_TASK_DIR": task_dir,
                     "AZ_BATCH_TASK_WORKING_DIR": wd, "AZ_BATCH_CERTIFICATES_DIR": os.path.join(task_dir, "certs")})
-        if job.prep_task() is not None:
-            prep_dir = os.path.join(node.root, "workitems", job.id, "job-1", job.prep_task_id())
+        if job.settings.preparation is not None:
+            prep_dir = os.path.join(node.root, "workitems", job.id, "job-1", job.settings.preparation_task_id)
             env.update({"AZ_BATCH_JOB_PREP_DIR": prep_dir,
                         "AZ_BATCH_JOB_PREP_WORKING_DIR": os.path.join(prep_dir, "wd")})
         if task.settings.multi_instance is not None:
@@ -167,8 +181,7 @@ class Executor:
                         "AZ_BATCH_IS_CURRENT_NODE_MASTER": "true" if node is nodes[0] else "false",
                         "AZ_BATCH_TASK_SHARED_DIR": shared_dir,
                         "CCP_NODES": " ".join([str(len(ips))] + [f"{ip} 1" for ip in ips])})
-        return self._apply_settings(env, job.spec.get("commonEnvironmentSettings"),
-                                    task.spec.get("environmentSettings"))
+        return self._apply_settings(env, job.settings.common_environment, task.settings.environment)
 
     # ---- nodes ----
 
@@ -191,23 +204,21 @@ class Executor:
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
         if self.nodes is not None and not self._start_isolated(node):
             return
-        start = pool.spec.get("startTask")
         with self.account.lock:
+            start = pool.settings.start_task   # read under the lock: a pool update may replace it
             if node.state == NodeState.LEAVING_POOL:
                 return
-            if not start:
+            if start is None:
                 node.set_state(NodeState.IDLE)
                 return
-            wait = start.get("waitForSuccess", True) is not False
-            node.set_state(NodeState.WAITING_FOR_START_TASK if wait else NodeState.IDLE)
+            node.set_state(NodeState.WAITING_FOR_START_TASK if start.wait_for_success else NodeState.IDLE)
             info: dict[str, Any] = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "retryCount": 0}
             node.start_task_info = info   # the same dict: ``info`` is what the retries and completion update
         task_dir = os.path.join(node.root, "startup")
         env = self._apply_settings(dict(self.node_env(pool.id, node), AZ_BATCH_TASK_DIR=task_dir,
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
-                                   start.get("environmentSettings"))
-        retries = int(start.get("maxTaskRetryCount") or 0)
-        exit_code, failure = self._run_simple(start, node, task_dir, env, retries, None,
+                                   start.environment)
+        exit_code, failure = self._run_simple(start, node, task_dir, env,
                                               lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL
                                               else None,
                                               lambda count: info.update(
@@ -236,23 +247,24 @@ class Executor:
             node.ip = ip
         return True
 
-    def _run_simple(self, spec: dict[str, Any], node: Node, task_dir: str, env: dict[str, str], retries: int,
-                    deadline_seconds: float | None, should_stop: Callable[[], StopReason | None],
+    def _run_simple(self, run: NodeTask, node: Node, task_dir: str, env: dict[str, str],
+                    should_stop: Callable[[], StopReason | None],
                     on_retry: Callable[[int], None]) -> tuple[int | None, dict[str, Any] | None]:
         """Run a start or job preparation task with retries; returns (exit code or None, failureInfo or None)."""
         wd = os.path.join(task_dir, "wd")
         os.makedirs(wd, exist_ok=True)
         try:
-            blobio.download_resource_files(spec.get("resourceFiles"), wd)
+            blobio.download_resource_files(run.resource_files, wd)
         except blobio.TaskFailure as failure:
             return None, failure.info
+        retries, deadline_seconds = run.max_task_retry_count, _seconds(run.max_wall_clock_time)
         attempt = 0
         while True:
             deadline = time.monotonic() + deadline_seconds if deadline_seconds else None
             try:
-                proc = self.launcher.start(spec["commandLine"], wd, env, os.path.join(task_dir, "stdout.txt"),
+                proc = self.launcher.start(run.command_line, wd, env, os.path.join(task_dir, "stdout.txt"),
                                            os.path.join(task_dir, "stderr.txt"), node_id=node.id,
-                                           identity=spec.get("userIdentity"))
+                                           identity=run.user_identity)
             except (OSError, ValueError) as exc:
                 return None, launch_failure(exc)
             codes, reason = self.launcher.wait([proc], deadline, should_stop)
@@ -270,9 +282,9 @@ class Executor:
 
     def ensure_prep(self, job: Job, node: Node) -> bool:
         """Run the job's preparation task on ``node`` unless done; False if the task must not run here."""
-        job_key, prep = job.id.lower(), job.prep_task()
+        job_key, prep, prep_id = job.id.lower(), job.settings.preparation, job.settings.preparation_task_id
         assert prep is not None   # the caller runs this only for a job with a preparation task
-        wait = prep.get("waitForSuccess", True) is not False
+        wait = prep.wait_for_success
         with self.account.lock:
             lock = self.prep_locks.setdefault((node.id, job_key), threading.Lock())
         with lock:
@@ -281,20 +293,18 @@ class Executor:
                     return True
                 if job_key in node.prep_failed:
                     return not wait
-                root = f"workitems/{job.id}/job-1/{job.prep_task_id()}"
+                root = f"workitems/{job.id}/job-1/{prep_id}"
                 info = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "taskRootDirectory": root,
                         "taskRootDirectoryUrl": f"{self.account.url}/pools/{node.pool_id}/nodes/{node.id}/files/{root}",
                         "retryCount": 0}
                 job.prep_runs[node.id] = {"poolId": node.pool_id, "nodeId": node.id, "info": info}
             task_dir = os.path.join(node.root, root)
             env = self.node_env(node.pool_id, node)
-            env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": job.prep_task_id(),
+            env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": prep_id,
                         "AZ_BATCH_TASK_DIR": task_dir, "AZ_BATCH_TASK_WORKING_DIR": os.path.join(task_dir, "wd")})
-            self._apply_settings(env, job.spec.get("commonEnvironmentSettings"), prep.get("environmentSettings"))
-            constraints = prep.get("constraints") or {}
+            self._apply_settings(env, job.settings.common_environment, prep.environment)
             exit_code, failure = self._run_simple(
-                prep, node, task_dir, env, int(constraints.get("maxTaskRetryCount") or 0),
-                _seconds(constraints.get("maxWallClockTime")),
+                prep, node, task_dir, env,
                 lambda: StopReason.DELETE if job.state == JobState.DELETING else None,
                 lambda count: info.update(retryCount=count, lastRetryTime=iso(utcnow())))
             with self.account.lock:

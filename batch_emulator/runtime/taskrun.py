@@ -80,7 +80,7 @@ def run_task(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> None:
 def _prepare(ex: TaskHost, job: Job, task: Task, nodes: list[Node]) -> bool:
     """Job preparation on each node, then the task is running; False: the task does not run here."""
     account = ex.account
-    if job.prep_task() is not None:
+    if job.settings.preparation is not None:
         for node in nodes:
             if task.stop_reason:
                 break
@@ -139,7 +139,7 @@ def _coordinate(ex: TaskHost, task: Task, nodes: list[Node], files: _Files, dead
         return _Ending()
     _start_subtasks(ex.account, task, nodes, files.rel)
     for directory in files.shared:
-        blobio.download_resource_files(list(multi.common_resource_files), directory)
+        blobio.download_resource_files(multi.common_resource_files, directory)
     coordination = multi.coordination_command_line
     if not coordination:
         return _Ending()

@@ -61,6 +61,7 @@ def patch_job(account: Account, job_id: str, conditions: Conditions, raw: object
         for key, value in body.items():
             job.spec[key] = str(value).lower() if key in ("onAllTasksComplete", "onTaskFailure") else \
                 copy.deepcopy(value)
+        job.spec_changed()
         job.touch()
         return version(job)
     return change(account, patch)
@@ -108,7 +109,7 @@ def enable_job(account: Account, job_id: str, conditions: Conditions) -> Version
 
 def prep_runs(job: Job) -> list[dict[str, Any]]:
     """The job's preparation task runs, one per node (lock held); 409 for a job without a preparation task."""
-    if job.prep_task() is None:
+    if job.settings.preparation is None:
         raise conflict("JobPreparationTaskNotSpecified")
     return list(job.prep_runs.values())
 
@@ -166,20 +167,18 @@ def _replace_spec(job: Job, body: dict[str, Any]) -> None:
         if key in REPLACED:
             job.spec[key] = str(value).lower() if key in ("onAllTasksComplete", "onTaskFailure") else \
                 copy.deepcopy(value)
+    job.spec_changed()
     job.touch()
 
 
 def manager_runs_exclusive(job: Job, task: Task) -> bool:
-    manager = job.spec.get("jobManagerTask") or {}
-    return job.manager_key == task.id.lower() and manager.get("runExclusive", True) is not False
+    return job.manager_key == task.id.lower() and job.settings.manager_runs_exclusive
 
 
 def manager_completed(job: Job, task: Task) -> None:
     """The job manager task completed: with killJobOnCompletion (the default) the job ends, as the service does
     (terminateReason JMComplete)."""
-    manager = job.spec.get("jobManagerTask") or {}
-    if job.manager_key == task.id.lower() and manager.get("killJobOnCompletion", True) is not False and \
-            job.state == JobState.ACTIVE:
+    if job.manager_key == task.id.lower() and job.settings.manager_ends_job and job.state == JobState.ACTIVE:
         begin_terminate(job, "JMComplete")
 
 
@@ -217,9 +216,8 @@ def _enable(job: Job) -> None:
 
 def end_auto_pool(account: Account, job: Job) -> None:
     """The job completed or is gone: its auto pool goes too, unless keepAlive."""
-    auto = (job.spec.get("poolInfo") or {}).get("autoPoolSpecification") or {}
     pool = account.pools.get((job.auto_pool_id or "").lower())
-    if pool is not None and not auto.get("keepAlive") and pool.state != PoolState.DELETING:
+    if pool is not None and not job.settings.keep_auto_pool and pool.state != PoolState.DELETING:
         pool.transition(PoolState.DELETING)
 
 

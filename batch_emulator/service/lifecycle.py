@@ -51,7 +51,7 @@ def launch_failure(exc: Exception) -> dict[str, Any]:
 def max_retries(job: Job, task: Task) -> int:
     if task.settings.max_task_retry_count is not None:
         return task.settings.max_task_retry_count
-    return int((job.spec.get("constraints") or {}).get("maxTaskRetryCount") or 0)
+    return job.settings.max_task_retry_count
 
 
 def back_to_active(account: Account, job: Job, task: Task, retry: bool = False, requeue: bool = False) -> None:
@@ -117,7 +117,7 @@ def _job_action(job: Job, task: Task, exit_code: int | None, failure: dict[str, 
     The service's default jobAction is none for exit code 0 and terminate for every other condition;
     disable is a job disable with disableTasks requeue, as the REST reference says.
     """
-    if failure is None or str(job.spec.get("onTaskFailure", "noaction")).lower() != "performexitoptionsjobaction":
+    if failure is None or not job.settings.exit_options_act_on_job:
         return
     conditions = task.spec.get("exitConditions") or {}
     default = JobAction.NONE if exit_code == 0 else JobAction.TERMINATE

@@ -14,7 +14,14 @@ from .conditions import Conditions
 from .errors import conflict, missing_property, service_error
 from .state import Account, Pool, get_pool
 from .states import AllocationState, NodeState, PoolState
-from .validation import check_autoscale, require_object, validate_pool, validate_pool_properties, validate_resize
+from .validation import (
+    check_autoscale,
+    check_start_task,
+    require_object,
+    validate_pool,
+    validate_pool_properties,
+    validate_resize,
+)
 
 # What PATCH /pools/{id} replaces when the body has it (what it omits stays).
 PATCHED = ("startTask", "metadata", "applicationPackageReferences", "targetNodeCommunicationMode", "displayName",
@@ -44,6 +51,8 @@ def delete_pool(account: Account, pool_id: str, conditions: Conditions) -> None:
 
 def patch_pool(account: Account, pool_id: str, conditions: Conditions, raw: object) -> Version:
     body = require_object(raw)
+    if body.get("startTask") is not None:   # what nodes run: checked as at pool add, before it is stored
+        check_start_task(body["startTask"])
 
     def patch() -> Version:
         pool = _writable(account, pool_id, conditions)
@@ -67,6 +76,7 @@ def update_properties(account: Account, pool_id: str, conditions: Conditions, ra
             pool.spec.pop(key, None)
             if body.get(key) is not None:
                 pool.spec[key] = copy.deepcopy(body[key])
+        pool.spec_changed()
         pool.touch()
         return version(pool)
     return change(account, update)

@@ -184,11 +184,11 @@ def _leave(node: Node, now: float) -> None:
 
 def _advance_job(account: Account, key: str, job: Job) -> list[Action]:
     actions: list[Action] = []
-    limit = (job.spec.get("constraints") or {}).get("maxWallClockTime")
+    limit = job.settings.max_wall_clock_time
     if job.state == JobState.ACTIVE:
         if limit and (utcnow() - job.creation_time) > parse_duration(limit, "constraints.maxWallClockTime"):
             jobs.begin_terminate(job, "MaxWallClockTimeExpiry")
-        elif str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob" and job.tasks and \
+        elif job.settings.terminate_when_all_tasks_complete and job.tasks and \
                 all(t.state == TaskState.COMPLETED for t in job.tasks.values()):
             # Not on a job without tasks: one with terminatejob and no task stayed active for 20 s until
             # deleted (Azure/azure-sdk-assets, python/sdk/batch/azure-batch/tests/recordings/
@@ -224,12 +224,12 @@ def _eligible_nodes(pool: Pool, job_key: str, slots: int, whole_node: bool) -> l
 def _assign_tasks(account: Account) -> list[Action]:
     actions: list[Action] = []
     active = sorted((j for j in account.jobs.values() if j.state == JobState.ACTIVE),
-                    key=lambda j: (-int(j.spec.get("priority") or 0), j.creation_time))
+                    key=lambda j: (-j.settings.priority, j.creation_time))
     for job in active:
         pool = account.pools.get(job.pool_key())
         if pool is None or pool.state != PoolState.ACTIVE:
             continue     # the service accepts jobs on missing pools; their tasks just wait
-        limit = int(job.spec.get("maxParallelTasks") or -1)
+        limit = job.settings.max_parallel_tasks
         busy = sum(1 for t in job.tasks.values() if t.state in (TaskState.PREPARING, TaskState.RUNNING))
         manager_first = jobs.waiting_for_manager(job)   # the job manager starts before any other task
         for task in job.tasks.values():
@@ -265,8 +265,8 @@ def _place(account: Account, job: Job, task: Task, pool: Pool, nodes: list[Node]
     task.busy, task.stop_reason = True, None
     task.node_ids = [n.id for n in nodes]
     task.node_info = node_info(account.url, pool.id, nodes[0].id, f"workitems/{job.id}/job-1/{task.id}")
-    prep = job.prep_task()
-    waits = prep is not None and prep.get("waitForSuccess", True) is not False
+    prep = job.settings.preparation
+    waits = prep is not None and prep.wait_for_success
     if waits and any(job.id.lower() not in n.prep_succeeded for n in nodes):
         task.transition(TaskState.PREPARING)
     else:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import ResizeError, conflict, not_found
-from .specs import PoolSettings, TaskSettings
+from .specs import JobSettings, PoolSettings, TaskSettings
 from .states import (
     AllocationState,
     DeallocationOption,
@@ -193,19 +193,21 @@ class Job(Entity):
     disable_tasks: str | None = None         # disableTasks of the last disable (requeue, terminate, wait)
     tasks: dict[str, Task] = field(default_factory=dict)   # task key -> Task, in creation order
     prep_runs: dict[str, dict[str, Any]] = field(default_factory=dict)   # node id -> {"poolId","nodeId","info":{...}}
+    settings: JobSettings = field(init=False, repr=False)   # what decisions and runs read of ``spec``, parsed once
+
+    def __post_init__(self) -> None:
+        self.spec_changed()
+
+    def spec_changed(self) -> None:
+        """``spec`` changed (a PATCH or PUT): parse the settings anew."""
+        self.settings = JobSettings.parse(self.spec)
 
     def pool_id(self) -> str | None:
         """The pool the job runs on: its auto pool, or poolInfo.poolId."""
-        return self.auto_pool_id or (self.spec.get("poolInfo") or {}).get("poolId")
+        return self.auto_pool_id or self.settings.pool_id
 
     def pool_key(self) -> str:
         return (self.pool_id() or "").lower()
-
-    def prep_task(self) -> dict[str, Any] | None:
-        return self.spec.get("jobPreparationTask")
-
-    def prep_task_id(self) -> str:
-        return (self.prep_task() or {}).get("id") or "jobpreparation"
 
 
 @dataclass

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from typing import Any
 
-from .changes import Version, change, read, version
-from .errors import BatchServiceError, conflict, not_found, service_error
-from .state import Account, Job, Task, find_node, get_job, get_node, get_task, require_job_writable
+from .changes import Version, change, version
+from .errors import BatchServiceError, conflict, service_error
+from .state import Account, Job, Task, get_job, get_task, require_job_writable
 from .states import StopReason, TaskState
 from .validation import require_object, validate_task
 from .work import Runtime
@@ -85,37 +84,3 @@ def terminate_task(account: Account, runtime: Runtime, job_id: str, task_id: str
         runtime.end_task(job, task, StopReason.TERMINATE)
         return job.id, version(task)
     return change(account, terminate)
-
-
-@dataclass(frozen=True)
-class TaskFiles:
-    """Where a task's files are: the directory on the node it ran on (its primary node), with the ids."""
-    job_id: str
-    task_id: str
-    directory: str
-
-
-def task_files(account: Account, job_id: str, task_id: str) -> TaskFiles:
-    """The task's directory on its (primary) node; 409 while it never ran, 404 once that node is gone."""
-    def find() -> TaskFiles:
-        task = get_task(account, job_id, task_id)
-        if not task.node_ids:
-            raise conflict("OperationInvalidForCurrentState",
-                           "The files of the specified task cannot be accessed as the task state is still active")
-        if find_node(account, task.node_ids[0]) is None:
-            # The node it ran on left its pool and took the files along. The service answers 404 then (Azure/
-            # BatchExplorer's task-outputs view shows a 404 here as "the node the task ran on doesn't exist
-            # anymore"); its code is [inferred]: the node API's for a node that is gone.
-            raise not_found("NodeNotFound")
-        job = account.jobs[task.job_key].id
-        rel = os.path.join("workitems", job, "job-1", task.id)
-        return TaskFiles(job, task.id, os.path.join(account.node_dir(task.node_ids[0]), rel))
-    return read(account, find)
-
-
-def node_root(account: Account, pool_id: str, node_id: str) -> tuple[str, str]:
-    """(the node's id, its root directory): where its files are."""
-    def find() -> tuple[str, str]:
-        node = get_node(account, pool_id, node_id)
-        return node.id, node.root
-    return read(account, find)

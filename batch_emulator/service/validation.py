@@ -149,6 +149,12 @@ def check_command_task(spec: Any, name: str) -> None:
     check_constraints(spec.get("constraints"))
 
 
+def check_start_task(spec: Any) -> None:
+    """A pool's startTask; its maxTaskRetryCount is its own property (a task's is in its constraints)."""
+    check_command_task(spec, "startTask")
+    _check_int(spec, "maxTaskRetryCount", -1, 2**31 - 1)
+
+
 def validate_pool(body: object) -> dict[str, Any]:
     body = require_object(body)
     check_id(body.get("id"))
@@ -175,7 +181,7 @@ def check_pool_spec(body: dict[str, Any], name: str = "") -> dict[str, Any]:
     _check_int(body, "taskSlotsPerNode", 1, 256)
     _check_name_values(body.get("metadata"), "metadata")
     if body.get("startTask") is not None:
-        check_command_task(body["startTask"], "startTask")
+        check_start_task(body["startTask"])
     policy = body.get("taskSchedulingPolicy") or {}
     _check_enum(policy, "nodeFillType", ("spread", "pack"))
     return body
@@ -186,7 +192,7 @@ def validate_pool_properties(body: object) -> dict[str, Any]:
     body = require_object(body)
     _check_name_values(body.get("metadata"), "metadata")
     if body.get("startTask") is not None:
-        check_command_task(body["startTask"], "startTask")
+        check_start_task(body["startTask"])
     _check_enum(body, "targetNodeCommunicationMode", ("default", "classic", "simplified"))
     return body
 
@@ -325,7 +331,7 @@ def validate_job_patch(body: object, job: Job, replace: bool = False) -> dict[st
     new_mode = body.get("onAllTasksComplete", "noaction" if replace else None)
     _check_enum(body, "onAllTasksComplete", ("noaction", "terminatejob"))
     if new_mode is not None and str(new_mode).lower() == "noaction" and \
-            str(job.spec.get("onAllTasksComplete", "noaction")).lower() == "terminatejob":
+            job.settings.terminate_when_all_tasks_complete:
         raise invalid_property("onAllTasksComplete", new_mode, "onAllTasksComplete cannot be changed from "
                                                                "terminatejob to noaction.")
     _check_enum(body, "onTaskFailure", ("noaction", "performexitoptionsjobaction"))
@@ -359,10 +365,10 @@ def validate_task(body: object, job: Job) -> dict[str, Any]:
     """Validate one task of ``job``; raises like the single-task create would."""
     body = require_object(body)
     check_id(body.get("id"))
-    if job.prep_task() is not None and body["id"].lower() == job.prep_task_id().lower():
+    settings = job.settings
+    if settings.preparation is not None and body["id"].lower() == settings.preparation_task_id.lower():
         raise conflict("TaskIdSameAsJobPreparationTask")
-    release = job.spec.get("jobReleaseTask")
-    if release is not None and body["id"].lower() == (release.get("id") or "jobrelease").lower():
+    if settings.release_task_id is not None and body["id"].lower() == settings.release_task_id.lower():
         raise conflict("TaskIdSameAsJobReleaseTask")
     check_command_task(body, "task")
     check_output_files(body.get("outputFiles"))
@@ -374,6 +380,6 @@ def validate_task(body: object, job: Job) -> dict[str, Any]:
         check_resource_files(multi.get("commonResourceFiles"), "commonResourceFiles")
         if slots not in (None, 1):
             raise invalid_property("requiredSlots", slots, "Multi-instance tasks must have requiredSlots 1.")
-    if body.get("dependsOn") and not job.spec.get("usesTaskDependencies"):
+    if body.get("dependsOn") and not settings.uses_task_dependencies:
         raise service_error(400, "TaskDependenciesNotSpecifiedOnJob")
     return body

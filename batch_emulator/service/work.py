@@ -1,15 +1,30 @@
 """The one interface through which the service's operations hand work to the task runner.
 
 A task operation (service/tasks.py) changes state under the account lock and, when a change
-needs processes stopped or files removed, asks the runtime through this Protocol; the HTTP
-layer passes it in and never imports runtime/. The runtime's Executor implements it, and
-__main__ wires it into the HTTP server.
+needs processes stopped or files removed, asks the runtime through this Protocol; a file
+operation (service/files.py) finds the directory under the lock and asks the runtime for
+what is on the node's disk. The HTTP layer passes the runtime in and never imports runtime/.
+The runtime's Executor implements it, and __main__ wires it into the HTTP server.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from .state import Job, Task
 from .states import StopReason
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file or directory on a node: its name (relative to the directory asked about, "/"-separated),
+    size in bytes, st_mode bits and the times of its last change and of its creation (st_ctime)."""
+    name: str
+    is_directory: bool
+    size: int
+    mode: int
+    modified: datetime
+    created: datetime
 
 
 class Runtime(Protocol):
@@ -20,3 +35,19 @@ class Runtime(Protocol):
 
     def remove_task_files(self, job: Job, task: Task) -> None:
         """Remove, in the background, the directories ``task`` has on every node it ran on."""
+
+    # The file methods run without the account lock. ``relative`` is a path inside ``directory`` as the
+    # client sent it; one that leaves it, or names nothing (any more), raises 404 FileNotFound.
+
+    def list_files(self, directory: str, recursive: bool) -> list[FileInfo]:
+        """What ``directory`` holds (all below it if ``recursive``), sorted; nothing if it does not exist."""
+
+    def file_info(self, directory: str, relative: str) -> FileInfo:
+        """The file or directory ``relative`` names."""
+
+    def read_file(self, directory: str, relative: str) -> tuple[FileInfo, bytes]:
+        """The file ``relative`` names with its bytes (a directory: no bytes)."""
+
+    def delete_file(self, directory: str, relative: str, recursive: bool) -> None:
+        """Delete the file ``relative`` names; a directory and all it holds only if ``recursive`` (else 409
+        OperationInvalidForCurrentState)."""

@@ -7,6 +7,7 @@ import pytest
 
 from batch_emulator.api import files
 from batch_emulator.api.http import Request
+from batch_emulator.runtime.executor import Executor
 from batch_emulator.service.errors import BatchServiceError
 from batch_emulator.service.state import Account, Node, Pool
 
@@ -23,7 +24,7 @@ def node_root(tmp_path):
     pool = Pool(id="p1", spec={"id": "p1", "vmSize": "standard_d2s_v5"})
     pool.nodes["n1"] = Node(id="n1", pool_id="p1", ip="127.0.0.2", dedicated=True, root=str(root))
     account.pools["p1"] = pool
-    return SimpleNamespace(account=account), root
+    return SimpleNamespace(account=account, runtime=Executor(account)), root
 
 
 def delete(server, file_path, recursive=False):
