@@ -1,6 +1,7 @@
 """Send an MPI task to a job.
 
     python3 send_task.py --job_id JOB_ID --task_id TASK_ID [--nodes N] [--processes N] [--dry_run]
+    python3 send_task.py --job_id JOB_ID --task_id TASK_ID --sweep FILE    (one task per line of FILE)
 
 The task is a multi-instance task: the coordination command (COORDINATION_COMMAND)
 runs on each of its nodes, then the primary node runs the start command
@@ -17,6 +18,11 @@ container exists (by listing it, which a racwl SAS and the per-use SAS made from
 AZURE_STORAGE_KEY allow; a SAS without list permission cannot tell, and the
 script says so and goes on).
 
+--sweep FILE adds one task per line of FILE that is neither empty nor a comment (#), the line
+being that task's PROGRAM_ARGS, with ids TASK_ID-1 .. TASK_ID-N (zero-padded to N's width), 100
+tasks a request. Run again, it adds only the tasks still missing; a task of the job that has one
+of its ids but is not part of this sweep stops it before anything is added.
+
 --dry_run makes the same checks (reads only) and prints the request it would
 send with its JSON body (SAS signature redacted); it adds nothing.
 
@@ -30,6 +36,7 @@ import datetime
 import sys
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from toolkit.batch import (
@@ -49,6 +56,7 @@ from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.failures import pool_node_count, resize_problem
 from toolkit.settings import Settings, load_settings
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
+from toolkit.sweep import SweepTask, add_sweep_tasks, batches, clashes_and_missing, read_sweep
 from toolkit.values import sas_token_expiry
 
 if TYPE_CHECKING:
@@ -66,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nodes", type=int, help="number of nodes the MPI task runs on (default: NB_NODES, 2)")
     parser.add_argument("--processes", type=int,
                         help="number of MPI processes of the default START_COMMAND (default: NB_PROCESSES, 4)")
+    parser.add_argument("--sweep", metavar="FILE",
+                        help="a parameter sweep: one task per line of FILE (the line is its PROGRAM_ARGS), ids "
+                             "TASK_ID-1 .. TASK_ID-N; re-running adds only the missing tasks")
     parser.add_argument("--dry_run", action="store_true",
                         help="make the checks (reads only) and print the request that would be sent; add nothing")
     return parser
@@ -208,6 +219,8 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
     if nodes < 1:
         raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", ExitStatus.USAGE)
+    if args.sweep:
+        return send_sweep(args, settings, nodes)
     command_line = start_command(settings, args.processes)
     check_sas_for_upload(settings)
 
@@ -226,6 +239,56 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
           f"{settings.storage.container_url}/{job_id}/{args.task_id}/")
     print(f"Follow it with: python3 check_task.py --job_id {job_id}")
     return 0
+
+
+def send_sweep(args: argparse.Namespace, settings: TaskSettings, nodes: int) -> int:
+    """--sweep FILE: the sweep's tasks (toolkit/sweep.py) that the job lacks, added in task collections."""
+    sweep = read_sweep(args.sweep, args.task_id)
+    check_id("--task_id", sweep.tasks[-1].task_id)   # the longest id of the sweep
+    if not settings.start_command_is_default:
+        raise ToolkitError("--sweep puts each line into PROGRAM_ARGS of the default START_COMMAND, but "
+                           "START_COMMAND is set: unset it and use PROGRAM.", ExitStatus.USAGE)
+    processes = settings.nb_processes if args.processes is None else args.processes
+    start_command(settings, processes)   # the same checks as --processes
+    check_sas_for_upload(settings)
+    client = make_batch_client(settings.batch)
+    job_id, pool_id = check_job_and_pool(client, args.job_id, nodes)
+    check_container_exists(settings.storage)
+    clashes, missing = clashes_and_missing(client.list_tasks(job_id, select=["id", "environmentSettings"]), sweep)
+    if clashes:
+        raise ToolkitError(f"Task [{clashes[0]}] already exists in job [{job_id}] and is not part of this sweep "
+                           f"({len(clashes)} such id(s)): choose another --task_id. Nothing was added.",
+                           ExitStatus.USAGE)
+    tasks = [sweep_task(settings, job_id, task, nodes, sweep.mark, processes) for task in missing]
+    have = len(sweep.tasks) - len(missing)
+    if args.dry_run:
+        if tasks:
+            show_request("POST", f"{settings.batch.endpoint}/jobs/{job_id}/addtaskcollection",
+                         models_task_group(batches(tasks)[0]))
+        print(f"Dry run: {len(tasks)} task(s) of the sweep would be added in {len(batches(tasks))} request(s) "
+              f"({have} already in the job); nothing was added.")
+        return 0
+    print(f"Adding {len(tasks)} MPI task(s) of sweep {args.sweep} to job [{job_id}] on {nodes} node(s) each, "
+          f"pool [{pool_id}] ({have} already there)...")
+    add_sweep_tasks(client, job_id, tasks, sweep)
+    first, last = sweep.tasks[0].task_id, sweep.tasks[-1].task_id
+    print(f"Sweep tasks [{first}] .. [{last}] in job [{job_id}]. Each task's stdout.txt and stderr.txt go to "
+          f"{settings.storage.container_url}/{job_id}/TASK_ID/ when it completes.")
+    print(f"Follow them with: python3 check_task.py --job_id {job_id}")
+    return 0
+
+
+def sweep_task(settings: TaskSettings, job_id: str, task: SweepTask, nodes: int, mark: str,
+               processes: int) -> models.BatchTaskCreateOptions:
+    """One task of a sweep: the default START_COMMAND with the task's line as PROGRAM_ARGS."""
+    own = replace(settings, program_args=task.program_args)
+    return build_task(own, job_id, task.task_id, nodes, mark, own.start_command_for(processes))
+
+
+def models_task_group(tasks: list[models.BatchTaskCreateOptions]) -> models.BatchTaskGroup:
+    from azure.batch import models
+
+    return models.BatchTaskGroup(task_values=tasks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
