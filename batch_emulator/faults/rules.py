@@ -380,21 +380,23 @@ def control(faults: Faults, method: str, path: str, body: bytes) -> tuple[int, d
 
 
 def apply(rule: FaultRule | None, answer: Callable[[], T],
-          refuse: Callable[[BatchServiceError, dict[str, str]], T]) -> tuple[T | None, str]:
+          refuse: Callable[[BatchServiceError, dict[str, str]], T],
+          sleep: Callable[[float], None] = time.sleep) -> tuple[T | None, str]:
     """Serve one request under ``rule`` (None: no fault).
 
     ``answer()`` applies the request and returns the emulator's own response;
-    ``refuse(err, headers)`` builds an error response. Returns (response, how): how is
-    "send", "cut" (send part of it, then reset) or "drop" (reset, send nothing; response None).
+    ``refuse(err, headers)`` builds an error response; ``sleep(seconds)`` waits out a delay
+    rule (tests pass one that records the delays instead of waiting). Returns (response, how):
+    how is "send", "cut" (send part of it, then reset) or "drop" (reset, send nothing; response None).
     """
     if rule is None:
         return answer(), "send"
     if rule.kind == "delay":
         if rule.when == "before":
-            time.sleep(rule.delay)
+            sleep(rule.delay)
             return answer(), "send"
         delayed = answer()
-        time.sleep(rule.delay)
+        sleep(rule.delay)
         return delayed, "send"
     response = answer() if rule.when == "after" else None
     if rule.kind in ERRORS:

@@ -257,47 +257,58 @@ def test_control_errors_use_the_service_error_shape(method, path, body, status, 
 # ---- serving one request under a rule ----
 
 class Recorder:
+    """Stands in for the HTTP layer: counts applied requests and records, in order, answers and sleeps."""
+
     def __init__(self):
         self.applied = 0
+        self.events = []
 
     def answer(self):
         self.applied += 1
+        self.events.append("answer")
         return "real"
+
+    def sleep(self, seconds):
+        self.events.append(("sleep", seconds))
 
     @staticmethod
     def refuse(err, headers):
         return (err.status, err.code, headers)
 
 
-@pytest.mark.parametrize("kind,when,applied,response,how", [
-    ("503", "before", 0, (503, "ServerBusy", {"Retry-After": "1"}), "send"),
-    ("503", "after", 1, (503, "ServerBusy", {"Retry-After": "1"}), "send"),
-    ("429", "before", 0, (429, "TooManyRequests", {"Retry-After": "1"}), "send"),
-    ("500", "after", 1, (500, "InternalError", {}), "send"),
-    ("close", "before", 0, (500, "InternalError", {}), "cut"),
-    ("close", "after", 1, "real", "cut"),
-    ("drop", "before", 0, None, "drop"),
-    ("drop", "after", 1, None, "drop"),
-    ("delay", "before", 1, "real", "send"),
-    ("delay", "after", 1, "real", "send"),
+@pytest.mark.parametrize("kind,when,applied,response,how,events", [
+    ("503", "before", 0, (503, "ServerBusy", {"Retry-After": "1"}), "send", []),
+    ("503", "after", 1, (503, "ServerBusy", {"Retry-After": "1"}), "send", ["answer"]),
+    ("429", "before", 0, (429, "TooManyRequests", {"Retry-After": "1"}), "send", []),
+    ("500", "after", 1, (500, "InternalError", {}), "send", ["answer"]),
+    ("close", "before", 0, (500, "InternalError", {}), "cut", []),
+    ("close", "after", 1, "real", "cut", ["answer"]),
+    ("drop", "before", 0, None, "drop", []),
+    ("drop", "after", 1, None, "drop", ["answer"]),
+    ("delay", "before", 1, "real", "send", [("sleep", 2.5), "answer"]),
+    ("delay", "after", 1, "real", "send", ["answer", ("sleep", 2.5)]),
 ])
-def test_apply_applies_the_request_only_when_it_should(kind, when, applied, response, how):
+def test_apply_applies_the_request_only_when_it_should(kind, when, applied, response, how, events):
     recorder = Recorder()
-    assert faults.apply(make_rule(kind, when=when, delay=0), recorder.answer, recorder.refuse) == (response, how)
+    assert faults.apply(make_rule(kind, when=when, delay=2.5), recorder.answer, recorder.refuse,
+                        sleep=recorder.sleep) == (response, how)
     assert recorder.applied == applied
+    assert recorder.events == events     # only a delay rule sleeps, and only for its delay
 
 
 def test_apply_without_a_rule_just_answers():
     recorder = Recorder()
-    assert faults.apply(None, recorder.answer, recorder.refuse) == ("real", "send")
+    assert faults.apply(None, recorder.answer, recorder.refuse, sleep=recorder.sleep) == ("real", "send")
+    assert recorder.events == ["answer"]
 
 
-def test_delay_sleeps_before_or_after_applying(monkeypatch):
-    events = []
-    monkeypatch.setattr(faults.rules.time, "sleep", lambda s: events.append(("sleep", s)))
-    faults.apply(make_rule("delay", delay=2.5), lambda: events.append("answer"), None)
-    faults.apply(make_rule("delay", delay=2.5, when="after"), lambda: events.append("answer"), None)
-    assert events == [("sleep", 2.5), "answer", "answer", ("sleep", 2.5)]
+def test_delay_sleeps_before_or_after_applying():
+    recorder = Recorder()
+    assert faults.apply(make_rule("delay", delay=2.5), recorder.answer, recorder.refuse,
+                        sleep=recorder.sleep) == ("real", "send")
+    assert faults.apply(make_rule("delay", delay=0.25, when="after"), recorder.answer, recorder.refuse,
+                        sleep=recorder.sleep) == ("real", "send")
+    assert recorder.events == [("sleep", 2.5), "answer", "answer", ("sleep", 0.25)]
 
 
 def test_cut_sends_the_head_and_half_the_body_or_half_the_status_line():
