@@ -14,10 +14,11 @@
    nodes for an MPI task; under a job whose preparation task failed, what that task wrote on the node,
    and the commands that make the job again. A pool that cannot get its nodes (core quota, allocation
    failure) says so, with the fix.
-4. Downloads each completed task's stdout.txt and stderr.txt to OUTPUT_DIR/JOB_ID/TASK_ID/ as soon
-   as that task completes: from the blob container where send_task.py had them uploaded, else from
-   the node (task file API). Downloads run in parallel and are atomic. A record of what is complete
-   (OUTPUT_DIR/.check_task-record.json) makes a re-run cost one request per job.
+4. Downloads each completed task's stdout.txt, stderr.txt and result files (OUTPUT_FILES, with their
+   paths) to OUTPUT_DIR/JOB_ID/TASK_ID/ as soon as that task completes: from the blob container where
+   send_task.py had them uploaded, else from the node (task file API). Downloads run in parallel and
+   are atomic. A record of what is complete (OUTPUT_DIR/.check_task-record.json) makes a re-run cost one
+   request per job.
 
 --wait polls until every task has completed: a live view in a terminal, timed lines of what changed
 when piped. --tail follows a running task's stdout.txt and stderr.txt until it completes (each line
@@ -156,7 +157,8 @@ def check(args: argparse.Namespace, settings: Settings) -> int:
 
     display = Display(waiting=args.wait, out=sys.stderr if args.json else None)
     record = load_record(output_dir)  # first: it decides how little needs asking
-    factory = None if blobs is None else (lambda: make_container_client(blobs, "r", DOWNLOAD_SAS_LIFETIME))
+    # Read the outputs, and list them (l): a task's result files (OUTPUT_FILES) are the blobs under JOB/TASK/.
+    factory = None if blobs is None else (lambda: make_container_client(blobs, "rl", DOWNLOAD_SAS_LIFETIME))
     downloader = Downloader(client, factory, display.event)
     outage = Outage(display)
     poll_seconds = args.poll_seconds or WAIT_POLL_SECONDS

@@ -1,7 +1,7 @@
 """Create a pool of compute nodes and a job (future tasks sent to the job run on the pool).
 
     python3 create_pool_job.py --pool_id POOL_ID --job_id JOB_ID [--vm_size SIZE] [--max_nodes N]
-                               [--check_formula] [--dry_run]
+                               [--spot] [--check_formula] [--dry_run]
 
 1. Logs in to the Batch account from config_resources.py.
 2. Creates the pool (Ubuntu 24.04 LTS): inter-node communication on, one task
@@ -11,6 +11,8 @@
    new pool and the script shows the result; a formula that fails to evaluate
    is refused with the service's message and never enabled (the pool stays
    at 0 nodes). An existing pool that can run MPI tasks is reused.
+   With --spot (or SPOT=true) the formula asks for Spot (low-priority)
+   nodes instead of dedicated ones, the same number.
 3. Creates the job, whose preparation task clones REPOSITORY_URL and runs
    demo_azure_batch/install.sh on each node before its first task there.
    An existing job on the same pool with the same preparation task is reused.
@@ -18,6 +20,10 @@
 REPOSITORY_URL is checked before any request, with the default CMD_PREP_TASK
 (toolkit/repository.py): a repository the nodes could not clone or use is
 refused; uncommitted changes, or a URL that does not answer in time, a warning.
+A local folder (git or not) is packed instead, uploaded once to the blob
+container under its content hash (programs/SHA256.tar.gz, reused when there),
+and unpacked by the preparation task where the clone would be
+(toolkit/package.py): no node sees a path of this machine.
 
 The job is checked before anything is created: a job id that exists on another
 pool, or whose preparation task (repository, CMD_PREP_TASK) differs from this
@@ -37,6 +43,7 @@ included), 2 bad option or configuration, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import sys
 import uuid
@@ -55,8 +62,9 @@ from toolkit.batch import (
     pool_max_nodes,
     wire_value,
 )
-from toolkit.checked import PoolSettings, pool_settings
+from toolkit.checked import PoolSettings, pool_settings, storage
 from toolkit.cli import check_id, check_vm_size, make_parser, run
+from toolkit.commands import unpack_cmd_prep_task
 from toolkit.dryrun import show_request
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.jobs import (
@@ -67,8 +75,10 @@ from toolkit.jobs import (
     get_or_none,
     preparation_metadata,
     shown_url,
+    unpacks_folder,
 )
-from toolkit.repository import check_repository
+from toolkit.package import ProgramPackage, describe_package, pack_program, program_resource_file, share_program
+from toolkit.repository import check_repository, is_url, local_program
 from toolkit.settings import INTER_NODE_POOL_CAP, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -87,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--job_id", required=True, help="id of the job to create or reuse")
     parser.add_argument("--vm_size", help="VM size of the nodes (default: VM_SIZE, standard_d2s_v5)")
     parser.add_argument("--max_nodes", type=int, help="most nodes autoscale may start (default: MAX_NODES, 5)")
+    parser.add_argument("--spot", action="store_true",
+                        help="a new pool's nodes are Spot (low-priority) ones: cheaper, but the service may take "
+                             "them back (default: SPOT, false)")
     parser.add_argument("--check_formula", action="store_true",
                         help="also show what the autoscale formula of an existing pool evaluates to now "
                              "(a new pool's formula is always checked before it is enabled)")
@@ -117,8 +130,10 @@ def build_pool(settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: in
     )
 
 
-def build_job(settings: PoolSettings, job_id: str, pool_id: str,
-              submission_id: str = "") -> models.BatchJobCreateOptions:
+def build_job(settings: PoolSettings, job_id: str, pool_id: str, submission_id: str = "",
+              program_url: str = "") -> models.BatchJobCreateOptions:
+    """The job; with `program_url` (a packed local folder's archive, with a read SAS) its preparation task
+    downloads that archive as a resource file and unpacks it (toolkit/package.py)."""
     from azure.batch import models
 
     admin = models.UserIdentity(auto_user=models.AutoUserSpecification(
@@ -128,6 +143,7 @@ def build_job(settings: PoolSettings, job_id: str, pool_id: str,
         pool_info=models.BatchPoolInfo(pool_id=pool_id),
         job_preparation_task=models.BatchJobPreparationTask(
             command_line=settings.cmd_prep_task,
+            resource_files=[program_resource_file(settings.program_sha256, program_url)] if program_url else None,
             wait_for_success=True,
             rerun_on_node_reboot_after_success=True,
             user_identity=admin),
@@ -163,9 +179,13 @@ def check_image(client: BatchClient, settings: PoolSettings) -> None:
             print(f"Warning: image {'/'.join(wanted.values())} leaves Batch support on {end_of_life:%Y-%m-%d}.")
 
 
-def settings_problem(pool: models.BatchPool, vm_size: str, max_nodes: int) -> str | None:
-    """Why an existing pool does not match the node size and cap asked for (this script does not change
-    an existing pool), or None."""
+def settings_problem(pool: models.BatchPool, vm_size: str, max_nodes: int, spot: bool = False) -> str | None:
+    """Why an existing pool does not match the node size, cap and kind (Spot or dedicated) asked for (this
+    script does not change an existing pool), or None. Its kind is known from its formula when it is
+    this toolkit's formula of the other kind."""
+    if pool.enable_auto_scale and pool.auto_scale_formula == autoscale_formula(max_nodes, not spot):
+        has, asked = ("dedicated", "Spot") if spot else ("Spot", "dedicated")
+        return f"has {has} nodes, not the {asked} nodes asked for (--spot or SPOT)"
     recorded = pool_max_nodes(pool)
     if recorded is not None and pool.enable_auto_scale and recorded != max_nodes:
         return f"has at most {recorded} nodes, not the {max_nodes} asked for (--max_nodes or MAX_NODES)"
@@ -181,7 +201,7 @@ def show_pool_requests(settings: PoolSettings, pool_id: str, vm_size: str, max_n
 
     endpoint = settings.batch.endpoint
     show_request("POST", f"{endpoint}/pools", build_pool(settings, pool_id, vm_size, max_nodes, submission_id))
-    formula = autoscale_formula(max_nodes)
+    formula = autoscale_formula(max_nodes, settings.spot)
     show_request("POST", f"{endpoint}/pools/{pool_id}/evaluateautoscale",
                  models.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
     show_request("POST", f"{endpoint}/pools/{pool_id}/enableautoscale", models.BatchPoolEnableAutoScaleOptions(
@@ -222,7 +242,8 @@ def create_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_si
     except ToolkitError as err:
         raise ToolkitError(f"{err} Pool [{pool_id}] was created but stays at 0 nodes; delete it: "
                            f"{delete_pool_command(pool_id)}", err.exit_code) from None
-    print(f"Pool [{pool_id}] created: {vm_size} nodes, autoscale from 0 to {max_nodes} nodes.")
+    kind = "Spot (low-priority) " if settings.spot else ""
+    print(f"Pool [{pool_id}] created: {vm_size} {kind}nodes, autoscale from 0 to {max_nodes} nodes.")
     return None
 
 
@@ -233,7 +254,8 @@ def reuse_pool(client: BatchClient, settings: PoolSettings, pool: models.BatchPo
     if wire_value(pool.state) == "deleting":
         raise ToolkitError(f"Pool [{pool_id}] is being deleted; wait until it is gone or use another --pool_id.")
     problem = mpi_problem(pool)
-    problem = f"cannot run MPI tasks: {problem}" if problem else settings_problem(pool, vm_size, max_nodes)
+    problem = f"cannot run MPI tasks: {problem}" if problem else \
+        settings_problem(pool, vm_size, max_nodes, settings.spot)
     if problem:
         raise ToolkitError(f"Pool [{pool_id}] already exists but {problem}. "
                            f"Use another --pool_id, or delete it: {delete_pool_command(pool_id)}")
@@ -250,35 +272,52 @@ def reuse_pool(client: BatchClient, settings: PoolSettings, pool: models.BatchPo
     print(f"Pool [{pool_id}] already exists and can run MPI tasks; reusing it.")
 
 
-def check_cloned_repository(settings: PoolSettings) -> None:
-    """Refuse (exit 2) a REPOSITORY_URL the default preparation could not clone or run, print the warnings.
-    Nothing is said with a custom CMD_PREP_TASK: what it clones is the user's (the job line names it)."""
-    if clones_repository(settings):
+def check_cloned_repository(settings: PoolSettings,
+                            configured: Settings) -> tuple[PoolSettings, ProgramPackage | None]:
+    """Refuse (exit 2) a REPOSITORY_URL the default preparation could not clone, unpack or run, print the
+    warnings. A local folder is packed here (toolkit/package.py): the settings returned then unpack its
+    archive instead of cloning the path, which no node could see. Nothing is said with a custom
+    CMD_PREP_TASK: what it clones is the user's (the job line names it)."""
+    if not clones_repository(settings):
+        return settings, None
+    if is_url(settings.repository):
         for warning in check_repository(settings.repository):
             print(f"Warning: {warning}")  # on stdout with the run's other lines, like check_image's
+        return settings, None
+    program = local_program(settings.repository)
+    for warning in program.warnings:
+        print(f"Warning: {warning}")
+    package = pack_program(program, storage(configured))  # BLOB_CONTAINER_URL: where the archive goes
+    print(describe_package(package))
+    return dataclasses.replace(settings, cmd_prep_task=unpack_cmd_prep_task(package.content_sha256),
+                               program_sha256=package.content_sha256), package
 
 
 def describe_preparation(settings: PoolSettings) -> str:
     """What the job preparation task does, without credentials a repository URL may hold."""
     if not clones_repository(settings):
         return "its preparation task runs CMD_PREP_TASK on each node."
+    if unpacks_folder(settings):
+        return f"its preparation task unpacks the program packed from {settings.repository} and runs " \
+               "demo_azure_batch/install.sh on each node."
     return f"its preparation task clones {shown_url(settings.repository)} and runs demo_azure_batch/install.sh " \
            "on each node."
 
 
 def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id: str, submission_id: str,
-               existing: models.BatchJob | None, dry_run: bool = False) -> None:
+               existing: models.BatchJob | None, dry_run: bool = False, program_url: str = "") -> None:
     from azure.core.exceptions import ResourceExistsError
 
     if existing is not None:
         print(f"Job [{job_id}] already exists on pool [{pool_id}]; reusing it.")
         return
     if dry_run:
-        show_request("POST", f"{settings.batch.endpoint}/jobs", build_job(settings, job_id, pool_id, submission_id))
+        show_request("POST", f"{settings.batch.endpoint}/jobs",
+                     build_job(settings, job_id, pool_id, submission_id, program_url))
         return
     print(f"Creating job [{job_id}]...")
     try:
-        client.create_job(build_job(settings, job_id, pool_id, submission_id), **RETRY_POST)
+        client.create_job(build_job(settings, job_id, pool_id, submission_id, program_url), **RETRY_POST)
     except ResourceExistsError as err:
         if error_code(err) not in ("JobExists", "JobWithSameIdExists"):
             raise
@@ -296,19 +335,24 @@ def create_pool_and_job(args: argparse.Namespace, configured: Settings) -> int:
     if args.vm_size is not None:
         check_vm_size("--vm_size", args.vm_size)
     settings = load_settings(configured, pool_settings)
+    if args.spot:  # --spot: as SPOT=true, for this run
+        settings = dataclasses.replace(settings, spot=True)
     max_nodes = settings.max_nodes if args.max_nodes is None else args.max_nodes
     if not 1 <= max_nodes <= INTER_NODE_POOL_CAP:
         raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "
                            "(pools with inter-node communication are capped).", ExitStatus.USAGE)
     vm_size = settings.vm_size if args.vm_size is None else args.vm_size
-    check_cloned_repository(settings)  # before any request: a bad one would fail on every node, minutes later
+    # Before any request: a bad one would fail on every node, minutes later.
+    settings, package = check_cloned_repository(settings, configured)
 
     client = make_batch_client(settings.batch)
     submission_id = uuid.uuid4().hex  # marks what this run creates (see toolkit.batch.SUBMISSION_MARK)
     existing_job = check_existing_job(client, settings, args.job_id, args.pool_id)  # before creating anything
+    program_url = share_program(package, args.dry_run) if package and existing_job is None else ""
     ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, submission_id, check_existing=args.check_formula,
                 dry_run=args.dry_run)
-    ensure_job(client, settings, args.job_id, args.pool_id, submission_id, existing_job, dry_run=args.dry_run)
+    ensure_job(client, settings, args.job_id, args.pool_id, submission_id, existing_job, dry_run=args.dry_run,
+               program_url=program_url)
     if args.dry_run:
         print("Dry run: nothing was created or changed.")
         return 0

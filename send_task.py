@@ -1,14 +1,17 @@
 """Send an MPI task to a job.
 
     python3 send_task.py --job_id JOB_ID --task_id TASK_ID [--nodes N] [--processes N] [--dry_run]
+                         [--program PATH] [--args "ARGS"]   (PROGRAM and PROGRAM_ARGS for this task)
     python3 send_task.py --job_id JOB_ID --task_id TASK_ID --sweep FILE    (one task per line of FILE)
 
 The task is a multi-instance task: the coordination command (COORDINATION_COMMAND)
 runs on each of its nodes, then the primary node runs the start command
 (START_COMMAND; by default `mpirun` of PROGRAM, demo_azure_batch/script.py
-unless set, with NB_PROCESSES processes, or --processes, over $AZ_BATCH_HOST_LIST). When the task completes, its
+unless set, with NB_PROCESSES processes, or --processes, over $AZ_BATCH_HOST_LIST, with the
+extra mpirun options MPIRUN_ARGS if set). When the task completes, its
 stdout.txt and stderr.txt are uploaded to the blob container under
-JOB_ID/TASK_ID/.
+JOB_ID/TASK_ID/, with the result files OUTPUT_FILES names (paths kept, relative to
+the program's directory $AZ_BATCH_TASK_SHARED_DIR), whether it succeeded or not.
 
 Before adding the task it checks what can be checked: the ids, the settings and
 the container SAS (allows writing, lasts longer than the task may run), that
@@ -54,26 +57,37 @@ from toolkit.cli import check_id, make_parser, run
 from toolkit.dryrun import show_request
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.failures import pool_node_count, resize_problem
+from toolkit.outputs import STD_FILES_PATTERN, result_file_upload
 from toolkit.settings import Settings, load_settings
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 from toolkit.sweep import SweepTask, add_sweep_tasks, batches, clashes_and_missing, read_sweep
-from toolkit.values import sas_token_expiry
+from toolkit.values import check_program, sas_token_expiry
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
 
 # Uploading stdout/stderr after the task ends takes a little while; the SAS must outlive that too.
 UPLOAD_MARGIN = datetime.timedelta(minutes=15)
-STD_FILES_PATTERN = "../std*.txt"  # stdout.txt and stderr.txt sit one level above the working directory
+# The end of --help: what the default START_COMMAND is made of, and what replaces each part.
+KNOBS_NOTE = ("The default START_COMMAND runs\n"
+              "    mpirun -np NB_PROCESSES --host ... MPIRUN_ARGS PROGRAM PROGRAM_ARGS\n"
+              "(MPIRUN_ARGS: extra mpirun options, e.g. --bind-to core). --processes, --program\n"
+              "and --args replace NB_PROCESSES, PROGRAM and PROGRAM_ARGS for this task.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = make_parser("send_task.py", "Send an MPI (multi-instance) task to a job.")
+    parser = make_parser("send_task.py", "Send an MPI (multi-instance) task to a job.", epilog=KNOBS_NOTE)
     parser.add_argument("--job_id", required=True, help="id of the job (created by create_pool_job.py)")
     parser.add_argument("--task_id", required=True, help="id of the new task, unique in the job")
     parser.add_argument("--nodes", type=int, help="number of nodes the MPI task runs on (default: NB_NODES, 2)")
     parser.add_argument("--processes", type=int,
                         help="number of MPI processes of the default START_COMMAND (default: NB_PROCESSES, 4)")
+    parser.add_argument("--program", metavar="PATH",
+                        help="the program this task runs, a path inside the repository (default: PROGRAM, "
+                             "demo_azure_batch/script.py)")
+    parser.add_argument("--args", metavar="\"ARGS\"",
+                        help="the program's arguments for this task, in quotes (default: PROGRAM_ARGS); "
+                             "one option alone: --args=--verbose")
     parser.add_argument("--sweep", metavar="FILE",
                         help="a parameter sweep: one task per line of FILE (the line is its PROGRAM_ARGS), ids "
                              "TASK_ID-1 .. TASK_ID-N; re-running adds only the missing tasks")
@@ -91,13 +105,21 @@ def build_task(settings: TaskSettings, job_id: str, task_id: str, nodes: int,
     # Batch sets up SSH between nodes for, so mpirun reaches them. Root (admin) gets no such set-up.
     mpi_user = models.UserIdentity(auto_user=models.AutoUserSpecification(
         scope=models.AutoUserScope.POOL, elevation_level=models.ElevationLevel.NON_ADMIN))
-    upload_std_files = models.OutputFile(
-        file_pattern=STD_FILES_PATTERN,
-        destination=models.OutputFileDestination(container=models.OutputFileBlobContainerDestination(
-            container_url=container_sas_url(settings.storage, "cw", upload_window(settings)),
-            path=f"{job_id}/{task_id}")),
-        upload_options=models.OutputFileUploadConfiguration(
-            upload_condition=models.OutputFileUploadCondition.TASK_COMPLETION))
+    container_url = container_sas_url(settings.storage, "cw", upload_window(settings))
+
+    def upload(file_pattern: str, path: str) -> models.OutputFile:
+        """Uploaded when the task completes, success or failure: a failed run's files help find out why."""
+        return models.OutputFile(
+            file_pattern=file_pattern,
+            destination=models.OutputFileDestination(container=models.OutputFileBlobContainerDestination(
+                container_url=container_url, path=path)),
+            upload_options=models.OutputFileUploadConfiguration(
+                upload_condition=models.OutputFileUploadCondition.TASK_COMPLETION))
+
+    # stdout.txt and stderr.txt, then one OutputFile per OUTPUT_FILES pattern, all under JOB/TASK/ (the result
+    # files keep their paths: toolkit.outputs.result_file_upload says how the pattern and path are made).
+    uploads = [upload(STD_FILES_PATTERN, f"{job_id}/{task_id}"),
+               *(upload(*result_file_upload(pattern, f"{job_id}/{task_id}")) for pattern in settings.output_files)]
     return models.BatchTaskCreateOptions(
         id=task_id,
         command_line=command_line or settings.start_command,
@@ -107,7 +129,7 @@ def build_task(settings: TaskSettings, job_id: str, task_id: str, nodes: int,
         constraints=models.BatchTaskConstraints(
             max_wall_clock_time=datetime.timedelta(minutes=settings.task_max_wall_clock_minutes),
             max_task_retry_count=0),
-        output_files=[upload_std_files],
+        output_files=uploads,
         environment_settings=[models.EnvironmentSetting(name=SUBMISSION_MARK, value=submission_id)],
     )
 
@@ -200,6 +222,35 @@ def add_task(client: BatchClient, job_id: str, task: models.BatchTaskCreateOptio
                                "choose another --task_id.") from None
 
 
+def with_knobs(settings: TaskSettings, program: str | None, program_args: str | None,
+               sweep: bool = False) -> TaskSettings:
+    """The settings with --program and --args as PROGRAM and PROGRAM_ARGS, checked as the variables are.
+    They and MPIRUN_ARGS go into the default START_COMMAND, so none of them can apply when START_COMMAND
+    is set (refused, like --processes); --args with --sweep is refused too: each sweep line is the args."""
+    given = [name for name, value in (("--program", program), ("--args", program_args)) if value is not None]
+    ignored = [*given, "MPIRUN_ARGS"] if settings.mpirun_args else given
+    if ignored and not settings.start_command_is_default:
+        raise ToolkitError(f"{' and '.join(ignored)} go into the default START_COMMAND, but START_COMMAND is "
+                           "set: put them in START_COMMAND, or unset it and use PROGRAM. Nothing was added.",
+                           ExitStatus.USAGE)
+    if sweep and program_args is not None:
+        raise ToolkitError("--args and --sweep both give PROGRAM_ARGS (each line of the sweep file is one "
+                           "task's): give one of them. Nothing was added.", ExitStatus.USAGE)
+    if not given:
+        return settings
+    if program == "":
+        raise ToolkitError("--program is empty: give the program's path inside the repository, e.g. "
+                           "src/app.py. Nothing was added.", ExitStatus.USAGE)
+    own = replace(settings, program=settings.program if program is None else program,
+                  program_args=settings.program_args if program_args is None else program_args)
+    problems: dict[str, str] = {}
+    check_program(own.program, own.program_args, problems)
+    for variable, option in (("PROGRAM", "--program"), ("PROGRAM_ARGS", "--args")):
+        if variable in problems:
+            raise ToolkitError(f"{option} {problems[variable]}. Nothing was added.", ExitStatus.USAGE)
+    return replace(own, start_command=own.start_command_for(own.nb_processes))
+
+
 def start_command(settings: TaskSettings, processes: int | None) -> str:
     """The task's command line: START_COMMAND, or the default one with --processes processes."""
     if processes is None:
@@ -219,6 +270,7 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
     if nodes < 1:
         raise ToolkitError(f"--nodes is {nodes}; an MPI task needs 1 node or more.", ExitStatus.USAGE)
+    settings = with_knobs(settings, args.program, args.args, sweep=bool(args.sweep))
     if args.sweep:
         return send_sweep(args, settings, nodes)
     command_line = start_command(settings, args.processes)
@@ -235,7 +287,8 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
         return 0
     print(f"Adding MPI task [{args.task_id}] to job [{job_id}] on {nodes} node(s) of pool [{pool_id}]...")
     add_task(client, job_id, task, submission_id)
-    print(f"Task [{args.task_id}] added. When it completes, its stdout.txt and stderr.txt go to "
+    results = " and result files (OUTPUT_FILES)" if settings.output_files else ""
+    print(f"Task [{args.task_id}] added. When it completes, its stdout.txt and stderr.txt{results} go to "
           f"{settings.storage.container_url}/{job_id}/{args.task_id}/")
     print(f"Follow it with: python3 check_task.py --job_id {job_id}")
     return 0

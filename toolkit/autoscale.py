@@ -25,20 +25,24 @@ ENABLE_WAIT_SECONDS = 40
 ENABLE_RETRY_SECONDS = 5
 
 
-def autoscale_formula(max_nodes: int) -> str:
+def autoscale_formula(max_nodes: int, spot: bool = False) -> str:
     """Follow pending tasks ($PendingTasks counts every instance of an MPI task), capped at max_nodes.
 
     Grows as soon as work is pending; shrinks to zero only after three minutes
     with nothing pending, and removes a node only once its task has completed.
     A new pool has no sample yet: GetSample(1) is then empty, so the 0 in
     max(0, ...) keeps the first evaluation from failing (it gives 0 nodes).
+    With `spot` (SPOT, --spot), the same target goes to $TargetLowPriorityNodes (Spot nodes) and the
+    dedicated target is 0: the pool holds Spot nodes only, the cheap kind it was asked for.
     """
+    target = f"min({max_nodes}, max(pendingNow, pendingRecent))"
+    dedicated, low_priority = ("0", target) if spot else (target, "0")
     return (
         "pendingNow = max(0, $PendingTasks.GetSample(1));\n"
         "recentPercent = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 3);\n"
         "pendingRecent = recentPercent < 70 ? pendingNow : max($PendingTasks.GetSample(TimeInterval_Minute * 3));\n"
-        f"$TargetDedicatedNodes = min({max_nodes}, max(pendingNow, pendingRecent));\n"
-        "$TargetLowPriorityNodes = 0;\n"
+        f"$TargetDedicatedNodes = {dedicated};\n"
+        f"$TargetLowPriorityNodes = {low_priority};\n"
         "$NodeDeallocationOption = taskcompletion;"
     )
 
@@ -104,6 +108,6 @@ def apply_formula(client: BatchClient, settings: PoolSettings, pool_id: str, max
     for validity: a formula that is valid yet fails to evaluate (e.g. on a pool with no samples yet)
     would be running before anyone saw it fail.
     """
-    formula = autoscale_formula(max_nodes)
+    formula = autoscale_formula(max_nodes, settings.spot)
     check_formula(client, pool_id, formula)
     enable_formula(client, pool_id, formula, evaluation_interval(settings))

@@ -37,6 +37,8 @@ class PoolSettings:
     autoscale_evaluation_minutes: int
     repository: str
     cmd_prep_task: str
+    spot: bool = False                  # SPOT or --spot: the formula targets Spot (low-priority) nodes
+    program_sha256: str = ""            # a packed local folder's content hash (toolkit/package.py), else ''
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,13 @@ class TaskSettings:
     nb_processes: int = 4
     program: str = DEFAULT_PROGRAM
     program_args: str = ""
+    mpirun_args: str = ""                   # MPIRUN_ARGS: extra options of the default START_COMMAND's mpirun
     start_command_is_default: bool = True   # False when START_COMMAND is set (then --processes cannot apply)
+    output_files: tuple[str, ...] = ()      # OUTPUT_FILES: result-file patterns, relative to the program's directory
 
     def start_command_for(self, nb_processes: int) -> str:
         """The default START_COMMAND with another number of processes (send_task.py --processes)."""
-        return default_start_command(nb_processes, self.program, self.program_args)
+        return default_start_command(nb_processes, self.program, self.program_args, self.mpirun_args)
 
 
 def _checked(value: int | None, variable: str) -> int:
@@ -63,6 +67,12 @@ def _checked(value: int | None, variable: str) -> int:
     if value is None:
         raise ConfigError(variable, "is not set")
     return value
+
+
+def _output_files(settings: Settings) -> tuple[str, ...]:
+    """OUTPUT_FILES, checked: a pattern that leaves the program's working directory is refused (exit 2)."""
+    require(settings, "OUTPUT_FILES")
+    return settings.output_files
 
 
 def batch_access(settings: Settings) -> BatchAccess:
@@ -77,7 +87,7 @@ def storage(settings: Settings) -> Storage:
 
 
 def pool_settings(settings: Settings) -> PoolSettings:
-    require(settings, *BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES")
+    require(settings, *BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES", "SPOT")
     return PoolSettings(
         batch=batch_access(settings),
         vm_size=settings.vm_size,
@@ -87,12 +97,13 @@ def pool_settings(settings: Settings) -> PoolSettings:
         autoscale_evaluation_minutes=_checked(settings.autoscale_evaluation_minutes, "AUTOSCALE_EVALUATION_MINUTES"),
         repository=settings.repository,
         cmd_prep_task=settings.cmd_prep_task,
+        spot=settings.spot,
     )
 
 
 def task_settings(settings: Settings) -> TaskSettings:
     require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES", "PROGRAM", "PROGRAM_ARGS",
-            "TASK_MAX_WALL_CLOCK_MINUTES")
+            "MPIRUN_ARGS", "TASK_MAX_WALL_CLOCK_MINUTES")
     return TaskSettings(
         batch=batch_access(settings),
         storage=storage(settings),
@@ -103,5 +114,7 @@ def task_settings(settings: Settings) -> TaskSettings:
         nb_processes=_checked(settings.nb_processes, "NB_PROCESSES"),
         program=settings.program,
         program_args=settings.program_args,
+        mpirun_args=settings.mpirun_args,
         start_command_is_default=settings.start_command_is_default,
+        output_files=_output_files(settings),
     )

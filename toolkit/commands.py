@@ -1,5 +1,6 @@
 """The default commands of the job and its tasks, built from the settings: the preparation task's clone
-and install, the coordination command, and the ONE place that builds the default START_COMMAND.
+(or unpacking of a packed local folder) and install, the coordination command, and the ONE place that
+builds the default START_COMMAND.
 
 Depends on nothing else of the repository (toolkit/settings.py uses it to fill in the defaults).
 """
@@ -29,12 +30,32 @@ def default_cmd_prep_task(repository: str) -> str:
             "cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh'")
 
 
+def program_archive_name(content_sha256: str) -> str:
+    """The file name of a packed local folder on the node (the preparation task's resource file)."""
+    return f"program-{content_sha256}.tar.gz"
+
+
+def unpack_cmd_prep_task(content_sha256: str) -> str:
+    """The preparation of a local folder that create_pool_job.py packed (toolkit/package.py): unpack the
+    archive, which Batch downloads next to it as a resource file, into `repo`, the clone's place (so PROGRAM
+    paths are the same), then run install.sh as the clone's preparation does.
+
+    It names the archive by its content hash, never a path of the user's machine: a changed folder is a
+    changed command line, which the job's drift check (toolkit/jobs.py) tells apart. --no-same-owner: the
+    files are the preparing user's (root on a node), whoever packed them.
+    """
+    return ("/bin/bash -c 'set -e; rm -rf repo; mkdir repo; "
+            f"tar -xzf {program_archive_name(content_sha256)} -C repo --no-same-owner; "
+            "cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh'")
+
+
 def default_coordination_command() -> str:
     """Runs on every node of the MPI task before mpirun starts: fails early if MPI is missing."""
     return "/bin/bash -c 'command -v mpirun >/dev/null && echo \"Node $AZ_BATCH_NODE_ID ready for MPI\"'"
 
 
-def default_start_command(nb_processes: int, program: str = DEFAULT_PROGRAM, program_args: str = "") -> str:
+def default_start_command(nb_processes: int, program: str = DEFAULT_PROGRAM, program_args: str = "",
+                          mpirun_args: str = "") -> str:
     """mpirun of PROGRAM (a path inside the repository) over the task's nodes, run by the pool's non-admin
     auto-user: the ONE place that builds the default START_COMMAND.
 
@@ -56,6 +77,8 @@ def default_start_command(nb_processes: int, program: str = DEFAULT_PROGRAM, pro
     ends every rank in seconds with the traceback on stderr; with plain `python3`, the crashing rank
     waits in MPI_Finalize at exit for ranks that wait for it, until the task's wall clock (N billed
     nodes for TASK_MAX_WALL_CLOCK_MINUTES).
+    MPIRUN_ARGS (`mpirun_args`, e.g. `--bind-to core`) go after the toolkit's own options, before the
+    program: mpirun reads its options up to the program's name.
     """
     forwarded = ";".join(("AZ_BATCH_HOST_LIST", "AZ_BATCH_NODE_LIST", "AZ_BATCH_TASK_SHARED_DIR",
                           "AZ_BATCH_JOB_ID", "AZ_BATCH_TASK_ID"))
@@ -65,5 +88,6 @@ def default_start_command(nb_processes: int, program: str = DEFAULT_PROGRAM, pro
             "OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
             f'OMPI_MCA_mca_base_env_list=\"{forwarded}\"; '
             'cd "$AZ_BATCH_TASK_SHARED_DIR" && '
-            f'exec mpirun -np {nb_processes} --host "$AZ_BATCH_HOST_LIST" {runner}'
+            f'exec mpirun -np {nb_processes} --host "$AZ_BATCH_HOST_LIST" '
+            + (f"{mpirun_args} " if mpirun_args else "") + runner
             + (f" {program_args}" if program_args else "") + "'")

@@ -3,9 +3,10 @@ preparation task, and the check of an existing job before create_pool_job.py cre
 pool, a finished job, another preparation task).
 
 A job records in its metadata the repository its default preparation task clones (without credentials:
-anyone with read access to the account reads metadata) and a hash of the whole preparation command line
-(any difference, credentials included, changes it). A later run compares those, not the bash text; a job
-made before they were recorded is compared by its command line.
+anyone with read access to the account reads metadata), the content hash of a packed local folder it
+unpacks instead, and a hash of the whole preparation command line (any difference, credentials included,
+changes it; a packed folder's command names its archive by content hash). A later run compares those,
+not the bash text; a job made before they were recorded is compared by its command line.
 
 The azure packages are imported inside functions (or only for type checking) so that `--help` stays fast.
 """
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 from toolkit.batch import wire_value
 from toolkit.checked import PoolSettings
-from toolkit.commands import default_cmd_prep_task
+from toolkit.commands import default_cmd_prep_task, unpack_cmd_prep_task
 from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def delete_job_command(job_id: str) -> str:
 JOB_FIELDS = ["id", "state", "poolInfo", "metadata", "jobPreparationTask"]
 # Metadata of a job made by create_pool_job.py: what its preparation task does.
 REPOSITORY_METADATA = "mpi-toolkit-repository"              # REPOSITORY_URL without credentials
+PROGRAM_METADATA = "mpi-toolkit-program-sha256"             # a packed local folder's content (toolkit/package.py)
 PREPARATION_METADATA = "mpi-toolkit-preparation-sha256"     # of the whole preparation command line
 # Jobs made before the metadata was recorded: the repository read from the default command line.
 _CLONED = re.compile(r'git clone --quiet "([^"]*)" repo')
@@ -65,9 +67,14 @@ def shown_url(url: str) -> str:
 
 
 def clones_repository(settings: PoolSettings) -> bool:
-    """Whether the preparation task is the default one, which clones REPOSITORY_URL and runs its install.sh
-    (a CMD_PREP_TASK of the user's may clone anything, or nothing)."""
-    return settings.cmd_prep_task == default_cmd_prep_task(settings.repository)
+    """Whether the preparation task is the default one, which clones REPOSITORY_URL (or unpacks it, a packed
+    local folder) and runs its install.sh (a CMD_PREP_TASK of the user's may clone anything, or nothing)."""
+    return settings.cmd_prep_task == default_cmd_prep_task(settings.repository) or unpacks_folder(settings)
+
+
+def unpacks_folder(settings: PoolSettings) -> bool:
+    """Whether the preparation task unpacks a local folder that create_pool_job.py packed (toolkit/package.py)."""
+    return bool(settings.program_sha256) and settings.cmd_prep_task == unpack_cmd_prep_task(settings.program_sha256)
 
 
 def preparation_hash(command_line: str) -> str:
@@ -79,6 +86,8 @@ def preparation_metadata(settings: PoolSettings) -> dict[str, str]:
     recorded = {PREPARATION_METADATA: preparation_hash(settings.cmd_prep_task)}
     if clones_repository(settings):
         recorded[REPOSITORY_METADATA] = shown_url(settings.repository)
+    if unpacks_folder(settings):
+        recorded[PROGRAM_METADATA] = settings.program_sha256
     return recorded
 
 
@@ -96,6 +105,10 @@ def preparation_problem(job: models.BatchJob, settings: PoolSettings) -> str | N
     new_repository = shown_url(settings.repository) if clones_repository(settings) else None
     if old_repository and new_repository and old_repository != new_repository:
         return f"its preparation task clones {old_repository}, not {new_repository} (REPOSITORY_URL)"
+    old_program = recorded.get(PROGRAM_METADATA)
+    if old_program and unpacks_folder(settings) and old_program != settings.program_sha256:
+        return (f"its preparation task unpacks {new_repository} with content sha256 {old_program[:12]}, not "
+                f"{settings.program_sha256[:12]} (the folder changed since the job was made)")
     return DIFFERENT_COMMAND
 
 

@@ -12,6 +12,7 @@ The azure packages are imported inside functions (or only for type checking) so 
 from __future__ import annotations
 
 import enum
+import fnmatch
 import json
 import os
 import tempfile
@@ -25,10 +26,14 @@ from toolkit.retry import Clock, Schedule, is_broken_connection, retry
 
 if TYPE_CHECKING:
 
-    from azure.batch import BatchClient
+    from azure.batch import BatchClient, models
     from azure.storage.blob import ContainerClient
 
 STD_FILES = ("stdout.txt", "stderr.txt")
+# The OutputFile that uploads STD_FILES (send_task.py): filePattern is relative to the task working directory
+# `wd`, and stdout.txt and stderr.txt sit one level above it, in the task directory.
+STD_FILES_PATTERN = "../std*.txt"
+WILDCARDS = "*?["  # what makes a filePattern select files rather than name one
 RECORD_NAME = ".check_task-record.json"
 RECORD_VERSION = 2  # 2: each job's creation time, so a job deleted and made again is not taken for the old one
 DOWNLOAD_ATTEMPTS = 3  # per file, when the connection breaks mid-file
@@ -71,6 +76,52 @@ def write_atomically(target: Path, chunks: Iterable[bytes], cancelled: threading
         os.unlink(partial)
         raise
     return size
+
+
+# --- result files (OUTPUT_FILES) -----------------------------------------------------------------------
+
+def result_file_upload(pattern: str, prefix: str) -> tuple[str, str]:
+    """(filePattern, path) of the OutputFile that uploads an OUTPUT_FILES pattern's files as blobs
+    prefix/FILE, FILE being each file's path relative to the program's working directory.
+
+    That directory is $AZ_BATCH_TASK_SHARED_DIR, where the default START_COMMAND cds: on the primary node
+    it is the task directory, one level above `wd`, which filePattern is relative to. So the pattern gets
+    "../", as STD_FILES_PATTERN does; "$AZ_BATCH_TASK_SHARED_DIR/..." would work on Linux too (Batch expands
+    $VAR there), but "../" is the form batch-facts documents for the same directory, on every OS.
+    With a wildcard, Batch names each blob `path` + the file's path below the pattern's leading directories
+    without wildcards (`../results/**/*` with path JOB/TASK gives JOB/TASK/a.txt, not .../results/a.txt), so
+    those directories go into path; without a wildcard, path is the blob's whole name."""
+    parts = [part for part in pattern.split("/") if part not in ("", ".")]
+    fixed = next((i for i, part in enumerate(parts) if any(c in part for c in WILDCARDS)), len(parts))
+    return "../" + "/".join(parts), "/".join([prefix, *parts[:fixed]])
+
+
+def result_patterns(task: models.BatchTask) -> list[str]:
+    """The task's result-file patterns, relative to its task directory (the program's on the primary), from
+    its OutputFiles other than the std files'; [] for a task sent without OUTPUT_FILES."""
+    return [output.file_pattern[len("../"):] for output in task.output_files or []
+            if output.file_pattern and output.file_pattern != STD_FILES_PATTERN
+            and output.file_pattern.startswith("../")]
+
+
+def _matches(pattern: list[str], path: list[str]) -> bool:
+    """filePattern matching, part by part: `**` is any number of directories; a dot-file matches only a
+    part that names it with its dot (as Batch skips dot-files unless the pattern names them)."""
+    if not pattern:
+        return not path
+    if pattern[0] == "**":
+        return any(_matches(pattern[1:], path[i:]) for i in range(len(path) + 1))
+    if not path or (path[0].startswith(".") and not pattern[0].startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(path[0], pattern[0]) and _matches(pattern[1:], path[1:])
+
+
+def is_result_name(name: str) -> bool:
+    """Whether a blob or node file name can be written under OUTPUT_DIR/JOB/TASK/ as it is: a relative
+    path that stays there, and not one of the std files (always fetched) or the subtasks' stderr."""
+    parts = name.split("/")
+    return (bool(name) and not name.startswith("/") and ".." not in parts and "" not in parts
+            and name not in STD_FILES and parts[0] != "subtasks")
 
 
 # --- the record ----------------------------------------------------------------------------------
@@ -245,6 +296,41 @@ class Downloader:
                     code = getattr(err, "error_code", None) or err.status_code
                     refused = f" (the blob container refused the SAS: {code}; check BLOB_CONTAINER_URL's SAS)"
         return self._from_node(job_id, task_id, name, target, check_existing, refused)
+
+    def result_names(self, job_id: str, task: models.BatchTask) -> list[str]:
+        """The task's result files (OUTPUT_FILES), as paths below OUTPUT_DIR/JOB/TASK/: the blobs under
+        JOB/TASK/ but the std files, or, when the blob container cannot be listed, the files of the task's
+        directory on the node that its result patterns select. One request; none for a task without them."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+
+        patterns = result_patterns(task)
+        if not patterns:
+            return []
+        container = self.container()
+        if container is not None:
+            prefix = f"{job_id}/{task.id}/"
+            try:
+                names = [blob.name[len(prefix):] for blob in container.list_blobs(name_starts_with=prefix)]
+                return [name for name in names if is_result_name(name)]
+            except ResourceNotFoundError:
+                pass  # no such container: the node may still have them
+            except ServiceRequestError as err:
+                self._give_up_on_container(err)
+            except HttpResponseError as err:  # e.g. a SAS without list permission: the node's listing instead
+                if err.status_code is None or err.status_code >= 500:
+                    self._give_up_on_container(err)
+        return self._results_on_node(job_id, str(task.id), patterns)
+
+    def _results_on_node(self, job_id: str, task_id: str, patterns: list[str]) -> list[str]:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            files = list(self.client.list_task_files(job_id, task_id, recursive=True))
+        except HttpResponseError:  # the node is gone (404) or the task never ran on one (409)
+            return []
+        wanted = [pattern.split("/") for pattern in patterns]
+        return [file.name for file in files if file.name and not file.is_directory and is_result_name(file.name)
+                and any(_matches(pattern, file.name.split("/")) for pattern in wanted)]
 
     def _from_node(self, job_id: str, task_id: str, name: str, target: Path, check_existing: bool,
                    refused: str) -> Fetched:

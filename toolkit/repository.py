@@ -1,12 +1,14 @@
-"""The check of REPOSITORY_URL that create_pool_job.py makes before any request: what the nodes will clone.
+"""The check of REPOSITORY_URL that create_pool_job.py makes before any request: what the nodes will get.
 
-The default preparation task runs `git clone REPOSITORY_URL repo` on every node, then
-demo_azure_batch/install.sh from the clone. A mistake there would otherwise show only minutes later, as a
+A git URL is cloned by the default preparation task on every node (`git clone REPOSITORY_URL repo`); a
+local folder is packed by create_pool_job.py (toolkit/package.py) and unpacked there instead. Either way
+the nodes then run demo_azure_batch/install.sh. A mistake would otherwise show only minutes later, as a
 failed preparation task on a node that keeps costing while its tasks wait (batch-facts §26). So:
 
-- a local path must be absolute, exist, be a git repository (its top directory: that is what git clones)
-  with a commit, and hold INSTALL_SCRIPT and NODE_REQUIREMENTS at HEAD; uncommitted changes are a warning,
-  since the nodes clone HEAD without them;
+- a local path must be absolute, be an existing folder, and hold INSTALL_SCRIPT and NODE_REQUIREMENTS
+  among the files that are packed (local_program): a git work tree's tracked and untracked-but-not-ignored
+  files as they are now (uncommitted changes are a warning naming them: the nodes get them, but no commit
+  records them), a bare repository's HEAD, or a plain folder's every file but .git;
 - a URL is probed with `git ls-remote`, never prompting, for PROBE_SECONDS at most. A repository that is
   not there, refused credentials or a refused connection are errors; no answer in time, or a host this
   machine cannot resolve, only a warning (the nodes' network and DNS are not this machine's: they will try).
@@ -16,7 +18,8 @@ probe worked, and a plain TCP connection to the URL's host says why it did not: 
 such host (typed socket errors), or the host answered, so that git's failure was the repository's.
 
 Errors are ToolkitError with ExitStatus.USAGE (found before any request); warnings are returned, for the
-caller to print. Without git on this machine nothing is checked (one warning): the check is a convenience.
+caller to print. Without git on this machine a URL is not checked (one warning: the check is a convenience),
+and a local folder is packed as a plain folder.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from toolkit.redaction import redact
 # How long the whole probe of a URL may take: git ls-remote, then the connection that says why it failed.
 PROBE_SECONDS = 15.0
 # The uncommitted paths a warning names; the others are counted.
-SHOWN_CHANGES = 3
+SHOWN_CHANGES = 10
 # git ls-remote --exit-code: the repository answered but has no ref matching HEAD (no commit).
 LS_REMOTE_NO_MATCH = 2
 # The ports git uses for each scheme that names a host (git-clone(1), GIT URLS).
@@ -109,76 +112,141 @@ def is_url(repository: str) -> bool:
 
 
 def check_repository(repository: str, timeout: float = PROBE_SECONDS) -> tuple[str, ...]:
-    """The warnings about REPOSITORY_URL; raises ToolkitError (exit 2) when the nodes could not clone it
-    or run its install.sh."""
+    """The warnings about REPOSITORY_URL; raises ToolkitError (exit 2) when the nodes could not clone it,
+    a local folder could not be packed for them (toolkit/package.py), or either lacks the node files."""
+    if not is_url(repository):
+        return local_program(repository, timeout).warnings
     if shutil.which("git") is None:
         return ("git is not installed here, so REPOSITORY_URL was not checked: the nodes will clone it anyway "
                 "(install git to have it checked first).",)
-    if is_url(repository):
-        return check_url(repository, timeout)
-    return check_local_path(repository, timeout)
+    return check_url(repository, timeout)
 
 
 def usage_error(message: str) -> ToolkitError:
     return ToolkitError(message, ExitStatus.USAGE)
 
 
-def commit_command(path: str) -> str:
-    """The commands that commit everything in the work tree at `path`."""
-    quoted = shlex.quote(path)
-    return f'git -C {quoted} add -A && git -C {quoted} commit -q -m "Files for the Batch nodes"'
+@dataclass(frozen=True)
+class LocalProgram:
+    """The files of a local REPOSITORY_URL that create_pool_job.py packs for the nodes (toolkit/package.py)."""
+    folder: str
+    names: tuple[str, ...]      # relative to `folder`, '/'-separated, sorted; files and symbolic links
+    from_head: bool             # a bare repository: the files of its HEAD commit (it has no work tree)
+    warnings: tuple[str, ...]
 
 
-def check_local_path(path: str, timeout: float) -> tuple[str, ...]:
+def local_program(path: str, timeout: float = PROBE_SECONDS) -> LocalProgram:
+    """What of the folder `path` the nodes get: a git work tree's tracked and untracked-but-not-ignored
+    files as they are now (uncommitted changes are a warning naming them), a bare repository's HEAD, or
+    every file of a plain folder but .git. Raises ToolkitError (exit 2) for a path that is not such a
+    folder or lacks INSTALL_SCRIPT or NODE_REQUIREMENTS."""
     if not os.path.isabs(path):
         raise usage_error(f"REPOSITORY_URL {path} is a relative path: the nodes would look for it in their own "
                           f"working directory; give its absolute path ({os.path.abspath(os.path.expanduser(path))}).")
     if not os.path.exists(path):
         raise usage_error(f"REPOSITORY_URL {path} does not exist: set it to the path of a git clone of your "
                           "repository, or to its git URL.")
-    listed = run_git(["ls-remote", "--exit-code", path, "HEAD"], timeout)  # what `git clone PATH` reads first
+    if not os.path.isdir(path):
+        raise usage_error(f"REPOSITORY_URL {path} is a file, not a folder: set it to the folder of your program "
+                          "(a git clone or a plain folder), or to its git URL.")
+    kind = git_kind(path, timeout) if shutil.which("git") else None
+    warnings: tuple[str, ...] = ()
+    if kind == "bare":
+        names = head_files(path, timeout)
+    elif kind == "work tree":
+        names = work_tree_files(path, timeout)
+        warnings = uncommitted_warning(path, timeout)
+    else:
+        names = folder_files(path)
+        if shutil.which("git") is None and os.path.exists(os.path.join(path, ".git")):
+            warnings = (f"git is not installed here: REPOSITORY_URL {path} is packed as a plain folder (every "
+                        "file but .git, .gitignore not applied).",)
+    missing = [name for name in (INSTALL_SCRIPT, NODE_REQUIREMENTS) if name not in names]
+    if missing:
+        raise usage_error(missing_files(path, missing, from_head=kind == "bare"))
+    return LocalProgram(folder=path, names=names, from_head=kind == "bare", warnings=warnings)
+
+
+def git_kind(path: str, timeout: float) -> str | None:
+    """'bare' or 'work tree' for a folder in a git repository, None for a plain folder."""
+    found = run_git(["-C", path, "rev-parse", "--is-bare-repository", "--is-inside-work-tree"], timeout)
+    if found is None:
+        raise usage_error(f"REPOSITORY_URL {path}: git did not answer within {timeout:g} s; check that the path "
+                          "is readable (a stalled network file system?).")
+    if found.returncode != 0:
+        return None
+    bare, inside = (found.stdout.split() + ["", ""])[:2]
+    return "bare" if bare == "true" else "work tree" if inside == "true" else None
+
+
+def git_names(path: str, args: list[str], timeout: float) -> GitResult:
+    listed = run_git(["-C", path, *args], timeout)
     if listed is None:
         raise usage_error(f"REPOSITORY_URL {path}: git did not answer within {timeout:g} s; check that the path "
                           "is readable (a stalled network file system?).")
-    if listed.returncode == LS_REMOTE_NO_MATCH:
-        raise usage_error(f"REPOSITORY_URL {path} has no commit (the nodes clone HEAD): {commit_command(path)}")
+    return listed
+
+
+def work_tree_files(path: str, timeout: float) -> tuple[str, ...]:
+    """The tracked and untracked-but-not-ignored files under `path` as they are now (deleted ones left out)."""
+    listed = git_names(path, ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], timeout)
     if listed.returncode != 0:
-        raise usage_error(not_a_repository(path, timeout))
-    missing = [name for name in (INSTALL_SCRIPT, NODE_REQUIREMENTS) if not at_head(path, name, timeout)]
-    if missing:
-        raise usage_error(f"REPOSITORY_URL {path} has no {' and no '.join(missing)} at HEAD (the nodes clone "
-                          f"HEAD): add and commit {'it' if len(missing) == 1 else 'them'} (the README's Run your own "
-                          "program shows the layout).")
+        raise usage_error(f"REPOSITORY_URL {path}: git cannot list its files ({listed.reason}).")
+    names = {name for name in listed.stdout.split("\0") if name}
+    return tuple(sorted(name for name in names if os.path.lexists(os.path.join(path, name))))
+
+
+def head_files(path: str, timeout: float) -> tuple[str, ...]:
+    listed = git_names(path, ["ls-tree", "-r", "-z", "--name-only", "HEAD"], timeout)
+    if listed.returncode != 0:
+        raise usage_error(f"REPOSITORY_URL {path} is a bare git repository without a commit (it is packed from "
+                          "HEAD): push one to it.")
+    return tuple(sorted(name for name in listed.stdout.split("\0") if name))
+
+
+def folder_files(path: str) -> tuple[str, ...]:
+    """Every file and symbolic link under `path`, .git (a folder or a file) left out wherever it is."""
+    names: list[str] = []
+    for directory, subdirectories, files in os.walk(path):
+        links = [name for name in subdirectories if os.path.islink(os.path.join(directory, name))]
+        subdirectories[:] = [name for name in subdirectories if name != ".git" and name not in links]
+        relative = os.path.relpath(directory, path)
+        for name in [*files, *links]:
+            if name != ".git":
+                names.append(name if relative == "." else f"{relative}/{name}".replace(os.sep, "/"))
+    return tuple(sorted(names))
+
+
+def missing_files(path: str, missing: list[str], from_head: bool) -> str:
+    """The one line naming the node files the nodes would not get."""
+    if from_head:
+        return (f"REPOSITORY_URL {path} has no {' and no '.join(missing)} at HEAD (it is packed from HEAD): commit "
+                f"{'it' if len(missing) == 1 else 'them'} (the README's Run your own program shows the layout).")
+    ignored = [name for name in missing if os.path.exists(os.path.join(path, name))]
+    if ignored:
+        return (f"REPOSITORY_URL {path}: git ignores {' and '.join(ignored)}, so the nodes would not get it: stop "
+                f"ignoring it (git -C {shlex.quote(path)} check-ignore -v {ignored[0]} names the rule).")
+    return (f"REPOSITORY_URL {path} has no {' and no '.join(missing)}: add {'it' if len(missing) == 1 else 'them'} "
+            "(the README's Run your own program shows the layout).")
+
+
+def uncommitted_warning(path: str, timeout: float) -> tuple[str, ...]:
     changed = uncommitted_paths(path, timeout)
     if not changed:
         return ()
     more = f" and {len(changed) - SHOWN_CHANGES} more" if len(changed) > SHOWN_CHANGES else ""
-    return (f"REPOSITORY_URL {path} has uncommitted changes ({', '.join(changed[:SHOWN_CHANGES])}{more}): "
-            "the nodes clone HEAD, without them; commit them for the nodes to have them.",)
-
-
-def not_a_repository(path: str, timeout: float) -> str:
-    """Why git cannot clone an existing path: inside a repository but not its top directory, or no repository."""
-    top = run_git(["-C", path, "rev-parse", "--show-toplevel"], timeout)
-    if top is not None and top.returncode == 0 and top.stdout.strip():
-        return (f"REPOSITORY_URL {path} is inside the git repository {top.stdout.strip()}, not its top directory: "
-                f"git clones a repository's top directory; set REPOSITORY_URL={top.stdout.strip()}")
-    return (f"REPOSITORY_URL {path} is not a git repository (the nodes git clone it): "
-            f"git init -q {shlex.quote(path)} && {commit_command(path)}, or point REPOSITORY_URL at a clone.")
-
-
-def at_head(path: str, name: str, timeout: float) -> bool:
-    found = run_git(["-C", path, "cat-file", "-e", f"HEAD:{name}"], timeout)
-    return found is not None and found.returncode == 0
+    return (f"REPOSITORY_URL {path} has uncommitted changes ({', '.join(changed[:SHOWN_CHANGES])}{more}): the "
+            "nodes get them, packed as they are now; commit them to keep a record of what ran.",)
 
 
 def uncommitted_paths(path: str, timeout: float) -> list[str]:
-    """The paths with changes HEAD does not have (untracked files included, ignored ones not); none for a
-    bare repository, which has no work tree."""
+    """The paths under `path` with changes HEAD does not have (untracked files included, ignored ones not),
+    relative to the repository's top; none for a bare repository, which has no work tree."""
     inside = run_git(["-C", path, "rev-parse", "--is-inside-work-tree"], timeout)
     if inside is None or inside.stdout.strip() != "true":
         return []
-    status = run_git(["-C", path, "status", "--porcelain", "-z", "--no-renames"], timeout)
+    status = run_git(["-C", path, "status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", "--", "."],
+                     timeout)
     if status is None or status.returncode != 0:
         return []
     return [entry[3:] for entry in status.stdout.split("\0") if len(entry) > 3]  # "XY path" each

@@ -93,6 +93,30 @@ def _vm_size(name: str) -> str | None:
     return None if is_vm_size_name(name) else f"is {name!r}, not a VM size name"
 
 
+def _inside_single_quotes(value: str) -> str | None:
+    """A value that goes inside the '...' of the default START_COMMAND's bash -c (as PROGRAM_ARGS does)."""
+    return "contains a single quote or a newline" if any(c in value for c in "'\n\r") else None
+
+
+def _lowercase(value: str) -> str:
+    return value.strip().lower()
+
+
+def _true_or_false(value: str) -> str | None:
+    """A yes/no setting: true or false in any case; set but empty is false, as unset is."""
+    return None if value in ("", "true", "false") else f"is {value!r}, not true or false"
+
+
+def _output_files(patterns: str) -> str | None:
+    """OUTPUT_FILES: each pattern stays inside the program's working directory (no absolute path, no `..`,
+    no `$`: Batch expands $VAR in a filePattern on Linux, which could name any directory)."""
+    for pattern in patterns.split():
+        if pattern.startswith("/") or ".." in pattern.split("/") or any(c in pattern for c in "$\\"):
+            return (f"has {pattern!r}, which leaves the program's working directory (an absolute path, `..`, "
+                    "`$` or a backslash)")
+    return None
+
+
 def _whole_number(low: int = 1, high: int | None = None) -> Check:
     """The check of a whole number from `low` to `high` (no upper bound: None). What it accepts, int() reads."""
     def check(raw: str) -> str | None:
@@ -144,6 +168,11 @@ VARIABLE_TABLE = (
     Variable("START_COMMAND"),
     # Checked with PROGRAM (check_program): both go into the default START_COMMAND.
     Variable("PROGRAM_ARGS", "the program's arguments, without single quotes or newlines, e.g. --intervals 1000"),
+    # Extra options of the default START_COMMAND's mpirun, inside its '...' like PROGRAM_ARGS.
+    Variable("MPIRUN_ARGS", "extra mpirun options, without single quotes or newlines, e.g. --bind-to core",
+             check=_inside_single_quotes),
+    # Spot (low-priority) nodes: the autoscale formula targets $TargetLowPriorityNodes (create_pool_job.py --spot).
+    Variable("SPOT", "true or false", default="false", check=_true_or_false, clean=_lowercase),
     Variable("NB_NODES", f"a whole number of nodes from 1 to {INTER_NODE_POOL_CAP}", default="2",
              check=_whole_number(high=INTER_NODE_POOL_CAP)),
     Variable("NB_PROCESSES", "a whole number of MPI processes, 1 or more", default="4", check=_whole_number()),
@@ -162,6 +191,10 @@ VARIABLE_TABLE = (
              check=_whole_number(MIN_EVALUATION_MINUTES, MAX_EVALUATION_MINUTES)),
     Variable("TASK_MAX_WALL_CLOCK_MINUTES", "a whole number of minutes from 1 to 259200 (180 days)", default="60",
              check=_whole_number(high=MAX_WALL_CLOCK_MINUTES)),
+    # Result files uploaded with stdout/stderr: patterns relative to $AZ_BATCH_TASK_SHARED_DIR (send_task.py).
+    Variable("OUTPUT_FILES", "patterns relative to the program's working directory, separated by spaces, "
+             "e.g. results/* out/**/*.h5 (write results there, not with an absolute path or ..)",
+             check=_output_files),
     Variable("PROGRAM", "a relative path inside the repository, e.g. demo_azure_batch/script.py or src/app.py",
              default=DEFAULT_PROGRAM),
     # Read first (toolkit/envfile.py), as it names the file the others may come from.
@@ -228,11 +261,14 @@ class Settings:
     env_file: str | None = None         # the env file read, if any
     program: str = DEFAULTS["PROGRAM"]  # PROGRAM: what the default START_COMMAND runs
     program_args: str = ""              # PROGRAM_ARGS
+    mpirun_args: str = ""               # MPIRUN_ARGS: extra options of the default START_COMMAND's mpirun
+    spot: bool = False                  # SPOT: the pool's nodes are Spot (low-priority) ones
     start_command_is_default: bool = True  # False when START_COMMAND is set
     warnings: tuple[str, ...] = ()      # e.g. a name in the env file that looks like a typo of one of ours
     no_env_file_hint: str = ""          # set when no env file was looked for in vain: says to copy .env.example
     secrets: tuple[str, ...] = ()       # the values of the secret variables (SECRET_VARIABLES) that are set
     local_stack_stopped: bool = False   # BATCH_TOOLKIT_ENV_FILE names make local's env file, which is missing
+    output_files: tuple[str, ...] = ()  # OUTPUT_FILES, split on spaces (() when malformed: see problems)
 
 
 def likely_typos(names: Sequence[str]) -> dict[str, str]:
@@ -283,8 +319,9 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return None if name in problems else int(value[name])
 
     nb_processes, program, program_args = number("NB_PROCESSES"), value["PROGRAM"], value["PROGRAM_ARGS"]
-    default_start = default_start_command(nb_processes, program, program_args) \
-        if nb_processes and "PROGRAM" not in problems and "PROGRAM_ARGS" not in problems else ""
+    mpirun_args = value["MPIRUN_ARGS"]
+    default_start = default_start_command(nb_processes, program, program_args, mpirun_args) \
+        if nb_processes and not {"PROGRAM", "PROGRAM_ARGS", "MPIRUN_ARGS"} & problems.keys() else ""
     repository = value["REPOSITORY_URL"]
     return Settings(
         resource_gpe_name=value["AZURE_RESOURCE_GROUP"],
@@ -308,11 +345,14 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env_file=environment.env_file,
         program=program,
         program_args=program_args,
+        mpirun_args=mpirun_args,
+        spot=value["SPOT"] == "true",
         start_command_is_default=not value["START_COMMAND"],
         warnings=_typo_warnings(environment),
         no_env_file_hint=_no_env_file_hint(environment),
         secrets=tuple(value[name] for name in SECRET_VARIABLES if value[name]),
         local_stack_stopped=environment.local_stack_stopped,
+        output_files=() if "OUTPUT_FILES" in problems else tuple(value["OUTPUT_FILES"].split()),
     )
 
 

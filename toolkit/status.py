@@ -170,13 +170,16 @@ class JobChecker:
 
     def download_completed(self, job: Job, new: list[models.BatchTask], recorded: dict[str, TaskRecord],
                            fetched: Counter[Fetched], lines: list[Line], unavailable: list[Line]) -> None:
-        """Fetch the std files of newly completed tasks (and a failed MPI task's other nodes' stderr); a task
-        whose files all came is recorded, a failed one without them gets its result line here."""
-        files = [(task.id, name) for task in new for name in STD_FILES]
+        """Fetch the std files and result files (OUTPUT_FILES) of newly completed tasks (and a failed MPI task's
+        other nodes' stderr); a task whose files all came is recorded, a failed one without them gets its
+        result line here."""
+        listed = self.executor.map(lambda task: self.downloader.result_names(job.id, task), new)  # in parallel
+        names = {task.id: (*STD_FILES, *results) for task, results in zip(new, listed, strict=True)}
+        files = [(task.id, name) for task in new for name in names[task.id]]
         got = dict(zip(files, self.fetch(job.id, files), strict=True))
         for task in new:
-            sizes = {name: got[(task.id, name)].size for name in STD_FILES}
-            for name in STD_FILES:
+            sizes = {name: got[(task.id, name)].size for name in names[task.id]}
+            for name in names[task.id]:
                 fetched[got[(task.id, name)].origin()] += 1
                 if sizes[name] is None:
                     unavailable.append((f"{job.id}/{task.id}/{name}", f"  task [{task.id}]: {name} "

@@ -13,6 +13,7 @@ import fnmatch
 import os
 import re
 import shutil
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -83,10 +84,19 @@ def download_resource_files(files: Sequence[dict[str, Any]] | None, directory: s
                                                      "(the account has no auto-storage account)")
 
 
+def _tls_context() -> ssl.SSLContext | None:
+    """The certificates an https:// resource file is checked against: those of REQUESTS_CA_BUNDLE when set,
+    as for every other blob request of the emulator (the storage SDK uses requests), else the system's.
+    It is how a node reaches the local stack's HTTPS Azurite, whose certificate is made for the run."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+    return ssl.create_default_context(cafile=bundle) if bundle else None
+
+
 def _download_http(url: str, target: str, mode: str | None) -> None:
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(target, "wb") as out:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT, context=_tls_context()) as response, \
+                open(target, "wb") as out:
             shutil.copyfileobj(response, out)
     except urllib.error.HTTPError as exc:
         code = {404: "BlobNotFound", 403: "BlobAccessDenied", 401: "BlobAccessDenied"}.get(exc.code,

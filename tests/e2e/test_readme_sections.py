@@ -198,18 +198,19 @@ def test_the_three_commands_sample_outputs_are_what_the_scripts_print(own_stack,
     """"The three commands": each `$ python3 ...` sample is a real run's output, with the README's names for
     the ids, the account, the repository and the container."""
     local_stack, run_script = own_stack, ScriptRunner(own_stack, tmp_path)
-    # A clone of HEAD (what the nodes clone anyway): a checkout with uncommitted changes gets a warning.
+    # A clone of HEAD, given as a git URL as in the README (a local folder is packed and uploaded instead,
+    # which prints more): a checkout with uncommitted changes would get a warning.
     clone = tmp_path / "repository"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True, capture_output=True)
     sample = fenced(README.split("\n### The three commands\n", 1)[1])[0]
     shown = {command: output for command, output in re.findall(r"^\$ python3 (.+)\n((?:(?!\$ ).*\n)*)", sample,
                                                                flags=re.MULTILINE)}
     names = {ids.pool_id: "mpi-pool", ids.job_id: "mpi-job", ids.task_id: "run-1",
-             local_stack.batch_account: "mybatchaccount", str(clone): "https://github.com/you/mpi-batch.git",
+             local_stack.batch_account: "mybatchaccount", f"file://{clone}": "https://github.com/you/mpi-batch.git",
              local_stack.container_url: "https://mystorage.blob.core.windows.net/mpi-outputs"}
 
     def printed(*args):
-        result = run_script(*args, env={"REPOSITORY_URL": str(clone)})
+        result = run_script(*args, env={"REPOSITORY_URL": f"file://{clone}"})
         assert result.returncode == 0, result.stdout + result.stderr
         text = result.stdout + result.stderr
         for real, readme in names.items():

@@ -78,7 +78,8 @@ def test_upload_refused_by_storage_is_reported_and_stdout_read_from_the_node(run
     # list permission send_task.py cannot ask (a SAS that lists is checked: test_storage_credentials.py).
     good = stack_module.container_sas_url(local_stack, permission="rcw")
     forged = re.sub(r"sig=[^&]+", "sig=Zm9yZ2VkIHNpZ25hdHVyZQ%3D%3D", good)
-    checked = run_flow(run_script, ids, BLOB_CONTAINER_URL=forged)
+    # The program from a git URL: a local folder would be uploaded by create_pool_job.py, with this SAS too.
+    checked = run_flow(run_script, ids, BLOB_CONTAINER_URL=forged, REPOSITORY_URL=f"file://{stack_module.REPO_ROOT}")
     assert checked.returncode == 3, checked.stdout + checked.stderr  # --wait: the task failed (its upload)
     assert "failed 1" in checked.stdout and "FileUpload" in checked.stdout
     assert "stdout.txt: from the node (the blob container refused the SAS" in checked.stdout

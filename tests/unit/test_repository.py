@@ -60,43 +60,41 @@ def test_a_relative_path_is_refused_with_its_absolute_path(tmp_path, monkeypatch
     assert absolute == str(tmp_path / "good") and check_repository(absolute) == ()
 
 
-def test_a_plain_folder_is_refused_and_the_printed_commands_make_it_a_repository(tmp_path):
-    folder = tmp_path / "plain folder"  # a space: the printed commands quote the path
+def test_a_plain_folder_passes_it_is_packed_for_the_nodes(tmp_path):
+    folder = tmp_path / "plain folder"  # not git: create_pool_job.py packs it (toolkit/package.py)
     folder.mkdir()
     write_files(folder, NODE_FILES)
-    message = refused(str(folder))
-    assert message.startswith(f"REPOSITORY_URL {folder} is not a git repository (the nodes git clone it): ")
-    assert message.endswith(", or point REPOSITORY_URL at a clone.")
-    run_printed(message.split("clone it): ", 1)[1].rsplit(", or point", 1)[0], tmp_path)
     assert check_repository(str(folder)) == ()
 
 
-def test_a_repository_without_a_commit_is_refused_and_the_printed_commands_commit(tmp_path):
+def test_a_repository_without_a_commit_passes_its_files_are_uncommitted_changes(tmp_path):
     repo = make_repository(tmp_path / "new", commit=False)
-    message = refused(str(repo))
-    assert message.startswith(f"REPOSITORY_URL {repo} has no commit (the nodes clone HEAD): git -C ")
-    run_printed(message.split("clone HEAD): ", 1)[1], tmp_path)
+    warning, = check_repository(str(repo))
+    assert warning.startswith(f"REPOSITORY_URL {repo} has uncommitted changes (demo_azure_batch/install.sh, ")
+    run_printed(f"git -C {repo} add -A && git -C {repo} commit -q -m files", tmp_path)
     assert check_repository(str(repo)) == ()
 
 
-def test_a_folder_inside_a_repository_is_refused_with_the_repositorys_top(tmp_path):
+def test_a_folder_inside_a_repository_is_packed_as_that_folder_and_needs_the_node_files(tmp_path):
     repo = make_repository(tmp_path / "top")
-    message = refused(str(repo / "demo_azure_batch"))
-    assert message == (f"REPOSITORY_URL {repo / 'demo_azure_batch'} is inside the git repository {repo}, not its top "
-                       f"directory: git clones a repository's top directory; set REPOSITORY_URL={repo}")
+    assert refused(str(repo / "demo_azure_batch")) == (
+        f"REPOSITORY_URL {repo / 'demo_azure_batch'} has no demo_azure_batch/install.sh and no "
+        "demo_azure_batch/requirements_node.txt: add them (the README's Run your own program shows the layout).")
     assert check_repository(str(repo)) == ()
 
 
 @pytest.mark.parametrize("left_out, named", [
-    ("demo_azure_batch/install.sh", "has no demo_azure_batch/install.sh at HEAD"),
-    ("demo_azure_batch/requirements_node.txt", "has no demo_azure_batch/requirements_node.txt at HEAD"),
+    ("demo_azure_batch/install.sh", "has no demo_azure_batch/install.sh"),
+    ("demo_azure_batch/requirements_node.txt", "has no demo_azure_batch/requirements_node.txt"),
 ])
-def test_a_repository_without_a_node_file_at_head_is_refused(tmp_path, left_out, named):
+def test_a_repository_without_a_node_file_is_refused(tmp_path, left_out, named):
     repo = make_repository(tmp_path / "partial", {k: v for k, v in NODE_FILES.items() if k != left_out})
-    assert refused(str(repo)) == (f"REPOSITORY_URL {repo} {named} (the nodes clone HEAD): add and commit it "
-                                  "(the README's Run your own program shows the layout).")
-    write_files(repo, {left_out: "x\n"})  # in the work tree only: still not what the nodes get
-    assert named in refused(str(repo))
+    assert refused(str(repo)) == (f"REPOSITORY_URL {repo} {named}: add it (the README's Run your own program "
+                                  "shows the layout).")
+    write_files(repo, {left_out: "x\n"})  # in the work tree only: packed as it is, an uncommitted change
+    assert check_repository(str(repo)) == (f"REPOSITORY_URL {repo} has uncommitted changes ({left_out}): the nodes "
+                                           "get them, packed as they are now; commit them to keep a record of "
+                                           "what ran.",)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "the node file")
     assert check_repository(str(repo)) == ()
@@ -104,16 +102,16 @@ def test_a_repository_without_a_node_file_at_head_is_refused(tmp_path, left_out,
 
 def test_a_repository_with_neither_node_file_names_both(tmp_path):
     repo = make_repository(tmp_path / "bare-program", {"src/x.py": "print(1)\n"})
-    assert (f"{repo} has no demo_azure_batch/install.sh and no demo_azure_batch/requirements_node.txt at HEAD "
-            "(the nodes clone HEAD): add and commit them") in refused(str(repo))
+    assert (f"{repo} has no demo_azure_batch/install.sh and no demo_azure_batch/requirements_node.txt: add "
+            "them") in refused(str(repo))
 
 
-def test_uncommitted_changes_are_a_warning_naming_a_few_of_them(tmp_path):
+def test_uncommitted_changes_are_a_warning_naming_them(tmp_path):
     repo = make_repository(tmp_path / "changed", {**NODE_FILES, ".gitignore": "outputs/\n"})
     write_files(repo, {"src/x.py": "print(2)\n", "a.txt": "", "b.txt": "", "c.txt": "", "outputs/o.txt": ""})
     warning, = check_repository(str(repo))
-    assert warning == (f"REPOSITORY_URL {repo} has uncommitted changes (src/x.py, a.txt, b.txt and 1 more): "
-                       "the nodes clone HEAD, without them; commit them for the nodes to have them.")
+    assert warning == (f"REPOSITORY_URL {repo} has uncommitted changes (src/x.py, a.txt, b.txt, c.txt): the nodes "
+                       "get them, packed as they are now; commit them to keep a record of what ran.")
     git(repo, "add", "src/x.py")
     git(repo, "commit", "-q", "-m", "x")
     warning, = check_repository(str(repo))
@@ -192,7 +190,7 @@ def test_no_answer_is_a_warning_within_the_timeout(user):
 
 def test_without_git_nothing_is_checked_and_it_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
-    warning, = check_repository(str(tmp_path / "no-such-repo"))
+    warning, = check_repository("https://example.org/me/no-such-repo.git")
     assert warning.startswith("git is not installed here, so REPOSITORY_URL was not checked")
 
 
