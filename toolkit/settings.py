@@ -160,8 +160,8 @@ VARIABLE_TABLE = (
     Variable("AZURE_STORAGE_KEY", "the storage account's key (az storage account keys list --account-name ACCOUNT), "
              "or leave it empty and give a SAS, or neither (Microsoft Entra ID: user delegation SAS)",
              check=_account_key, secret=True),
-    Variable("REPOSITORY_URL", "the git URL or local path of the repository the nodes clone (it holds "
-             "demo_azure_batch/)", check=_repository),
+    Variable("REPOSITORY_URL", "the git URL the nodes clone, or the absolute path of a local folder that "
+             "create_pool_job.py packs and uploads (it holds demo_azure_batch/)", check=_repository),
     # Empty, each command is the default one of toolkit/commands.py, made from the other settings.
     Variable("CMD_PREP_TASK"),
     Variable("COORDINATION_COMMAND"),
