@@ -70,7 +70,8 @@ def run_printed(command, run_script, az_executable, stack, cwd, env=None):
 def test_a_preparation_that_cannot_clone_shows_gits_error_the_cost_and_commands_that_work(
         run_script, ids, local_stack, tmp_path, az_executable):
     repository = make_repository(local_stack.workdir / "repositories" / ids.job_id)
-    env = {"REPOSITORY_URL": str(repository), "PROGRAM": "src/x.py"}
+    # A git URL (a local folder would be packed and uploaded, not cloned by the nodes).
+    env = {"REPOSITORY_URL": f"file://{repository}", "PROGRAM": "src/x.py"}
     created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, env=env)
     assert created.returncode == 0, created.stderr
     shutil.rmtree(repository)  # the node's clone now fails, as with a repository that was moved or made private
