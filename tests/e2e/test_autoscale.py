@@ -105,7 +105,8 @@ def test_check_formula_shows_what_an_existing_pools_formula_evaluates_to(run_scr
 
 # create_pool_job.py with another formula: the project's own is fixed, so the test swaps it in.
 WITH_FORMULA = ("import sys, create_pool_job, toolkit.autoscale; formula = sys.argv.pop(1); "
-                "toolkit.autoscale.autoscale_formula = create_pool_job.autoscale_formula = lambda max_nodes, spot=False: formula; "
+                "toolkit.autoscale.autoscale_formula = create_pool_job.autoscale_formula = "
+                "lambda max_nodes, spot=False: formula; "
                 "sys.exit(create_pool_job.main(sys.argv[1:]))")
 
 
