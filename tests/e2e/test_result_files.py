@@ -28,12 +28,18 @@ def expected(processes: int) -> dict[str, bytes]:
     return {"results/a.txt": lines.encode(), "results/sub/b.bin": bytes(range(256)) * 4 + bytes([processes])}
 
 
-def test_result_files_come_back_after_success_and_failure_and_only_once(run_script, ids, local_stack, tmp_path,
-                                                                        batch):
+def create_results_job(run_script, ids, local_stack, processes: int) -> dict[str, str]:
+    """The pool and job of a program that writes results/ on the primary; returns the scripts' settings."""
     env = {"REPOSITORY_URL": str(results_repository(local_stack.workdir / "repositories" / ids.job_id)),
-           "PROGRAM": PROGRAM, "OUTPUT_FILES": "results/**/*", "NB_NODES": "2", "NB_PROCESSES": "3"}
+           "PROGRAM": PROGRAM, "OUTPUT_FILES": "results/**/*", "NB_NODES": "2", "NB_PROCESSES": str(processes)}
     created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, env=env)
     assert created.returncode == 0, created.stdout + created.stderr
+    return env
+
+
+def test_result_files_come_back_after_success_and_failure_and_only_once(run_script, ids, local_stack, tmp_path,
+                                                                        batch):
+    env = create_results_job(run_script, ids, local_stack, processes=3)
 
     refused = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", "escapes",
                          env={**env, "OUTPUT_FILES": "results/* ../wd/secret.txt"})
@@ -83,10 +89,7 @@ def test_result_files_come_back_after_success_and_failure_and_only_once(run_scri
 
 def test_with_the_blob_container_out_of_reach_result_files_come_from_the_node(run_script, ids, local_stack, tmp_path,
                                                                               batch):
-    env = {"REPOSITORY_URL": str(results_repository(local_stack.workdir / "repositories" / ids.job_id)),
-           "PROGRAM": PROGRAM, "OUTPUT_FILES": "results/**/*", "NB_NODES": "2", "NB_PROCESSES": "2"}
-    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id, env=env)
-    assert created.returncode == 0, created.stdout + created.stderr
+    env = create_results_job(run_script, ids, local_stack, processes=2)
     keep_nodes(batch, ids.pool_id)  # the node keeps the task's files after it completes
     sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, env=env)
     assert sent.returncode == 0, sent.stdout + sent.stderr
