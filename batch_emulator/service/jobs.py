@@ -15,7 +15,7 @@ from .changes import Version, change, version
 from .conditions import Conditions
 from .errors import conflict
 from .state import Account, Job, Pool, Task, get_job, require_job_writable
-from .states import JobState, PoolState, StopReason, TaskState
+from .states import AllocationState, JobState, PoolState, StopReason, TaskState
 from .validation import require_object, validate_disable, validate_job, validate_job_patch
 
 # What a job manager task is besides a task (the rest of jobManagerTask is the task's own spec).
@@ -130,6 +130,10 @@ def add_pool(account: Account, body: dict[str, Any], pool_id: str | None = None)
                 target_low_priority=int(body.get("targetLowPriorityNodes") or 0),
                 resize_timeout=body.get("resizeTimeout") or "PT15M")
     account.pools[pool.id.lower()] = pool
+    if pool.target_dedicated or pool.target_low_priority:
+        # Resizing from the start, as on the service: "steady" before the scheduler's first tick would say
+        # the pool has all the nodes it will get, with none yet.
+        pool.set_allocation_state(AllocationState.RESIZING)
     if pool.enable_auto_scale:
         autoscale.start(account, pool, time.time())
     return pool
