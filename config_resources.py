@@ -41,13 +41,13 @@ from toolkit.settings import (
     DEFAULTS,
     ENV_FILE_VARIABLE,
     HOW_TO_SET,
-    INTER_NODE_POOL_CAP,
     VARIABLES,
     ConfigError,
     Settings,
     read_settings,
     require,
 )
+from toolkit.variables import INTER_NODE_POOL_CAP
 
 __all__ = ["BATCH_VARIABLES", "DEFAULT_ENV_FILE", "DEFAULTS", "ENV_FILE_VARIABLE", "HOW_TO_SET",
            "INSTALL_SCRIPT", "INTER_NODE_POOL_CAP", "NODE_REQUIREMENTS", "VARIABLES", "BatchAccess", "ConfigError",

@@ -79,7 +79,8 @@ from toolkit.jobs import (
 )
 from toolkit.package import ProgramPackage, describe_package, pack_program, program_resource_file, share_program
 from toolkit.repository import check_repository, is_url, local_program
-from toolkit.settings import INTER_NODE_POOL_CAP, Settings, load_settings
+from toolkit.settings import Settings, load_settings
+from toolkit.variables import INTER_NODE_POOL_CAP
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models

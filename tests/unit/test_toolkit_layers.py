@@ -3,7 +3,8 @@
 Layers, from the bottom:
     base      toolkit (the package), toolkit.errors, toolkit.redaction, toolkit.envfile, toolkit.values,
               toolkit.commands: import nothing of the repository
-    settings  toolkit.settings (the reader) may import base; toolkit.checked may import settings and base
+    settings  toolkit.variables (the table) may import base; toolkit.settings (the reader) base and the table;
+              toolkit.checked the settings layer and base
     leaves    every other toolkit module (batch, jobs, progress, status, storage, tail, ...) may import any
               toolkit module but toolkit.cli: ToolkitError and ExitStatus come from toolkit.errors
     cli       toolkit.cli may import any toolkit module
@@ -19,7 +20,7 @@ from tests.unit.test_emulator_layers import REPO_ROOT, cycles, imports_of, modul
 
 SCRIPTS = ("create_pool_job", "send_task", "check_task", "delete_pool_job")
 BASE = {"toolkit", "toolkit.errors", "toolkit.redaction", "toolkit.envfile", "toolkit.values", "toolkit.commands"}
-SETTINGS = {"toolkit.settings", "toolkit.checked"}
+SETTINGS = {"toolkit.variables", "toolkit.settings", "toolkit.checked"}
 CONFIG = "config_resources"
 
 
@@ -27,10 +28,12 @@ def allowed_imports(module, toolkit_modules):
     """The repository modules `module` may import."""
     if module in BASE:
         return set()
-    if module == "toolkit.settings":
+    if module == "toolkit.variables":
         return BASE
+    if module == "toolkit.settings":
+        return BASE | {"toolkit.variables"}
     if module == "toolkit.checked":
-        return BASE | {"toolkit.settings"}
+        return BASE | {"toolkit.variables", "toolkit.settings"}
     if module == CONFIG:
         return SETTINGS | {"toolkit.commands"}
     if module == "toolkit.cli" or module in SCRIPTS:
