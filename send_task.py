@@ -7,8 +7,10 @@
 The task is a multi-instance task: the coordination command (COORDINATION_COMMAND)
 runs on each of its nodes, then the primary node runs the start command
 (START_COMMAND; by default `mpirun` of PROGRAM, demo_azure_batch/script.py
-unless set, with NB_PROCESSES processes, or --processes, over $AZ_BATCH_HOST_LIST, with the
-extra mpirun options MPIRUN_ARGS if set). When the task completes, its
+unless set, with NB_PROCESSES processes, or --processes, over the task's nodes, each with as
+many slots as it has cores, with the extra mpirun options MPIRUN_ARGS if set; on a pool of
+InfiniBand nodes, HPC-X over the fabric with one process per core unless NB_PROCESSES or
+--processes says otherwise). When the task completes, its
 stdout.txt and stderr.txt are uploaded to the blob container under
 JOB_ID/TASK_ID/, with the result files OUTPUT_FILES names (paths kept, relative to
 the program's directory $AZ_BATCH_TASK_SHARED_DIR), whether it succeeded or not.
@@ -39,7 +41,7 @@ import datetime
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from toolkit.batch import (
@@ -54,6 +56,7 @@ from toolkit.batch import (
 )
 from toolkit.checked import TaskSettings, task_settings
 from toolkit.cli import check_id, make_parser, run
+from toolkit.commands import Fabric
 from toolkit.dryrun import show_request
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.failures import pool_node_count, resize_problem
@@ -62,6 +65,7 @@ from toolkit.settings import Settings, load_settings
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 from toolkit.sweep import SweepTask, add_sweep_tasks, batches, clashes_and_missing, read_sweep
 from toolkit.values import check_program, sas_token_expiry
+from toolkit.vmsizes import is_infiniband_size
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
@@ -70,9 +74,19 @@ if TYPE_CHECKING:
 UPLOAD_MARGIN = datetime.timedelta(minutes=15)
 # The end of --help: what the default START_COMMAND is made of, and what replaces each part.
 KNOBS_NOTE = ("The default START_COMMAND runs\n"
-              "    mpirun -np NB_PROCESSES --host ... MPIRUN_ARGS PROGRAM PROGRAM_ARGS\n"
+              "    mpirun -np NB_PROCESSES --host IP:CORES,... MPIRUN_ARGS PROGRAM PROGRAM_ARGS\n"
               "(MPIRUN_ARGS: extra mpirun options, e.g. --bind-to core). --processes, --program\n"
-              "and --args replace NB_PROCESSES, PROGRAM and PROGRAM_ARGS for this task.")
+              "and --args replace NB_PROCESSES, PROGRAM and PROGRAM_ARGS for this task. On a pool\n"
+              "of InfiniBand nodes (HB, HC, HX, ND... sizes) it runs HPC-X over the fabric, one\n"
+              "process per core unless NB_PROCESSES or --processes is given.")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the task goes: the job (its id as the service spells it), its pool, and how its nodes talk MPI."""
+    job_id: str
+    pool_id: str
+    fabric: Fabric
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,11 +165,12 @@ def upload_window(settings: TaskSettings) -> datetime.timedelta:
     return datetime.timedelta(minutes=settings.task_max_wall_clock_minutes) + UPLOAD_MARGIN
 
 
-def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> tuple[str, str]:
+def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> Target:
     """Check the job exists and is active and its pool can run this MPI task.
 
-    Returns (job id as the service spells it, pool id): ids are case-insensitive, and the blob
-    path of the outputs must use the job's own spelling, where check_task.py looks for them."""
+    Returns the job id as the service spells it (ids are case-insensitive, and the blob path of the
+    outputs must use the job's own spelling, where check_task.py looks for them), the pool id, and the
+    fabric its VM size has (InfiniBand for HB, HC, HX, ND... `r` sizes)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
@@ -187,7 +202,8 @@ def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> tuple[st
                            f"({max_nodes}): the task would wait forever. Use --nodes {max_nodes} or fewer, or a pool "
                            "with a larger --max_nodes.", ExitStatus.USAGE)
     check_resize(pool, nodes)
-    return job.id, pool_id
+    fabric = Fabric.INFINIBAND if pool.vm_size and is_infiniband_size(pool.vm_size) else Fabric.TCP
+    return Target(job.id, pool_id, fabric)
 
 
 def check_resize(pool: models.BatchPool, nodes: int) -> None:
@@ -248,19 +264,30 @@ def with_knobs(settings: TaskSettings, program: str | None, program_args: str | 
     for variable, option in (("PROGRAM", "--program"), ("PROGRAM_ARGS", "--args")):
         if variable in problems:
             raise ToolkitError(f"{option} {problems[variable]}. Nothing was added.", ExitStatus.USAGE)
-    return replace(own, start_command=own.start_command_for(own.nb_processes))
+    return replace(own, start_command=own.start_command_for(own.nb_processes))   # shown before the pool is known
 
 
-def start_command(settings: TaskSettings, processes: int | None) -> str:
-    """The task's command line: START_COMMAND, or the default one with --processes processes."""
-    if processes is None:
-        return settings.start_command
-    if processes < 1:
+def start_command(settings: TaskSettings, processes: int | None, fabric: Fabric = Fabric.TCP) -> str:
+    """The task's command line: START_COMMAND, or the default one for the pool's fabric with --processes
+    processes (checked before any request: call it once without the fabric to check the option)."""
+    if processes is not None and processes < 1:
         raise ToolkitError(f"--processes is {processes}; an MPI program needs 1 process or more.", ExitStatus.USAGE)
-    if not settings.start_command_is_default:
+    if processes is not None and not settings.start_command_is_default:
         raise ToolkitError("--processes sets mpirun -np of the default START_COMMAND, but START_COMMAND is set: "
                            "change -np there, or unset START_COMMAND and use PROGRAM.", ExitStatus.USAGE)
-    return settings.start_command_for(processes)
+    if not settings.start_command_is_default:
+        return settings.start_command
+    return settings.start_command_for(settings.processes_for(fabric, processes), fabric)
+
+
+def describe_fabric(target: Target, settings: TaskSettings, processes: int | None) -> None:
+    """On an InfiniBand pool, say what the default START_COMMAND does there (it differs from the TCP line)."""
+    if target.fabric is not Fabric.INFINIBAND or not settings.start_command_is_default:
+        return
+    count = settings.processes_for(target.fabric, processes)
+    print(f"Pool [{target.pool_id}] has InfiniBand nodes: mpirun loads HPC-X and runs over the fabric with "
+          + ("one process per core of the task's nodes (NB_PROCESSES is unset)." if count is None
+             else f"{count} process(es)."))
 
 
 def send_task(args: argparse.Namespace, configured: Settings) -> int:
@@ -273,14 +300,17 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
     settings = with_knobs(settings, args.program, args.args, sweep=bool(args.sweep))
     if args.sweep:
         return send_sweep(args, settings, nodes)
-    command_line = start_command(settings, args.processes)
+    start_command(settings, args.processes)   # its checks, before any request
     check_sas_for_upload(settings)
 
     client = make_batch_client(settings.batch)
-    job_id, pool_id = check_job_and_pool(client, args.job_id, nodes)
+    target = check_job_and_pool(client, args.job_id, nodes)
+    job_id, pool_id = target.job_id, target.pool_id
     check_container_exists(settings.storage)
+    describe_fabric(target, settings, args.processes)
     submission_id = uuid.uuid4().hex
-    task = build_task(settings, job_id, args.task_id, nodes, submission_id, command_line)
+    task = build_task(settings, job_id, args.task_id, nodes, submission_id,
+                      start_command(settings, args.processes, target.fabric))
     if args.dry_run:
         show_request("POST", f"{settings.batch.endpoint}/jobs/{job_id}/tasks", task)
         print("Dry run: nothing was added.")
@@ -301,18 +331,20 @@ def send_sweep(args: argparse.Namespace, settings: TaskSettings, nodes: int) -> 
     if not settings.start_command_is_default:
         raise ToolkitError("--sweep puts each line into PROGRAM_ARGS of the default START_COMMAND, but "
                            "START_COMMAND is set: unset it and use PROGRAM.", ExitStatus.USAGE)
-    processes = settings.nb_processes if args.processes is None else args.processes
-    start_command(settings, processes)   # the same checks as --processes
+    start_command(settings, args.processes)   # the same checks as for one task
     check_sas_for_upload(settings)
     client = make_batch_client(settings.batch)
-    job_id, pool_id = check_job_and_pool(client, args.job_id, nodes)
+    target = check_job_and_pool(client, args.job_id, nodes)
+    job_id, pool_id = target.job_id, target.pool_id
+    processes = settings.processes_for(target.fabric, args.processes)
     check_container_exists(settings.storage)
+    describe_fabric(target, settings, args.processes)
     clashes, missing = clashes_and_missing(client.list_tasks(job_id, select=["id", "environmentSettings"]), sweep)
     if clashes:
         raise ToolkitError(f"Task [{clashes[0]}] already exists in job [{job_id}] and is not part of this sweep "
                            f"({len(clashes)} such id(s)): choose another --task_id. Nothing was added.",
                            ExitStatus.USAGE)
-    tasks = [sweep_task(settings, job_id, task, nodes, sweep.mark, processes) for task in missing]
+    tasks = [sweep_task(settings, job_id, task, nodes, sweep.mark, processes, target.fabric) for task in missing]
     have = len(sweep.tasks) - len(missing)
     if args.dry_run:
         if tasks:
@@ -332,10 +364,10 @@ def send_sweep(args: argparse.Namespace, settings: TaskSettings, nodes: int) -> 
 
 
 def sweep_task(settings: TaskSettings, job_id: str, task: SweepTask, nodes: int, mark: str,
-               processes: int) -> models.BatchTaskCreateOptions:
+               processes: int | None, fabric: Fabric = Fabric.TCP) -> models.BatchTaskCreateOptions:
     """One task of a sweep: the default START_COMMAND with the task's line as PROGRAM_ARGS."""
     own = replace(settings, program_args=task.program_args)
-    return build_task(own, job_id, task.task_id, nodes, mark, own.start_command_for(processes))
+    return build_task(own, job_id, task.task_id, nodes, mark, own.start_command_for(processes, fabric))
 
 
 def models_task_group(tasks: list[models.BatchTaskCreateOptions]) -> models.BatchTaskGroup:

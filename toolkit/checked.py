@@ -5,7 +5,7 @@ require() for its variables (same messages, same order) and returns a frozen dat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from toolkit.commands import DEFAULT_PROGRAM, default_start_command
+from toolkit.commands import DEFAULT_PROGRAM, Fabric, default_start_command
 from toolkit.settings import BATCH_VARIABLES, ConfigError, Settings, require
 
 
@@ -56,10 +56,21 @@ class TaskSettings:
     mpirun_args: str = ""                   # MPIRUN_ARGS: extra options of the default START_COMMAND's mpirun
     start_command_is_default: bool = True   # False when START_COMMAND is set (then --processes cannot apply)
     output_files: tuple[str, ...] = ()      # OUTPUT_FILES: result-file patterns, relative to the program's directory
+    nb_processes_is_set: bool = False       # NB_PROCESSES set: unset, an InfiniBand pool runs one process per core
 
-    def start_command_for(self, nb_processes: int) -> str:
-        """The default START_COMMAND with another number of processes (send_task.py --processes)."""
-        return default_start_command(nb_processes, self.program, self.program_args, self.mpirun_args)
+    def start_command_for(self, nb_processes: int | None, fabric: Fabric = Fabric.TCP) -> str:
+        """The default START_COMMAND with this number of processes (send_task.py --processes; None: one per
+        core of the task's nodes) over this fabric (InfiniBand on an HPC pool)."""
+        return default_start_command(nb_processes, self.program, self.program_args, self.mpirun_args, fabric)
+
+    def processes_for(self, fabric: Fabric, asked: int | None = None) -> int | None:
+        """How many processes the default START_COMMAND runs: --processes when given, else NB_PROCESSES,
+        except on an InfiniBand pool where NB_PROCESSES is unset: None, one per core of the task's nodes."""
+        if asked is not None:
+            return asked
+        if fabric is Fabric.INFINIBAND and not self.nb_processes_is_set:
+            return None
+        return self.nb_processes
 
 
 def _checked(value: int | None, variable: str) -> int:
@@ -117,4 +128,5 @@ def task_settings(settings: Settings) -> TaskSettings:
         mpirun_args=settings.mpirun_args,
         start_command_is_default=settings.start_command_is_default,
         output_files=_output_files(settings),
+        nb_processes_is_set=settings.nb_processes_is_set,
     )

@@ -5,6 +5,8 @@ builds the default START_COMMAND.
 Depends on nothing else of the repository (toolkit/settings.py uses it to fill in the defaults).
 """
 
+from enum import Enum
+
 # What the preparation task needs in the repository (the README's "Run your own program" layout).
 INSTALL_SCRIPT = "demo_azure_batch/install.sh"
 NODE_REQUIREMENTS = "demo_azure_batch/requirements_node.txt"
@@ -54,20 +56,56 @@ def default_coordination_command() -> str:
     return "/bin/bash -c 'command -v mpirun >/dev/null && echo \"Node $AZ_BATCH_NODE_ID ready for MPI\"'"
 
 
-def default_start_command(nb_processes: int, program: str = DEFAULT_PROGRAM, program_args: str = "",
-                          mpirun_args: str = "") -> str:
+class Fabric(Enum):
+    """How the task's nodes talk MPI: TCP over eth0 (every size), or InfiniBand with HPC-X on the HPC image."""
+    TCP = "tcp"
+    INFINIBAND = "infiniband"
+
+
+# The AZ_BATCH_* variables the ranks on the other nodes get; only the primary's environment has them otherwise.
+FORWARDED_VARIABLES = ("AZ_BATCH_HOST_LIST", "AZ_BATCH_NODE_LIST", "AZ_BATCH_TASK_SHARED_DIR", "AZ_BATCH_JOB_ID",
+                       "AZ_BATCH_TASK_ID")
+# The task's nodes with their cores as mpirun's `ip:slots` list, in bash: $hosts, $slots (their sum), $nodes.
+# Batch gives each multi-instance task CCP_NODES, "N ip1 cores1 ip2 cores2 ..." (its environment variable
+# reference; Azure/bacc reads the same list as CCP_NODES_CORES); without it every host of AZ_BATCH_HOST_LIST
+# counts the primary's own cores (nproc): a pool's nodes all have one VM size.
+HOSTS_WITH_SLOTS = (
+    "set -- ${CCP_NODES:-$CCP_NODES_CORES}; hosts=; slots=0; nodes=0; "
+    "if [ $# -ge 3 ]; then shift; while [ $# -ge 2 ]; do "
+    "hosts=$hosts${hosts:+,}$1:$2; slots=$((slots + $2)); nodes=$((nodes + 1)); shift 2; done; "
+    "else cores=$(nproc); for host in ${AZ_BATCH_HOST_LIST//,/ }; do "
+    "hosts=$hosts${hosts:+,}$host:$cores; slots=$((slots + cores)); nodes=$((nodes + 1)); done; fi; ")
+# Loading HPC-X, the MPI the HPC image provides as an environment module (batch-facts §24); a node without it
+# (another image on an InfiniBand size) ends the task at once, saying what to change. BATCH_NODE_MODULES_INIT
+# names another modules init script than the image's (as install.sh reads it): the tests' stand-in tree.
+LOAD_HPCX = (
+    "{ source \"${BATCH_NODE_MODULES_INIT:-/etc/profile.d/modules.sh}\" && module load mpi/hpcx && command -v mpirun; "
+    "} >/dev/null 2>&1 || "
+    "{ echo \"HPC-X (module mpi/hpcx) not found on this node: an InfiniBand size needs the HPC image "
+    "microsoft-dsvm/ubuntu-hpc/2404 (unset IMAGE_* and NODE_AGENT_SKU_ID and make a new pool)\" >&2; exit 3; }; ")
+
+
+def default_start_command(nb_processes: int | None, program: str = DEFAULT_PROGRAM, program_args: str = "",
+                          mpirun_args: str = "", fabric: Fabric = Fabric.TCP) -> str:
     """mpirun of PROGRAM (a path inside the repository) over the task's nodes, run by the pool's non-admin
     auto-user: the ONE place that builds the default START_COMMAND.
 
-    It works with Open MPI 4.1 (the nodes' apt package) and with MPICH's hydra (the local emulator's
-    --isolation none mode). Open MPI's settings are exported as OMPI_* variables, which MPICH
-    ignores and Open MPI passes to its daemons on the other nodes:
-    - OMPI_MCA_rmaps_base_oversubscribe=1: `--host a,b` gives one slot per node, so more processes
-      than nodes would fail with "not enough slots" (Open MPI 4.1's --oversubscribe).
+    `nb_processes` None: one process per core of the task's nodes (NB_PROCESSES unset on an InfiniBand pool).
+    Each node is given to mpirun as `ip:slots`, its cores (HOSTS_WITH_SLOTS), so ranks fill a node's cores
+    before the next node's: -np 4 over two 2-core nodes is 2 ranks a node by design. More processes than
+    cores oversubscribe, with a warning on stderr (Open MPI refuses that unless told).
+
+    The TCP line (Fabric.TCP) works with Open MPI 4.1 (the nodes' apt package) and with MPICH's hydra (the
+    local emulator's --isolation none mode). Open MPI's settings are exported as OMPI_* variables, which
+    MPICH ignores and Open MPI passes to its daemons on the other nodes:
     - OMPI_MCA_btl_tcp_if_include / oob_tcp_if_include=eth0: use only the node's own interface; a
       docker0-like bridge with one address on every node makes mpirun hang.
-    - OMPI_MCA_mca_base_env_list: the AZ_BATCH_* variables the ranks on other nodes get (Open MPI's
-      -x); only the primary's environment has them otherwise.
+    - OMPI_MCA_mca_base_env_list: FORWARDED_VARIABLES (Open MPI's -x).
+    - OMPI_MCA_rmaps_base_oversubscribe=1 only when oversubscribing (Open MPI 4.1's --oversubscribe).
+    The InfiniBand line (Fabric.INFINIBAND, on the HPC image) loads HPC-X and runs over the fabric with UCX:
+    `-x UCX_TLS=rc -x UCX_NET_DEVICES=mlx5_ib0:1 -x LD_LIBRARY_PATH` (HPC-X 2.7.4 and later need the library
+    path passed), `--map-by ppr:K:node --bind-to core` (K: the processes per node), no TCP interface
+    pinning; FORWARDED_VARIABLES go as -x too (Open MPI 5 ignores some OMPI_MCA_* variables).
     `cd "$AZ_BATCH_TASK_SHARED_DIR"`: mpirun's directory is the ranks' directory on every node, and
     this one exists on all of them and is writable by the task's user (the primary's wd is not on
     the others; the preparation task's clone is root's, read-only to the task). The program is
@@ -80,14 +118,23 @@ def default_start_command(nb_processes: int, program: str = DEFAULT_PROGRAM, pro
     MPIRUN_ARGS (`mpirun_args`, e.g. `--bind-to core`) go after the toolkit's own options, before the
     program: mpirun reads its options up to the program's name.
     """
-    forwarded = ";".join(("AZ_BATCH_HOST_LIST", "AZ_BATCH_NODE_LIST", "AZ_BATCH_TASK_SHARED_DIR",
-                          "AZ_BATCH_JOB_ID", "AZ_BATCH_TASK_ID"))
     path = f'"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/{program}"'
     runner = f"python3 -m mpi4py {path}" if program.endswith(".py") else path
-    return ("/bin/bash -c 'export OMPI_MCA_rmaps_base_oversubscribe=1 "
-            "OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
-            f'OMPI_MCA_mca_base_env_list=\"{forwarded}\"; '
-            'cd "$AZ_BATCH_TASK_SHARED_DIR" && '
-            f'exec mpirun -np {nb_processes} --host "$AZ_BATCH_HOST_LIST" '
+    count = "$slots" if nb_processes is None else str(nb_processes)
+    oversubscribing = (f'if [ {count} -gt "$slots" ]; then echo "Warning: {count} MPI processes on $slots cores of '
+                       '$nodes node(s): oversubscribing, which runs slower (fewer processes or more nodes: '
+                       '--processes, --nodes)" >&2; over=1; else over=; fi; ')
+    if fabric is Fabric.INFINIBAND:
+        setup = (LOAD_HPCX + f"ppn=$(( ({count} + nodes - 1) / nodes )); map=ppr:$ppn:node; bind=core; "
+                 'if [ -n "$over" ]; then map=$map:OVERSUBSCRIBE; bind=core:overload-allowed; fi; ')
+        options = ("--map-by $map --bind-to $bind -x UCX_TLS=rc -x UCX_NET_DEVICES=mlx5_ib0:1 -x LD_LIBRARY_PATH "
+                   + " ".join(f"-x {name}" for name in FORWARDED_VARIABLES) + " ")
+    else:
+        setup = ("export OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
+                 f'OMPI_MCA_mca_base_env_list="{";".join(FORWARDED_VARIABLES)}"; '
+                 'if [ -n "$over" ]; then export OMPI_MCA_rmaps_base_oversubscribe=1; fi; ')
+        options = ""
+    return ("/bin/bash -c '" + HOSTS_WITH_SLOTS + oversubscribing + setup
+            + f'cd "$AZ_BATCH_TASK_SHARED_DIR" && exec mpirun -np {count} --host "$hosts" ' + options
             + (f"{mpirun_args} " if mpirun_args else "") + runner
             + (f" {program_args}" if program_args else "") + "'")

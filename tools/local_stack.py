@@ -52,7 +52,7 @@ CONTAINER = "mpi-outputs"
 # What the toolkit's SAS allows: read, add, create, write, list.
 TOOLKIT_SAS_PERMISSION = "racwl"
 TOOLKIT_SAS_LIFETIME = datetime.timedelta(hours=4)
-NB_NODES, NB_PROCESSES = 2, 4
+NB_NODES = 2
 ENV_FILE_VARIABLE = "BATCH_TOOLKIT_ENV_FILE"
 
 # Azurite's flags: blob only, loopback, a port the system picks (Azurite prints it),
@@ -123,7 +123,7 @@ def toolkit_environment(stack: LocalStack, blob_container_url: str) -> dict[str,
         "BLOB_CONTAINER_URL": blob_container_url,
         "REPOSITORY_URL": stack.repository,
         "NB_NODES": str(NB_NODES),
-        "NB_PROCESSES": str(NB_PROCESSES),
+        # NB_PROCESSES stays unset: its default (4) on the demo's size, one per core on an InfiniBand one.
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
+from ..service.quota import vm_cores
 from ..service.specs import NameValues, NodeTask
 from ..service.state import Account, Job, Node, Pool, Task, iso, utcnow
 from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
@@ -176,11 +177,14 @@ class Executor:
                         "AZ_BATCH_JOB_PREP_WORKING_DIR": os.path.join(prep_dir, "wd")})
         if task.settings.multi_instance is not None:
             ips = [n.ip for n in nodes]
+            # CCP_NODES: "N ip1 cores1 ip2 cores2 ...", the cores of the pool's VM size (one size per pool).
+            pool = self.account.pools.get(node.pool_id)
+            cores = vm_cores(pool.settings.vm_size) if pool is not None else 1
             env.update({"AZ_BATCH_HOST_LIST": ",".join(ips), "AZ_BATCH_NODE_LIST": ";".join(ips),
                         "AZ_BATCH_MASTER_NODE": f"{ips[0]}:6000",
                         "AZ_BATCH_IS_CURRENT_NODE_MASTER": "true" if node is nodes[0] else "false",
                         "AZ_BATCH_TASK_SHARED_DIR": shared_dir,
-                        "CCP_NODES": " ".join([str(len(ips))] + [f"{ip} 1" for ip in ips])})
+                        "CCP_NODES": " ".join([str(len(ips))] + [f"{ip} {cores}" for ip in ips])})
         return self._apply_settings(env, job.settings.common_environment, task.settings.environment)
 
     # ---- nodes ----

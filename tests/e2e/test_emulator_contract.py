@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import urllib.error
@@ -319,6 +320,8 @@ def test_mpi_multi_instance_task_with_job_preparation_on_an_autoscale_pool(clien
     stdout = b"".join(client.download_task_file("mpi", "hello", "stdout.txt")).decode()
     assert "size 4 sums [6, 6, 6, 6]" in stdout, stdout
     assert "prepared" in stdout and stdout.count("127.0.0.") >= 2
+    # CCP_NODES: the node count, then each node's address and cores (standard_d2s_v3: 2).
+    assert re.search(r"^2 127\.0\.0\.\d+ 2 127\.0\.0\.\d+ 2$", stdout, re.MULTILINE), stdout
     subtasks = list(client.list_subtasks("mpi", "hello"))
     assert [(s.id, s.state, s.exit_code) for s in subtasks] == [(1, "completed", 0)]
     assert subtasks[0].node_info.node_id != task.node_info.node_id

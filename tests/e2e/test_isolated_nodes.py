@@ -112,7 +112,8 @@ def test_default_flow_installs_on_every_new_node_and_never_on_the_host(nodes_sta
     job_id, checked = _flow(nodes_run, ids, "a")
     assert "succeeded (exit code 0)" in checked.stdout, checked.stdout + checked.stderr + _prep_logs(stack, job_id)
     output = (tmp_path / "outputs" / job_id / ids.task_id / "stdout.txt").read_text()
-    assert "MPI pi demo: 4 processes on 3 host(s)" in output, output
+    # Each node is given to mpirun with its cores (standard_d2s_v5: 2): 4 ranks fill two of the three nodes.
+    assert "MPI pi demo: 4 processes on 2 host(s)" in output, output
     assert "pi ~= 3.14159265" in output, output
     # The task's directories belong to the pool's non-admin user, which ran it (root would own them else).
     azbatch = image_account(NODE_IMAGE, "_azbatch").uid
@@ -216,7 +217,9 @@ def test_rank_killed_on_another_node_fails_the_task_and_leaves_nothing(nodes_sta
     stack = nodes_stack
     import config_resources
 
-    long_run = config_resources.default_start_command(4).replace('script.py"', 'script.py" --intervals 4000000000')
+    # --map-by node: one rank a node in turn (each node has 2 slots, which 4 ranks would fill on 2 nodes).
+    long_run = config_resources.default_start_command(4, mpirun_args="--map-by node").replace(
+        'script.py"', 'script.py" --intervals 4000000000')
     job_id = f"{ids.job_id[:50]}-kill"
     variables = {"NB_NODES": "3", "START_COMMAND": long_run}
     assert nodes_run("create_pool_job", "--pool_id", ids.pool_id, "--job_id", job_id, env=variables).returncode == 0
@@ -244,8 +247,9 @@ def test_a_rank_that_raises_on_another_node_ends_the_task_at_once_with_its_trace
     """Open MPI over ssh between isolated nodes: rank 1 of 3 (on another node) raises; -m mpi4py's MPI_Abort
     ends every rank, so the task fails in seconds, not at its wall clock, and check_task shows the exception."""
     stack = nodes_stack
+    # MPIRUN_ARGS --map-by node: one rank a node, so rank 1 is on another node than mpirun's.
     variables = {"NB_NODES": "3", "NB_PROCESSES": "3", "PROGRAM": "tests/programs/crash.py",
-                 "TASK_MAX_WALL_CLOCK_MINUTES": "10"}
+                 "TASK_MAX_WALL_CLOCK_MINUTES": "10", "MPIRUN_ARGS": "--map-by node"}
     job_id = f"{ids.job_id[:50]}-crash"
     assert nodes_run("create_pool_job", "--pool_id", ids.pool_id, "--job_id", job_id, env=variables).returncode == 0
     assert nodes_run("send_task", "--job_id", job_id, "--task_id", ids.task_id, env=variables).returncode == 0

@@ -28,7 +28,7 @@ def test_mpirun_args_reach_mpirun_with_processes(run_script, ids, local_stack, t
     sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--processes", "3", env=env)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     task = batch_client(local_stack).get_task(ids.job_id, ids.task_id)
-    assert 'mpirun -np 3 --host "$AZ_BATCH_HOST_LIST" --bind-to core -l python3 -m mpi4py' in task.command_line
+    assert 'mpirun -np 3 --host "$hosts" --bind-to core -l python3 -m mpi4py' in task.command_line
     waited = run_script("check_task.py", "--job_id", ids.job_id, *WAIT, env=env)
     assert waited.returncode == 0, waited.stdout + waited.stderr
     assert "[0] MPI pi demo: 3 processes" in stdout_of(tmp_path, ids)

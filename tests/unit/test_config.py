@@ -28,7 +28,7 @@ def test_defaults_follow_the_tutorial_on_current_azure():
     # The tutorial's preparation: clone the repository, enter demo_azure_batch, chmod +x install.sh, run it.
     assert 'git clone --quiet "https://example.org/me/mpi-demo.git" repo' in settings.cmd_prep_task
     assert "cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh" in settings.cmd_prep_task
-    assert ('mpirun -np 4 --host "$AZ_BATCH_HOST_LIST" python3 -m mpi4py '
+    assert ('mpirun -np 4 --host "$hosts" python3 -m mpi4py '
             '"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/demo_azure_batch/script.py"') in settings.start_command
     # Run by the non-admin pool user: no Open MPI run-as-root override; ranks start where every node can write.
     assert "ALLOW_RUN_AS_ROOT" not in settings.start_command

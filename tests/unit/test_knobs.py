@@ -27,12 +27,12 @@ def refused(settings, program=None, program_args=None, sweep=False) -> str:
 def test_mpirun_args_go_after_the_toolkits_options_and_before_the_program():
     settings = settings_from(MPIRUN_ARGS="--bind-to core", PROGRAM_ARGS="--steps 10", NB_PROCESSES="3")
     assert settings.start_command.endswith(
-        'mpirun -np 3 --host "$AZ_BATCH_HOST_LIST" --bind-to core python3 -m mpi4py '
+        'mpirun -np 3 --host "$hosts" --bind-to core python3 -m mpi4py '
         f'{PROGRAM_PATH}demo_azure_batch/script.py" --steps 10\'')
     # --processes keeps them.
-    assert 'mpirun -np 7 --host "$AZ_BATCH_HOST_LIST" --bind-to core python3' in settings.start_command_for(7)
+    assert 'mpirun -np 7 --host "$hosts" --bind-to core python3' in settings.start_command_for(7)
     # Unset, the line is as before: no extra space.
-    assert '--host "$AZ_BATCH_HOST_LIST" python3 -m mpi4py' in settings_from().start_command
+    assert '--host "$hosts" python3 -m mpi4py' in settings_from().start_command
 
 
 @pytest.mark.parametrize("value", ["--map-by 'node'", "--bind-to core\n--oversubscribe"])

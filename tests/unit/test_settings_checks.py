@@ -48,10 +48,10 @@ def test_no_env_file_points_to_the_example(tmp_path, monkeypatch):
 def test_program_and_its_arguments_make_the_default_start_command():
     settings = settings_from(**VALID_ENV, PROGRAM="src/heat.py", PROGRAM_ARGS="--steps 10", NB_PROCESSES="3")
     assert settings.start_command.endswith(
-        'mpirun -np 3 --host "$AZ_BATCH_HOST_LIST" python3 -m mpi4py '
+        'mpirun -np 3 --host "$hosts" python3 -m mpi4py '
         '"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/src/heat.py" --steps 10\'')
     binary = settings_from(**VALID_ENV, PROGRAM="bin/solver")
-    assert '--host "$AZ_BATCH_HOST_LIST" "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/bin/solver"\'' in binary.start_command
+    assert '--host "$hosts" "$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/bin/solver"\'' in binary.start_command
     task = config_resources.task_settings(settings)
     assert "mpirun -np 7 " in task.start_command_for(7) and "--steps 10" in task.start_command_for(7)
 

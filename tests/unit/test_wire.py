@@ -25,11 +25,18 @@ PREP_COMMAND = (
     "REPOSITORY_URL https://example.org/me/mpi-demo.git: add it (see the README, Run your own program)\" >&2; "
     "exit 3; fi; cd repo/demo_azure_batch; chmod +x install.sh; ./install.sh'")
 START_COMMAND = (
-    "/bin/bash -c 'export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_tcp_if_include=eth0 "
-    "OMPI_MCA_oob_tcp_if_include=eth0 OMPI_MCA_mca_base_env_list=\"AZ_BATCH_HOST_LIST;AZ_BATCH_NODE_LIST;"
-    "AZ_BATCH_TASK_SHARED_DIR;AZ_BATCH_JOB_ID;AZ_BATCH_TASK_ID\"; cd \"$AZ_BATCH_TASK_SHARED_DIR\" && exec mpirun "
-    "-np 4 --host \"$AZ_BATCH_HOST_LIST\" python3 -m mpi4py \"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/demo_azure_batch/"
-    "script.py\"'")
+    "/bin/bash -c 'set -- ${CCP_NODES:-$CCP_NODES_CORES}; hosts=; slots=0; nodes=0; if [ $# -ge 3 ]; "
+    "then shift; while [ $# -ge 2 ]; do hosts=$hosts${hosts:+,}$1:$2; slots=$((slots + $2)); "
+    "nodes=$((nodes + 1)); shift 2; done; else cores=$(nproc); for host in ${AZ_BATCH_HOST_LIST//,/ }; "
+    "do hosts=$hosts${hosts:+,}$host:$cores; slots=$((slots + cores)); nodes=$((nodes + 1)); done; fi; "
+    "if [ 4 -gt \"$slots\" ]; then echo \"Warning: 4 MPI processes on $slots cores of $nodes node(s): "
+    "oversubscribing, which runs slower (fewer processes or more nodes: --processes, --nodes)\" >&2; "
+    "over=1; else over=; fi; export OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_oob_tcp_if_include=eth0 "
+    "OMPI_MCA_mca_base_env_list=\"AZ_BATCH_HOST_LIST;AZ_BATCH_NODE_LIST;AZ_BATCH_TASK_SHARED_DIR;"
+    "AZ_BATCH_JOB_ID;AZ_BATCH_TASK_ID\"; "
+    "if [ -n \"$over\" ]; then export OMPI_MCA_rmaps_base_oversubscribe=1; fi; cd "
+    "\"$AZ_BATCH_TASK_SHARED_DIR\" && exec mpirun -np 4 --host \"$hosts\" python3 -m mpi4py "
+    "\"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/demo_azure_batch/script.py\"'")
 COORDINATION_COMMAND = "/bin/bash -c 'command -v mpirun >/dev/null && echo \"Node $AZ_BATCH_NODE_ID ready for MPI\"'"
 # The formula create_pool_job.py enables for --max_nodes 5 (toolkit/autoscale.py says what it does and why).
 FORMULA_5 = (
