@@ -8,12 +8,13 @@
 1. Logs in to the Batch account from config_resources.py.
 2. Prints the pools the jobs use (nodes by state) and flags a pool that has nodes but no active job.
 3. Prints, for every job of the account (or --job_id only), one line of task counts (one request per
-   job); then a line per task that failed (why, in plain words), per task still running (its
-   node and how long it has run), and one line for the outputs of the completed tasks. Under a failed
-   task, the lines of its stderr.txt that say why (a Python traceback's end), and those of its other
-   nodes for an MPI task; under a job whose preparation task failed, what that task wrote on the node,
-   and the commands that make the job again. A pool that cannot get its nodes (core quota, allocation
-   failure) says so, with the fix.
+   job), a line per parameter sweep (send_task.py --sweep: its tasks by state) when its tasks were
+   listed; then a line per task that failed (why, in plain words; the first 10, then the command that
+   lists them all), per task still running (its node and how long it has run), and one line for the
+   outputs of the completed tasks. Under a failed task, the lines of its stderr.txt that say why (a
+   Python traceback's end), and those of its other nodes for an MPI task; under a job whose
+   preparation task failed, what that task wrote on the node, and the commands that make the job
+   again. A pool that cannot get its nodes (core quota, allocation failure) says so, with the fix.
 4. Downloads each completed task's stdout.txt, stderr.txt and result files (OUTPUT_FILES, with their
    paths) to OUTPUT_DIR/JOB_ID/TASK_ID/ as soon as that task completes: from the blob container where
    send_task.py had them uploaded, else from the node (task file API). Downloads run in parallel and
@@ -22,9 +23,9 @@
 
 --wait polls until every task has completed: a live view in a terminal, timed lines of what changed
 when piped. --tail follows a running task's stdout.txt and stderr.txt until it completes (each line
-marked stdout| or stderr| once both have output). --json prints one JSON
-document (jobs, pools, each task's state, exit code, failure and output paths: toolkit/report.py) and
-nothing else on stdout; the usual lines go to stderr.
+marked stdout| or stderr| once both have output). --json prints one JSON document (jobs, their
+sweeps, pools, each task's state, exit code, failure, output paths and result files:
+toolkit/report.py) and nothing else on stdout; the usual lines go to stderr.
 
 Exit codes: 0 done (with --wait: every task succeeded), 1 the service refused or stayed unreachable,
 or --wait stopped because a job's pool or the job is gone, 2 bad option or configuration, 3 --wait: a
@@ -54,7 +55,7 @@ from toolkit.outputs import Downloader, load_record
 from toolkit.progress import OUTAGE_LIMIT_SECONDS, Display, Outage
 from toolkit.report import document
 from toolkit.settings import Settings, load_settings
-from toolkit.status import JobChecker
+from toolkit.status import DEFAULT_OUTPUT_DIR, JobChecker
 from toolkit.storage import check_container_sas, make_container_client
 
 DOWNLOAD_SAS_LIFETIME = datetime.timedelta(hours=1)  # when AZURE_STORAGE_KEY lets us make one
@@ -143,7 +144,7 @@ def accounts(settings: Settings, tail: bool) -> tuple[BatchAccess, Storage | Non
 
 def check(args: argparse.Namespace, settings: Settings) -> int:
     check_options(args)
-    output_dir = Path(args.output_dir or "outputs")
+    output_dir = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT_DIR
     if args.tail is None:
         check_output_dir(output_dir)
     access, blobs = load_settings(settings, lambda configured: accounts(configured, args.tail is not None))

@@ -4,14 +4,21 @@
      "pools": [{"id", "state", "autoscale", "nodes": {"idle": 2, ...}, "resize_error": {"code", "advice"} | null}],
      "jobs": [{"id", "pool_id", "state", "exists", "task_counts": {...} | null, "problem": str | null,
                "preparation_failures": [{"node_id", "exit_code", "failure", "file", "last_lines"}],
+               "sweeps": [{"mark", "first_id", "last_id", "tasks", "completed", "succeeded", "failed",
+                           "running", "waiting"}],
                "tasks": [{"id", "state", "node_id", "exit_code", "result", "reason",
-                          "failure": {"category", "code", "message"} | null, "outputs": [paths]}]}]}
+                          "failure": {"category", "code", "message"} | null, "outputs": [paths],
+                          "result_files": [paths below OUTPUT_DIR/JOB/TASK/]}]}]}
 
 `result` is "succeeded", "failed" or null (not completed); `reason` the words check_task prints for it.
+`outputs` are the std files (and a failed MPI task's other nodes' stderr) as paths from the current directory;
+`result_files` the task's downloaded result files (OUTPUT_FILES), e.g. "results/a.txt". `sweeps` are the job's
+parameter sweeps (send_task.py --sweep), recognised by their tasks' submission mark.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +26,7 @@ from toolkit.batch import wire_value
 from toolkit.failures import subtask_stderr_files
 from toolkit.outputs import STD_FILES
 from toolkit.progress import task_result
+from toolkit.sweep import sweep_progress
 
 if TYPE_CHECKING:
     from azure.batch import models
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
     from toolkit.status import JobChecker
 
 
-def task_entry(task: models.BatchTask, task_dir: Path) -> dict[str, Any]:
+def task_entry(task: models.BatchTask, task_dir: Path, result_files: list[str]) -> dict[str, Any]:
     info = task.execution_info
     failure = info.failure_info if info else None
     completed = wire_value(task.state) == "completed"
@@ -42,6 +50,7 @@ def task_entry(task: models.BatchTask, task_dir: Path) -> dict[str, Any]:
         "failure": {"category": wire_value(failure.category) or None, "code": failure.code,
                     "message": failure.message} if failure else None,
         "outputs": outputs + [str(path) for path in subtask_stderr_files(task_dir)],
+        "result_files": result_files,
     }
 
 
@@ -65,7 +74,9 @@ def document(checker: JobChecker) -> dict[str, Any]:
                                       "failure": failure.failure or None, "file": failure.shown_file or None,
                                       "last_lines": list(failure.lines)}
                                      for failure in checker.preparation.get(job.id, [])],
-            "tasks": [task_entry(task, checker.output_dir / job.id / task.id) for task in tasks],
+            "sweeps": [dataclasses.asdict(sweep) for sweep in sweep_progress(tasks)],
+            "tasks": [task_entry(task, checker.output_dir / job.id / task.id, checker.result_files(job.id, task.id))
+                      for task in tasks],
         })
     return {
         "output_dir": str(checker.output_dir),

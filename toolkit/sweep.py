@@ -4,6 +4,7 @@ PROGRAM_ARGS, added with the task-collection request, 100 tasks a request.
 Every task of a sweep carries the same submission mark, made from the sweep's task id and lines, so a
 second run of the same sweep recognises its own tasks and adds only the missing ones, while a task of
 another sweep (or another send_task.py) with one of its ids is a clash, reported before anything is added.
+check_task.py recognises a sweep's tasks in a job's listing by that mark (sweep_progress).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .batch import RETRY_POST, made_by
+from .batch import RETRY_POST, SUBMISSION_MARK, made_by, wire_value
 from .errors import ExitStatus, ToolkitError
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 MAX_SWEEP_TASKS = 10_000
 TASKS_PER_REQUEST = 100   # the service's limit for one task-collection request
 COMMENT = "#"
+MARK_PREFIX = "sweep-"    # a sweep's mark; send_task.py's single tasks carry a bare uuid
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def read_sweep(path: str, task_id: str) -> Sweep:
     tasks = tuple(SweepTask(f"{task_id}-{index:0{width}d}", line, number)
                   for index, (number, line) in enumerate(wanted, start=1))
     digest = hashlib.sha256("\n".join([task_id, *(task.program_args for task in tasks)]).encode()).hexdigest()
-    return Sweep(path, tasks, f"sweep-{digest[:32]}")
+    return Sweep(path, tasks, f"{MARK_PREFIX}{digest[:32]}")
 
 
 def clashes_and_missing(existing: Iterable[models.BatchTask], sweep: Sweep) -> tuple[list[str], list[SweepTask]]:
@@ -101,3 +103,57 @@ def add_sweep_tasks(client: BatchClient, job_id: str, tasks: Sequence[models.Bat
                     continue
             message = outcome.error.message.value if outcome.error and outcome.error.message else ""
             raise ToolkitError(f"Task [{outcome.task_id}] of the sweep was refused ({code}): {message}")
+
+
+# --- what check_task.py says of a sweep ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where the tasks of one sweep in a job stand (from one listing of the job's tasks)."""
+
+    mark: str
+    first_id: str
+    last_id: str
+    tasks: int
+    completed: int
+    succeeded: int
+    failed: int
+    running: int       # running or preparing
+    waiting: int       # active: not yet on a node
+
+
+def sweep_mark(task: models.BatchTask) -> str | None:
+    """The mark of the sweep the task belongs to, or None for a task not sent with --sweep."""
+    return next((item.value for item in task.environment_settings or []
+                 if item.name == SUBMISSION_MARK and item.value and item.value.startswith(MARK_PREFIX)), None)
+
+
+def sweep_progress(tasks: Iterable[models.BatchTask]) -> list[SweepProgress]:
+    """The sweeps among a job's tasks, in the order of their first ids (the tasks need id, state,
+    executionInfo and environmentSettings)."""
+    by_mark: dict[str, list[models.BatchTask]] = {}
+    for task in tasks:
+        mark = sweep_mark(task)
+        if mark is not None:
+            by_mark.setdefault(mark, []).append(task)
+    found = []
+    for mark, members in by_mark.items():
+        ids = sorted((str(task.id) for task in members), key=str.lower)  # zero-padded: text order is number order
+        states = [wire_value(task.state) for task in members]
+        # Failed as the service counts it: the task's executionInfo.result (a completed task without one succeeded).
+        failed = sum(1 for task, state in zip(members, states, strict=True) if state == "completed"
+                     and task.execution_info is not None and wire_value(task.execution_info.result) == "failure")
+        completed = states.count("completed")
+        found.append(SweepProgress(mark, ids[0], ids[-1], len(members), completed, completed - failed, failed,
+                                   states.count("running") + states.count("preparing"), states.count("active")))
+    return sorted(found, key=lambda sweep: sweep.first_id.lower())
+
+
+def progress_line(sweep: SweepProgress) -> str:
+    """'Sweep [T-01] .. [T-12]: 12 tasks: 9 completed (8 succeeded, 1 failed), 2 running, 1 waiting' (no
+    running or waiting part when there are none)."""
+    parts = [f"{sweep.completed} completed ({sweep.succeeded} succeeded, {sweep.failed} failed)",
+             *([f"{sweep.running} running"] if sweep.running else []),
+             *([f"{sweep.waiting} waiting"] if sweep.waiting else [])]
+    tasks = f"{sweep.tasks} task{'s' if sweep.tasks != 1 else ''}"
+    return f"Sweep [{sweep.first_id}] .. [{sweep.last_id}]: {tasks}: {', '.join(parts)}"

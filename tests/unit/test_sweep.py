@@ -1,12 +1,22 @@
-"""toolkit/sweep.py: reading a sweep file into tasks, and telling a re-run's own tasks from clashes."""
+"""toolkit/sweep.py: reading a sweep file into tasks, telling a re-run's own tasks from clashes, and check_task.py's
+summary of a sweep from a job's listed tasks."""
 
 from types import SimpleNamespace
 
 import pytest
+from azure.batch import models
 
 from toolkit.batch import SUBMISSION_MARK
 from toolkit.errors import ExitStatus, ToolkitError
-from toolkit.sweep import MAX_SWEEP_TASKS, batches, clashes_and_missing, read_sweep
+from toolkit.sweep import (
+    MAX_SWEEP_TASKS,
+    SweepProgress,
+    batches,
+    clashes_and_missing,
+    progress_line,
+    read_sweep,
+    sweep_progress,
+)
 
 
 def _write(tmp_path, text):
@@ -66,3 +76,39 @@ def test_a_rerun_adds_only_what_is_missing_and_names_clashes(tmp_path):
 
 def test_task_collections_hold_at_most_100_tasks():
     assert [len(batch) for batch in batches(list(range(250)))] == [100, 100, 50]
+
+
+# --- check_task.py's summary of a sweep, from typed task values ------------------------------------------------
+
+def _listed(task_id, mark, state, result=None):
+    """A task as check_task.py's listing gives it (id, state, executionInfo, environmentSettings)."""
+    info = models.BatchTaskExecutionInfo(result=result, retry_count=0, requeue_count=0) if result else None
+    return models.BatchTask(id=task_id, state=state, execution_info=info,
+                            environment_settings=[models.EnvironmentSetting(name=SUBMISSION_MARK, value=mark)])
+
+
+def test_a_sweep_is_summarised_by_its_mark_and_other_tasks_are_left_out():
+    mark, other = "sweep-" + "a" * 32, "sweep-" + "b" * 32
+    tasks = [
+        *(_listed(f"T-{n:02d}", mark, "completed", "success") for n in (3, 1, 2, 4, 5, 6, 7, 8)),
+        _listed("T-09", mark, "completed", "failure"),
+        _listed("T-10", mark, "running"), _listed("T-11", mark, "preparing"), _listed("T-12", mark, "active"),
+        _listed("single", "0123456789abcdef0123456789abcdef", "completed", "failure"),  # send_task.py's own mark
+        models.BatchTask(id="bare", state="completed"),
+        _listed("A-1", other, "active"),
+    ]
+    first, second = sweep_progress(tasks)
+    assert first == SweepProgress("sweep-" + "b" * 32, "A-1", "A-1", tasks=1, completed=0, succeeded=0, failed=0,
+                                  running=0, waiting=1)
+    assert second == SweepProgress(mark, "T-01", "T-12", tasks=12, completed=9, succeeded=8, failed=1, running=2,
+                                   waiting=1)
+    assert progress_line(second) == "Sweep [T-01] .. [T-12]: 12 tasks: 9 completed (8 succeeded, 1 failed), " \
+                                    "2 running, 1 waiting"
+    assert progress_line(first) == "Sweep [A-1] .. [A-1]: 1 task: 0 completed (0 succeeded, 0 failed), 1 waiting"
+
+
+def test_a_finished_sweep_says_no_running_or_waiting_and_none_is_found_among_plain_tasks():
+    mark = "sweep-" + "c" * 32
+    [done] = sweep_progress([_listed("s-1", mark, "completed", "success"), _listed("s-2", mark, "completed")])
+    assert progress_line(done) == "Sweep [s-1] .. [s-2]: 2 tasks: 2 completed (2 succeeded, 0 failed)"
+    assert sweep_progress([models.BatchTask(id="t", state="completed"), _listed("u", "f" * 32, "running")]) == []
