@@ -10,12 +10,22 @@ over `.env`. Set BATCH_TOOLKIT_ENV_FILE to read another file instead (the local 
 one), or to an empty string to read no file at all. Every variable is documented in `.env.example` and
 in the README.
 
+Run it to see the settings the scripts would use now, each with where it came from (the environment,
+which env file, or the default); secrets show only whether they are set:
+
+    python3 config_resources.py
+
+It exits with 2 when a value is malformed (each such value is named, with what is wrong).
+
 The code lives in the toolkit, which never imports this module: toolkit/settings.py reads and checks
 the settings (`read_settings`, `require`, ConfigError), toolkit/checked.py turns them into what each
 script needs (`pool_settings`, `task_settings`, `batch_access`, `storage`), toolkit/commands.py builds
 the default commands. They are re-exported here for readers of the tutorial and interactive use.
 """
 
+import argparse
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 from toolkit.checked import (
@@ -46,6 +56,7 @@ from toolkit.settings import (
     Settings,
     read_settings,
     require,
+    setting_sources,
 )
 from toolkit.variables import INTER_NODE_POOL_CAP
 
@@ -69,3 +80,31 @@ def __getattr__(name: str) -> Any:
     if not _read:
         _read.append(read_settings())
     return _read[0] if name == "settings" else getattr(_read[0], name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="config_resources.py",
+        description="Print the settings create_pool_job.py, send_task.py and check_task.py would use now, and "
+                    "where each came from (environment, env file, default); secrets only as set or unset.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    build_parser().parse_args(argv)
+    sources = setting_sources()
+    width = max(len(source.name) for source in sources)
+    print("Settings (the environment wins over the env file; unset ones take their default):")
+    for source in sources:
+        if source.source == "unset":
+            print(f"  {source.name:<{width}}   not set")
+            continue
+        shown = "set" if source.secret else (source.value or "(empty)")
+        print(f"  {source.name:<{width}} = {shown}  [{source.source}]")
+    problems = [source for source in sources if source.problem]
+    for source in problems:
+        print(f"Problem: {source.name} {source.problem}.", file=sys.stderr)
+    return 2 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -49,8 +49,8 @@ EXAMPLE_ENV_FILE = SCRIPTS_DIR / ".env.example"
 
 # The table's names, re-exported for the scripts and config_resources.py (toolkit/variables.py defines them).
 __all__ = ["BATCH_VARIABLES", "DEFAULTS", "DEFAULT_ENV_FILE", "ENV_FILE_VARIABLE", "HOW_TO_SET", "SECRET_VARIABLES",
-           "VARIABLES", "VARIABLE_TABLE", "ConfigError", "Settings", "load_settings", "problems_of", "read_settings",
-           "require"]
+           "VARIABLES", "VARIABLE_TABLE", "ConfigError", "SettingSource", "Settings", "load_settings", "problems_of",
+           "read_settings", "require", "setting_sources"]
 
 # How close an unknown name in the env file must be to one of VARIABLES to be reported as a likely typo.
 TYPO_CUTOFF = 0.8
@@ -205,6 +205,45 @@ def read_settings(environ: Mapping[str, str] | None = None) -> Settings:
         nb_processes_is_set=bool(environment.values.get("NB_PROCESSES", "").strip()),
     )
 
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """One variable as the toolkit would use it now: its value and where it came from (python3 config_resources.py)."""
+    name: str
+    value: str          # '' for a secret (see `secret`) or a variable that is unset and has no default
+    source: str         # "environment", "env file PATH", "default", "default, made from the other settings", "unset"
+    secret: bool = False
+    problem: str = ""   # what is wrong with its value, if anything
+
+
+def setting_sources(environ: Mapping[str, str] | None = None) -> tuple[SettingSource, ...]:
+    """Every variable of VARIABLE_TABLE with its effective value and its source; secrets without their value."""
+    environ = os.environ if environ is None else environ
+    environment = load_environment(environ, ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
+    settings = read_settings(environ)
+    made = {"CMD_PREP_TASK": settings.cmd_prep_task, "COORDINATION_COMMAND": settings.coordination_command,
+            "START_COMMAND": settings.start_command}
+    sources = []
+    for variable in VARIABLE_TABLE:
+        name = variable.name
+        if name == ENV_FILE_VARIABLE:
+            read = environment.env_file or "none"
+            sources.append(SettingSource(name, read, "environment" if name in environ else "default",
+                                         problem=settings.problems.get(name, "")))
+            continue
+        value = variable.clean(environment.values.get(name, variable.default))
+        if name in environ:
+            source = "environment"
+        elif name in environment.file_names:
+            source = f"env file {environment.env_file}"
+        elif name in made and made[name]:
+            source, value = "default, made from the other settings", made[name]
+        else:
+            source = "default" if variable.default else "unset"
+        sources.append(SettingSource(name, "" if variable.secret else value, source, variable.secret,
+                                     settings.problems.get(name, "")))
+    return tuple(sources)
 
 # Where each variable's value lives in Settings, to tell "missing" apart from "set".
 _VALUE_OF = {
