@@ -192,9 +192,31 @@ def check(args: argparse.Namespace, settings: Settings) -> int:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def check_or_stop_waiting(args: argparse.Namespace, settings: Settings) -> int:
+    """check(), where Ctrl-C during --wait is no error: only the waiting stops, the tasks keep running (exit 130)."""
+    try:
+        return check(args, settings)
+    except KeyboardInterrupt:
+        if not args.wait or args.tail is not None:
+            raise
+        print(f"Stopped waiting. The tasks keep running on Batch; pick up again with: {wait_again(args)}",
+              file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+
+
+def wait_again(args: argparse.Namespace) -> str:
+    """The command that goes on waiting where Ctrl-C stopped (downloads already made are kept)."""
+    words = ["python3", "check_task.py"]
+    if args.job_id:
+        words += ["--job_id", args.job_id]
+    if args.output_dir:
+        words += ["--output_dir", args.output_dir]
+    return " ".join([*words, "--wait"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(lambda settings: check(args, settings))
+    return run(lambda settings: check_or_stop_waiting(args, settings))
 
 
 if __name__ == "__main__":

@@ -173,7 +173,9 @@ class Display:
     def _redraw_last(self) -> None:
         if not self.live or not self._last:
             return
-        elapsed = f"waiting for {duration(time.monotonic() - self._started)} (Ctrl-C stops waiting; nothing is lost)"
+        # The time waited so far, not a countdown; Ctrl-C ends only the waiting, never the tasks.
+        elapsed = (f"waited {duration(time.monotonic() - self._started)} so far "
+                   "(Ctrl-C stops waiting; the tasks keep running)")
         # One column short of the width: a line filling the last column wraps early on some terminals.
         width = max(self.columns() - 1, 10)
         rows = [fitted(f"{text}{live}", width) for _, text, live in self._last] + [fitted(elapsed, width)]
@@ -182,7 +184,7 @@ class Display:
         self._drawn = len(rows)
 
     def finish(self) -> None:
-        """End the live view: its block (cut lines, the 'waiting for' line) gives way to the last status in full."""
+        """End the live view: its block (cut lines, the 'waited' line) gives way to the last status in full."""
         if not self.live or not self._drawn:
             return
         self._erase()

@@ -86,6 +86,14 @@ def read_from(client: BatchClient, job_id: str, task_id: str, offset: int, name:
         raise
 
 
+def status_line(task: models.BatchTask, task_id: str) -> str:
+    """What --tail says of a task that has not completed: waiting for a node, or running where and how long."""
+    if wire_value(task.state) == "active":
+        return f"Task [{task_id}] is waiting for a node..."
+    text, _ = running_line(task, now_utc())
+    return f"Task [{task_id}]: following its stdout.txt and stderr.txt: {text.split(': ', 1)[1]} (Ctrl-C stops)"
+
+
 def follow(client: BatchClient, job_id: str, task_id: str, poll_seconds: float, out: BinaryIO | None = None,
            notes: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
     """Copy the task's stdout.txt and stderr.txt to `out` as they grow; notes (waiting, node, exit state) go
@@ -115,6 +123,8 @@ def follow(client: BatchClient, job_id: str, task_id: str, poll_seconds: float, 
         state = wire_value(task.state)
         was_marked = lines.marked
         lines.seen.update(name for name, chunk in chunks.items() if chunk)  # this poll's lines are marked alike
+        if state != "completed":   # the status line first: it says what the lines below it are
+            note(status_line(task, task_id))
         if lines.marked and not was_marked:
             note(f"Task [{task_id}]: stdout.txt and stderr.txt both have output: each line is now marked "
                  "stdout| or stderr|")
@@ -134,10 +144,4 @@ def follow(client: BatchClient, job_id: str, task_id: str, poll_seconds: float, 
             result, _ = task_result(task)
             note(f"Task [{task_id}] completed: {result}")
             return ExitStatus.OK
-        if state == "active":
-            note(f"Task [{task_id}] is waiting for a node...")
-        else:
-            text, _ = running_line(task, now_utc())
-            note(f"Task [{task_id}]: following its stdout.txt and stderr.txt: {text.split(': ', 1)[1]} "
-                 "(Ctrl-C stops)")
         sleep(poll_seconds)

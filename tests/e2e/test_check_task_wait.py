@@ -19,10 +19,11 @@ from tools import local_stack as stack_module
 __all__ = ["plain_pool"]  # the module-scoped fixture, shared
 
 
-def start_check_task(local_stack, cwd, *args, env=None):
+def start_check_task(local_stack, cwd, *args, env=None, merged=False):
+    """check_task.py as a child; merged: its stderr into its stdout, in the order it wrote them."""
     return subprocess.Popen([sys.executable, str(REPO_ROOT / "check_task.py"), *args], cwd=cwd,
                             env=stack_module.script_environment(local_stack, **(env or {})), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE, text=True)
 
 
 def lines_until(stream, words, timeout=60.0):
@@ -117,6 +118,22 @@ def test_tail_follows_a_running_task_to_its_end(local_stack, ids, batch, plain_p
     assert "Task [chatty]: following its stdout.txt and stderr.txt: running on node" in err
     assert "Task [chatty] completed: succeeded (exit code 0)" in err
     assert not (tmp_path / "outputs").exists()
+
+
+def test_tail_says_what_it_follows_before_the_first_line(local_stack, ids, batch, plain_pool, tmp_path):
+    flag = tmp_path / "go"
+    add_job(batch, local_stack, ids.job_id, plain_pool, chatty=gated(flag, before="first-line", after="last-line"))
+    wait_for(lambda: batch.get_task(ids.job_id, "chatty").state == "running", what="the task to run")
+    tail = start_check_task(local_stack, tmp_path, "--job_id", ids.job_id, "--tail", "chatty", "--poll_seconds", "0.1",
+                            merged=True)
+    try:
+        seen = lines_until(tail.stdout, "first-line")
+        flag.touch()
+        tail.communicate(timeout=60)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert "Task [chatty]: following its stdout.txt and stderr.txt: running on node" in "".join(seen[:-1]), seen
 
 
 def test_tail_of_a_finished_task_prints_it_whole(run_script, ids, local_stack, batch, plain_pool):
@@ -249,10 +266,10 @@ def test_wait_on_a_terminal_redraws_a_live_view(ids, local_stack, batch, plain_p
     text = output.decode()
     assert proc.returncode == 0, text
     job_line = f"Job [{ids.job_id}]: active 0, running 0, completed 1"
-    assert "waiting for" in text and len(job_line) > 40
+    assert "waited " in text and len(job_line) > 40
     *live_views, after_the_end = text.split("\x1b[J")
     drawn = [row.rpartition("\x1b[J")[2] for view in live_views for row in view.splitlines()
-             if row.startswith(("Job [", "waiting for", "\x1b"))]  # the rows of the live view, not events
+             if row.startswith(("Job [", "waited ", "\x1b"))]  # the rows of the live view, not events
     assert drawn and all(len(row) <= 39 for row in drawn), text
-    assert job_line in after_the_end and "waiting for" not in after_the_end, text
+    assert job_line in after_the_end and "waited " not in after_the_end, text
     wait_for(lambda: (tmp_path / "outputs" / ids.job_id / "a" / "stdout.txt").exists(), what="the download")

@@ -5,6 +5,7 @@ import datetime
 import io
 import json
 import os
+import re
 
 import pytest
 from azure.batch import models
@@ -103,6 +104,8 @@ def test_terminal_wait_redraws_the_status_in_place():
     text = out.getvalue()
     assert text.count("\x1b[2F\x1b[J") == 2  # the job line and the footer, erased twice
     assert "Job [j]: running 1 for 2s" in text and "something happened" in text
+    # The footer is the time waited so far, not a countdown, and Ctrl-C ends only the waiting.
+    assert re.search(r"\nwaited \d+s so far \(Ctrl-C stops waiting; the tasks keep running\)\n", text), text
 
 
 def test_terminal_wait_cuts_lines_to_the_width_and_ends_with_the_lines_in_full():
