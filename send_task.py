@@ -65,7 +65,7 @@ from toolkit.settings import Settings, load_settings
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 from toolkit.sweep import SweepTask, add_sweep_tasks, batches, clashes_and_missing, read_sweep
 from toolkit.values import check_program, sas_token_expiry
-from toolkit.vmsizes import is_infiniband_size
+from toolkit.vmsizes import cores_of, is_infiniband_size
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
@@ -87,6 +87,7 @@ class Target:
     job_id: str
     pool_id: str
     fabric: Fabric
+    cores: int | None = None    # a node's vCPUs, read from the pool's VM size name (None: not readable)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,7 +204,7 @@ def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> Target:
                            "with a larger --max_nodes.", ExitStatus.USAGE)
     check_resize(pool, nodes)
     fabric = Fabric.INFINIBAND if pool.vm_size and is_infiniband_size(pool.vm_size) else Fabric.TCP
-    return Target(job.id, pool_id, fabric)
+    return Target(job.id, pool_id, fabric, cores_of(pool.vm_size or ""))
 
 
 def check_resize(pool: models.BatchPool, nodes: int) -> None:
@@ -280,6 +281,18 @@ def start_command(settings: TaskSettings, processes: int | None, fabric: Fabric 
     return settings.start_command_for(settings.processes_for(fabric, processes), fabric)
 
 
+def warn_idle_nodes(target: Target, nodes: int, processes: int | None) -> None:
+    """Warn when the ranks would not reach every node of the task: ranks fill a node's cores first, and
+    a node without a rank idles, billed, for the whole task."""
+    if processes is None or target.cores is None:
+        return
+    used = min(nodes, -(-processes // target.cores))
+    if used < nodes:
+        print(f"Warning: {processes} MPI process(es) fill {used} of the task's {nodes} nodes ({target.cores} cores "
+              f"each): the other {nodes - used} would idle, billed, while it runs. Use --nodes {used}, or more "
+              "processes (--processes).", file=sys.stderr)
+
+
 def describe_fabric(target: Target, settings: TaskSettings, processes: int | None) -> None:
     """On an InfiniBand pool, say what the default START_COMMAND does there (it differs from the TCP line)."""
     if target.fabric is not Fabric.INFINIBAND or not settings.start_command_is_default:
@@ -308,6 +321,8 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
     job_id, pool_id = target.job_id, target.pool_id
     check_container_exists(settings.storage)
     describe_fabric(target, settings, args.processes)
+    if settings.start_command_is_default:
+        warn_idle_nodes(target, nodes, settings.processes_for(target.fabric, args.processes))
     submission_id = uuid.uuid4().hex
     task = build_task(settings, job_id, args.task_id, nodes, submission_id,
                       start_command(settings, args.processes, target.fabric))
@@ -339,6 +354,7 @@ def send_sweep(args: argparse.Namespace, settings: TaskSettings, nodes: int) -> 
     processes = settings.processes_for(target.fabric, args.processes)
     check_container_exists(settings.storage)
     describe_fabric(target, settings, args.processes)
+    warn_idle_nodes(target, nodes, processes)
     clashes, missing = clashes_and_missing(client.list_tasks(job_id, select=["id", "environmentSettings"]), sweep)
     if clashes:
         raise ToolkitError(f"Task [{clashes[0]}] already exists in job [{job_id}] and is not part of this sweep "

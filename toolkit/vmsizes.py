@@ -46,3 +46,17 @@ def is_infiniband_size(vm_size: str) -> bool:
 def retirement_of(vm_size: str) -> Retirement | None:
     """The announced retirement that covers this size, or None."""
     return next((retirement for retirement in RETIREMENTS if retirement.pattern.match(vm_size.strip())), None)
+
+
+_ANY_SIZE = re.compile(r"^standard_[a-z]+(?P<vcpus>\d+)(?:-(?P<constrained>\d+))?[a-z]*(?:_.*)?$", re.IGNORECASE)
+
+
+def cores_of(vm_size: str) -> int | None:
+    """The vCPUs a node of this size gives its programs, read from the name (standard_d2s_v5: 2; a
+    constrained-core size its active count, Standard_HB120-96rs_v3: 96), or None for a name outside the
+    scheme. Older names whose number is not the vCPU count (Standard_D11_v2, Standard_A8) read wrong: the
+    callers only warn with it."""
+    match = _ANY_SIZE.match(vm_size.strip())
+    if not match:
+        return None
+    return int(match["constrained"] or match["vcpus"]) or None

@@ -110,3 +110,11 @@ def test_each_refusal_is_one_line_and_creates_nothing(run_script, ids, local_sta
                      "--program go into the default START_COMMAND, but START_COMMAND is set: put them in "
                      "START_COMMAND, or unset it and use PROGRAM. Nothing was added.")
     assert list(client.list_tasks(ids.job_id)) == []
+
+
+def test_more_nodes_than_the_ranks_reach_is_warned_about(run_script, ids):
+    create(run_script, ids)
+    sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--nodes", "3", "--dry_run")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert ("Warning: 4 MPI process(es) fill 2 of the task's 3 nodes (2 cores each): the other 1 would idle, "
+            "billed, while it runs. Use --nodes 2, or more processes (--processes).") in sent.stderr

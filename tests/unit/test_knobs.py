@@ -7,7 +7,9 @@ import pytest
 import send_task
 from config_resources import ConfigError, read_settings, task_settings
 from tests.conftest import VALID_ENV
+from toolkit.commands import Fabric
 from toolkit.errors import ExitStatus, ToolkitError
+from toolkit.vmsizes import cores_of
 
 PROGRAM_PATH = '"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/'
 
@@ -103,3 +105,24 @@ def test_help_names_the_variables_the_options_replace():
     args = send_task.build_parser().parse_args(["--job_id", "j", "--task_id", "t", "--program", "src/x.py",
                                                 "--args", "--steps 10"])
     assert (args.program, args.args) == ("src/x.py", "--steps 10")
+
+
+@pytest.mark.parametrize(("size", "cores"), [("standard_d2s_v5", 2), ("Standard_HB120rs_v3", 120),
+                                             ("Standard_HB120-96rs_v3", 96), ("Standard_D16ads_v5", 16),
+                                             ("custom", None)])
+def test_a_nodes_cores_are_read_from_its_size_name(size, cores):
+    assert cores_of(size) == cores
+
+
+@pytest.mark.parametrize(("nodes", "processes", "idle"), [(3, 4, 1), (4, 2, 3), (2, 4, 0), (2, 5, 0), (3, None, 0)])
+def test_nodes_the_ranks_would_not_reach_are_warned_about(capsys, nodes, processes, idle):
+    target = send_task.Target("j", "p", Fabric.TCP, cores=2)
+    send_task.warn_idle_nodes(target, nodes, processes)
+    err = capsys.readouterr().err
+    if not idle:
+        assert err == ""
+        return
+    used = nodes - idle
+    assert err == (f"Warning: {processes} MPI process(es) fill {used} of the task's {nodes} nodes (2 cores each): "
+                   f"the other {idle} would idle, billed, while it runs. Use --nodes {used}, or more processes "
+                   "(--processes).\n")
