@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from toolkit.account import list_jobs
+from toolkit.account import leftover_pools, list_jobs
 from toolkit.batch import make_batch_client
 from toolkit.checked import BatchAccess, Storage, batch_access, storage
 from toolkit.cli import check_id, make_parser, run
@@ -171,6 +171,8 @@ def check(args: argparse.Namespace, settings: Settings) -> int:
                              verbose=args.verbose, whole_account=args.job_id is None, list_always=args.json)
         if not jobs:
             display.event("No jobs in this Batch account.")
+            for line in leftover_pools(client):   # what is left of earlier runs, and what it costs
+                display.event(line)
         try:
             while jobs:
                 finished = outage.attempt(checker.poll, poll_seconds) if args.wait else checker.poll()

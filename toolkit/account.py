@@ -114,5 +114,20 @@ def pool_text(pool: models.BatchPool, states: Counter[str], users: list[str], wh
         text += f"; active jobs: {', '.join(users[:3])}{f' and {len(users) - 3} more' if len(users) > 3 else ''}"
     elif whole_account and total and wire_value(pool.state) != "deleting":
         text += (f"; no active job, so it costs money for nothing: delete it with "
-                 f"python3 delete_pool_job.py --pool_id {pool.id}")
+                 f"python3 delete_pool_job.py --pool_id {pool.id} --yes")
     return text
+
+
+def leftover_pools(client: BatchClient) -> list[str]:
+    """With no job in the account: a line per pool left (two requests), each with the command that deletes it.
+    A pool with nodes costs money for nothing; an autoscale pool at 0 nodes costs nothing until a job comes."""
+    nodes = node_counts(client)
+    lines = []
+    for pool in sorted(client.list_pools(select=POOL_FIELDS), key=lambda pool: pool.id):
+        states = nodes.get(pool.id, Counter())
+        text = pool_text(pool, states, [], whole_account=True)
+        if not sum(states.values()) and wire_value(pool.state) != "deleting":
+            text += (f"; no job, and no node to pay for: delete it when you are done with "
+                     f"python3 delete_pool_job.py --pool_id {pool.id} --yes")
+        lines.append(text)
+    return lines

@@ -196,7 +196,7 @@ def test_pools_view_flags_a_pool_with_nodes_and_no_active_job(run_script, ids, l
         result = run_script("check_task.py")
         assert result.returncode == 0, result.stdout + result.stderr
         assert re.search(rf"^Pool \[{ids.pool_id}\]: 1 node \(\w+ 1\); no active job, so it costs money for "
-                         rf"nothing: delete it with python3 delete_pool_job.py --pool_id {ids.pool_id}$",
+                         rf"nothing: delete it with python3 delete_pool_job.py --pool_id {ids.pool_id} --yes$",
                          result.stdout, re.MULTILINE), result.stdout
         assert re.search(rf"^Pool \[{plain_pool}\]: 2 nodes .*; active jobs: .*{ids.job_id}", result.stdout,
                          re.MULTILINE) or f"Pool [{plain_pool}]: 2 nodes" in result.stdout
