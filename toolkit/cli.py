@@ -15,13 +15,15 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.batch import service_message
 from toolkit.credentials import KEYS_REFUSED, NO_CREDENTIAL, TOKEN_REJECTED, SignInConfigError
+from toolkit.envfile import local_stack_marker
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.redaction import redact
-from toolkit.settings import ENV_FILE_VARIABLE, ConfigError, Settings, read_settings
+from toolkit.settings import ENV_FILE_VARIABLE, SCRIPTS_DIR, ConfigError, Settings, read_settings
 from toolkit.values import is_vm_size_name
 
 if TYPE_CHECKING:
@@ -156,9 +158,7 @@ def run(body: Callable[[Settings], int]) -> int:
     except ClientAuthenticationError as err:  # before HttpResponseError, its base class
         return _fail(sign_in_message(err), ExitStatus.FAILED, settings)
     except (ServiceRequestError, ServiceResponseError) as err:
-        return _fail(f"Cannot reach the service ({type(err).__name__}): check AZURE_BATCH_ENDPOINT, "
-                     f"BLOB_CONTAINER_URL and the network. Detail: {str(err).splitlines()[0] if str(err) else ''}",
-                     ExitStatus.FAILED, settings)
+        return _fail(unreachable_message(err, settings), ExitStatus.FAILED, settings)
     except HttpResponseError as err:
         if err.status_code is None:  # the connection broke while the answer was being read
             return _fail("The connection to the service broke while reading its answer; run the command again "
@@ -170,6 +170,16 @@ def run(body: Callable[[Settings], int]) -> int:
                      settings)
     except KeyboardInterrupt:
         return _fail("Interrupted.", ExitStatus.INTERRUPTED, settings)
+
+
+def unreachable_message(err: Exception, settings: Settings) -> str:
+    """Why the service could not be reached, and what to check."""
+    if settings.env_file and local_stack_marker(Path(settings.env_file)).is_file():
+        # make local's env file, left by a local stack that did not stop cleanly (killed): nothing listens.
+        return ("The local stack is not running (its env file is left from an earlier run): start it with make "
+                f"local in another shell, in {SCRIPTS_DIR}")
+    return (f"Cannot reach the service ({type(err).__name__}): check AZURE_BATCH_ENDPOINT, BLOB_CONTAINER_URL and "
+            f"the network. Detail: {str(err).splitlines()[0] if str(err) else ''}")
 
 
 def _fail(message: str, exit_code: int, settings: Settings) -> int:

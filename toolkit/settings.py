@@ -48,9 +48,9 @@ DEFAULT_ENV_FILE = SCRIPTS_DIR / ".env"
 EXAMPLE_ENV_FILE = SCRIPTS_DIR / ".env.example"
 
 # The table's names, re-exported for the scripts and config_resources.py (toolkit/variables.py defines them).
-__all__ = ["BATCH_VARIABLES", "DEFAULTS", "DEFAULT_ENV_FILE", "ENV_FILE_VARIABLE", "HOW_TO_SET", "SECRET_VARIABLES",
-           "VARIABLES", "VARIABLE_TABLE", "ConfigError", "SettingSource", "Settings", "load_settings", "problems_of",
-           "read_settings", "require", "setting_sources"]
+__all__ = ["BATCH_VARIABLES", "DEFAULTS", "DEFAULT_ENV_FILE", "ENV_FILE_VARIABLE", "HOW_TO_SET", "SCRIPTS_DIR",
+           "SECRET_VARIABLES", "VARIABLES", "VARIABLE_TABLE", "ConfigError", "SettingSource", "Settings",
+           "load_settings", "problems_of", "read_settings", "require", "setting_sources"]
 
 # How close an unknown name in the env file must be to one of VARIABLES to be reported as a likely typo.
 TYPO_CUTOFF = 0.8

@@ -78,3 +78,18 @@ def test_the_secret_scanner_knows_every_secret(local_stack):
     assert local_stack.batch_key in secrets and local_stack.storage_key in secrets
     signature = parse_qs(urlsplit(local_stack.env["BLOB_CONTAINER_URL"]).query)["sig"][0]
     assert signature in secrets
+
+
+def test_a_script_after_the_local_stack_was_killed_says_it_is_not_running(tmp_path):
+    """make local's env file left behind (the stack was killed, not stopped): nothing listens at its endpoint."""
+    env_file = tmp_path / "local.env"
+    env_file.write_text(f"AZURE_BATCH_ACCOUNT=devbatchaccount1\nAZURE_BATCH_ENDPOINT=http://127.0.0.1:{closed_port()}\n"
+                        "AZURE_BATCH_ACCESS_KEY=c2VjcmV0LWtleS1mb3ItdGhlLXRlc3Qtb25seS0xMjM0NTY3ODkwYWJjZGVm\n")
+    env_file.chmod(0o600)
+    (tmp_path / "local.env.local-stack").write_text("# make local\n")
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "check_task.py")], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                                         "BATCH_TOOLKIT_ENV_FILE": str(env_file)})
+    assert result.returncode == 1
+    assert result.stderr == ("Error: The local stack is not running (its env file is left from an earlier run): "
+                             f"start it with make local in another shell, in {REPO_ROOT}\n")
