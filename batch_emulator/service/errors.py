@@ -58,6 +58,17 @@ MESSAGES = {
     # Quota codes are documented in the Batch error list; their message text is ours.
     "PoolQuotaReached": "The specified account has reached its quota of pools.",
     "ActiveJobAndScheduleQuotaReached": "The specified account has reached its quota of active jobs and job schedules.",
+    # Job schedules: NotFound and BeingDeleted as recorded (Azure/azure-sdk-assets, net/.../
+    # BatchJobScheduleIntegrationTests/JobScheduleAutoPool.json, java/.../JobScheduleTests.canUpdateJobScheduleState
+    # .json); the others worded like the job codes (the .NET SDK's BatchErrorCodeStrings names them).
+    "JobScheduleNotFound": "The specified job schedule does not exist.",
+    "JobScheduleBeingDeleted": "The specified job schedule has been marked for deletion and is being reclaimed.",
+    "JobScheduleExists": "The specified job schedule already exists.",
+    "JobScheduleBeingTerminated": "The specified job schedule is being terminated.",
+    "JobScheduleCompleted": "The specified job schedule is already in a completed state.",
+    "JobScheduleDisabled": "The specified job schedule is disabled.",
+    "JobWithSameIdExists": "A job with the specified job schedule id exists. Job and job schedule cannot have the "
+                           "same id.",
 }
 
 

@@ -10,7 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from . import autoscale, jobs, quota
+from . import autoscale, jobs, quota, schedules
 from .errors import ResizeError
 from .state import Account, Job, Node, Pool, Task, dependencies_met, iso, node_info, utcnow
 from .states import AllocationState, DeallocationOption, JobState, NodeState, PoolState, StopReason, TaskState
@@ -62,6 +62,7 @@ def tick(account: Account) -> list[Action]:
         if pool.state == PoolState.ACTIVE:
             autoscale.step(account, pool, wall)   # samples, and the formula when its interval is up
         actions += _size_pool(account, key, pool, now)
+    schedules.step(account, wall)   # job schedules make the jobs that are due, end, or go once deleted
     for key, job in list(account.jobs.items()):
         actions += _advance_job(account, key, job)
     actions += _assign_tasks(account)

@@ -21,6 +21,7 @@ from .states import (
     AllocationState,
     DeallocationOption,
     ExecutionResult,
+    JobScheduleState,
     JobState,
     NodeState,
     PoolState,
@@ -211,6 +212,18 @@ class Job(Entity):
 
 
 @dataclass
+class JobSchedule(Entity):
+    """A job schedule: the jobs it makes from its jobSpecification on its recurrence (service/schedules.py)."""
+    id: str
+    spec: dict[str, Any]    # the validated body: schedule, jobSpecification, displayName, metadata
+    state: JobScheduleState = field(default=JobScheduleState.ACTIVE, kw_only=True)
+    next_run: float | None = None   # wall time (time.time()) the next job is due; None: it makes no more
+    last_due: float | None = None   # wall time the latest job was due: the recurrence counts from there
+    job_ids: list[str] = field(default_factory=list)   # the jobs it made (<id>:job-<n>), oldest first
+    end_time: datetime | None = None
+
+
+@dataclass
 class Account:
     name: str
     root: str                 # where node directories live
@@ -222,6 +235,7 @@ class Account:
     lock: threading.RLock = field(default_factory=threading.RLock)
     pools: dict[str, Pool] = field(default_factory=dict)   # pool key -> Pool
     jobs: dict[str, Job] = field(default_factory=dict)     # job key -> Job
+    job_schedules: dict[str, JobSchedule] = field(default_factory=dict)   # schedule key -> JobSchedule
     next_ip: int = 2          # nodes get 127.0.0.2, 127.0.0.3, ...
     supported_images: list[dict[str, Any]] | None = None  # --supported-images; None: the built-in list (api/wire.py)
     # A deleted pool or job stays visible (state deleting) at least this long, as on the service (where it

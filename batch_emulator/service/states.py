@@ -61,6 +61,14 @@ class JobState(WireEnum):
     DELETING = "deleting"
 
 
+class JobScheduleState(WireEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    TERMINATING = "terminating"
+    COMPLETED = "completed"
+    DELETING = "deleting"
+
+
 class TaskState(WireEnum):
     ACTIVE = "active"
     PREPARING = "preparing"
