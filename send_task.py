@@ -1,8 +1,9 @@
 """Send an MPI task to a job.
 
-    python3 send_task.py --job_id JOB_ID --task_id TASK_ID [--nodes N] [--processes N] [--dry_run]
+    python3 send_task.py --job_id JOB_ID --task_id TASK_ID [--nodes N] [--processes N] [--dry_run [DIR]]
                          [--program PATH] [--args "ARGS"]   (PROGRAM and PROGRAM_ARGS for this task)
     python3 send_task.py --job_id JOB_ID --task_id TASK_ID --sweep FILE    (one task per line of FILE)
+    python3 send_task.py --job_id JOB_ID --retry TASK_ID    (run a failed task again, once you fixed why)
 
 The task is a multi-instance task: the coordination command (COORDINATION_COMMAND)
 runs on each of its nodes, then the primary node runs the start command
@@ -28,8 +29,15 @@ being that task's PROGRAM_ARGS, with ids TASK_ID-1 .. TASK_ID-N (zero-padded to 
 tasks a request. Run again, it adds only the tasks still missing; a task of the job that has one
 of its ids but is not part of this sweep stops it before anything is added.
 
+--retry TASK_ID reactivates a task that failed, after you fixed what made it fail (its program, the
+repository, a setting): the service runs it again, same id and command line; its new outputs replace
+the old ones. A task that is still waiting or running, or that succeeded, is refused with the reason.
+
 --dry_run makes the same checks (reads only) and prints the request it would
-send with its JSON body (SAS signature redacted); it adds nothing.
+send with its JSON body (SAS signature redacted); it adds nothing. --dry_run DIR
+also writes the body, whole, to DIR/task-TASK_ID.json (0600: it holds the upload
+SAS), which `az batch task create --job-id JOB_ID --json-file` takes as it is. A
+job that does not exist yet is said, and the body is written all the same.
 
 Exit codes: 0 task added, 1 the service refused, 2 bad option or configuration, 130 interrupted.
 """
@@ -41,7 +49,7 @@ import datetime
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from toolkit.batch import (
@@ -50,22 +58,19 @@ from toolkit.batch import (
     error_code,
     made_by,
     make_batch_client,
-    mpi_problem,
-    pool_max_nodes,
     wire_value,
 )
-from toolkit.checked import TaskSettings, task_settings
+from toolkit.checked import TaskSettings, batch_access, task_settings
 from toolkit.cli import check_id, make_parser, run
 from toolkit.commands import Fabric
-from toolkit.dryrun import show_request
+from toolkit.dryrun import add_dry_run_option, show_request, write_body
 from toolkit.errors import ExitStatus, ToolkitError
-from toolkit.failures import pool_node_count, resize_problem
 from toolkit.outputs import STD_FILES_PATTERN, result_file_upload
 from toolkit.settings import Settings, load_settings
 from toolkit.storage import check_container_exists, check_container_sas, container_sas_url
 from toolkit.sweep import SweepTask, add_sweep_tasks, batches, clashes_and_missing, read_sweep
+from toolkit.targets import check_job_and_pool, describe_fabric, warn_idle_nodes
 from toolkit.values import check_program, sas_token_expiry
-from toolkit.vmsizes import cores_of, is_infiniband_size
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
@@ -81,19 +86,10 @@ KNOBS_NOTE = ("The default START_COMMAND runs\n"
               "process per core unless NB_PROCESSES or --processes is given.")
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where the task goes: the job (its id as the service spells it), its pool, and how its nodes talk MPI."""
-    job_id: str
-    pool_id: str
-    fabric: Fabric
-    cores: int | None = None    # a node's vCPUs, read from the pool's VM size name (None: not readable)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("send_task.py", "Send an MPI (multi-instance) task to a job.", epilog=KNOBS_NOTE)
     parser.add_argument("--job_id", required=True, help="id of the job (created by create_pool_job.py)")
-    parser.add_argument("--task_id", required=True, help="id of the new task, unique in the job")
+    parser.add_argument("--task_id", help="id of the new task, unique in the job (required unless --retry)")
     parser.add_argument("--nodes", type=int, help="number of nodes the MPI task runs on (default: NB_NODES, 2)")
     parser.add_argument("--processes", type=int,
                         help="number of MPI processes of the default START_COMMAND (default: NB_PROCESSES, 4)")
@@ -106,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sweep", metavar="FILE",
                         help="a parameter sweep: one task per line of FILE (the line is its PROGRAM_ARGS), ids "
                              "TASK_ID-1 .. TASK_ID-N; re-running adds only the missing tasks")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="make the checks (reads only) and print the request that would be sent; add nothing")
+    parser.add_argument("--retry", metavar="TASK_ID",
+                        help="run this failed task of --job_id again (reactivate it), once you fixed why it failed")
+    add_dry_run_option(parser, "add nothing")
     return parser
 
 
@@ -164,61 +161,6 @@ def check_sas_for_upload(settings: TaskSettings) -> None:
 def upload_window(settings: TaskSettings) -> datetime.timedelta:
     """How long the task's upload SAS must stay valid: its time limit plus the upload itself."""
     return datetime.timedelta(minutes=settings.task_max_wall_clock_minutes) + UPLOAD_MARGIN
-
-
-def check_job_and_pool(client: BatchClient, job_id: str, nodes: int) -> Target:
-    """Check the job exists and is active and its pool can run this MPI task.
-
-    Returns the job id as the service spells it (ids are case-insensitive, and the blob path of the
-    outputs must use the job's own spelling, where check_task.py looks for them), the pool id, and the
-    fabric its VM size has (InfiniBand for HB, HC, HX, ND... `r` sizes)."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        job = client.get_job(job_id, select=["id", "state", "poolInfo"])
-    except ResourceNotFoundError:
-        raise ToolkitError(f"Job [{job_id}] does not exist: create it with "
-                           f"python3 create_pool_job.py --pool_id POOL_ID --job_id {job_id}") from None
-    if wire_value(job.state) != "active":
-        raise ToolkitError(f"Job [{job_id}] is {wire_value(job.state)}, so it takes no new tasks: "
-                           "create another job with create_pool_job.py.")
-    pool_id = job.pool_info.pool_id if job.pool_info else None
-    if pool_id is None:  # an auto pool, which create_pool_job.py never makes
-        raise ToolkitError(f"Job [{job_id}] runs on no named pool: use a job made by create_pool_job.py.")
-    try:
-        pool = client.get_pool(pool_id, select=["id", "state", "enableInterNodeCommunication", "taskSlotsPerNode",
-                                                "enableAutoScale", "targetDedicatedNodes",
-                                                "targetLowPriorityNodes", "metadata", "vmSize", "resizeErrors",
-                                                "currentDedicatedNodes", "currentLowPriorityNodes"])
-    except ResourceNotFoundError:
-        raise ToolkitError(f"Job [{job_id}] runs on pool [{pool_id}], which does not exist: create it with "
-                           f"python3 create_pool_job.py --pool_id {pool_id} --job_id {job_id}") from None
-    problem = mpi_problem(pool)
-    if problem:
-        raise ToolkitError(f"Pool [{pool_id}] cannot run MPI tasks: {problem}. The task would wait forever; "
-                           "use a pool made by create_pool_job.py.")
-    max_nodes = pool_max_nodes(pool)
-    if max_nodes is not None and nodes > max_nodes:
-        raise ToolkitError(f"{nodes} nodes (--nodes or NB_NODES) is more than pool [{pool_id}] can ever have "
-                           f"({max_nodes}): the task would wait forever. Use --nodes {max_nodes} or fewer, or a pool "
-                           "with a larger --max_nodes.", ExitStatus.USAGE)
-    check_resize(pool, nodes)
-    fabric = Fabric.INFINIBAND if pool.vm_size and is_infiniband_size(pool.vm_size) else Fabric.TCP
-    return Target(job.id, pool_id, fabric, cores_of(pool.vm_size or ""))
-
-
-def check_resize(pool: models.BatchPool, nodes: int) -> None:
-    """Refuse a task that a pool's resize error keeps from ever starting (a core quota used up, with fewer
-    nodes than it needs); warn about one that waiting may cure (an allocation that failed this time)."""
-    problem = resize_problem(pool)
-    if problem is None:
-        return
-    have = pool_node_count(pool)
-    if problem.lasting and have < nodes:
-        raise ToolkitError(f"Pool [{pool.id}] has {have} node(s) and cannot get the {nodes} this task needs "
-                           f"({problem.code}): {problem.advice}. The task would wait until then; nothing was added.")
-    print(f"Warning: pool [{pool.id}] could not get all the nodes it asked for ({problem.code}): {problem.advice}.",
-          file=sys.stderr)
 
 
 def add_task(client: BatchClient, job_id: str, task: models.BatchTaskCreateOptions, submission_id: str) -> None:
@@ -281,30 +223,61 @@ def start_command(settings: TaskSettings, processes: int | None, fabric: Fabric 
     return settings.start_command_for(settings.processes_for(fabric, processes), fabric)
 
 
-def warn_idle_nodes(target: Target, nodes: int, processes: int | None) -> None:
-    """Warn when the ranks would not reach every node of the task: ranks fill a node's cores first, and
-    a node without a rank idles, billed, for the whole task."""
-    if processes is None or target.cores is None:
-        return
-    used = min(nodes, -(-processes // target.cores))
-    if used < nodes:
-        print(f"Warning: {processes} MPI process(es) fill {used} of the task's {nodes} nodes ({target.cores} cores "
-              f"each): the other {nodes - used} would idle, billed, while it runs. Use --nodes {used}, or more "
-              "processes (--processes).", file=sys.stderr)
+def retry_task(args: argparse.Namespace, configured: Settings) -> int:
+    """--retry TASK_ID: reactivate a task that failed, refusing (one line) what the service would refuse."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    check_id("--retry", args.retry)
+    options = (("--task_id", args.task_id), ("--sweep", args.sweep), ("--program", args.program),
+               ("--args", args.args), ("--nodes", args.nodes), ("--processes", args.processes))
+    given = [option for option, value in options if value is not None]
+    if given:
+        raise ToolkitError(f"--retry runs the task again as it was sent: drop {', '.join(given)}.", ExitStatus.USAGE)
+    access = load_settings(configured, batch_access)
+    client = make_batch_client(access)
+    try:
+        job = client.get_job(args.job_id, select=["id", "state"])
+        task = client.get_task(args.job_id, args.retry, select=["id", "state", "executionInfo"])
+    except ResourceNotFoundError as err:
+        what = f"Job [{args.job_id}]" if error_code(err) == "JobNotFound" else \
+            f"Task [{args.retry}] of job [{args.job_id}]"
+        raise ToolkitError(f"{what} does not exist: nothing to retry (python3 check_task.py lists the jobs and "
+                           "their tasks).") from None
+    problem = retry_problem(wire_value(job.state), task)
+    if problem:
+        raise ToolkitError(f"Task [{task.id}] {problem}", ExitStatus.USAGE)
+    if args.dry_run is not None:
+        show_request("POST", f"{access.endpoint}/jobs/{job.id}/tasks/{task.id}/reactivate")
+        print("Dry run: nothing was reactivated.")
+        return 0
+    print(f"Reactivating task [{task.id}] of job [{job.id}]...")
+    client.reactivate_task(job.id, task.id)
+    print(f"Task [{task.id}] is waiting to run again; its new outputs replace the old ones when it completes.")
+    print(f"Follow it with: python3 check_task.py --job_id {job.id} --wait")
+    return 0
 
 
-def describe_fabric(target: Target, settings: TaskSettings, processes: int | None) -> None:
-    """On an InfiniBand pool, say what the default START_COMMAND does there (it differs from the TCP line)."""
-    if target.fabric is not Fabric.INFINIBAND or not settings.start_command_is_default:
-        return
-    count = settings.processes_for(target.fabric, processes)
-    print(f"Pool [{target.pool_id}] has InfiniBand nodes: mpirun loads HPC-X and runs over the fabric with "
-          + ("one process per core of the task's nodes (NB_PROCESSES is unset)." if count is None
-             else f"{count} process(es)."))
+def retry_problem(job_state: str, task: models.BatchTask) -> str | None:
+    """Why the service would refuse to reactivate this task (it runs only a completed task that failed, in a job
+    that still takes tasks), or None."""
+    state = wire_value(task.state)
+    if job_state != "active":
+        return (f"is in job state {job_state}, which runs no task again: create another job with "
+                "create_pool_job.py and send the task there.")
+    if state != "completed":
+        return f"is {state}, not failed: nothing to retry (python3 check_task.py shows how it goes)."
+    info = task.execution_info
+    if info is not None and wire_value(info.result) == "success":
+        return ("succeeded: there is nothing to retry. To run it again, send a new task with another --task_id.")
+    return None
 
 
 def send_task(args: argparse.Namespace, configured: Settings) -> int:
     check_id("--job_id", args.job_id)
+    if args.retry is not None:
+        return retry_task(args, configured)
+    if args.task_id is None:
+        raise ToolkitError("--task_id is required (the id of the new task), unless --retry TASK_ID.", ExitStatus.USAGE)
     check_id("--task_id", args.task_id)
     settings = load_settings(configured, task_settings)
     nodes = settings.nb_nodes if args.nodes is None else args.nodes
@@ -317,7 +290,7 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
     check_sas_for_upload(settings)
 
     client = make_batch_client(settings.batch)
-    target = check_job_and_pool(client, args.job_id, nodes)
+    target = check_job_and_pool(client, args.job_id, nodes, configured.vm_size if args.dry_run is not None else None)
     job_id, pool_id = target.job_id, target.pool_id
     check_container_exists(settings.storage)
     describe_fabric(target, settings, args.processes)
@@ -326,8 +299,10 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
     submission_id = uuid.uuid4().hex
     task = build_task(settings, job_id, args.task_id, nodes, submission_id,
                       start_command(settings, args.processes, target.fabric))
-    if args.dry_run:
+    if args.dry_run is not None:
         show_request("POST", f"{settings.batch.endpoint}/jobs/{job_id}/tasks", task)
+        if args.dry_run:
+            write_body(args.dry_run, f"task-{args.task_id}.json", task, secret=True)
         print("Dry run: nothing was added.")
         return 0
     print(f"Adding MPI task [{args.task_id}] to job [{job_id}] on {nodes} node(s) of pool [{pool_id}]...")
@@ -362,10 +337,12 @@ def send_sweep(args: argparse.Namespace, settings: TaskSettings, nodes: int) -> 
                            ExitStatus.USAGE)
     tasks = [sweep_task(settings, job_id, task, nodes, sweep.mark, processes, target.fabric) for task in missing]
     have = len(sweep.tasks) - len(missing)
-    if args.dry_run:
+    if args.dry_run is not None:
         if tasks:
             show_request("POST", f"{settings.batch.endpoint}/jobs/{job_id}/addtaskcollection",
                          models_task_group(batches(tasks)[0]))
+        for number, batch in enumerate(batches(tasks), 1) if args.dry_run else ():
+            write_body(args.dry_run, f"tasks-{number}.json", models_task_group(batch), secret=True)
         print(f"Dry run: {len(tasks)} task(s) of the sweep would be added in {len(batches(tasks))} request(s) "
               f"({have} already in the job); nothing was added.")
         return 0

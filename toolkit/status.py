@@ -173,6 +173,11 @@ class JobChecker:
         """List the job's tasks, download the newly completed ones, and close the job when all are done;
         returns its running tasks."""
         tasks = self.list_tasks(job.id, counts)
+        again = [task.id for task in tasks if wire_value(task.state) != "completed" and task.id in recorded]
+        for task_id in again:   # reactivated (send_task.py --retry) since it was recorded: its outputs come again
+            del recorded[task_id]
+        if again:
+            self.record.save()
         new = [task for task in tasks if wire_value(task.state) == "completed" and task.id not in recorded]
         self.download_completed(job, new, recorded, fetched, unavailable, failed_now)
         if finished(counts) and all(wire_value(task.state) == "completed" for task in tasks):

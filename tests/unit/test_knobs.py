@@ -9,6 +9,7 @@ from config_resources import ConfigError, read_settings, task_settings
 from tests.conftest import VALID_ENV
 from toolkit.commands import Fabric
 from toolkit.errors import ExitStatus, ToolkitError
+from toolkit.targets import Target, warn_idle_nodes
 from toolkit.vmsizes import cores_of
 
 PROGRAM_PATH = '"$AZ_BATCH_JOB_PREP_WORKING_DIR/repo/'
@@ -116,8 +117,8 @@ def test_a_nodes_cores_are_read_from_its_size_name(size, cores):
 
 @pytest.mark.parametrize(("nodes", "processes", "idle"), [(3, 4, 1), (4, 2, 3), (2, 4, 0), (2, 5, 0), (3, None, 0)])
 def test_nodes_the_ranks_would_not_reach_are_warned_about(capsys, nodes, processes, idle):
-    target = send_task.Target("j", "p", Fabric.TCP, cores=2)
-    send_task.warn_idle_nodes(target, nodes, processes)
+    target = Target("j", "p", Fabric.TCP, cores=2)
+    warn_idle_nodes(target, nodes, processes)
     err = capsys.readouterr().err
     if not idle:
         assert err == ""
