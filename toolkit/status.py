@@ -247,10 +247,15 @@ class JobChecker:
         return cached[1] if cached else []
 
     def current_listing(self, job_id: str, counts: models.BatchTaskCounts) -> list[models.BatchTask]:
-        """The job's last listing when its counts have not changed since ([] otherwise: it may be out of date)."""
+        """The job's last listing when its counts have not changed since, or when it showed every task of the job
+        completed (counts read before that listing differ, but nothing changes after it); [] otherwise."""
         cached = self._listed.get(job_id)
         key = (counts.active, counts.running, counts.completed, counts.failed)
-        return cached[1] if cached and cached[0] == key else []
+        if cached is None:
+            return []
+        all_done = finished(counts) and len(cached[1]) == counts.completed and all(
+            wire_value(task.state) == "completed" for task in cached[1])
+        return cached[1] if cached[0] == key or all_done else []
 
     def result_files(self, job_id: str, task_id: str) -> list[str]:
         """The task's result files (OUTPUT_FILES) downloaded under OUTPUT_DIR/JOB/TASK/, as paths below it: those
