@@ -133,6 +133,7 @@ class TaskRecord:
     result: str
     failed: bool
     files: dict[str, int]
+    ended: str = ""    # the task's end time: another one is a run since (send_task.py --retry), whose files come again
 
 
 @dataclass
@@ -167,7 +168,7 @@ class Record:
         data = {"version": RECORD_VERSION,
                 "jobs": {job_id: {"created": self.created.get(job_id, ""),
                                   "tasks": {task_id: {"result": task.result, "failed": task.failed,
-                                                      "files": task.files}
+                                                      "files": task.files, "ended": task.ended}
                                             for task_id, task in tasks.items()}}
                          for job_id, tasks in self.jobs.items() if tasks}}
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
@@ -183,7 +184,8 @@ def load_record(output_dir: Path) -> Record:
         if data.get("version") != RECORD_VERSION:
             return Record(path)
         jobs = {job_id: {task_id: TaskRecord(str(task["result"]), bool(task["failed"]),
-                                             {str(name): int(size) for name, size in task["files"].items()})
+                                             {str(name): int(size) for name, size in task["files"].items()},
+                                             str(task.get("ended", "")))
                          for task_id, task in job["tasks"].items()}
                 for job_id, job in data["jobs"].items()}
         created = {job_id: str(job["created"]) for job_id, job in data["jobs"].items()}

@@ -54,7 +54,14 @@ def finished(counts: models.BatchTaskCounts) -> bool:
     return not counts.active and not counts.running
 
 
-def needs_listing(counts: models.BatchTaskCounts, recorded: int, wait: bool, list_always: bool) -> bool:
+def ended_of(task: models.BatchTask) -> str:
+    """When the task's last run ended ('' when it has not)."""
+    end = task.execution_info.end_time if task.execution_info else None
+    return end.isoformat() if end else ""
+
+
+def needs_listing(counts: models.BatchTaskCounts, recorded: int, wait: bool, list_always: bool,
+                  recorded_failed: int | None = None) -> bool:
     """Whether this round lists the job's tasks (one request per page), given its counts and how many of its
     tasks the local record holds as complete.
 
@@ -64,6 +71,8 @@ def needs_listing(counts: models.BatchTaskCounts, recorded: int, wait: bool, lis
     recorded (to download), running tasks (their lines), or, with --wait, a finished job (to close it)."""
     if list_always:
         return True
+    if recorded_failed is not None and counts.completed == recorded and (counts.failed or 0) != recorded_failed:
+        return True   # a recorded task ran again since (send_task.py --retry) and ended otherwise
     done = finished(counts)
     if done and counts.completed == recorded and (counts.completed or not wait):
         return False
@@ -144,7 +153,8 @@ class JobChecker:
         running: list[models.BatchTask] = []
         unavailable: list[Line] = []
         failed_now: dict[str, str] = {}  # failed tasks whose files did not all come: task id -> result
-        if needs_listing(counts, len(recorded), self.wait, self.list_always):
+        if needs_listing(counts, len(recorded), self.wait, self.list_always,
+                         sum(task.failed for task in recorded.values())):
             running = self.follow_listing(job, counts, recorded, fetched, lines, unavailable, failed_now)
         elif finished(counts):
             self.finish(job, counts, lines, counts.completed == 0)
@@ -173,7 +183,8 @@ class JobChecker:
         """List the job's tasks, download the newly completed ones, and close the job when all are done;
         returns its running tasks."""
         tasks = self.list_tasks(job.id, counts)
-        again = [task.id for task in tasks if wire_value(task.state) != "completed" and task.id in recorded]
+        again = [task.id for task in tasks if task.id in recorded and (
+            wire_value(task.state) != "completed" or recorded[task.id].ended not in ("", ended_of(task)))]
         for task_id in again:   # reactivated (send_task.py --retry) since it was recorded: its outputs come again
             del recorded[task_id]
         if again:
@@ -209,7 +220,8 @@ class JobChecker:
                 fetch_subtask_stderr(self.client, job.id, task.id, self.output_dir / job.id / task.id,
                                      self.downloader.cancelled)
             if all(size is not None for size in sizes.values()):
-                recorded[task.id] = TaskRecord(result, failed, {k: v for k, v in sizes.items() if v is not None})
+                recorded[task.id] = TaskRecord(result, failed, {k: v for k, v in sizes.items() if v is not None},
+                                               ended_of(task))
                 continue
             self._came[(job.id, str(task.id))] = [name for name, size in sizes.items() if size is not None]
             if failed:

@@ -162,6 +162,13 @@ def terminate_task(server: Server, req: Request) -> Response:
                                 "ETag": task.etag, "Last-Modified": wire.rfc1123(task.last_modified)})
 
 
+@route("POST", "jobs/{jobId}/tasks/{taskId}/reactivate")
+def reactivate_task(server: Server, req: Request) -> Response:
+    job_id, task = tasks.reactivate_task(server.account, req.params["jobId"], req.params["taskId"])
+    return Response(204, None, {"DataServiceId": f"{req.base}/jobs/{job_id}/tasks/{task.id}",
+                                "ETag": task.etag, "Last-Modified": wire.rfc1123(task.last_modified)})
+
+
 @route("GET", "jobs/{jobId}/tasks/{taskId}/subtasksinfo")
 def list_subtasks(server: Server, req: Request) -> Response:
     def render() -> list[dict[str, Any]]:

@@ -26,8 +26,7 @@ from ..service.errors import BatchServiceError, error_body, service_error
 from ..service.state import Account, utcnow
 from ..service.tokens import TokenSettings
 from ..service.work import Runtime
-from . import auth, files, identity, jobs, pools  # noqa: F401  (importing the route modules fills ROUTES)
-from . import schedules  # noqa: F401  (its routes)
+from . import auth, files, identity, jobs, pools, schedules  # noqa: F401  (importing the route modules fills ROUTES)
 from .http import ROUTES, Request, Response, match
 from .wire import rfc1123
 

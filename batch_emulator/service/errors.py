@@ -33,6 +33,8 @@ MESSAGES = {
     "JobCompleted": "The specified job is already in a completed state.",
     "JobNotActive": "The specified job is not in an active state.",
     "TaskCompleted": "The specified task is already in a completed state.",
+    "TaskNotCompleted": "The specified task is not in the completed state.",
+    "TaskSucceeded": "The specified task completed successfully and cannot be reactivated.",
     "TaskIdSameAsJobPreparationTask": "The specified task id is the same as the job preparation task id.",
     "TaskIdSameAsJobReleaseTask": "The specified task id is the same as the job release task id.",
     "JobPreparationTaskNotSpecified": "The specified job does not have a job preparation task.",

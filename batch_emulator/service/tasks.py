@@ -6,10 +6,11 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from . import lifecycle
 from .changes import Version, change, version
 from .errors import BatchServiceError, conflict, service_error
 from .state import Account, Job, Task, get_job, get_task, require_job_writable
-from .states import StopReason, TaskState
+from .states import ExecutionResult, JobState, StopReason, TaskState
 from .validation import require_object, validate_task
 from .work import Runtime
 
@@ -84,3 +85,27 @@ def terminate_task(account: Account, runtime: Runtime, job_id: str, task_id: str
         runtime.end_task(job, task, StopReason.TERMINATE)
         return job.id, version(task)
     return change(account, terminate)
+
+
+# Why a job takes no reactivated task (the service's 409 codes, its REST reference of Reactivate a task).
+_JOB_ENDED = {JobState.COMPLETED: "JobCompleted", JobState.TERMINATING: "JobBeingTerminated",
+              JobState.DELETING: "JobBeingDeleted"}
+
+
+def reactivate_task(account: Account, job_id: str, task_id: str) -> tuple[str, Version]:
+    """A completed task that failed runs again: active, its retry count 0, its last run's exit code and
+    failure gone. Refused (409) for a task not completed (TaskNotCompleted), one that succeeded
+    (TaskSucceeded), and in a job that completed, is terminating or is being deleted."""
+    def reactivate() -> tuple[str, Version]:
+        job = get_job(account, job_id)
+        task = get_task(account, job_id, task_id)
+        if job.state in _JOB_ENDED:
+            raise conflict(_JOB_ENDED[job.state])
+        if task.state != TaskState.COMPLETED:
+            raise conflict("TaskNotCompleted")
+        if task.execution.get("result") == ExecutionResult.SUCCESS:
+            raise conflict("TaskSucceeded")
+        lifecycle.back_to_active(account, job, task)
+        task.execution["retryCount"] = 0
+        return job.id, version(task)
+    return change(account, reactivate)

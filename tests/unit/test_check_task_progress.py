@@ -24,6 +24,12 @@ from toolkit.progress import Display, Outage, failure_reason, running_line, task
     (["--job_id", "j", "--tail", "t1", "--output_dir", "x"], "--tail downloads nothing, so --output_dir does nothing"),
     (["--job_id", "j", "--tail", "t1", "--verbose"], "--verbose lists downloaded files"),
     (["--job_id", "j", "--tail", "t 1"], "--tail 't 1' contains ' '"),
+    (["--node_logs", "t1"], "--node_logs TASK_ID needs --job_id JOB_ID"),
+    (["--login", "t1"], "--login TASK_ID needs --job_id JOB_ID"),
+    (["--job_id", "j", "--login", "t1", "--wait"], "--login cannot be combined with --wait"),
+    (["--job_id", "j", "--node_logs", "t1", "--tail", "t1"], "--node_logs cannot be combined with --tail"),
+    (["--job_id", "j", "--ssh_key", "k.pub"], "--ssh_key is the key of --login"),
+    (["--job_id", "j", "--login", "t/1"], "--login 't/1' contains '/'"),
 ])
 def test_options_that_do_nothing_in_the_mode_given_are_refused(valid_env, capsys, args, words):
     assert check_task.main(args) == 2
@@ -289,3 +295,12 @@ def test_tail_lines_are_marked_once_both_streams_have_output_and_never_split():
     assert lines.feed("stdout.txt", b"rank 2\nrank 3\n") == b"stdout| rank 2\nstdout| rank 3\n"
     assert lines.feed("stderr.txt", b"ror: boom") == b""
     assert lines.finish() == b"stderr| RuntimeError: boom\n"  # the last line, without its end, at the end
+
+
+def test_a_recorded_task_that_ran_again_and_ended_otherwise_makes_the_job_listed():
+    """send_task.py --retry: the counts alone tell that a recorded failure is a success now (its files come again)."""
+    from toolkit.status import needs_listing
+
+    now = models.BatchTaskCounts(active=0, running=0, completed=1, succeeded=1, failed=0)
+    assert needs_listing(now, 1, wait=False, list_always=False, recorded_failed=1)
+    assert not needs_listing(now, 1, wait=False, list_always=False, recorded_failed=0)
