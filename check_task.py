@@ -4,6 +4,8 @@
     python3 check_task.py [--job_id JOB_ID] --wait [--poll_seconds 15]
     python3 check_task.py --job_id JOB_ID --tail TASK_ID [--poll_seconds 2]
     python3 check_task.py [--job_id JOB_ID] [--wait] --json
+    python3 check_task.py --job_id JOB_ID --node_logs TASK_ID   (the service logs of the task's nodes)
+    python3 check_task.py --job_id JOB_ID --login TASK_ID [--ssh_key PATH]   (SSH to its primary node)
 
 1. Logs in to the Batch account from config_resources.py.
 2. Prints the pools the jobs use (nodes by state) and flags a pool that has nodes but no active job.
@@ -20,6 +22,12 @@
    send_task.py had them uploaded, else from the node (task file API). Downloads run in parallel and
    are atomic. A record of what is complete (OUTPUT_DIR/.check_task-record.json) makes a re-run cost one
    request per job.
+
+--node_logs and --login are for when a task's own output does not say enough (toolkit/nodeaccess.py):
+the first has each node of the task (or each node whose job preparation failed) upload its Batch service
+logs to the blob container, then downloads them into OUTPUT_DIR/JOB_ID/TASK_ID/node-logs/NODE_ID/; the
+second adds a short-lived user with your SSH public key on the task's primary node and prints the ssh
+command and how to remove the user.
 
 --wait polls until every task has completed: a live view in a terminal, timed lines of what changed
 when piped. --tail follows a running task's stdout.txt and stderr.txt until it completes (each line
@@ -45,18 +53,23 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.account import leftover_pools, list_jobs
 from toolkit.batch import make_batch_client
 from toolkit.checked import BatchAccess, Storage, batch_access, storage
 from toolkit.cli import check_id, make_parser, run
 from toolkit.errors import ExitStatus, ToolkitError
+from toolkit.nodeaccess import fetch_node_logs, login
 from toolkit.outputs import Downloader, load_record
 from toolkit.progress import OUTAGE_LIMIT_SECONDS, Display, Outage
 from toolkit.report import document
 from toolkit.settings import Settings, load_settings
 from toolkit.status import DEFAULT_OUTPUT_DIR, JobChecker
 from toolkit.storage import check_container_sas, make_container_client
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient
 
 DOWNLOAD_SAS_LIFETIME = datetime.timedelta(hours=1)  # when AZURE_STORAGE_KEY lets us make one
 WAIT_POLL_SECONDS, TAIL_POLL_SECONDS = 15.0, 2.0
@@ -90,6 +103,12 @@ then this downloads it:
     parser.add_argument("--tail", metavar="TASK_ID", help="with --job_id: print the task's stdout.txt and "
                                                           "stderr.txt while it runs, following new output until "
                                                           "it completes")
+    parser.add_argument("--node_logs", metavar="TASK_ID", help="with --job_id: download the Batch service logs of "
+                                                                "the task's nodes (into OUTPUT_DIR)")
+    parser.add_argument("--login", metavar="TASK_ID", help="with --job_id: add a short-lived user with your SSH key "
+                                                            "on the task's primary node and print the ssh command")
+    parser.add_argument("--ssh_key", metavar="PATH", help="the SSH public key for --login (default: "
+                                                          "~/.ssh/id_ed25519.pub, else ~/.ssh/id_rsa.pub)")
     parser.add_argument("--verbose", action="store_true", help="also list every task and every output file")
     parser.add_argument("--json", action="store_true", help="print one JSON document of the jobs, pools and tasks "
                                                             "on stdout (the usual lines go to stderr)")
@@ -100,8 +119,10 @@ def check_options(args: argparse.Namespace) -> None:
     """Refuse bad values, and options that do nothing in the mode given, before any network call."""
     if args.job_id is not None:
         check_id("--job_id", args.job_id)
-    if args.tail is not None:
-        check_id("--tail", args.tail)
+    for option in ("tail", "node_logs", "login"):
+        if getattr(args, option) is not None:
+            check_id(f"--{option}", getattr(args, option))
+    check_debug_options(args)
     if args.poll_seconds is not None and not (math.isfinite(args.poll_seconds) and args.poll_seconds > 0):
         raise ToolkitError("--poll_seconds must be a number of seconds more than 0.", ExitStatus.USAGE)
     refused = [(args.poll_seconds is not None and not (args.wait or args.tail),
@@ -119,6 +140,20 @@ def check_options(args: argparse.Namespace) -> None:
     for bad, message in refused:
         if bad:
             raise ToolkitError(message, ExitStatus.USAGE)
+
+
+def check_debug_options(args: argparse.Namespace) -> None:
+    """--node_logs and --login: each alone, with --job_id (and --ssh_key only with --login)."""
+    chosen = [f"--{option}" for option in ("tail", "node_logs", "login", "wait", "json")
+              if getattr(args, option) not in (None, False)]
+    for option in ("--node_logs", "--login"):
+        if option in chosen and args.job_id is None:
+            raise ToolkitError(f"{option} TASK_ID needs --job_id JOB_ID (the job of that task).", ExitStatus.USAGE)
+        if option in chosen and len(chosen) > 1:
+            raise ToolkitError(f"{option} cannot be combined with {', '.join(o for o in chosen if o != option)}: "
+                               "run them one at a time.", ExitStatus.USAGE)
+    if args.ssh_key is not None and args.login is None:
+        raise ToolkitError("--ssh_key is the key of --login: add --login TASK_ID, or drop --ssh_key.", ExitStatus.USAGE)
 
 
 def check_output_dir(output_dir: Path) -> None:
@@ -151,11 +186,27 @@ def check(args: argparse.Namespace, settings: Settings) -> int:
     if blobs is not None:
         check_container_sas(blobs, "r", "downloads")
     client = make_batch_client(access, sys.stderr if args.tail is not None or args.json else None)
-    if args.tail is not None:
-        from toolkit.tail import follow
+    if args.login is not None or args.node_logs is not None or args.tail is not None:
+        return one_task(args, client, blobs, output_dir)
+    return check_jobs(args, client, blobs, output_dir)
 
-        return follow(client, args.job_id, args.tail, args.poll_seconds or TAIL_POLL_SECONDS)
 
+def one_task(args: argparse.Namespace, client: BatchClient, blobs: Storage | None, output_dir: Path) -> int:
+    """--login, --node_logs or --tail: one task of --job_id, not a round of checks."""
+    if args.login is not None:
+        return login(client, args.job_id, args.login, args.ssh_key)
+    if args.node_logs is not None:
+        if blobs is None:
+            raise ToolkitError("--node_logs needs BLOB_CONTAINER_URL: the nodes upload their logs there.",
+                               ExitStatus.USAGE)
+        return fetch_node_logs(client, blobs, args.job_id, args.node_logs, output_dir)
+    from toolkit.tail import follow
+
+    return follow(client, args.job_id, args.tail, args.poll_seconds or TAIL_POLL_SECONDS)
+
+
+def check_jobs(args: argparse.Namespace, client: BatchClient, blobs: Storage | None, output_dir: Path) -> int:
+    """Rounds of checks of every job (or --job_id's): lines, downloads, and with --wait until all completed."""
     display = Display(waiting=args.wait, out=sys.stderr if args.json else None)
     record = load_record(output_dir)  # first: it decides how little needs asking
     # Read the outputs, and list them (l): a task's result files (OUTPUT_FILES) are the blobs under JOB/TASK/.
