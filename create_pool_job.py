@@ -81,6 +81,7 @@ from toolkit.package import ProgramPackage, describe_package, pack_program, prog
 from toolkit.repository import check_repository, is_url, local_program
 from toolkit.settings import Settings, load_settings
 from toolkit.variables import INTER_NODE_POOL_CAP
+from toolkit.vmsizes import HPC_IMAGE, HPC_NODE_AGENT_SKU_ID, is_infiniband_size, retirement_of
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient, models
@@ -330,6 +331,28 @@ def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id
     print(f"Job [{job_id}] created on pool [{pool_id}]; {describe_preparation(settings)}")
 
 
+def image_for_size(settings: PoolSettings, vm_size: str, image_is_default: bool) -> PoolSettings:
+    """The pool's image: on an InfiniBand size the HPC image (its drivers, HPC-X), unless IMAGE_* or
+    NODE_AGENT_SKU_ID are set; a warning for a size whose retirement Azure has announced."""
+    retirement = retirement_of(vm_size)
+    if retirement is not None:
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        when = "retired on" if retirement.date <= today else "retire on"
+        print(f"Warning: {retirement.what} sizes ({vm_size}) {when} {retirement.date:%Y-%m-%d} (Azure's "
+              "announcement): pick a current size with --vm_size or VM_SIZE.", file=sys.stderr)
+    if not is_infiniband_size(vm_size):
+        return settings
+    hpc = "/".join(HPC_IMAGE[key] for key in ("publisher", "offer", "sku"))
+    if not image_is_default:
+        image = "/".join(settings.image_reference[key] for key in ("publisher", "offer", "sku"))
+        if image.lower() != hpc:
+            print(f"Note: {vm_size} is an InfiniBand size; the image set by IMAGE_* ({image}) is kept, but only the "
+                  f"HPC image {hpc} has its InfiniBand drivers and HPC-X (unset IMAGE_* and NODE_AGENT_SKU_ID).")
+        return settings
+    print(f"Image: {hpc} with node agent {HPC_NODE_AGENT_SKU_ID} (InfiniBand size {vm_size}).")
+    return dataclasses.replace(settings, image_reference=dict(HPC_IMAGE), node_agent_sku_id=HPC_NODE_AGENT_SKU_ID)
+
+
 def create_pool_and_job(args: argparse.Namespace, configured: Settings) -> int:
     check_id("--pool_id", args.pool_id)
     check_id("--job_id", args.job_id)
@@ -343,6 +366,7 @@ def create_pool_and_job(args: argparse.Namespace, configured: Settings) -> int:
         raise ToolkitError(f"--max_nodes is {max_nodes}; give 1 to {INTER_NODE_POOL_CAP} "
                            "(pools with inter-node communication are capped).", ExitStatus.USAGE)
     vm_size = settings.vm_size if args.vm_size is None else args.vm_size
+    settings = image_for_size(settings, vm_size, configured.image_is_default)
     # Before any request: a bad one would fail on every node, minutes later.
     settings, package = check_cloned_repository(settings, configured)
 

@@ -22,6 +22,16 @@ NODE_AGENT_VERSION = "1.12.20"
 # earlier retirements (Azure/Batch#61), retired SKUs stop being listed. 24.04 has no announced
 # Batch end of life, so batchSupportEndOfLife is absent (the service returned null, Azure/Batch#178).
 SUPPORTED_IMAGES: list[dict[str, Any]] = [
+    # Microsoft's HPC image for InfiniBand sizes (drivers, HPC-X and other MPIs as modules). Its capabilities are
+    # the 2204 entry's (Azure/Batch#178); the 2404 entry itself was not seen (batch-facts §24): inferred.
+    {"nodeAgentSKUId": "batch.node.ubuntu 24.04",
+     "imageReference": {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc", "sku": "2404", "version": "latest"},
+     "osType": "linux", "capabilities": ["DockerCompatible", "SupportsRDMAOnly", "Generation2VMImage"],
+     "verificationType": "verified"},
+    {"nodeAgentSKUId": "batch.node.ubuntu 22.04",
+     "imageReference": {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc", "sku": "2204", "version": "latest"},
+     "osType": "linux", "capabilities": ["DockerCompatible", "SupportsRDMAOnly", "Generation2VMImage"],
+     "batchSupportEndOfLife": "2027-06-30T00:00:00Z", "verificationType": "verified"},
     {"nodeAgentSKUId": "batch.node.ubuntu 24.04",
      "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
      "osType": "linux", "capabilities": ["Generation2VMImage"], "verificationType": "verified"},

@@ -55,3 +55,27 @@ def test_without_hpcx_the_task_fails_at_once_saying_which_image(run_script, hb_p
     task = batch_client(local_stack).get_task(hb_pool.job_id, hb_pool.task_id)
     assert task.execution_info.exit_code == 3
     assert NO_HPCX in waited.stdout
+
+
+def test_an_infiniband_size_gets_the_hpc_image_unless_one_is_set(run_script, ids, local_stack):
+    created = run_script("create_pool_job.py", "--pool_id", ids.pool_id, "--job_id", ids.job_id,
+                         "--vm_size", HB_SIZE, "--max_nodes", "1")
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert ("Image: microsoft-dsvm/ubuntu-hpc/2404 with node agent batch.node.ubuntu 24.04 (InfiniBand size "
+            f"{HB_SIZE}).") in created.stdout
+    pool = batch_client(local_stack).get_pool(ids.pool_id)
+    image = pool.virtual_machine_configuration.image_reference
+    assert (image.publisher, image.offer, image.sku) == ("microsoft-dsvm", "ubuntu-hpc", "2404")
+    assert pool.virtual_machine_configuration.node_agent_sku_id == "batch.node.ubuntu 24.04"
+    assert pool.enable_inter_node_communication and pool.task_slots_per_node == 1
+
+
+def test_the_users_image_is_kept_with_a_note_and_a_retiring_size_is_warned_about(run_script, ids, hb_pool, tmp_path):
+    kept = run_script("create_pool_job.py", "--pool_id", f"{ids.pool_id}-2", "--job_id", f"{ids.job_id}-2",
+                      "--vm_size", "Standard_HB120rs_v2", "--dry_run", env=CANONICAL)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert ("Note: Standard_HB120rs_v2 is an InfiniBand size; the image set by IMAGE_* "
+            "(canonical/ubuntu-24_04-lts/server) is kept") in kept.stdout
+    assert ("Warning: HBv2 sizes (Standard_HB120rs_v2) retire on 2027-05-31 (Azure's announcement): pick a current "
+            "size with --vm_size or VM_SIZE.") in kept.stderr
+    assert '"publisher": "canonical"' in kept.stdout
