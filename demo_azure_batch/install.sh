@@ -10,6 +10,12 @@
 #
 #   ./install.sh --list-apt-packages   prints every apt package it may install (for a prefetch)
 #
+# On Microsoft's HPC image (InfiniBand sizes: microsoft-dsvm/ubuntu-hpc), MPI is HPC-X, an environment
+# module (mpi/hpcx): install.sh loads it, never apt-installs Open MPI there (it would shadow HPC-X), and
+# builds mpi4py against HPC-X's mpicc when python3's mpi4py was not built with it (minutes per node).
+# BATCH_NODE_MODULES_INIT names another modules init script than /etc/profile.d/modules.sh (the tests'
+# stand-in module tree).
+#
 # On a node of the local emulator's --isolation none mode (BATCH_EMULATOR_HOST_NODE=1), the node
 # is your own machine: install.sh never runs apt there and says what is missing instead, and pip
 # writes into the pool's own virtualenv.
@@ -53,6 +59,38 @@ for line in sys.stdin:
 has_mpi() { command -v mpirun >/dev/null 2>&1 && python3 -c 'import mpi4py' >/dev/null 2>&1; }
 installed() { has_mpi && requirements_met; }
 in_virtualenv() { python3 -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; }
+
+# The HPC image: HPC-X from its modules, mpi4py built against it; nothing else of the branches below.
+modules_init="${BATCH_NODE_MODULES_INIT:-/etc/profile.d/modules.sh}"
+if [ -f "$modules_init" ] && [ "${BATCH_EMULATOR_HOST_NODE:-}" != "1" ]; then
+  set +u   # module scripts read variables that may be unset
+  # shellcheck disable=SC1090
+  if ! { source "$modules_init" && module load mpi/hpcx && command -v mpicc && command -v mpirun; } >/dev/null 2>&1; then
+    echo "install.sh: this node has environment modules ($modules_init) but module load mpi/hpcx failed or gave no mpicc and mpirun: the HPC image should have HPC-X; check IMAGE_* and NODE_AGENT_SKU_ID" >&2
+    exit 1
+  fi
+  set -u
+  mpicc_path="$(command -v mpicc)"
+  echo "MPI: HPC-X (module mpi/hpcx), $(mpirun --version 2>/dev/null | head -n 1)"
+  # mpi4py counts only when built with this mpicc (the distribution's python3-mpi4py is linked to another MPI).
+  built_here() { [ "$(python3 -c 'import mpi4py; print(mpi4py.get_config().get("mpicc", ""))' 2>/dev/null)" = "$mpicc_path" ]; }
+  pinned_mpi4py="$(printf '%s\n' "$wanted" | grep -iE '^mpi4py([=<>!~;[]|$)' | head -n 1 || true)"
+  if ! built_here || ! requirements_met; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      echo "Installing python3-pip python3-dev (not Open MPI: HPC-X is this node's MPI)..."
+      $sudo apt-get -o DPkg::Lock::Timeout=600 update -q || echo "install.sh: apt-get update failed" >&2
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends python3-pip python3-dev
+    fi
+    echo "Building mpi4py against HPC-X's mpicc ($mpicc_path): minutes, on every new node."
+    $sudo env PIP_BREAK_SYSTEM_PACKAGES=1 MPICC="$mpicc_path" python3 -m pip install --quiet --no-binary mpi4py "${pinned_mpi4py:-mpi4py}"
+    if [ -n "$wanted" ]; then
+      $sudo env PIP_BREAK_SYSTEM_PACKAGES=1 MPICC="$mpicc_path" python3 -m pip install --quiet --no-binary mpi4py -r "$requirements"
+    fi
+  fi
+  built_here || { echo "install.sh: mpi4py is still not built against HPC-X's mpicc ($mpicc_path) after install" >&2; exit 1; }
+  echo "MPI ready: HPC-X (module mpi/hpcx); mpi4py $(python3 -c 'import mpi4py; print(mpi4py.__version__)') built with $mpicc_path."
+  exit 0
+fi
 
 if installed; then
   echo "MPI and the Python packages are already installed: nothing to do."
