@@ -79,3 +79,10 @@ def test_the_users_image_is_kept_with_a_note_and_a_retiring_size_is_warned_about
     assert ("Warning: HBv2 sizes (Standard_HB120rs_v2) retire on 2027-05-31 (Azure's announcement): pick a current "
             "size with --vm_size or VM_SIZE.") in kept.stderr
     assert '"publisher": "canonical"' in kept.stdout
+    hpc = run_script("create_pool_job.py", "--pool_id", f"{ids.pool_id}-3", "--job_id", f"{ids.job_id}-3",
+                     "--vm_size", HB_SIZE, "--dry_run")
+    assert hpc.returncode == 0, hpc.stdout + hpc.stderr
+    for wire in ('"publisher": "microsoft-dsvm"', '"offer": "ubuntu-hpc"', '"sku": "2404"',
+                 '"nodeAgentSKUId": "batch.node.ubuntu 24.04"', '"enableInterNodeCommunication": true',
+                 '"taskSlotsPerNode": 1', f'"vmSize": "{HB_SIZE}"'):
+        assert wire in hpc.stdout, (wire, hpc.stdout)
