@@ -258,7 +258,7 @@ def validate_resize(body: object) -> dict[str, Any]:
 
 def check_pool_info(pool_info: Any) -> None:
     """poolInfo: a poolId, or an autoPoolSpecification the emulator creates a pool from (lifetime job only:
-    there are no job schedules here)."""
+    a schedule's jobs get one pool each, never one shared pool)."""
     if not pool_info:
         raise missing_property("poolInfo")
     require_object(pool_info, "poolInfo")
@@ -276,7 +276,8 @@ def check_pool_info(pool_info: Any) -> None:
         raise missing_property(f"{name}.poolLifetimeOption")
     if str(lifetime).lower() != "job":
         raise invalid_property(f"{name}.poolLifetimeOption", lifetime,
-                               "The emulator has no job schedules: only poolLifetimeOption job is supported.")
+                               "The emulator makes one auto pool per job, never one per job schedule: only "
+                               "poolLifetimeOption job is supported.")
     prefix = auto.get("autoPoolIdPrefix")
     if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", str(prefix)):
         raise invalid_property(f"{name}.autoPoolIdPrefix", prefix,
