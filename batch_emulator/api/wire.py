@@ -158,13 +158,13 @@ def node_to_wire(node: Node, pool: Pool, base: str) -> dict[str, Any]:
     running = len({(j, t) for (j, t, _s) in node.running})
     out: dict[str, Any] = {
         "id": node.id, "url": f"{base}/pools/{pool.id}/nodes/{node.id}", "state": node.state,
-        "schedulingState": "enabled", "stateTransitionTime": iso(node.state_time),
-        "lastBootTime": iso(node.allocation_time), "allocationTime": iso(node.allocation_time),
+        "schedulingState": node.scheduling_state, "stateTransitionTime": iso(node.state_time),
+        "lastBootTime": iso(node.boot_time), "allocationTime": iso(node.allocation_time),
         "ipAddress": node.ip, "affinityId": f"TVM:{node.id}", "vmSize": pool.spec.get("vmSize"),
         "totalTasksRun": node.total_run, "runningTasksCount": running,
         "runningTaskSlotsCount": node.slots_used(), "totalTasksSucceeded": node.total_succeeded,
         "isDedicated": node.dedicated, "recentTasks": list(node.recent_tasks[-10:]),
-        "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
+        "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.boot_time)},
         "virtualMachineInfo": {"imageReference": _exact(copy.deepcopy(image))},
     }
     if pool.spec.get("startTask"):

@@ -21,10 +21,18 @@ from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launc
 from ..service.quota import vm_cores
 from ..service.specs import NameValues, NodeTask
 from ..service.state import Account, Job, Node, Pool, Task, iso, utcnow
-from ..service.states import ErrorCategory, ExecutionResult, JobState, NodeState, StartTaskState, StopReason
+from ..service.states import (
+    ErrorCategory,
+    ExecutionResult,
+    JobState,
+    NodeAction,
+    NodeState,
+    StartTaskState,
+    StopReason,
+)
 from ..service.validation import parse_duration
 from ..service.work import FileInfo
-from . import blobio, nodefiles, taskrun
+from . import blobio, node_actions, nodefiles, taskrun
 from .isolation import NetnsNodes
 from .processes import Launcher
 
@@ -130,6 +138,10 @@ class Executor:
         rel = os.path.join("workitems", job.id, "job-1", task.id)
         self.discard_files([os.path.join(self.account.node_dir(node_id), rel) for node_id in task.node_ids])
 
+    def restart_node(self, node: Node, action: NodeAction) -> None:
+        """Reboot, reimage, deallocate or start ``node`` on a worker thread (see service.work.Runtime)."""
+        node_actions.restart_node(self, node, action)
+
     def list_files(self, directory: str, recursive: bool) -> list[FileInfo]:
         return nodefiles.list_files(directory, recursive)
 
@@ -208,6 +220,11 @@ class Executor:
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
         if self.nodes is not None and not self._start_isolated(node):
             return
+        self.run_start_task(pool, node)
+
+    def run_start_task(self, pool: Pool, node: Node) -> None:
+        """The pool's start task on ``node`` (when it joins the pool, and after a reboot, reimage or start), then
+        the node is idle (or starttaskfailed); with no start task, idle at once."""
         with self.account.lock:
             start = pool.settings.start_task   # read under the lock: a pool update may replace it
             if node.state == NodeState.LEAVING_POOL:
@@ -223,7 +240,7 @@ class Executor:
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
                                    start.environment)
         exit_code, failure = self._run_simple(start, node, task_dir, env,
-                                              lambda: StopReason.REMOVED if node.state == NodeState.LEAVING_POOL
+                                              lambda: StopReason.REMOVED if node.state in node_actions.GOING_DOWN
                                               else None,
                                               lambda count: info.update(
                                                   retryCount=count, lastRetryTime=iso(utcnow())))

@@ -109,12 +109,7 @@ class NetnsNodes:
             if self.closed:
                 raise OSError("the emulator is shutting down")
             index = next(self.indexes)
-        # The node directory is /mnt/batch/tasks inside, as on every Batch Linux node: the same path on every
-        # node, so a path on the primary (the program in the job preparation's clone) is valid on the others.
-        binds = [Bind(Path(node_root).resolve(), read_only=False, target=NODE_ROOT_INSIDE), *self.shares]
-        if self.node_packages and os.path.isdir(self.node_packages):
-            binds.append(Bind(Path(self.node_packages).resolve()))
-        handle = start_node(self.cluster, index, binds=binds)
+        handle = start_node(self.cluster, index, binds=self.binds(node_root))
         with self.lock:
             self.handles[node_id] = handle
             self.roots[node_id] = node_root
@@ -126,6 +121,15 @@ class NetnsNodes:
         if os.path.isdir(shared):
             os.chmod(shared, 0o1777)   # AZ_BATCH_NODE_SHARED_DIR: read/write for every task of the node
         return handle.ip
+
+    def binds(self, node_root: str) -> list[Bind]:
+        """What a node with its node directory at ``node_root`` sees of the host."""
+        # The node directory is /mnt/batch/tasks inside, as on every Batch Linux node: the same path on every
+        # node, so a path on the primary (the program in the job preparation's clone) is valid on the others.
+        binds = [Bind(Path(node_root).resolve(), read_only=False, target=NODE_ROOT_INSIDE), *self.shares]
+        if self.node_packages and os.path.isdir(self.node_packages):
+            binds.append(Bind(Path(self.node_packages).resolve()))
+        return binds
 
     def forget_others(self, live_ids: set[str]) -> None:
         """Stop the nodes whose emulated node has left its pool (or whose pool was deleted)."""

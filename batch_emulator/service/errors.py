@@ -71,6 +71,16 @@ MESSAGES = {
     "JobScheduleDisabled": "The specified job schedule is disabled.",
     "JobWithSameIdExists": "A job with the specified job schedule id exists. Job and job schedule cannot have the "
                            "same id.",
+    # Node operations in a state that does not allow them: the codes and messages of the Batch error-code list
+    # ("Batch Status and Error Codes"); NodeAlreadyInTargetSchedulingState is what Microsoft's own integration
+    # test expects of an enable on an enabled node (azure-sdk-for-net, ComputeNodeIntegrationTests
+    # OnlineOfflineTest).
+    "NodeBeingCreated": "The specified node is being created",
+    "NodeBeingStarted": "The specified node is being started",
+    "NodeBeingReimaged": "The specified node is being reimaged",
+    "NodeBeingRebooted": "The specified node is being rebooted",
+    "NodeStateUnusable": "The state of the specified node is unusable",
+    "NodeAlreadyInTargetSchedulingState": "The specified node is already in the target scheduling state.",
 }
 
 

@@ -163,8 +163,10 @@ def _shrink(account: Account, staying: list[Node], surplus: int, option: Dealloc
 
 def _settle_allocation(pool: Pool, errors: list[ResizeError]) -> None:
     """Steady once every node has settled and the counts match the targets (or the resize ended short)."""
-    settled = all(n.state in (NodeState.IDLE, NodeState.RUNNING, NodeState.START_TASK_FAILED)
-                  for n in pool.nodes.values())
+    # Offline is idle with scheduling disabled; a node rebooted, reimaged, deallocated or started
+    # (service/nodes.py) is allocated already: its boot is no resize.
+    settled = all(n.state in (NodeState.IDLE, NodeState.RUNNING, NodeState.START_TASK_FAILED, NodeState.OFFLINE)
+                  or n.restarted for n in pool.nodes.values())
     counts_match = sum(1 for n in pool.nodes.values() if n.dedicated) == pool.target_dedicated and \
         sum(1 for n in pool.nodes.values() if not n.dedicated) == pool.target_low_priority
     pool.resize_errors = errors    # a resize that ended short is steady at the nodes it got

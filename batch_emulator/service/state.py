@@ -25,6 +25,7 @@ from .states import (
     JobState,
     NodeState,
     PoolState,
+    SchedulingState,
     StopReason,
     TaskState,
     WireEnum,
@@ -75,8 +76,13 @@ class Node:
     leaving_since: float | None = None                # time.monotonic() when it began to leave the pool
     retiring: bool = False                            # chosen to leave once its tasks end: takes no new task
     recent_tasks: list[dict[str, Any]] = field(default_factory=list)
+    scheduling_state: SchedulingState = SchedulingState.ENABLED   # disabled: it takes no new task (offline)
+    boot_time: datetime = field(default_factory=utcnow)           # lastBootTime: its start-up, or its last reboot
+    restarted: bool = False   # rebooted, reimaged or deallocated once: its boots no longer make its pool resize
 
     def set_state(self, state: NodeState) -> None:
+        if state == NodeState.IDLE and self.scheduling_state == SchedulingState.DISABLED:
+            state = NodeState.OFFLINE   # as the service shows a node that runs nothing and takes no new task
         if state != self.state:
             self.state, self.state_time = state, utcnow()
         if state == NodeState.IDLE and self.idle_since is None:
@@ -88,7 +94,8 @@ class Node:
         return sum(self.running.values())
 
     def usable(self) -> bool:
-        return self.state in (NodeState.IDLE, NodeState.RUNNING) and not self.retiring
+        return self.state in (NodeState.IDLE, NodeState.RUNNING) and not self.retiring and \
+            self.scheduling_state == SchedulingState.ENABLED
 
 
 @dataclass(kw_only=True)

@@ -126,3 +126,17 @@ class JobAction(WireEnum):
     NONE = "none"
     DISABLE = "disable"
     TERMINATE = "terminate"
+
+
+class SchedulingState(WireEnum):
+    """A node's schedulingState: whether it takes new tasks (disable/enable scheduling)."""
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class NodeAction(WireEnum):
+    """What the runtime does to a node on a reboot, reimage, deallocate or start request. Not on the wire."""
+    REBOOT = "reboot"            # its processes and /tmp go, its disk stays, its start task runs again
+    REIMAGE = "reimage"          # its disk goes too: a fresh node with the same id and address
+    DEALLOCATE = "deallocate"    # its processes go and it stays down (deallocated) until started
+    START = "start"              # a deallocated node boots again, its disk as it was

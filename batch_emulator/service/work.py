@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from .state import Job, Task
-from .states import StopReason
+from .state import Job, Node, Task
+from .states import NodeAction, StopReason
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,12 @@ class Runtime(Protocol):
 
     def remove_task_files(self, job: Job, task: Task) -> None:
         """Remove, in the background, the directories ``task`` has on every node it ran on."""
+
+    def restart_node(self, node: Node, action: NodeAction) -> None:
+        """Reboot, reimage, deallocate or start ``node`` in the background, with the account lock held; the
+        service has set its state (rebooting, ...) and told its running tasks how to stop. Once they have
+        stopped or ended, its processes go; it comes back through starting (its start task again) to idle,
+        or, deallocated, stays down until started."""
 
     # The file methods run without the account lock. ``relative`` is a path inside ``directory`` as the
     # client sent it; one that leaves it, or names nothing (any more), raises 404 FileNotFound.
