@@ -156,4 +156,11 @@ fi
 
 installed || { echo "install.sh: MPI or Python packages still missing after install" >&2; exit 1; }
 mpi4py_from="$(python3 -c 'import mpi4py, os; print(mpi4py.__version__, "from", os.path.dirname(mpi4py.__file__))')"
-echo "MPI ready: $(mpirun --version 2>/dev/null | head -n 1); mpi4py $mpi4py_from."
+# Which MPI: Open MPI's first line names it ("mpirun (Open MPI) 4.1.4"); MPICH's says only "HYDRA build
+# details:", its version on the next line.
+mpi_version="$(mpirun --version 2>/dev/null | head -n 2)"
+case "$mpi_version" in
+  HYDRA*) mpi_name="mpirun (MPICH) $(printf '%s\n' "$mpi_version" | sed -n 's/^ *Version: *//p')" ;;
+  *) mpi_name="$(printf '%s\n' "$mpi_version" | head -n 1)" ;;
+esac
+echo "MPI ready: $mpi_name; mpi4py $mpi4py_from."

@@ -10,6 +10,7 @@ wheel this module builds by hand (probe_wheel), so nothing leaves the machine.
 import base64
 import hashlib
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -187,7 +188,9 @@ def test_install_sh_on_a_host_node_installs_the_requirements_into_the_node_venv_
     offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)}
     done, calls = run_install(demo, tmp_path, [PROJECT_BIN], **offline)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "MPI ready: " in done.stdout, done.stdout
+    # The last line names the MPI under MPICH too (its mpirun --version begins "HYDRA build details:").
+    assert re.fullmatch(r"MPI ready: mpirun \(MPICH\) \d+\.\d+(\.\d+)?; mpi4py .+\.",
+                        done.stdout.splitlines()[-1]), done.stdout
     assert not calls.exists(), calls.read_text()
     site_packages = node_site_packages(tmp_path / "node" / "volatile" / "python")
     assert (site_packages / PROBE_PACKAGE / "__init__.py").is_file()
