@@ -8,7 +8,7 @@ nb_processes, coordination_command, start_command, and `settings`, all of them) 
 Values come from the environment and from a `.env` file next to this module; the real environment wins
 over `.env`. Set BATCH_TOOLKIT_ENV_FILE to read another file instead (the local demo uses a throwaway
 one), or to an empty string to read no file at all. Every variable is documented in `.env.example` and
-in the README.
+in docs/configuration.md.
 
 Run it to see the settings the scripts would use now, each with where it came from (the environment,
 which env file, or the default); secrets show only whether they are set:

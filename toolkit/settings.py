@@ -13,7 +13,7 @@ reads them once per run and gives them to the script's body, which turns them in
 it needs with `load_settings(settings, check)` (toolkit/checked.py: `pool_settings`, `task_settings`,
 `batch_access`, `storage`), which call `require(settings, ...)`: a missing or malformed variable raises
 ConfigError with one line naming the variable and how to fix it. Every variable is documented in
-`.env.example` and in the README.
+`.env.example` and in docs/configuration.md.
 
 Every variable is one row of VARIABLE_TABLE (toolkit/variables.py): its name, what to set it to, its
 default, the check of its value and whether it is secret. DEFAULTS, HOW_TO_SET and VARIABLES are read from

@@ -113,7 +113,7 @@ class Variable:
     secret: bool = False                # a key or a SAS: in Settings.secrets, quoted by no message
 
 
-# Every variable the toolkit reads; each is documented in .env.example and the README.
+# Every variable the toolkit reads; each is documented in .env.example and docs/configuration.md.
 VARIABLE_TABLE = (
     Variable("AZURE_RESOURCE_GROUP"),
     Variable("AZURE_BATCH_ACCOUNT", "the Batch account name, e.g. mybatchaccount (az batch account list)",

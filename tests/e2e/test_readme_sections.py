@@ -1,4 +1,5 @@
-"""The README's "A local stack for your own work" and "Run your own program" sections, run as written.
+"""The local stack and own-program pages the README links (docs/local-stack.md, docs/your-program.md), run as
+written.
 
 `make local` is run through its underlying command (python -m tools.local, what the Makefile's
 `local` target runs after `make setup`), with its env file and working directory in the test's temporary
@@ -31,6 +32,11 @@ README = (REPO_ROOT / "README.md").read_text()
 
 def section(title: str) -> str:
     return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def doc(name: str) -> str:
+    """A page of docs/ (the README links each)."""
+    return (REPO_ROOT / "docs" / name).read_text()
 
 
 def fenced(text: str) -> list[str]:
@@ -94,9 +100,9 @@ def run_block(block: str, tmp_path: Path, env_file: Path) -> subprocess.Complete
 
 def test_local_stack_and_own_program_sections_run_as_written(make_local, tmp_path):
     env_file, _, _ = make_local
-    local_blocks = fenced(section("A local stack for your own work"))
+    local_blocks = fenced(doc("local-stack.md"))
     assert local_blocks[0].strip() == "make local"
-    own_blocks = [block for block in fenced(section("Run your own program")) if "python3 " in block]
+    own_blocks = [block for block in fenced(doc("your-program.md")) if "python3 " in block]
     assert len(own_blocks) == 1
     try:
         local = run_block(local_blocks[1], tmp_path, env_file)
@@ -175,7 +181,7 @@ def test_the_clean_up_command_the_script_prints_is_the_readmes(run_script, ids):
     printed = re.search(r"python3 delete_pool_job\.py --pool_id (\S+) --job_id (\S+) --yes", created.stdout)
     assert printed, created.stdout
     shape = printed.group(0).replace(printed.group(1), "mpi-pool").replace(printed.group(2), "mpi-job")
-    assert shape in fenced(section("Run it on Azure").split("### What it costs, and cleaning up", 1)[1])[0]
+    assert shape in fenced(section("Run it on Azure").split("\n### Clean-up\n", 1)[1])[0]
     deleted = run_script("delete_pool_job.py", "--pool_id", printed.group(1), "--job_id", printed.group(2), "--yes",
                          "--poll_seconds", "0.2")
     assert deleted.returncode == 0, deleted.stderr

@@ -46,7 +46,7 @@ def test_no_env_file_points_to_env_example(run_script):
     assert f"No .env file was found ({REPO_ROOT}/.env): cp .env.example .env next to the scripts" in result.stderr
 
 
-# The README's "Error messages" rows added with these checks; each message is asserted by a test of
+# The "Error messages" rows of docs/errors.md added with these checks; each message is asserted by a test of
 # test_settings_messages.py, test_lifecycle.py or test_delete_pool_job.py.
 README_ROWS = [
     ("No .env file was found (...): cp .env.example .env next to the scripts and fill it in.", 2),
@@ -62,6 +62,6 @@ README_ROWS = [
 
 @pytest.mark.parametrize("message, exit_code", README_ROWS)
 def test_readme_error_table_shows_it(message, exit_code):
-    section = (REPO_ROOT / "README.md").read_text().split("### Error messages", 1)[1].split("\n## ", 1)[0]
+    section = (REPO_ROOT / "docs" / "errors.md").read_text().split("\n## Error messages\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if message in line]
     assert rows and rows[0].rstrip().endswith(f"| {exit_code} |"), message
