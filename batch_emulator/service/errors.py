@@ -71,6 +71,14 @@ MESSAGES = {
     "JobScheduleDisabled": "The specified job schedule is disabled.",
     "JobWithSameIdExists": "A job with the specified job schedule id exists. Job and job schedule cannot have the "
                            "same id.",
+    # The reverse (a job add with a schedule's id) and unknown application packages: the codes and messages of the
+    # Batch error-code list ("Batch Status and Error Codes"); the real answer's values are in service/resource_ids.py.
+    "JobScheduleWithSameIdExists": "A job schedule with the specified job id exists. Job and job schedule cannot "
+                                   "have the same id.",
+    "InvalidApplicationPackageReferences": "One or more application package references could not be satisfied. "
+                                           "This occurs if the application id or version does not exist or is not "
+                                           "active, or if the reference did not specify a version and there is no "
+                                           "default version configured.",
     # Node operations in a state that does not allow them: the codes and messages of the Batch error-code list
     # ("Batch Status and Error Codes"); NodeAlreadyInTargetSchedulingState is what Microsoft's own integration
     # test expects of an enable on an enabled node (azure-sdk-for-net, ComputeNodeIntegrationTests
@@ -81,6 +89,10 @@ MESSAGES = {
     "NodeBeingRebooted": "The specified node is being rebooted",
     "NodeStateUnusable": "The state of the specified node is unusable",
     "NodeAlreadyInTargetSchedulingState": "The specified node is already in the target scheduling state.",
+    # Node users: the codes of the Batch error-code list (BatchErrorCodeStrings); the messages are worded like the
+    # other Exists / NotFound ones (the service's own were not found).
+    "NodeUserExists": "The specified node user already exists.",
+    "NodeUserNotFound": "The specified node user does not exist.",
 }
 
 

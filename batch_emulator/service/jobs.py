@@ -45,7 +45,7 @@ def replace_job(account: Account, job_id: str, conditions: Conditions, raw: obje
     """PUT /jobs/{id}: every updatable property takes the body's value or its default."""
     def replace() -> Version:
         job = _writable(account, job_id, conditions)
-        body = validate_job_patch(raw, job, replace=True)
+        body = auto_pool_info_after(job, validate_job_patch(raw, job, replace=True), replace=True)
         require_job_writable(job)
         _replace_spec(job, body)
         return version(job)
@@ -56,7 +56,7 @@ def patch_job(account: Account, job_id: str, conditions: Conditions, raw: object
     """PATCH /jobs/{id}: the properties the body has take its values; the others stay."""
     def patch() -> Version:
         job = _writable(account, job_id, conditions)
-        body = validate_job_patch(raw, job)
+        body = auto_pool_info_after(job, validate_job_patch(raw, job), replace=False)
         require_job_writable(job)
         for key, value in body.items():
             job.spec[key] = str(value).lower() if key in ("onAllTasksComplete", "onTaskFailure") else \
@@ -144,6 +144,9 @@ def add_job(account: Account, body: dict[str, Any]) -> Job:
     existing = account.jobs.get(body["id"].lower())
     if existing is not None:
         raise conflict("JobBeingDeleted" if existing.state == JobState.DELETING else "JobExists")
+    if body["id"].lower() in account.job_schedules:
+        # Jobs and job schedules share one namespace; service/schedules.py refuses the reverse (JobWithSameIdExists).
+        raise conflict("JobScheduleWithSameIdExists")
     job = Job(id=body["id"], spec=copy.deepcopy(body))
     auto = (body.get("poolInfo") or {}).get("autoPoolSpecification")
     if auto is not None:
@@ -161,6 +164,22 @@ def add_job(account: Account, body: dict[str, Any]) -> Job:
         job.manager_key = task.id.lower()
     account.jobs[job.id.lower()] = job
     return job
+
+
+def auto_pool_info_after(job: Job, body: dict[str, Any], replace: bool) -> dict[str, Any]:
+    """``body`` with the poolInfo an auto pool job keeps after a PUT or PATCH that gives one (validated: an
+    autoPoolSpecification): its own, only keepAlive taken from the body (a PUT that omits it: false), as the REST
+    reference says of Update Job. The service answered 200 to such a PUT on an active job, and its GET then showed
+    the job's first pool spec (Azure/azure-sdk-assets, python/sdk/batch/azure-batch/tests/recordings/
+    test_batch.pyTestBatchtest_batch_jobs[sync].json)."""
+    if not job.auto_pool_id or body.get("poolInfo") is None:
+        return body
+    pool_info = copy.deepcopy(job.spec.get("poolInfo") or {})
+    auto = pool_info.setdefault("autoPoolSpecification", {})
+    keep_alive = body["poolInfo"]["autoPoolSpecification"].get("keepAlive")
+    if keep_alive is not None or replace:
+        auto["keepAlive"] = bool(keep_alive)
+    return dict(body, poolInfo=pool_info)
 
 
 def _replace_spec(job: Job, body: dict[str, Any]) -> None:

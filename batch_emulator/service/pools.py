@@ -12,6 +12,7 @@ from . import autoscale, jobs
 from .changes import Version, change, read, version
 from .conditions import Conditions
 from .errors import conflict, missing_property, service_error
+from .resource_ids import check_application_packages
 from .state import Account, Pool, get_pool
 from .states import AllocationState, NodeState, PoolState
 from .validation import (
@@ -53,6 +54,7 @@ def patch_pool(account: Account, pool_id: str, conditions: Conditions, raw: obje
     body = require_object(raw)
     if body.get("startTask") is not None:   # what nodes run: checked as at pool add, before it is stored
         check_start_task(body["startTask"])
+    check_application_packages(body.get("applicationPackageReferences"))
 
     def patch() -> Version:
         pool = _writable(account, pool_id, conditions)

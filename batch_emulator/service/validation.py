@@ -17,6 +17,7 @@ import isodate
 
 from .. import formula as autoscale_formula
 from .errors import conflict, invalid_property, missing_property, service_error
+from .resource_ids import check_application_packages, check_image_id, check_subnet_id
 from .state import Job
 from .states import DeallocationOption
 
@@ -174,6 +175,12 @@ def check_pool_spec(body: dict[str, Any], name: str = "") -> dict[str, Any]:
         raise missing_property(f"{name}virtualMachineConfiguration.imageReference")
     if not vm.get("nodeAgentSKUId"):
         raise missing_property(f"{name}virtualMachineConfiguration.nodeAgentSKUId")
+    image = require_object(vm["imageReference"], f"{name}virtualMachineConfiguration.imageReference")
+    if image.get("virtualMachineImageId") is not None:
+        check_image_id(image["virtualMachineImageId"])
+    network = body.get("networkConfiguration")
+    if network is not None and require_object(network, f"{name}networkConfiguration").get("subnetId") is not None:
+        check_subnet_id(network["subnetId"])
     check_sizing(body)
     if body.get("resizeTimeout") is not None and \
             parse_duration(body["resizeTimeout"], "resizeTimeout") < timedelta(minutes=5):
@@ -184,6 +191,7 @@ def check_pool_spec(body: dict[str, Any], name: str = "") -> dict[str, Any]:
         check_start_task(body["startTask"])
     policy = body.get("taskSchedulingPolicy") or {}
     _check_enum(policy, "nodeFillType", ("spread", "pack"))
+    check_application_packages(body.get("applicationPackageReferences"))   # 409, after the body's own checks
     return body
 
 
@@ -194,6 +202,7 @@ def validate_pool_properties(body: object) -> dict[str, Any]:
     if body.get("startTask") is not None:
         check_start_task(body["startTask"])
     _check_enum(body, "targetNodeCommunicationMode", ("default", "classic", "simplified"))
+    check_application_packages(body.get("applicationPackageReferences"))
     return body
 
 
@@ -344,7 +353,15 @@ def validate_job_patch(body: object, job: Job, replace: bool = False) -> dict[st
         raise missing_property("poolInfo")
     if body.get("poolInfo") is not None:
         pool_info = require_object(body["poolInfo"], "poolInfo")
-        if pool_info.get("autoPoolSpecification") is not None or job.auto_pool_id:
+        auto = pool_info.get("autoPoolSpecification")
+        if auto is not None and job.auto_pool_id:
+            # Only its keepAlive changes (service/jobs.py, auto_pool_info_after).
+            keep_alive = require_object(auto, "poolInfo.autoPoolSpecification").get("keepAlive")
+            if keep_alive is not None and not isinstance(keep_alive, bool):
+                raise invalid_property("poolInfo.autoPoolSpecification.keepAlive", keep_alive,
+                                       "The value must be a boolean.")
+            return body
+        if auto is not None or job.auto_pool_id:
             # The service changes a job's pool only while it is disabled; the emulator not at all for auto pools.
             raise invalid_property("poolInfo.autoPoolSpecification", "...",
                                    "The emulator does not change the pool of a job to or from an auto pool.")
