@@ -1,7 +1,7 @@
 """Create a pool of compute nodes and a job (future tasks sent to the job run on the pool).
 
     python3 create_pool_job.py --pool_id POOL_ID --job_id JOB_ID [--vm_size SIZE] [--max_nodes N]
-                               [--spot] [--check_formula] [--dry_run]
+                               [--spot] [--check_formula] [--dry_run [DIR]]
 
 1. Logs in to the Batch account from config_resources.py.
 2. Creates the pool (Ubuntu 24.04 LTS): inter-node communication on, one task
@@ -31,7 +31,10 @@ run's, is refused with what differs and what to do; no pool is left behind.
 
 --dry_run makes the same reads and checks (GET requests only) and prints the
 requests it would send, with their JSON bodies (SAS signatures redacted);
-it creates and changes nothing.
+it creates and changes nothing. --dry_run DIR prints the requests without their
+bodies and writes DIR/pool-POOL_ID.json (its formula enabled from the start) and
+DIR/job-JOB_ID.json, which `az ... --json-file` sends as they are; a packed folder
+is then uploaded (the one write), for the job file's link.
 
 --check_formula also shows what the autoscale formula of an existing pool
 evaluates to now (the service's evaluate API: nothing is applied).
@@ -65,7 +68,7 @@ from toolkit.batch import (
 from toolkit.checked import PoolSettings, pool_settings, storage
 from toolkit.cli import check_id, check_vm_size, make_parser, run
 from toolkit.commands import unpack_cmd_prep_task
-from toolkit.dryrun import show_request
+from toolkit.dryrun import add_dry_run_option, autoscaled_at_creation, show_request, write_body
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.jobs import (
     JOB_FIELDS,
@@ -105,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check_formula", action="store_true",
                         help="also show what the autoscale formula of an existing pool evaluates to now "
                              "(a new pool's formula is always checked before it is enabled)")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="make the checks (reads only) and print the requests that would be sent; create nothing")
+    add_dry_run_option(parser, "create nothing")
     return parser
 
 
@@ -197,13 +199,22 @@ def settings_problem(pool: models.BatchPool, vm_size: str, max_nodes: int, spot:
 
 
 def show_pool_requests(settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
-                       submission_id: str) -> None:
-    """--dry_run: the pool's create, then the formula's evaluate and enable, as they would be sent."""
+                       submission_id: str, bodies: str = "") -> None:
+    """--dry_run: the pool's create, then the formula's evaluate and enable, as they would be sent. With
+    `bodies` (DIR) their URLs only, and the one body az needs for the same pool in DIR/pool-POOL_ID.json."""
     from azure.batch import models
 
     endpoint = settings.batch.endpoint
-    show_request("POST", f"{endpoint}/pools", build_pool(settings, pool_id, vm_size, max_nodes, submission_id))
+    pool = build_pool(settings, pool_id, vm_size, max_nodes, submission_id)
     formula = autoscale_formula(max_nodes, settings.spot)
+    if bodies:
+        for path in ("pools", f"pools/{pool_id}/evaluateautoscale", f"pools/{pool_id}/enableautoscale"):
+            show_request("POST", f"{endpoint}/{path}")
+        print(f"Dry run: pool [{pool_id}] would be created ({vm_size}, autoscale from 0 to {max_nodes} nodes); for az, "
+              "the same pool in one body, its formula enabled from the start:")
+        write_body(bodies, f"pool-{pool_id}.json", autoscaled_at_creation(pool, formula))
+        return
+    show_request("POST", f"{endpoint}/pools", pool)
     show_request("POST", f"{endpoint}/pools/{pool_id}/evaluateautoscale",
                  models.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
     show_request("POST", f"{endpoint}/pools/{pool_id}/enableautoscale", models.BatchPoolEnableAutoScaleOptions(
@@ -211,24 +222,24 @@ def show_pool_requests(settings: PoolSettings, pool_id: str, vm_size: str, max_n
 
 
 def ensure_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
-                submission_id: str, check_existing: bool = False, dry_run: bool = False) -> None:
+                submission_id: str, check_existing: bool = False, dry_run: bool = False, bodies: str = "") -> None:
     pool = get_or_none(client.get_pool, pool_id, POOL_FIELDS)
     if pool is None:
-        pool = create_pool(client, settings, pool_id, vm_size, max_nodes, submission_id, dry_run)
+        pool = create_pool(client, settings, pool_id, vm_size, max_nodes, submission_id, dry_run, bodies)
         if pool is None:  # this run made it (or the dry run showed how it would)
             return
     reuse_pool(client, settings, pool, pool_id, vm_size, max_nodes, check_existing, dry_run)
 
 
 def create_pool(client: BatchClient, settings: PoolSettings, pool_id: str, vm_size: str, max_nodes: int,
-                submission_id: str, dry_run: bool) -> models.BatchPool | None:
+                submission_id: str, dry_run: bool, bodies: str = "") -> models.BatchPool | None:
     """Create the pool and enable its formula; returns None, or the pool another run made under the same id
     meanwhile (then checked for reuse like any existing pool)."""
     from azure.core.exceptions import ResourceExistsError
 
     check_image(client, settings)
     if dry_run:
-        show_pool_requests(settings, pool_id, vm_size, max_nodes, submission_id)
+        show_pool_requests(settings, pool_id, vm_size, max_nodes, submission_id, bodies)
         return None
     print(f"Creating pool [{pool_id}]...")
     try:
@@ -262,7 +273,7 @@ def reuse_pool(client: BatchClient, settings: PoolSettings, pool: models.BatchPo
         raise ToolkitError(f"Pool [{pool_id}] already exists but {problem}. "
                            f"Use another --pool_id, or delete it: {delete_pool_command(pool_id)}")
     if dry_run:
-        print(f"Dry run: pool [{pool_id}] already exists and can run MPI tasks; it would be reused.")
+        print(f"Dry run: pool [{pool_id}] already exists and can run MPI tasks; it would be reused (no pool body).")
         return
     if pool.enable_auto_scale and pool.auto_scale_formula == HOLD_FORMULA:
         print(f"Pool [{pool_id}] exists at 0 nodes: a run was interrupted before it enabled the autoscale formula.")
@@ -307,15 +318,19 @@ def describe_preparation(settings: PoolSettings) -> str:
 
 
 def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id: str, submission_id: str,
-               existing: models.BatchJob | None, dry_run: bool = False, program_url: str = "") -> None:
+               existing: models.BatchJob | None, dry_run: bool = False, program_url: str = "",
+               bodies: str = "") -> None:
     from azure.core.exceptions import ResourceExistsError
 
     if existing is not None:
         print(f"Job [{job_id}] already exists on pool [{pool_id}]; reusing it.")
         return
     if dry_run:
-        show_request("POST", f"{settings.batch.endpoint}/jobs",
-                     build_job(settings, job_id, pool_id, submission_id, program_url))
+        body = build_job(settings, job_id, pool_id, submission_id, program_url)
+        show_request("POST", f"{settings.batch.endpoint}/jobs", None if bodies else body)
+        if bodies:
+            print(f"Dry run: job [{job_id}] would be created on pool [{pool_id}]; {describe_preparation(settings)}")
+            write_job_body(bodies, settings, body, program_url)
         return
     print(f"Creating job [{job_id}]...")
     try:
@@ -329,6 +344,14 @@ def ensure_job(client: BatchClient, settings: PoolSettings, job_id: str, pool_id
             print(f"Job [{job_id}] was just created by another run with the same settings; reusing it.")
             return
     print(f"Job [{job_id}] created on pool [{pool_id}]; {describe_preparation(settings)}")
+
+
+def write_job_body(bodies: str, settings: PoolSettings, job: models.BatchJobCreateOptions, program_url: str) -> None:
+    """DIR/job-JOB_ID.json, whole; its line names the secret it holds: the program's read link (a SAS), or
+    the credentials REPOSITORY_URL holds, which the preparation command line clones with."""
+    holds = "the SAS of the program's download" if "sig=" in program_url else \
+        "the credentials in REPOSITORY_URL" if shown_url(settings.repository) != settings.repository else ""
+    write_body(bodies, f"job-{job.id}.json", job, secret=bool(holds), holds=holds)
 
 
 def image_for_size(settings: PoolSettings, vm_size: str, image_is_default: bool) -> PoolSettings:
@@ -373,13 +396,16 @@ def create_pool_and_job(args: argparse.Namespace, configured: Settings) -> int:
     client = make_batch_client(settings.batch)
     submission_id = uuid.uuid4().hex  # marks what this run creates (see toolkit.batch.SUBMISSION_MARK)
     existing_job = check_existing_job(client, settings, args.job_id, args.pool_id)  # before creating anything
-    program_url = share_program(package, args.dry_run) if package and existing_job is None else ""
+    dry_run, bodies = args.dry_run is not None, args.dry_run or ""   # --dry_run alone gives ""
+    uploads = bool(package and existing_job is None and (bodies or not dry_run))  # DIR: the job file's link works
+    program_url = share_program(package, dry_run and not uploads) if package and existing_job is None else ""
     ensure_pool(client, settings, args.pool_id, vm_size, max_nodes, submission_id, check_existing=args.check_formula,
-                dry_run=args.dry_run)
-    ensure_job(client, settings, args.job_id, args.pool_id, submission_id, existing_job, dry_run=args.dry_run,
-               program_url=program_url)
-    if args.dry_run:
-        print("Dry run: nothing was created or changed.")
+                dry_run=dry_run, bodies=bodies)
+    ensure_job(client, settings, args.job_id, args.pool_id, submission_id, existing_job, dry_run=dry_run,
+               program_url=program_url, bodies=bodies)
+    if dry_run:
+        print("Dry run: nothing was created or changed" + (" in the Batch account; the program's archive is in the "
+                                                           "container, for the job file's link." if uploads else "."))
         return 0
     print(f"Next: python3 send_task.py --job_id {args.job_id} --task_id TASK_ID")
     print("The pool shrinks to 0 nodes when idle. Delete the job and the pool when you are done: "
