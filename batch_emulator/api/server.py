@@ -27,6 +27,8 @@ from ..service.state import Account, utcnow
 from ..service.tokens import TokenSettings
 from ..service.work import Runtime
 from . import auth, files, identity, jobs, pools, schedules  # noqa: F401  (importing the route modules fills ROUTES)
+from . import node_logs as node_log_routes  # noqa: F401  (importing it registers its route)
+from . import node_users as node_user_routes  # noqa: F401  (importing it registers its routes)
 from . import nodes as node_routes  # noqa: F401  (importing it registers its routes)
 from .http import ROUTES, Request, Response, match
 from .wire import rfc1123

@@ -11,6 +11,7 @@ from typing import Any
 import isodate
 
 from ..service.errors import BatchServiceError, ResizeError
+from ..service.node_users import inbound_endpoints
 from ..service.state import Job, Node, Pool, Task, iso, task_counts
 from ..service.states import AllocationState, NodeState
 from ..service.validation import parse_duration
@@ -164,6 +165,7 @@ def node_to_wire(node: Node, pool: Pool, base: str) -> dict[str, Any]:
         "totalTasksRun": node.total_run, "runningTasksCount": running,
         "runningTaskSlotsCount": node.slots_used(), "totalTasksSucceeded": node.total_succeeded,
         "isDedicated": node.dedicated, "recentTasks": list(node.recent_tasks[-10:]),
+        "endpointConfiguration": {"inboundEndpoints": inbound_endpoints(pool, node)},
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.boot_time)},
         "virtualMachineInfo": {"imageReference": _exact(copy.deepcopy(image))},
     }

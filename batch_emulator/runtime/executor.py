@@ -20,7 +20,7 @@ from ..service import lifecycle, scheduler
 from ..service.lifecycle import ENDED, ENDED_EXIT_CODE, EXIT_CODE_FAILURE, launch_failure
 from ..service.quota import vm_cores
 from ..service.specs import NameValues, NodeTask
-from ..service.state import Account, Job, Node, Pool, Task, iso, utcnow
+from ..service.state import Account, Job, Node, NodeUser, Pool, Task, iso, utcnow
 from ..service.states import (
     ErrorCategory,
     ExecutionResult,
@@ -29,10 +29,11 @@ from ..service.states import (
     NodeState,
     StartTaskState,
     StopReason,
+    TaskState,
 )
 from ..service.validation import parse_duration
-from ..service.work import FileInfo
-from . import blobio, node_actions, nodefiles, taskrun
+from ..service.work import FileInfo, LogUpload
+from . import blobio, node_actions, node_logs, node_users, nodefiles, taskrun
 from .isolation import NetnsNodes
 from .processes import Launcher
 
@@ -140,6 +141,7 @@ class Executor:
 
     def restart_node(self, node: Node, action: NodeAction) -> None:
         """Reboot, reimage, deallocate or start ``node`` on a worker thread (see service.work.Runtime)."""
+        self.spawn(node_logs.agent_log, node.root, f"Node {action} requested")   # no disk write under the lock
         node_actions.restart_node(self, node, action)
 
     def list_files(self, directory: str, recursive: bool) -> list[FileInfo]:
@@ -153,6 +155,18 @@ class Executor:
 
     def delete_file(self, directory: str, relative: str, recursive: bool) -> None:
         nodefiles.delete_file(directory, relative, recursive)
+
+    def upload_node_logs(self, upload: LogUpload) -> int:
+        return node_logs.start_upload(upload, self.spawn)
+
+    def set_node_user(self, node: Node, user: NodeUser, password: str | None) -> None:
+        node_users.accounts(self, self.nodes).set_user(node, user, password)
+
+    def remove_node_user(self, node: Node, name: str) -> None:
+        node_users.accounts(self, self.nodes).remove_user(node, name)
+
+    def remote_login(self, node: Node, frontend_port: int, backend_port: int) -> tuple[str, int]:
+        return node_users.accounts(self, self.nodes).remote_login(node, frontend_port, backend_port)
 
     def _remove_job_files(self, job: Job) -> None:
         nodes_dir = os.path.join(self.account.root, "nodes")
@@ -219,7 +233,9 @@ class Executor:
         for sub in ("workitems", "shared", "startup", "fsmounts"):
             os.makedirs(os.path.join(node.root, sub), exist_ok=True)
         if self.nodes is not None and not self._start_isolated(node):
+            node_logs.agent_log(node.root, "The node could not start: it is unusable", "ERROR")
             return
+        node_logs.agent_log(node.root, f"Node {node.id} of pool {pool.id} started at {node.ip}")
         self.run_start_task(pool, node)
 
     def run_start_task(self, pool: Pool, node: Node) -> None:
@@ -235,6 +251,7 @@ class Executor:
             node.set_state(NodeState.WAITING_FOR_START_TASK if start.wait_for_success else NodeState.IDLE)
             info: dict[str, Any] = {"state": StartTaskState.RUNNING, "startTime": iso(utcnow()), "retryCount": 0}
             node.start_task_info = info   # the same dict: ``info`` is what the retries and completion update
+        node_logs.agent_log(node.root, "Start task started")
         task_dir = os.path.join(node.root, "startup")
         env = self._apply_settings(dict(self.node_env(pool.id, node), AZ_BATCH_TASK_DIR=task_dir,
                                         AZ_BATCH_TASK_WORKING_DIR=os.path.join(task_dir, "wd")),
@@ -248,6 +265,7 @@ class Executor:
             _record_completion(info, exit_code, failure)
             if node.state == NodeState.WAITING_FOR_START_TASK:
                 node.set_state(NodeState.START_TASK_FAILED if failure else NodeState.IDLE)
+        node_logs.log_ended(node.root, "Start task", exit_code, failure)
         self.account.wake()
 
     def _start_isolated(self, node: Node) -> bool:
@@ -324,6 +342,7 @@ class Executor:
             env.update({"AZ_BATCH_JOB_ID": job.id, "AZ_BATCH_TASK_ID": prep_id,
                         "AZ_BATCH_TASK_DIR": task_dir, "AZ_BATCH_TASK_WORKING_DIR": os.path.join(task_dir, "wd")})
             self._apply_settings(env, job.settings.common_environment, prep.environment)
+            node_logs.agent_log(node.root, f"Job preparation task {prep_id} of job {job.id} started")
             exit_code, failure = self._run_simple(
                 prep, node, task_dir, env,
                 lambda: StopReason.DELETE if job.state == JobState.DELETING else None,
@@ -331,11 +350,14 @@ class Executor:
             with self.account.lock:
                 _record_completion(info, exit_code, failure)
                 (node.prep_failed if failure else node.prep_succeeded).add(job_key)
+            node_logs.log_ended(node.root, f"Job preparation task {prep_id} of job {job.id}", exit_code, failure)
             return failure is None or not wait
 
     # ---- tasks ----
 
     def _run_task_guarded(self, job: Job, task: Task, nodes: list[Node]) -> None:
+        for node in nodes:
+            node_logs.agent_log(node.root, f"Task {task.id} of job {job.id} assigned to the node")
         try:
             taskrun.run_task(self, job, task, nodes)
         except Exception:   # an emulator bug must not leave the task running forever
@@ -345,3 +367,13 @@ class Executor:
                            "message": "The emulator failed while running the task; see its stderr."}
                 lifecycle.complete(self.account, job, task, None, failure, [])
             self.account.wake()
+        self._log_task_end(job, task, nodes)
+
+    def _log_task_end(self, job: Job, task: Task, nodes: list[Node]) -> None:
+        """The agent log's line on each of its nodes once the run is over: completed, retried or back to active."""
+        with self.account.lock:
+            state, ended = task.state, task.state == TaskState.COMPLETED   # else its exit code is an older run's
+            exit_code = task.execution.get("exitCode") if ended else None
+            failure = task.execution.get("failureInfo") if ended else None
+        for node in nodes:
+            node_logs.log_ended(node.root, f"Task {task.id} of job {job.id}", exit_code, failure, state)

@@ -57,6 +57,17 @@ def new_etag() -> str:
 
 
 @dataclass
+class NodeUser:
+    """A user account added to a node (POST .../nodes/{n}/users; service/node_users.py). The password is never
+    kept: the runtime gets it once, to set it on the node."""
+    name: str
+    is_admin: bool
+    expiry: datetime
+    has_password: bool
+    ssh_public_key: str | None
+
+
+@dataclass
 class Node:
     id: str
     pool_id: str
@@ -79,6 +90,8 @@ class Node:
     scheduling_state: SchedulingState = SchedulingState.ENABLED   # disabled: it takes no new task (offline)
     boot_time: datetime = field(default_factory=utcnow)           # lastBootTime: its start-up, or its last reboot
     restarted: bool = False   # rebooted, reimaged or deallocated once: its boots no longer make its pool resize
+    users: dict[str, NodeUser] = field(default_factory=dict)   # lowercased name -> the node's added user accounts
+    login_port: int | None = None   # the port its remote login endpoint really listens on (netns), once it does
 
     def set_state(self, state: NodeState) -> None:
         if state == NodeState.IDLE and self.scheduling_state == SchedulingState.DISABLED:
