@@ -22,7 +22,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
 
+from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+from tests.e2e.recorded_client import Raw, make_node_pool, running_emulator
 from toolkit.redaction import redact
 from tools import local_stack as stack_module
 
@@ -147,3 +151,30 @@ def az_executable():
     from tests.e2e.azure_cli import installed_az
 
     return installed_az()
+
+
+# ---- the emulator's own API: one emulator per test module (tests/e2e/recorded_client.py) ----
+
+@pytest.fixture(scope="module")
+def emulator(request, tmp_path_factory):
+    """A Batch emulator of the module's own (--isolation none), named after the module; a module that needs
+    other options defines its own."""
+    yield from running_emulator(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_"))
+
+
+@pytest.fixture(scope="module")
+def raw(emulator):
+    """A SharedKey-signed raw client of the module's emulator: any method, path and body."""
+    return Raw(emulator)
+
+
+@pytest.fixture(scope="module")
+def sdk(emulator):
+    """The SDK's client of the module's emulator, without retries (a refusal shows at once)."""
+    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
+
+
+@pytest.fixture(scope="module")
+def node_pool(raw):
+    """A pool of the module's emulator whose nodes run tasks."""
+    return make_node_pool(raw)

@@ -10,15 +10,12 @@ reference (2025-06-01) and the Batch error-code list.
 """
 
 import pytest
-from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.batch.models._models import BatchNodeDeallocateOptions, BatchNodeRebootOptions, BatchNodeReimageOptions
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import wait_for
-from tests.e2e.recorded_client import Raw, add_job, add_pool, running_emulator, wait_task
+from tests.e2e.recorded_client import add_job, add_pool, wait_task
 
 pytestmark = pytest.mark.e2e
 # The options models come from azure.batch.models._models: azure-batch 15.1.0 does not export them, and its
@@ -31,21 +28,6 @@ DECLARED = {"name": "secretext", "type": "KeyVaultForLinux", "publisher": "Micro
 LISTED = [{**DECLARED, "enableAutomaticUpgrade": False},
           {"name": "batchNodeExtension", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
            "typeHandlerVersion": "2.0", "autoUpgradeMinorVersion": True, "enableAutomaticUpgrade": False}]
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "node-operations")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator):
-    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
 
 
 def node_pool(raw, **extra):

@@ -22,21 +22,11 @@ from azure.core.exceptions import HttpResponseError
 
 from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import wait_for
-from tests.e2e.recorded_client import Raw, add_pool, running_emulator
+from tests.e2e.recorded_client import add_pool
 
 pytestmark = pytest.mark.e2e
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvm1KpZmIxmcJVnk1GUtYXyBOEgOZ3KWwL4sBNnchkD test@example"
 SECRET = "Not-a-real-password-1!"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "node-users")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
 
 
 @pytest.fixture(scope="module")

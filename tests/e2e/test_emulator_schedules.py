@@ -13,14 +13,11 @@ Recordings (Azure/azure-sdk-assets; abbreviations used below):
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import ResourceNotFoundError
 
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import wait_for
-from tests.e2e.recorded_client import Raw, add_job, make_node_pool, running_emulator, uid
+from tests.e2e.recorded_client import add_job, uid
 
 pytestmark = pytest.mark.e2e
 
@@ -33,26 +30,6 @@ RECORDED_SPECIFICATION = {"priority": 0, "maxParallelTasks": -1, "allowTaskPreem
                           "onTaskFailure": "noaction",
                           "constraints": {"maxWallClockTime": "P10675199DT2H48M5.4775807S", "maxTaskRetryCount": 2},
                           "poolInfo": {"poolId": "pool_id"}}
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "schedules")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator):
-    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
-
-
-@pytest.fixture(scope="module")
-def node_pool(raw):
-    return make_node_pool(raw)
 
 
 def moment(text):

@@ -7,36 +7,13 @@ ETag and Last-Modified).
 """
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import ResourceExistsError
 
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from tests.conftest import wait_for
-from tests.e2e.recorded_client import Raw, add_job, job_state, make_node_pool, running_emulator, uid, wait_task
+from tests.e2e.recorded_client import add_job, job_state, uid, wait_task
 
 pytestmark = pytest.mark.e2e
 LAST_RUN = ("startTime", "endTime", "exitCode", "result", "failureInfo")   # what a reactivation forgets
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "task-reactivate")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator):
-    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
-
-
-@pytest.fixture(scope="module")
-def node_pool(raw):
-    return make_node_pool(raw)
 
 
 def test_the_recorded_reactivation_of_a_terminated_task(raw):

@@ -14,15 +14,12 @@ Sources (abbreviations below):
 """
 
 import pytest
-from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from batch_emulator import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from batch_emulator.service.resource_ids import ACCOUNT_SUBSCRIPTION_ID, IMAGE_ID_FORMATS
 from tests.conftest import wait_for
-from tests.e2e.recorded_client import IMAGE, Raw, add_job, add_pool, running_emulator, uid
+from tests.e2e.recorded_client import IMAGE, add_job, add_pool, uid
 
 pytestmark = pytest.mark.e2e
 
@@ -30,21 +27,6 @@ OTHER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 GROUP = f"/subscriptions/{ACCOUNT_SUBSCRIPTION_ID}/resourceGroups/test/providers"
 SUBNET = f"{GROUP}/Microsoft.Network/virtualNetworks/vnet1/subnets/subnet1"
 UNKNOWN_PACKAGE = "The specified application package does not exist."
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    yield from running_emulator(tmp_path_factory, "validation")
-
-
-@pytest.fixture(scope="module")
-def raw(emulator):
-    return Raw(emulator)
-
-
-@pytest.fixture(scope="module")
-def sdk(emulator):
-    return BatchClient(emulator, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY), retry_total=0)
 
 
 def pool_body(pool_id, **extra):
