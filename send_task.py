@@ -300,8 +300,10 @@ def send_task(args: argparse.Namespace, configured: Settings) -> int:
     task = build_task(settings, job_id, args.task_id, nodes, submission_id,
                       start_command(settings, args.processes, target.fabric))
     if args.dry_run is not None:
-        show_request("POST", f"{settings.batch.endpoint}/jobs/{job_id}/tasks", task)
+        # With DIR the body goes to its file only: stdout keeps the summary, az takes the file.
+        show_request("POST", f"{settings.batch.endpoint}/jobs/{job_id}/tasks", None if args.dry_run else task)
         if args.dry_run:
+            print(f"Dry run: MPI task [{args.task_id}] would be added to job [{job_id}] on {nodes} node(s).")
             write_body(args.dry_run, f"task-{args.task_id}.json", task, secret=True)
         print("Dry run: nothing was added.")
         return 0

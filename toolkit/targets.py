@@ -41,8 +41,9 @@ def check_job_and_pool(client: BatchClient, job_id: str, nodes: int, dry_run_vm_
         job = client.get_job(job_id, select=["id", "state", "poolInfo"])
     except ResourceNotFoundError:
         if dry_run_vm_size is not None:   # a dry run before the job: what can be checked yet, and the body anyway
-            print(f"Job [{job_id}] does not exist yet: its state, its pool and the pool's nodes are not checked; "
-                  f"the command line is the one for VM_SIZE {dry_run_vm_size}.")
+            print(f"Job [{job_id}] does not exist yet: checked are the settings, the command line and the "
+                  "container's SAS (and, next, that the container exists); not checked are the job's state, its "
+                  f"pool and the pool's nodes; the command line is the one for VM_SIZE {dry_run_vm_size}.")
             return Target(job_id, "", fabric_of(dry_run_vm_size), cores_of(dry_run_vm_size))
         raise ToolkitError(f"Job [{job_id}] does not exist: create it with "
                            f"python3 create_pool_job.py --pool_id POOL_ID --job_id {job_id}") from None

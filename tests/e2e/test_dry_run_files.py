@@ -25,7 +25,10 @@ def test_the_task_body_is_written_whole_and_private(run_script, ids, tmp_path):
     container_url = body["outputFiles"][0]["destination"]["container"]["containerUrl"]
     signature = next(part for part in container_url.split("?", 1)[1].split("&") if part.startswith("sig="))
     assert signature != "sig=REDACTED" and signature not in sent.stdout + sent.stderr
-    assert "sig=REDACTED" in sent.stdout
+    assert '"commandLine"' not in sent.stdout   # with DIR the body is in its file, not mixed into stdout
+    assert f"Dry run: MPI task [{ids.task_id}] would be added to job [{ids.job_id}] on 2 node(s)." in sent.stdout
+    plain = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--dry_run")
+    assert '"commandLine"' in plain.stdout and "sig=REDACTED" in plain.stdout   # alone: the body, redacted
     assert not list(folder.glob("*.partial")) and sorted(p.name for p in folder.iterdir()) == [body_file.name]
 
 
@@ -33,8 +36,9 @@ def test_a_job_that_does_not_exist_yet_is_said_and_the_body_written(run_script, 
     folder = tmp_path / "bodies"
     sent = run_script("send_task.py", "--job_id", ids.job_id, "--task_id", ids.task_id, "--dry_run", str(folder))
     assert sent.returncode == 0, sent.stdout + sent.stderr
-    assert (f"Job [{ids.job_id}] does not exist yet: its state, its pool and the pool's nodes are not checked; the "
-            "command line is the one for VM_SIZE standard_d2s_v5.") in sent.stdout
+    assert (f"Job [{ids.job_id}] does not exist yet: checked are the settings, the command line and the container's "
+            "SAS (and, next, that the container exists); not checked are the job's state, its pool and the pool's "
+            "nodes; the command line is the one for VM_SIZE standard_d2s_v5.") in sent.stdout
     body_file = folder / f"task-{ids.task_id}.json"
     assert f"Wrote {body_file} (it holds a secret, the SAS of the uploads" in sent.stdout
     assert json.loads(body_file.read_text())["id"] == ids.task_id and stat.S_IMODE(body_file.stat().st_mode) == 0o600
