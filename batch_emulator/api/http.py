@@ -7,10 +7,10 @@ server.py matches a request against ROUTES. Handlers receive (server, req) and r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from ..service.conditions import Conditions
@@ -21,6 +21,7 @@ from . import odata
 from .wire import rfc1123
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
+IdentifiedT = TypeVar("IdentifiedT", bound="Identified")
 
 
 class Server(Protocol):
@@ -97,6 +98,15 @@ def written(status: int, req: Request, path: str, etag: str | None = None, last_
 def conditions(req: Request) -> Conditions:
     """The request's precondition headers, for the service to check against the object it changes."""
     return Conditions.from_headers(req.headers)
+
+
+class Identified(Protocol):
+    id: str
+
+
+def by_id(items: Iterable[IdentifiedT]) -> list[IdentifiedT]:
+    """Pools or jobs in the order the service lists them: by id, case aside (ids are unique case aside)."""
+    return sorted(items, key=lambda item: item.id.lower())
 
 
 def listing(req: Request, items: list[dict[str, Any]], metadata: str, filter_props: tuple[str, ...]) -> Response:

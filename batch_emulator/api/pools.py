@@ -10,7 +10,7 @@ from ..service import pools
 from ..service.changes import Version, read, version
 from ..service.state import get_node, get_pool
 from . import wire
-from .http import Request, Response, Server, conditions, element, entity, listing, route, written
+from .http import Request, Response, Server, by_id, conditions, element, entity, listing, route, written
 
 POOL_FILTER = ("id", "displayName", "state", "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
                "creationTime", "lastModified", "vmSize", "enableAutoScale", "enableInterNodeCommunication",
@@ -31,7 +31,8 @@ def create_pool(server: Server, req: Request) -> Response:
 @route("GET", "pools")
 def list_pools(server: Server, req: Request) -> Response:
     account = server.account
-    items = read(account, lambda: [wire.pool_to_wire(p, req.base) for p in account.pools.values()])
+    # Sorted by id, case aside, as every recorded pool list (Azure/azure-sdk-assets python, js, java) shows them.
+    items = read(account, lambda: [wire.pool_to_wire(p, req.base) for p in by_id(account.pools.values())])
     return listing(req, items, "pools", POOL_FILTER)
 
 
@@ -123,7 +124,7 @@ def get_node_route(server: Server, req: Request) -> Response:
 @route("GET", "nodecounts")
 def node_counts(server: Server, req: Request) -> Response:
     account = server.account
-    items = read(account, lambda: [wire.node_counts_to_wire(p) for p in account.pools.values()])
+    items = read(account, lambda: [wire.node_counts_to_wire(p) for p in by_id(account.pools.values())])
     return listing(req, items, "poolnodecounts", ("poolId",))
 
 

@@ -85,13 +85,15 @@ def pool_spec_defaults(out: dict[str, Any]) -> dict[str, Any]:
     if "virtualMachineImageId" not in image:
         image.setdefault("version", "latest")
     image.pop("exactVersion", None)       # a node's virtualMachineInfo shows it, the pool does not
-    for disk in vm.get("dataDisks") or []:
-        disk.setdefault("caching", "none")
-        disk.setdefault("storageAccountType", "standard_lrs")
+    _disk_defaults(vm)
     network = out.get("networkConfiguration")
     if network is not None:
         network.setdefault("dynamicVNetAssignmentScope", "none")
         network.setdefault("enableAcceleratedNetworking", False)
+        for nat in (network.get("endpointConfiguration") or {}).get("inboundNATPools") or []:
+            for rule in nat.get("networkSecurityGroupRules") or []:   # recorded (test_batch_network_configuration)
+                rule.setdefault("sourcePortRanges", ["*"])
+    _drop_mount_secrets(out)
     for account in out.get("userAccounts") or []:
         account.pop("password", None)
         account.setdefault("elevationLevel", "nonadmin")
@@ -104,6 +106,8 @@ def pool_spec_defaults(out: dict[str, Any]) -> dict[str, Any]:
     policy.setdefault("jobDefaultOrder", "none")
     out["enableInterNodeCommunication"] = bool(out.get("enableInterNodeCommunication", False))
     out["taskSlotsPerNode"] = int(out.get("taskSlotsPerNode") or 1)
+    if isinstance(out.get("vmSize"), str):   # recorded (java pooltests, .NET): "STANDARD_D1_V2" reads back lowercase
+        out["vmSize"] = out["vmSize"].lower()
     out["resizeTimeout"] = norm_duration(out.get("resizeTimeout")) or "PT15M"
     if out.get("autoScaleEvaluationInterval"):
         out["autoScaleEvaluationInterval"] = norm_duration(out["autoScaleEvaluationInterval"])
@@ -113,6 +117,33 @@ def pool_spec_defaults(out: dict[str, Any]) -> dict[str, Any]:
         start.setdefault("maxTaskRetryCount", 0)
         start.setdefault("userIdentity", copy.deepcopy(DEFAULT_USER))
     return out
+
+
+def _disk_defaults(vm: dict[str, Any]) -> None:
+    """Data and OS disk defaults (recorded: test_batch_create_pools, test_batch_create_pool_with_osdisk*); a managed
+    disk holds its own storageAccountType; the OS disk's caching comes back Pascal-cased, unlike a data disk's."""
+    for disk in vm.get("dataDisks") or []:
+        disk.setdefault("caching", "none")
+        if isinstance(disk.get("managedDisk"), dict):
+            disk["managedDisk"].setdefault("storageAccountType", "standard_lrs")
+        else:
+            disk.setdefault("storageAccountType", "standard_lrs")
+    os_disk = vm.get("osDisk")
+    if isinstance(os_disk, dict):
+        os_disk.setdefault("ephemeralOSDiskSettings", {})
+        if isinstance(os_disk.get("managedDisk"), dict):
+            os_disk["managedDisk"].setdefault("storageAccountType", "standard_lrs")
+        if str(os_disk.get("caching", "")).lower() == "readwrite":
+            os_disk["caching"] = "ReadWrite"
+
+
+def _drop_mount_secrets(out: dict[str, Any]) -> None:
+    """A mount's key, SAS or password never comes back (recorded: test_batch_create_pool_with_blobfuse_mount)."""
+    for mount in out.get("mountConfiguration") or []:
+        for config in mount.values():
+            if isinstance(config, dict):
+                for secret in ("accountKey", "sasKey", "password"):
+                    config.pop(secret, None)
 
 
 def _drop_none(d: Mapping[str, object]) -> dict[str, object]:
@@ -161,14 +192,16 @@ def node_to_wire(node: Node, pool: Pool, base: str) -> dict[str, Any]:
         "id": node.id, "url": f"{base}/pools/{pool.id}/nodes/{node.id}", "state": node.state,
         "schedulingState": node.scheduling_state, "stateTransitionTime": iso(node.state_time),
         "lastBootTime": iso(node.boot_time), "allocationTime": iso(node.allocation_time),
-        "ipAddress": node.ip, "affinityId": f"TVM:{node.id}", "vmSize": pool.spec.get("vmSize"),
+        "ipAddress": node.ip, "affinityId": f"TVM:{node.id}", "vmSize": str(pool.spec.get("vmSize") or "").lower(),
         "totalTasksRun": node.total_run, "runningTasksCount": running,
         "runningTaskSlotsCount": node.slots_used(), "totalTasksSucceeded": node.total_succeeded,
-        "isDedicated": node.dedicated, "recentTasks": list(node.recent_tasks[-10:]),
+        "isDedicated": node.dedicated, "recentTasks": list(node.recent_tasks[-10:]) or None,
         "endpointConfiguration": {"inboundEndpoints": inbound_endpoints(pool, node)},
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.boot_time)},
         "virtualMachineInfo": {"imageReference": _exact(copy.deepcopy(image))},
     }
+    if out["recentTasks"] is None:    # a node that ran no task shows none (every recorded idle node)
+        del out["recentTasks"]
     if pool.spec.get("startTask"):
         out["startTask"] = copy.deepcopy(pool.spec["startTask"])
     if node.start_task_info:

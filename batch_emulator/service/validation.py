@@ -178,6 +178,12 @@ def check_pool_spec(body: dict[str, Any], name: str = "") -> dict[str, Any]:
     image = require_object(vm["imageReference"], f"{name}virtualMachineConfiguration.imageReference")
     if image.get("virtualMachineImageId") is not None:
         check_image_id(image["virtualMachineImageId"])
+    encryption = vm.get("diskEncryptionConfiguration")
+    if isinstance(encryption, dict) and encryption.get("customerManagedKey") is not None and not body.get("identity"):
+        # Recorded (Azure/azure-sdk-assets js batch-rest: should_failed_to_create_a_cmk_disk_encrypted_pool_as_
+        # dataplane_does_not_support_pool_identity): the data plane cannot give a pool an identity, so a customer
+        # managed key is always refused, PropertyValue empty.
+        raise invalid_property("identity", "", "Pool Identity is required when using CustomerManagedKey.")
     network = body.get("networkConfiguration")
     if network is not None and require_object(network, f"{name}networkConfiguration").get("subnetId") is not None:
         check_subnet_id(network["subnetId"])
