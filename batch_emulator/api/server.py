@@ -33,6 +33,11 @@ from . import nodes as node_routes  # noqa: F401  (importing it registers its ro
 from .http import ROUTES, Request, Response, match
 from .wire import rfc1123
 
+# The largest request body the service takes: 413 RequestBodyTooLarge past it, with MaxLimit 1048576 (recorded:
+# Azure/azure-sdk-assets java/sdk/batch/azure-compute-batch/.../TaskTests.failIfPoisonTaskTooLarge[1].json, a task
+# collection of one task with 10,000 resource files). The SDK does not split such a request.
+MAX_BODY_BYTES = 1024 * 1024
+
 
 def dispatch(server: BatchHTTPServer, req: Request) -> Response:
     if identity.is_identity(req.raw_target):   # the emulator's token endpoint: its own check, no api-version
@@ -43,6 +48,8 @@ def dispatch(server: BatchHTTPServer, req: Request) -> Response:
         return Response(*faults.control(server.faults, req.method, req.raw_target, req.body))
     if not req.query.get("api-version"):
         raise service_error(400, "MissingRequiredQueryParameter", QueryParameterName="api-version")
+    if len(req.body) > MAX_BODY_BYTES:
+        raise service_error(413, "RequestBodyTooLarge", MaxLimit=MAX_BODY_BYTES)
     known_path = False
     for method, pattern, handler in ROUTES:
         params = match(pattern, req.segments)

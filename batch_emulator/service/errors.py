@@ -140,6 +140,10 @@ class PreconditionFailed(BatchServiceError):
     status = 412
 
 
+class RequestEntityTooLarge(BatchServiceError):
+    status = 413
+
+
 class RangeNotSatisfiable(BatchServiceError):
     status = 416
 
@@ -158,8 +162,8 @@ class ServiceUnavailable(BatchServiceError):
 
 ERROR_CLASSES: dict[int, type[BatchServiceError]] = {
     cls.status: cls for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
-                                PreconditionFailed, RangeNotSatisfiable, TooManyRequests, InternalServerError,
-                                ServiceUnavailable)}
+                                PreconditionFailed, RequestEntityTooLarge, RangeNotSatisfiable, TooManyRequests,
+                                InternalServerError, ServiceUnavailable)}
 
 
 def service_error(status: int, code: str, message: str | None = None, **values: object) -> BatchServiceError:

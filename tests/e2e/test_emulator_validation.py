@@ -275,3 +275,17 @@ def test_replacing_a_job_with_a_stale_if_unmodified_since_is_412_through_the_sdk
     assert raw("GET", f"/jobs/{job_id}").json["priority"] == 0
     sdk.replace_job(job_id, job, if_unmodified_since=job.last_modified)
     assert raw("GET", f"/jobs/{job_id}").json["priority"] == 100
+
+
+# ---------------------------------------------------------------- request size
+
+def test_a_body_over_one_mebibyte_is_413_request_body_too_large(raw):
+    # As recorded (java TaskTests.failIfPoisonTaskTooLarge[1]): one task with 10,000 resource files.
+    job_id = add_job(raw, pool_id=add_pool(raw))
+    url = "https://account.blob.core.windows.net/inputs/run/file-{:05d}.bin?sv=2025-01-05"
+    files = [{"httpUrl": url.format(i), "filePath": f"in/{i}"} for i in range(10_000)]
+    task = {"id": uid("poison"), "commandLine": "/bin/true", "resourceFiles": files}
+    answer = raw("POST", f"/jobs/{job_id}/addtaskcollection", {"value": [task]})
+    assert_refused(answer, 413, "RequestBodyTooLarge")
+    assert values(answer) == {"MaxLimit": "1048576"}
+    assert raw("GET", f"/jobs/{job_id}/tasks/{task['id']}").status == 404   # nothing was added
