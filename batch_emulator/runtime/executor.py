@@ -62,6 +62,7 @@ class Executor:
         self.stopping = threading.Event()
         self.threads: set[threading.Thread] = set()
         self.prep_locks: dict[tuple[str, str], threading.Lock] = {}
+        self.node_accounts = node_users.NodeAccounts(nodes)   # node users' accounts and login ports
         self.scheduler_thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
 
     # ---- lifecycle ----
@@ -76,6 +77,7 @@ class Executor:
         deadline = time.monotonic() + 5
         for thread in list(self.threads) + [self.scheduler_thread]:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.node_accounts.close()   # the login ports' listeners and the users' expiry timers
         if self.nodes is not None:
             self.nodes.shutdown()
 
@@ -160,13 +162,13 @@ class Executor:
         return node_logs.start_upload(upload, self.spawn)
 
     def set_node_user(self, node: Node, user: NodeUser, password: str | None) -> None:
-        node_users.accounts(self, self.nodes).set_user(node, user, password)
+        self.node_accounts.set_user(node, user, password)
 
     def remove_node_user(self, node: Node, name: str) -> None:
-        node_users.accounts(self, self.nodes).remove_user(node, name)
+        self.node_accounts.remove_user(node, name)
 
     def remote_login(self, node: Node, frontend_port: int, backend_port: int) -> tuple[str, int]:
-        return node_users.accounts(self, self.nodes).remote_login(node, frontend_port, backend_port)
+        return self.node_accounts.remote_login(node, frontend_port, backend_port)
 
     def _remove_job_files(self, job: Job) -> None:
         nodes_dir = os.path.join(self.account.root, "nodes")

@@ -24,7 +24,6 @@ import subprocess
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from ..service.state import Node, NodeUser
 from .isolation import NetnsNodes
@@ -221,17 +220,3 @@ class NodeAccounts:
             return
         with self._node_lock(node_id), contextlib.suppress(OSError):
             self._run(handle, EXPIRE_USER, [name])
-
-
-_ACCOUNTS: dict[int, tuple[Any, NodeAccounts]] = {}
-_ACCOUNTS_LOCK = threading.Lock()
-
-
-def accounts(host: Any, nodes: NetnsNodes | None) -> NodeAccounts:
-    """The NodeAccounts of ``host`` (an Executor), made at its first use."""
-    with _ACCOUNTS_LOCK:
-        entry = _ACCOUNTS.get(id(host))
-        if entry is None or entry[0] is not host:
-            entry = (host, NodeAccounts(nodes))
-            _ACCOUNTS[id(host)] = entry
-        return entry[1]
