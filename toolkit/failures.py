@@ -130,7 +130,7 @@ def preparation_failures(client: BatchClient, job_id: str) -> list[PreparationFa
 
     try:
         statuses = list(client.list_job_preparation_and_release_task_status(job_id))
-    except ResourceExistsError:  # 409 JobPreparationTaskNotSpecified: the job has none
+    except ResourceExistsError:  # 409 JobPreparationTaskOrReleaseTaskNotSpecified: the job has none
         return []
     failed = [(status, status.job_preparation_task_execution_info) for status in statuses
               if status.job_preparation_task_execution_info is not None

@@ -37,7 +37,9 @@ MESSAGES = {
     "TaskSucceeded": "The specified task completed successfully and cannot be reactivated.",
     "TaskIdSameAsJobPreparationTask": "The specified task id is the same as the job preparation task id.",
     "TaskIdSameAsJobReleaseTask": "The specified task id is the same as the job release task id.",
-    "JobPreparationTaskNotSpecified": "The specified job does not have a job preparation task.",
+    # Recorded (Azure/azure-sdk-assets js/sdk/batch/batch-rest/recordings/node, should_fail_to_job_preprelease_status).
+    "JobPreparationTaskOrReleaseTaskNotSpecified": "The specified job does not have either job preparation task or "
+                                                   "job release task.",
     "OperationInvalidForCurrentState": "The specified operation is not valid for the current state of the resource.",
     "InvalidPropertyValue": "The value provided for one of the properties in the request body is invalid.",
     "MissingRequiredProperty": "A required property was not specified in the request body.",

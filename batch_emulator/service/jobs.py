@@ -108,9 +108,10 @@ def enable_job(account: Account, job_id: str, conditions: Conditions) -> Version
 
 
 def prep_runs(job: Job) -> list[dict[str, Any]]:
-    """The job's preparation task runs, one per node (lock held); 409 for a job without a preparation task."""
-    if job.settings.preparation is None:
-        raise conflict("JobPreparationTaskNotSpecified")
+    """The job's preparation task runs, one per node (lock held); 409 for a job with neither a preparation nor a
+    release task."""
+    if job.settings.preparation is None and not job.spec.get("jobReleaseTask"):
+        raise conflict("JobPreparationTaskOrReleaseTaskNotSpecified")
     return list(job.prep_runs.values())
 
 

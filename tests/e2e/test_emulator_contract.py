@@ -349,8 +349,9 @@ def test_failing_job_preparation_keeps_the_task_active_and_is_reported(client):
     completed(client, "afterprep", "marker", timeout=10)
     assert client.get_task("badprep", "t").state == "active"
     assert len(list(client.list_job_preparation_and_release_task_status("badprep"))) == 1   # not retried
-    no_prep = error_of(lambda: list(client.list_job_preparation_and_release_task_status("codes")))
-    assert no_prep.error.code == "JobPreparationTaskNotSpecified"
+    job_with(client, "noprep", "badprep")   # a job of its own: no preparation, no release task
+    no_prep = error_of(lambda: list(client.list_job_preparation_and_release_task_status("noprep")))
+    assert no_prep.error.code == "JobPreparationTaskOrReleaseTaskNotSpecified"   # recorded (js)
 
 
 # ---- output files ----
