@@ -158,9 +158,10 @@ installed || { echo "install.sh: MPI or Python packages still missing after inst
 mpi4py_from="$(python3 -c 'import mpi4py, os; print(mpi4py.__version__, "from", os.path.dirname(mpi4py.__file__))')"
 # Which MPI: Open MPI's first line names it ("mpirun (Open MPI) 4.1.4"); MPICH's says only "HYDRA build
 # details:", its version on the next line.
-mpi_version="$(mpirun --version 2>/dev/null | head -n 2)"
+# The whole output, not `| head`: under pipefail, mpirun killed by SIGPIPE would end this script (exit 141).
+mpi_version="$(mpirun --version 2>/dev/null || true)"
 case "$mpi_version" in
-  HYDRA*) mpi_name="mpirun (MPICH) $(printf '%s\n' "$mpi_version" | sed -n 's/^ *Version: *//p')" ;;
-  *) mpi_name="$(printf '%s\n' "$mpi_version" | head -n 1)" ;;
+  HYDRA*) mpi_name="mpirun (MPICH) $(printf '%s\n' "$mpi_version" | sed -n 's/^ *Version: *//p' | sed -n 1p)" ;;
+  *) mpi_name="${mpi_version%%$'\n'*}" ;;
 esac
 echo "MPI ready: $mpi_name; mpi4py $mpi4py_from."
