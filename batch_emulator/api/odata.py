@@ -254,7 +254,10 @@ def parse_maxresults(query: Mapping[str, str], default: int = 1000) -> int:
     except ValueError:
         raise service_error(400, "InvalidQueryParameterValue", QueryParameterName="maxresults",
                             QueryParameterValue=raw, Reason="The value must be an integer.") from None
-    if not 1 <= value <= 1000:
+    if value < 1:   # recorded (js should_list_pools_with_maxresults_-5): this code and reason
+        raise service_error(400, "InvalidQueryParameterValue", QueryParameterName="maxresults",
+                            QueryParameterValue=raw, Reason="MaxResults cannot be less than 1")
+    if value > 1000:   # [inferred] not recorded: the documented upper bound
         raise service_error(400, "OutOfRangeQueryParameterValue", QueryParameterName="maxresults",
                             QueryParameterValue=raw, Reason="The value must be between 1 and 1000.")
     return value

@@ -79,7 +79,7 @@ def test_skiptoken_round_trips_and_rejects_garbage():
     assert caught.value.status == 400
 
 
-@pytest.mark.parametrize("value,code", [("0", "OutOfRangeQueryParameterValue"),
+@pytest.mark.parametrize("value,code", [("0", "InvalidQueryParameterValue"), ("-5", "InvalidQueryParameterValue"),
                                         ("1001", "OutOfRangeQueryParameterValue"),
                                         ("ten", "InvalidQueryParameterValue")])
 def test_maxresults_outside_1_to_1000_gives_400(value, code):
