@@ -133,8 +133,12 @@ def _disk_defaults(vm: dict[str, Any]) -> None:
         os_disk.setdefault("ephemeralOSDiskSettings", {})
         if isinstance(os_disk.get("managedDisk"), dict):
             os_disk["managedDisk"].setdefault("storageAccountType", "standard_lrs")
-        if str(os_disk.get("caching", "")).lower() == "readwrite":
-            os_disk["caching"] = "ReadWrite"
+        # Pascal-cased, "None" when not given (recorded: js should_create_a_pool_with_confidential_vm).
+        os_disk["caching"] = {"readwrite": "ReadWrite", "readonly": "ReadOnly"}.get(
+            str(os_disk.get("caching", "")).lower(), "None")
+    security = vm.get("securityProfile")
+    if isinstance(security, dict) and isinstance(security.get("securityType"), str):
+        security["securityType"] = security["securityType"].lower()   # recorded: "confidentialVM" reads back lower
 
 
 def _drop_mount_secrets(out: dict[str, Any]) -> None:
@@ -196,12 +200,15 @@ def node_to_wire(node: Node, pool: Pool, base: str) -> dict[str, Any]:
         "totalTasksRun": node.total_run, "runningTasksCount": running,
         "runningTaskSlotsCount": node.slots_used(), "totalTasksSucceeded": node.total_succeeded,
         "isDedicated": node.dedicated, "recentTasks": list(node.recent_tasks[-10:]) or None,
-        "endpointConfiguration": {"inboundEndpoints": inbound_endpoints(pool, node)},
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.boot_time)},
         "virtualMachineInfo": {"imageReference": _exact(copy.deepcopy(image))},
     }
     if out["recentTasks"] is None:    # a node that ran no task shows none (every recorded idle node)
         del out["recentTasks"]
+    # Only a pool that declares inboundNATPools shows endpoints on its nodes: the recorded nodes of pools without
+    # (.NET, api-version 2025-06-01) have no endpointConfiguration; remoteloginsettings answers all the same.
+    if ((pool.spec.get("networkConfiguration") or {}).get("endpointConfiguration") or {}).get("inboundNATPools"):
+        out["endpointConfiguration"] = {"inboundEndpoints": inbound_endpoints(pool, node)}
     if pool.spec.get("startTask"):
         out["startTask"] = copy.deepcopy(pool.spec["startTask"])
     if node.start_task_info:
@@ -289,6 +296,8 @@ def job_to_wire(job: Job, base: str) -> dict[str, Any]:
 def task_to_wire(task: Task, job: Job, base: str) -> dict[str, Any]:
     out = _task_defaults(copy.deepcopy(task.spec), (job.spec.get("constraints") or {}).get("maxTaskRetryCount", 0))
     out.setdefault("requiredSlots", 1)
+    if isinstance(out.get("containerSettings"), dict):   # recorded (.NET AddTask): the default working directory
+        out["containerSettings"].setdefault("workingDirectory", "taskWorkingDirectory")
     if out.get("multiInstanceSettings") is not None:
         out["multiInstanceSettings"].setdefault("numberOfInstances", 1)
     out.update(_drop_none({

@@ -133,13 +133,15 @@ def test_no_user_changes_on_a_node_that_is_neither_idle_nor_running(raw):
 
 
 def test_endpoint_configuration_by_default_and_from_the_pool(raw):
-    """A Linux node's default SSH endpoint (SSHRule.<i>, frontend 50000 + i, backend 22: [inferred]), and a pool's
-    own inboundNATPools as PY-network shows them."""
+    """A node of a pool without inboundNATPools shows no endpointConfiguration (the recorded .NET nodes, 2025-06-01)
+    and logs in at its default SSH endpoint (frontend 50000 + i: [inferred]); a pool's own inboundNATPools show on
+    its nodes as PY-network shows them."""
     pool_id = add_pool(raw, targetDedicatedNodes=2)
     nodes = idle_nodes(raw, pool_id, 2)
-    shown = sorted((n["endpointConfiguration"]["inboundEndpoints"] for n in nodes), key=lambda e: e[0]["name"])
-    assert shown == [[{"name": f"SSHRule.{i}", "protocol": "tcp", "publicIPAddress": "127.0.0.1",
-                       "publicFQDN": "localhost", "frontendPort": 50000 + i, "backendPort": 22}] for i in (0, 1)]
+    assert [n for n in nodes if "endpointConfiguration" in n] == []
+    ports = sorted(raw("GET", f"/pools/{pool_id}/nodes/{n['id']}/remoteloginsettings").json["remoteLoginPort"]
+                   for n in nodes)
+    assert ports == [50000, 50001]
 
     nat = {"name": "TestEndpointConfig", "protocol": "udp", "backendPort": 64444, "frontendPortRangeStart": 60000,
            "frontendPortRangeEnd": 61000,
