@@ -82,8 +82,10 @@ def own_subscription(body: Any) -> Any:
 def infer(recording: Recording) -> list[Precondition]:
     """The preconditions of ``recording``: what it names before (or without) adding it, outermost kinds first.
     An add the service answered 409 "...Exists" names one too: the resource was there already (made from the
-    add's own body)."""
+    add's own body). A resource inside one the recording creates itself (a task of its own job) is none: what the
+    recording does not show making (a task cut from a truncated collection) cannot be made before that job."""
     made: set[tuple[str, str]] = set()
+    created: set[str] = set()                        # "kind/ident" of what the recording's own adds make
     needed: list[tuple[str, str, str]] = []          # kind, ident, the first entry's last path segment
     templates: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in recording.entries:
@@ -100,9 +102,12 @@ def infer(recording: Recording) -> list[Precondition]:
         for resource in named:
             if resource not in made:
                 made.add(resource)
-                if expects_existing(entry.status, entry.error_code):
+                inside_own = any(resource[1].startswith(f"{parent[1]}/") for parent in named
+                                 if parent != resource and f"{parent[0]}/{parent[1]}" in created)
+                if expects_existing(entry.status, entry.error_code) and not inside_own:
                     needed.append((*resource, segments(entry.path)[-1]))
         made.update(created_by(entry))
+        created.update(f"{kind}/{ident}" for kind, ident in created_by(entry))
     needed.sort(key=lambda r: KINDS.index(r[0]))
     found = [from_add(kind, ident, templates[(kind, ident)]) if (kind, ident) in templates
              else build(recording, kind, ident, action) for kind, ident, action in needed]

@@ -9,7 +9,8 @@ Before the first entry, what the recording takes for granted is made (preconditi
 service's own: the n-th node the recording saw is the n-th the emulator shows (``Ids``). An entry whose status the
 emulator reaches only later (a node still starting, a pool resizing) and that is safe to resend (a GET or HEAD, or
 an answer that changed nothing: 409) is resent until it matches or ``STATUS_WAIT`` passes; a GET the recording itself
-polled (repeat > 1) is resent until its shape matches too, for ``SHAPE_WAIT``.
+polled (repeat > 1) is resent until its shape matches too, for ``SHAPE_WAIT``. The recorded run happens now: every
+absolute time a request body holds is moved by (now - the recorded run's time) (times.py).
 """
 
 import base64
@@ -18,7 +19,8 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.rest import HttpRequest
 
 from batch_emulator import DEFAULT_ACCOUNT_NAME
-from tests.conformance import preconditions, shapes
+from tests.conformance import preconditions, shapes, times
 from tests.conformance.recording import Entry, Recording, node_of, segments
 from tests.e2e.recorded_client import Answer, Raw
 
@@ -196,8 +198,9 @@ def translate(raw: Raw, ids: Ids, path: str) -> str:
     return path.replace(node[1], ids.node(raw, node[0], node[1])) if node else path
 
 
-def substitute(raw: Raw, ids: Ids, entry: Entry) -> tuple[str, str, Any]:
-    """The entry's path, query and body with the emulator's node ids and paging token."""
+def substitute(raw: Raw, ids: Ids, entry: Entry, delta: timedelta = timedelta(0)) -> tuple[str, str, Any]:
+    """The entry's path, query and body with the emulator's node ids and paging token, and the body's absolute
+    times moved by ``delta`` (to now)."""
     path = translate(raw, ids, entry.path)
     body = entry.request_body
     if body is not None:
@@ -208,6 +211,7 @@ def substitute(raw: Raw, ids: Ids, entry: Entry) -> tuple[str, str, Any]:
         body = json.loads(text)
         if entry.status < 300 or entry.error_code.endswith("Exists"):   # a subnet the service accepted (or would have)
             body = preconditions.own_subscription(body)
+        body = times.shifted(body, delta)
     return path, paging(entry.query, ids.next_links.get(entry.path)), body
 
 
@@ -292,14 +296,16 @@ def replay(recording: Recording, base_url: str, known: frozenset[int] = frozense
     raw = Raw(base_url)
     absent = absent_text() if absent is None else absent
     ids = Ids()
+    delta = times.offset(recording, datetime.now(timezone.utc))     # once: the run's times keep their spacing
     for precondition in preconditions.infer(recording):
+        precondition = replace(precondition, body=times.shifted(precondition.body, delta))
         preconditions.make(raw, precondition, lambda path: translate(raw, ids, path))
     outcomes = []
     for entry in recording.entries:
         feature = unsupported_feature(entry, absent)
         wait = 0.0 if feature else KNOWN_WAIT if entry.index in known else STATUS_WAIT
         for _ in range(entry.repeat if "skiptoken" in entry.query.lower() else 1):   # each page of a collapsed run
-            answer = settle(raw, entry, substitute(raw, ids, entry), wait, min(wait, SHAPE_WAIT))
+            answer = settle(raw, entry, substitute(raw, ids, entry, delta), wait, min(wait, SHAPE_WAIT))
             if isinstance(answer.json, dict) and answer.json.get("odata.nextLink"):
                 ids.next_links[entry.path] = answer.json["odata.nextLink"]
         if entry.method == "GET" and segments(entry.path)[-1] == "nodes":
