@@ -13,7 +13,9 @@
   the emulator's fault injection for one test.
 """
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -178,3 +180,26 @@ def sdk(emulator):
 def node_pool(raw):
     """A pool of the module's emulator whose nodes run tasks."""
     return make_node_pool(raw)
+
+
+# ---- isolated nodes (--isolation netns): root, the node image ----
+
+def require_isolation(reason: "str | None") -> None:
+    """Skip, saying why, when isolated nodes cannot run here (``reason``); under CI=true fail instead."""
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"isolated-node tests must run in CI: {reason}", pytrace=False)
+        pytest.skip(f"isolated nodes cannot run here: {reason}")
+
+
+def isolated_stack(name: str):
+    """Azurite and an emulator with isolated nodes, with the toolkit's settings (tools/local_stack.py), in a
+    work directory of its own; a generator for a module fixture to yield from."""
+    workdir = stack_module.isolated_workdir(f"{name}-{uuid.uuid4().hex[:8]}")
+    try:
+        with stack_module.start_stack(workdir, isolation="netns") as stack:
+            yield stack
+    except stack_module.LocalStackError as error:
+        pytest.fail(str(error), pytrace=False)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -15,6 +15,7 @@ import pytest
 
 from batch_emulator.runtime.isolation import check_available
 from tests.conftest import wait_for
+from tests.e2e.conftest import require_isolation
 from tests.e2e.emulator_process import start_emulator
 from tests.e2e.recorded_client import Raw, add_job, add_pool, wait_task
 
@@ -27,11 +28,7 @@ NODE_SECONDS = 120   # an isolated node's start-up (namespaces, overlay, sshd) t
 
 @pytest.fixture(scope="module")
 def raw():
-    reason = check_available()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"isolated-node tests must run in CI: {reason}", pytrace=False)
-        pytest.skip(f"isolated nodes cannot run here: {reason}")
+    require_isolation(check_available())
     root = tempfile.mkdtemp(prefix="node-operations-", dir="/var/tmp")   # not /tmp: each node has its own
     os.chmod(root, 0o755)   # the task's user walks through to its directories
     with open(os.path.join(root, "emulator-stderr.log"), "w") as log:

@@ -23,10 +23,9 @@ from azure.batch import models as m
 
 from batch_emulator.runtime.isolation import check_available
 from tests.conftest import wait_for
-from tests.e2e.conftest import ScriptRunner, batch_client
+from tests.e2e.conftest import ScriptRunner, batch_client, isolated_stack, require_isolation
 from tests.e2e.emulator_process import VM, start_emulator
 from tests.e2e.recorded_client import Raw, add_pool
-from tools import local_stack as stack_module
 
 pytestmark = pytest.mark.e2e
 NODE_SECONDS = 120   # an isolated node's start-up (namespaces, overlay, sshd) takes about a second
@@ -36,17 +35,10 @@ NON_INTERACTIVE = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/
 PASSWORD = "Not-a-real-password-1!"
 
 
-def require_isolation():
-    reason = check_available()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"isolated-node tests must run in CI: {reason}", pytrace=False)
-        pytest.skip(f"isolated nodes cannot run here: {reason}")
-
 
 @pytest.fixture(scope="module")
 def workdir():
-    require_isolation()
+    require_isolation(check_available())
     root = tempfile.mkdtemp(prefix="node-users-", dir="/var/tmp")   # not /tmp: each node has its own
     os.chmod(root, 0o755)
     yield Path(root)
@@ -163,15 +155,8 @@ def test_an_expired_user_cannot_log_in(raw, node, workdir):
 @pytest.fixture(scope="module")
 def netns_stack():
     """Azurite and an emulator with isolated nodes, with the toolkit's settings (tools/local_stack.py)."""
-    require_isolation()
-    workdir = stack_module.isolated_workdir(f"test-node-users-login-{os.urandom(4).hex()}")
-    try:
-        with stack_module.start_stack(workdir, isolation="netns") as stack:
-            yield stack
-    except stack_module.LocalStackError as error:
-        pytest.fail(str(error), pytrace=False)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    require_isolation(check_available())
+    yield from isolated_stack("test-node-users-login")
 
 
 def az_environment(stack, home: Path) -> dict[str, str]:

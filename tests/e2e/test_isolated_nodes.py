@@ -23,11 +23,10 @@ from azure.batch import models as m
 from batch_emulator.runtime.isolation import check_available
 from batch_emulator.runtime.netns_base import NODE_IMAGE, NS_PREFIX, STATE_ROOT, image_account
 from tests.conftest import process_alive, wait_for
-from tests.e2e.conftest import ScriptRunner, batch_client
+from tests.e2e.conftest import ScriptRunner, batch_client, isolated_stack, require_isolation
 from tests.e2e.emulator_process import VM, start_emulator
 from tools import local_stack as stack_module
 
-IN_CI = os.environ.get("CI") == "true"
 PREFETCHED_DEBS = NODE_IMAGE / "var" / "cache" / "apt" / "archives"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -37,12 +36,6 @@ def _why_not() -> str | None:
     if reason is None and not any(PREFETCHED_DEBS.glob("openmpi-bin_*.deb")):
         reason = f"no prefetched node packages in {PREFETCHED_DEBS}: run tools/prefetch_node_packages.sh as root"
     return reason
-
-
-def _skip_or_fail(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"isolated-node tests must run in CI: {reason}", pytrace=False)
-    pytest.skip(f"isolated nodes cannot run here: {reason}")
 
 
 def _host_packages() -> tuple[str, str]:
@@ -57,17 +50,8 @@ def _host_packages() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def nodes_stack():
-    reason = _why_not()
-    if reason:
-        _skip_or_fail(reason)
-    workdir = stack_module.isolated_workdir(f"test-isolated-nodes-{uuid.uuid4().hex[:8]}")
-    try:
-        with stack_module.start_stack(workdir, isolation="netns") as stack:
-            yield stack
-    except stack_module.LocalStackError as error:
-        pytest.fail(str(error), pytrace=False)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    require_isolation(_why_not())
+    yield from isolated_stack("test-isolated-nodes")
 
 
 @pytest.fixture
@@ -305,9 +289,7 @@ def _start_nodes(root: Path, log, nodes: int = 2):
 
 
 def test_nothing_left_after_stop_or_after_a_kill_and_restart(tmp_path):
-    reason = _why_not()
-    if reason:
-        _skip_or_fail(reason)
+    require_isolation(_why_not())
     root = stack_module.isolated_workdir(f"test-leftovers-{uuid.uuid4().hex[:8]}")
     route_before = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     proc = None
