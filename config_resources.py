@@ -54,6 +54,7 @@ from toolkit.settings import (
     VARIABLES,
     ConfigError,
     Settings,
+    missing_for_scripts,
     read_settings,
     require,
     setting_sources,
@@ -98,12 +99,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if source.source == "unset":
             print(f"  {source.name:<{width}}   not set")
             continue
-        shown = "set" if source.secret else (source.value or "(empty)")
+        shown = ("empty" if source.empty else "set") if source.secret else (source.value or "(empty)")
+        if source.name == "AZURE_BATCH_ACCESS_KEY" and source.empty:
+            shown += " (the scripts sign in with Microsoft Entra ID)"
         print(f"  {source.name:<{width}} = {shown}  [{source.source}]")
+    no_env_file, missing = missing_for_scripts()
+    if no_env_file:
+        print(no_env_file)
+    for script, names in missing.items():
+        print(f"Not set, needed by {script}: {', '.join(names)}.")
     problems = [source for source in sources if source.problem]
     for source in problems:
         print(f"Problem: {source.name} {source.problem}.", file=sys.stderr)
-    return 2 if problems else 0
+    return 2 if problems or missing else 0
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ from toolkit.batch import (
 )
 from toolkit.checked import PoolSettings, pool_settings, storage
 from toolkit.cli import check_id, check_vm_size, make_parser, run
-from toolkit.commands import unpack_cmd_prep_task
+from toolkit.commands import is_url, unpack_cmd_prep_task
 from toolkit.dryrun import add_dry_run_option, autoscaled_at_creation, show_request, write_body
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.jobs import (
@@ -81,7 +81,7 @@ from toolkit.jobs import (
     unpacks_folder,
 )
 from toolkit.package import ProgramPackage, describe_package, pack_program, program_resource_file, share_program
-from toolkit.repository import check_repository, is_url, local_program
+from toolkit.repository import check_repository, local_program
 from toolkit.settings import Settings, load_settings
 from toolkit.variables import INTER_NODE_POOL_CAP
 from toolkit.vmsizes import HPC_IMAGE, HPC_NODE_AGENT_SKU_ID, is_infiniband_size, retirement_of

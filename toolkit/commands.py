@@ -14,6 +14,15 @@ NODE_REQUIREMENTS = "demo_azure_batch/requirements_node.txt"
 DEFAULT_PROGRAM = "demo_azure_batch/script.py"
 
 
+def is_url(repository: str) -> bool:
+    """Whether git reads `repository` as a URL rather than a local path: scheme://..., or the scp-like
+    [user@]host:path, which git recognises only when no slash comes before the first colon."""
+    if "://" in repository:
+        return True
+    before_colon, colon, _ = repository.partition(":")
+    return bool(colon) and "/" not in before_colon
+
+
 def default_cmd_prep_task(repository: str) -> str:
     """The tutorial's preparation: clone the repository, enter demo_azure_batch, run install.sh.
 

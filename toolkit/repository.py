@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from toolkit.commands import INSTALL_SCRIPT, NODE_REQUIREMENTS
+from toolkit.commands import INSTALL_SCRIPT, NODE_REQUIREMENTS, is_url
 from toolkit.errors import ExitStatus, ToolkitError
 from toolkit.jobs import shown_url
 from toolkit.redaction import redact
@@ -100,15 +100,6 @@ def run_git(args: list[str], timeout: float) -> GitResult | None:
         process.communicate()
         return None
     return GitResult(process.returncode, stdout, stderr)
-
-
-def is_url(repository: str) -> bool:
-    """Whether git reads `repository` as a URL rather than a local path: scheme://..., or the scp-like
-    [user@]host:path, which git recognises only when no slash comes before the first colon."""
-    if "://" in repository:
-        return True
-    before_colon, colon, _ = repository.partition(":")
-    return bool(colon) and "/" not in before_colon
 
 
 def check_repository(repository: str, timeout: float = PROBE_SECONDS) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from toolkit.commands import default_cmd_prep_task, default_coordination_command, default_start_command
+from toolkit.commands import default_cmd_prep_task, default_coordination_command, default_start_command, is_url
 from toolkit.envfile import Environment, load_environment
 from toolkit.values import check_program, split_container
 from toolkit.variables import (
@@ -215,6 +215,7 @@ class SettingSource:
     source: str         # "environment", "env file PATH", "default", "default, made from the other settings", "unset"
     secret: bool = False
     problem: str = ""   # what is wrong with its value, if anything
+    empty: bool = False  # given (or defaulted) as an empty value: for a secret, "set" would mislead
 
 
 def setting_sources(environ: Mapping[str, str] | None = None) -> tuple[SettingSource, ...]:
@@ -237,13 +238,18 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> tuple[SettingSo
             source = "environment"
         elif name in environment.file_names:
             source = f"env file {environment.env_file}"
+        elif name == "CMD_PREP_TASK" and settings.repository and not is_url(settings.repository):
+            source = "default, made by create_pool_job.py"   # the archive's name is known only once packed
+            value = f"unpack the archive of {settings.repository} that create_pool_job.py uploads, into repo, " \
+                    "then run demo_azure_batch/install.sh"
         elif name in made and made[name]:
             source, value = "default, made from the other settings", made[name]
         else:
             source = "default" if variable.default else "unset"
         sources.append(SettingSource(name, "" if variable.secret else value, source, variable.secret,
-                                     settings.problems.get(name, "")))
+                                     settings.problems.get(name, ""), empty=not value))
     return tuple(sources)
+
 
 # Where each variable's value lives in Settings, to tell "missing" apart from "set".
 _VALUE_OF = {
@@ -309,3 +315,19 @@ def warn_if_env_file_shared(settings: Settings) -> None:
     if settings.env_file and os.stat(settings.env_file).st_mode & (stat.S_IRGRP | stat.S_IROTH):
         print(f"Warning: {settings.env_file} holds secrets and other users can read it: chmod 600 {settings.env_file}",
               file=sys.stderr)
+
+
+# What each script needs set (toolkit/checked.py's require calls, the variables that have no default).
+# (The key is not among them: without it the scripts sign in with Microsoft Entra ID.)
+NEEDED_BY = {"create_pool_job.py": ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ENDPOINT", "REPOSITORY_URL"),
+             "send_task.py": ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ENDPOINT", "BLOB_CONTAINER_URL"),
+             "check_task.py": ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ENDPOINT")}
+
+
+def missing_for_scripts(environ: Mapping[str, str] | None = None) -> tuple[str, dict[str, list[str]]]:
+    """The env file's hint when there is none (else ""), and for each script the variables it needs that are
+    not set (python3 config_resources.py)."""
+    settings = read_settings(os.environ if environ is None else environ)
+    missing = {script: [name for name, what in problems_of(settings, *needed) if what == "is not set"]
+               for script, needed in NEEDED_BY.items()}
+    return settings.no_env_file_hint, {script: names for script, names in missing.items() if names}

@@ -21,8 +21,9 @@ from tests.git_repos import (
     silent_server,
     write_files,
 )
+from toolkit.commands import is_url
 from toolkit.errors import ExitStatus, ToolkitError
-from toolkit.repository import PROBE_SECONDS, check_repository, host_and_port, is_url
+from toolkit.repository import PROBE_SECONDS, check_repository, host_and_port
 
 FILES_ONLY = {name: text for name, text in NODE_FILES.items() if name.startswith("demo_azure_batch/")}
 
