@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     build_parser().parse_args(argv)
-    sources = setting_sources()
+    settings = read_settings()   # read once: the listing and what each script needs both come from it
+    sources = setting_sources(settings)
     width = max(len(source.name) for source in sources)
     print("Settings (the environment wins over the env file; unset ones take their default):")
     for source in sources:
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if source.name == "AZURE_BATCH_ACCESS_KEY" and source.empty:
             shown += " (the scripts sign in with Microsoft Entra ID)"
         print(f"  {source.name:<{width}} = {shown}  [{source.source}]")
-    no_env_file, missing = missing_for_scripts()
+    no_env_file, missing = missing_for_scripts(settings)
     if no_env_file:
         print(no_env_file)
     for script, names in missing.items():

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from toolkit.commands import DEFAULT_PROGRAM, Fabric, default_start_command
-from toolkit.settings import BATCH_VARIABLES, ConfigError, Settings, require
+from toolkit.settings import BATCH_VARIABLES, POOL_VARIABLES, TASK_VARIABLES, ConfigError, Settings, require
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def storage(settings: Settings) -> Storage:
 
 
 def pool_settings(settings: Settings) -> PoolSettings:
-    require(settings, *BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES", "SPOT")
+    require(settings, *POOL_VARIABLES)
     return PoolSettings(
         batch=batch_access(settings),
         vm_size=settings.vm_size,
@@ -113,8 +113,7 @@ def pool_settings(settings: Settings) -> PoolSettings:
 
 
 def task_settings(settings: Settings) -> TaskSettings:
-    require(settings, *BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES", "PROGRAM", "PROGRAM_ARGS",
-            "MPIRUN_ARGS", "TASK_MAX_WALL_CLOCK_MINUTES")
+    require(settings, *TASK_VARIABLES)
     return TaskSettings(
         batch=batch_access(settings),
         storage=storage(settings),

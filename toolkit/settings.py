@@ -218,11 +218,11 @@ class SettingSource:
     empty: bool = False  # given (or defaulted) as an empty value: for a secret, "set" would mislead
 
 
-def setting_sources(environ: Mapping[str, str] | None = None) -> tuple[SettingSource, ...]:
-    """Every variable of VARIABLE_TABLE with its effective value and its source; secrets without their value."""
+def setting_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[SettingSource, ...]:
+    """Every variable of VARIABLE_TABLE with its effective value (``settings``, read from ``environ``) and its
+    source; secrets without their value."""
     environ = os.environ if environ is None else environ
     environment = load_environment(environ, ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
-    settings = read_settings(environ)
     made = {"CMD_PREP_TASK": settings.cmd_prep_task, "COORDINATION_COMMAND": settings.coordination_command,
             "START_COMMAND": settings.start_command}
     sources = []
@@ -317,17 +317,17 @@ def warn_if_env_file_shared(settings: Settings) -> None:
               file=sys.stderr)
 
 
-# What each script needs set (toolkit/checked.py's require calls, the variables that have no default).
-# (The key is not among them: without it the scripts sign in with Microsoft Entra ID.)
-NEEDED_BY = {"create_pool_job.py": ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ENDPOINT", "REPOSITORY_URL"),
-             "send_task.py": ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ENDPOINT", "BLOB_CONTAINER_URL"),
-             "check_task.py": ("AZURE_BATCH_ACCOUNT", "AZURE_BATCH_ENDPOINT")}
+# What toolkit/checked.py checks for each script, and so what each needs set (problems_of says "is not set" only
+# for those without a default; an empty key is no such one: the scripts then sign in with Microsoft Entra ID).
+POOL_VARIABLES = (*BATCH_VARIABLES, "REPOSITORY_URL", "MAX_NODES", "AUTOSCALE_EVALUATION_MINUTES", "SPOT")
+TASK_VARIABLES = (*BATCH_VARIABLES, "BLOB_CONTAINER_URL", "NB_NODES", "NB_PROCESSES", "PROGRAM", "PROGRAM_ARGS",
+                  "MPIRUN_ARGS", "TASK_MAX_WALL_CLOCK_MINUTES")
+NEEDED_BY = {"create_pool_job.py": POOL_VARIABLES, "send_task.py": TASK_VARIABLES, "check_task.py": BATCH_VARIABLES}
 
 
-def missing_for_scripts(environ: Mapping[str, str] | None = None) -> tuple[str, dict[str, list[str]]]:
+def missing_for_scripts(settings: Settings) -> tuple[str, dict[str, list[str]]]:
     """The env file's hint when there is none (else ""), and for each script the variables it needs that are
     not set (python3 config_resources.py)."""
-    settings = read_settings(os.environ if environ is None else environ)
     missing = {script: [name for name, what in problems_of(settings, *needed) if what == "is not set"]
                for script, needed in NEEDED_BY.items()}
     return settings.no_env_file_hint, {script: names for script, names in missing.items() if names}
